@@ -1,0 +1,8 @@
+/* Declarations shared by the C files of edge_runtime._native. */
+#ifndef EDGE_NATIVE_H
+#define EDGE_NATIVE_H
+#include <Python.h>
+
+PyObject *edge_apply_mask(PyObject *self, PyObject *args);
+
+#endif
