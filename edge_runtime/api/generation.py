@@ -1,0 +1,183 @@
+"""What both API families share on the way to the engine: the model facade they need, prompts, constraints,
+logit bias, and the result of a whole generation gathered from its events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from edge_runtime.api.errors import ParameterError
+from edge_runtime.engine.types import (
+    ChoiceFinished,
+    Constraint,
+    FinishReason,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    TextPiece,
+    TokenLogprob,
+)
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar import Grammar, Vocabulary
+
+
+class TextModel(Protocol):
+    """The part of the engine's LoadedModel that translation needs (the engine's class satisfies it)."""
+
+    model_id: str
+    n_vocab: int
+    n_ctx_per_slot: int
+    bos_token: str
+    eos_token: str
+    architecture: str
+    chat_template: str | None
+
+    @property
+    def vocabulary(self) -> Vocabulary: ...
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]: ...
+
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def encode_bytes(self, data: bytes) -> list[int]: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]: ...
+
+
+@dataclass(frozen=True)
+class GrammarSpec:
+    """Decode with a compiled grammar."""
+
+    grammar: Grammar
+
+
+@dataclass(frozen=True)
+class ChoiceSpec:
+    """The output is exactly one of these strings."""
+
+    choices: tuple[str, ...]
+
+
+ConstraintSpec = GrammarSpec | ChoiceSpec
+
+
+def constraint_factory(spec: ConstraintSpec | None, model: TextModel) -> Callable[[], Constraint] | None:
+    """One fresh constraint per choice; the compiled grammar (and the model's vocabulary index) are shared."""
+    if spec is None:
+        return None
+    if isinstance(spec, GrammarSpec):
+        from edge_runtime.engine.grammar_constraint import GrammarConstraint
+
+        grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
+        return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
+    from edge_runtime.engine.choice_constraint import ChoiceConstraint
+
+    choices = list(spec.choices)
+    return lambda: ChoiceConstraint(choices, model)
+
+
+def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool) -> list[int]:
+    """Tokenize a prompt, adding the model's BOS once even when the rendered template already starts with it."""
+    tokens = model.tokenize(text, add_special=True, parse_special=parse_special)
+    if len(tokens) >= 2 and tokens[0] == tokens[1] and model.bos_token and text.startswith(model.bos_token):
+        tokens = tokens[1:]
+    if not tokens:
+        raise ParameterError("prompt", "the prompt is empty")
+    return tokens
+
+
+def render_chat(
+    model: TextModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> tuple[list[int], list[str]]:
+    """Render a conversation with the model's chat template; returns the prompt tokens and the template's
+    end-of-turn strings (stop strings in case the model spells them as plain text)."""
+    from edge_runtime.engine.chat_template import ChatTemplate
+
+    template = ChatTemplate.for_model(gguf_template=model.chat_template, architecture=model.architecture)
+    text = template.render(
+        messages, add_generation_prompt=True, tools=tools, bos_token=model.bos_token, eos_token=model.eos_token
+    )
+    return prompt_tokens_from_text(model, text, parse_special=True), list(template.stop_strings)
+
+
+def parse_logit_bias(bias: dict[str, float] | None, n_vocab: int) -> dict[int, float]:
+    """OpenAI sends token ids as JSON object keys (strings); each must name a token of this model."""
+    parsed: dict[int, float] = {}
+    for key, value in (bias or {}).items():
+        try:
+            token_id = int(key)
+        except ValueError:
+            raise ParameterError("logit_bias", f"key '{key}' is not a token id") from None
+        if not 0 <= token_id < n_vocab:
+            raise ParameterError("logit_bias", f"token id {token_id} is outside the vocabulary (0..{n_vocab - 1})")
+        if not -100.0 <= value <= 100.0:
+            raise ParameterError("logit_bias", f"bias {value} for token {token_id} is outside [-100, 100]")
+        parsed[token_id] = float(value)
+    return parsed
+
+
+def stop_list(stop: str | Sequence[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if any(s == "" for s in stops):
+        raise ParameterError("stop", "a stop string must not be empty")
+    return stops
+
+
+@dataclass
+class ChoiceResult:
+    """Everything one choice produced, gathered from the engine's events."""
+
+    index: int
+    text: str = ""
+    logprobs: list[TokenLogprob | None] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: FinishReason = "length"
+
+
+@dataclass
+class GenerationResult:
+    choices: list[ChoiceResult]
+    done: GenerationDone
+
+
+def logprob_entries(piece: TextPiece) -> list[TokenLogprob | None]:
+    """One entry per token of a piece: None where the engine gave no logprob (echoed prompt tokens)."""
+    if piece.logprobs is not None:
+        return list(piece.logprobs)
+    return [None] * len(piece.token_ids)
+
+
+async def collect(events: AsyncIterator[GenerationEvent], n_choices: int) -> GenerationResult:
+    """Drain a generation into per-choice results; the final text comes from ChoiceFinished (best_of may drop
+    candidates whose pieces were streamed)."""
+    results = {i: ChoiceResult(index=i) for i in range(n_choices)}
+    pieces: dict[int, list[TextPiece]] = {i: [] for i in range(n_choices)}
+    async for event in events:
+        if isinstance(event, TextPiece):
+            pieces.setdefault(event.index, []).append(event)
+        elif isinstance(event, ChoiceFinished):
+            result = results.setdefault(event.index, ChoiceResult(index=event.index))
+            result.text = event.text
+            result.token_ids = list(event.token_ids)
+            result.finish_reason = event.finish_reason
+            result.logprobs = [lp for p in pieces.get(event.index, []) for lp in logprob_entries(p)]
+        elif isinstance(event, GenerationDone):
+            return GenerationResult(choices=[results[i] for i in sorted(results)], done=event)
+    raise RuntimeError("the engine's event stream ended without GenerationDone")
+
+
+NativeStopReason = Literal["end_of_turn", "end_of_message", "out_of_tokens"]
+
+
+def native_stop_reason(reason: FinishReason) -> NativeStopReason:
+    return "out_of_tokens" if reason == "length" else "end_of_turn"
+
+
+def openai_finish_reason(reason: FinishReason) -> Literal["stop", "length"]:
+    return "length" if reason == "length" else "stop"

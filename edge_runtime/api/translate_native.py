@@ -1,0 +1,287 @@
+"""Llama Stack native requests to engine requests, and engine events back to native responses and stream chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from edge_runtime.api import native_types as nt
+from edge_runtime.api.errors import ParameterError
+from edge_runtime.api.generation import (
+    ConstraintSpec,
+    GenerationResult,
+    GrammarSpec,
+    TextModel,
+    constraint_factory,
+    logprob_entries,
+    native_stop_reason,
+    prompt_tokens_from_text,
+    render_chat,
+    stop_list,
+)
+from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.engine.types import (
+    ChoiceFinished,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    SamplingParams,
+    TextPiece,
+    TokenLogprob,
+)
+
+
+def content_text(content: nt.InterleavedContent, *, param: str) -> str:
+    """Flatten interleaved content to text; the runtime's models read text only, so an image is a 400."""
+    if isinstance(content, str):
+        return content
+    items = content if isinstance(content, list) else [content]
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, nt.ImageContentItem):
+            raise ParameterError(param, "this model reads text only; image content is not supported")
+        parts.append(item.text)
+    return "".join(parts)
+
+
+def sampling_from_native(params: nt.SamplingParams | None) -> tuple[SamplingParams, int | None, list[str]]:
+    """The engine's sampling parameters, max_tokens (None = until the context is full) and stop strings."""
+    params = params or nt.SamplingParams()
+    strategy = params.strategy
+    repetition_penalty = 1.0 if params.repetition_penalty is None else params.repetition_penalty
+    if isinstance(strategy, nt.TopPSamplingStrategy):
+        sampling = SamplingParams(
+            temperature=strategy.temperature, top_p=strategy.top_p, repetition_penalty=repetition_penalty
+        )
+    elif isinstance(strategy, nt.TopKSamplingStrategy):
+        sampling = SamplingParams(temperature=1.0, top_k=strategy.top_k, repetition_penalty=repetition_penalty)
+    else:
+        sampling = SamplingParams(temperature=0.0, repetition_penalty=repetition_penalty)
+    max_tokens = params.max_tokens or None
+    return sampling, max_tokens, stop_list(params.stop)
+
+
+def constraint_from_response_format(
+    response_format: nt.ResponseFormat | None, grammars: GrammarCache
+) -> ConstraintSpec | None:
+    if response_format is None:
+        return None
+    if isinstance(response_format, nt.JsonSchemaResponseFormat):
+        return GrammarSpec(grammars.json_schema(response_format.json_schema))
+    bnf = response_format.bnf
+    if isinstance(bnf, str):
+        return GrammarSpec(grammars.gbnf(bnf))
+    text = bnf.get("grammar")
+    if not isinstance(text, str):
+        raise ParameterError("response_format.bnf", "expected {\"grammar\": \"<GBNF text>\"} or a GBNF string")
+    return GrammarSpec(grammars.gbnf(text))
+
+
+def _logprobs_count(config: nt.LogProbConfig | None) -> int | None:
+    if config is None:
+        return None
+    return config.top_k or 0
+
+
+def completion_to_generation(
+    request: nt.CompletionRequest, model: TextModel, grammars: GrammarCache
+) -> GenerationRequest:
+    sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
+    prompt = prompt_tokens_from_text(model, content_text(request.content, param="content"), parse_special=False)
+    spec = constraint_from_response_format(request.response_format, grammars)
+    return GenerationRequest(
+        prompt_tokens=prompt,
+        sampling=sampling,
+        max_tokens=max_tokens,
+        stop=stop,
+        logprobs=_logprobs_count(request.logprobs),
+        constraint_factory=constraint_factory(spec, model),
+    )
+
+
+def _effective_tool_choice(request: nt.ChatCompletionRequest) -> str:
+    config = request.tool_config
+    configured = config.tool_choice if config is not None else None
+    if request.tool_choice is not None and configured is not None and request.tool_choice != configured:
+        raise ParameterError(
+            "tool_choice", f"'{request.tool_choice}' contradicts tool_config.tool_choice '{configured}'"
+        )
+    if (
+        request.tool_prompt_format is not None
+        and config is not None
+        and config.tool_prompt_format is not None
+        and request.tool_prompt_format != config.tool_prompt_format
+    ):
+        raise ParameterError(
+            "tool_prompt_format",
+            f"'{request.tool_prompt_format}' contradicts tool_config.tool_prompt_format "
+            f"'{config.tool_prompt_format}'",
+        )
+    choice = request.tool_choice or configured or "auto"
+    names = {tool.tool_name for tool in request.tools or []}
+    if choice not in ("auto", "required", "none") and choice not in names:
+        raise ParameterError("tool_choice", f"tool '{choice}' is not among the request's tools")
+    return choice
+
+
+def chat_messages(messages: list[nt.Message]) -> list[dict[str, Any]]:
+    """Native messages in the Hugging Face form chat templates read."""
+    converted: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        param = f"messages.{i}.content"
+        if isinstance(message, nt.UserMessage):
+            text = content_text(message.content, param=param)
+            if message.context is not None:
+                text = f"{text}\n\n{content_text(message.context, param=f'messages.{i}.context')}"
+            converted.append({"role": "user", "content": text})
+        elif isinstance(message, nt.SystemMessage):
+            converted.append({"role": "system", "content": content_text(message.content, param=param)})
+        elif isinstance(message, nt.ToolResponseMessage):
+            converted.append(
+                {"role": "tool", "tool_call_id": message.call_id, "content": content_text(message.content, param=param)}
+            )
+        else:
+            entry: dict[str, Any] = {"role": "assistant", "content": content_text(message.content, param=param)}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": call.call_id,
+                        "type": "function",
+                        "function": {"name": call.tool_name, "arguments": call.arguments},
+                    }
+                    for call in message.tool_calls
+                ]
+            converted.append(entry)
+    return converted
+
+
+def chat_to_generation(
+    request: nt.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
+) -> GenerationRequest:
+    tool_choice = _effective_tool_choice(request)
+    if request.tools and tool_choice != "none":
+        raise ParameterError("tools", "tool calling is not available in this build; send tool_choice 'none'")
+    sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
+    prompt, template_stops = render_chat(model, chat_messages(request.messages))
+    spec = constraint_from_response_format(request.response_format, grammars)
+    return GenerationRequest(
+        prompt_tokens=prompt,
+        sampling=sampling,
+        max_tokens=max_tokens,
+        stop=stop + [s for s in template_stops if s not in stop],
+        logprobs=_logprobs_count(request.logprobs),
+        constraint_factory=constraint_factory(spec, model),
+    )
+
+
+# ---- responses -----------------------------------------------------------------------------------------------
+
+
+def metrics(done: GenerationDone) -> list[nt.MetricInResponse]:
+    return [
+        nt.MetricInResponse(metric="prompt_tokens", value=done.prompt_tokens),
+        nt.MetricInResponse(metric="completion_tokens", value=done.completion_tokens),
+        nt.MetricInResponse(metric="total_tokens", value=done.prompt_tokens + done.completion_tokens),
+    ]
+
+
+def token_logprobs(entries: list[TokenLogprob | None], top_k: int | None) -> list[nt.TokenLogProbs] | None:
+    """`{"logprobs_by_token": {text: logprob}}` per token: the top-k alternatives, or the chosen token when k is 0."""
+    if top_k is None:
+        return None
+    out: list[nt.TokenLogProbs] = []
+    for entry in entries:
+        if entry is None:
+            continue
+        if top_k > 0:
+            by_token = {text: lp for _, text, lp in entry.top[:top_k]}
+        else:
+            by_token = {entry.text: entry.logprob}
+        out.append(nt.TokenLogProbs(logprobs_by_token=by_token))
+    return out
+
+
+def completion_response(result: GenerationResult, top_k: int | None) -> nt.CompletionResponse:
+    choice = result.choices[0]
+    return nt.CompletionResponse(
+        metrics=metrics(result.done),
+        content=choice.text,
+        stop_reason=native_stop_reason(choice.finish_reason),
+        logprobs=token_logprobs(choice.logprobs, top_k),
+    )
+
+
+def chat_response(result: GenerationResult, top_k: int | None) -> nt.ChatCompletionResponse:
+    choice = result.choices[0]
+    return nt.ChatCompletionResponse(
+        metrics=metrics(result.done),
+        completion_message=nt.ResponseCompletionMessage(
+            content=choice.text, stop_reason=native_stop_reason(choice.finish_reason)
+        ),
+        logprobs=token_logprobs(choice.logprobs, top_k),
+    )
+
+
+class CompletionStream:
+    """Engine events to `CompletionResponseStreamChunk`s: text deltas, then one empty delta with the stop
+    reason and the metrics."""
+
+    def __init__(self, top_k: int | None) -> None:
+        self._top_k = top_k
+        self._stop_reason: nt.StopReason = "out_of_tokens"
+
+    def chunks(self, event: GenerationEvent) -> Iterator[nt.CompletionResponseStreamChunk]:
+        if isinstance(event, TextPiece):
+            if event.text or self._top_k is not None:
+                yield nt.CompletionResponseStreamChunk(
+                    delta=event.text, logprobs=token_logprobs(logprob_entries(event), self._top_k)
+                )
+        elif isinstance(event, ChoiceFinished):
+            self._stop_reason = native_stop_reason(event.finish_reason)
+        else:
+            yield nt.CompletionResponseStreamChunk(delta="", stop_reason=self._stop_reason, metrics=metrics(event))
+
+
+class ChatStream:
+    """Engine events to `ChatCompletionResponseStreamChunk`s: start, progress text deltas, complete."""
+
+    def __init__(self, top_k: int | None) -> None:
+        self._top_k = top_k
+        self._stop_reason: nt.StopReason = "out_of_tokens"
+
+    def start(self) -> nt.ChatCompletionResponseStreamChunk:
+        return nt.ChatCompletionResponseStreamChunk(
+            event=nt.ChatCompletionResponseEvent(event_type="start", delta=nt.TextDelta(text=""))
+        )
+
+    def chunks(self, event: GenerationEvent) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
+        if isinstance(event, TextPiece):
+            if event.text or self._top_k is not None:
+                yield nt.ChatCompletionResponseStreamChunk(
+                    event=nt.ChatCompletionResponseEvent(
+                        event_type="progress",
+                        delta=nt.TextDelta(text=event.text),
+                        logprobs=token_logprobs(logprob_entries(event), self._top_k),
+                    )
+                )
+        elif isinstance(event, ChoiceFinished):
+            self._stop_reason = native_stop_reason(event.finish_reason)
+        else:
+            yield nt.ChatCompletionResponseStreamChunk(
+                metrics=metrics(event),
+                event=nt.ChatCompletionResponseEvent(
+                    event_type="complete", delta=nt.TextDelta(text=""), stop_reason=self._stop_reason
+                ),
+            )
+
+
+def embedding_texts(request: nt.EmbeddingsRequest) -> list[str]:
+    if request.task_type is not None:
+        raise ParameterError("task_type", "the runtime's embedding models take no task type")
+    texts: list[str] = []
+    for i, item in enumerate(request.contents):
+        texts.append(item if isinstance(item, str) else content_text(item, param=f"contents.{i}"))
+    if not texts:
+        raise ParameterError("contents", "at least one text is required")
+    return texts
+

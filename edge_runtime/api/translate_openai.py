@@ -1,0 +1,452 @@
+"""OpenAI requests to engine requests, and engine events back to OpenAI responses and stream chunks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.api import openai_types as ot
+from edge_runtime.api.errors import ParameterError
+from edge_runtime.api.generation import (
+    ChoiceResult,
+    ChoiceSpec,
+    ConstraintSpec,
+    GenerationResult,
+    GrammarSpec,
+    TextModel,
+    constraint_factory,
+    logprob_entries,
+    openai_finish_reason,
+    parse_logit_bias,
+    prompt_tokens_from_text,
+    render_chat,
+    stop_list,
+)
+from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.engine.types import (
+    ChoiceFinished,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    SamplingParams,
+    TextPiece,
+    TokenLogprob,
+)
+
+
+def _sampling(
+    *,
+    temperature: float | None,
+    top_p: float | None,
+    frequency_penalty: float | None,
+    presence_penalty: float | None,
+    logit_bias: dict[str, float] | None,
+    seed: int | None,
+    n_vocab: int,
+) -> SamplingParams:
+    return SamplingParams(
+        temperature=1.0 if temperature is None else temperature,
+        top_p=1.0 if top_p is None else top_p,
+        frequency_penalty=frequency_penalty or 0.0,
+        presence_penalty=presence_penalty or 0.0,
+        logit_bias=parse_logit_bias(logit_bias, n_vocab),
+        seed=seed,
+    )
+
+
+def _guided_constraint(
+    guided_choice: list[str] | None,
+    guided_json: dict[str, Any] | str | None,
+    guided_grammar: str | None,
+    grammars: GrammarCache,
+) -> ConstraintSpec | None:
+    given = [name for name, value in (("guided_choice", guided_choice), ("guided_json", guided_json),
+                                      ("guided_grammar", guided_grammar)) if value is not None]
+    if len(given) > 1:
+        raise ParameterError(given[1], f"only one of guided_choice, guided_json, guided_grammar may be given")
+    if guided_choice is not None:
+        if not guided_choice or any(choice == "" for choice in guided_choice):
+            raise ParameterError("guided_choice", "expected a non-empty list of non-empty strings")
+        return ChoiceSpec(tuple(guided_choice))
+    if guided_json is not None:
+        schema = guided_json
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except json.JSONDecodeError as exc:
+                raise ParameterError("guided_json", f"not valid JSON: {exc}") from None
+        if not isinstance(schema, (dict, bool)):
+            raise ParameterError("guided_json", "expected a JSON Schema object")
+        return GrammarSpec(grammars.json_schema(schema))
+    if guided_grammar is not None:
+        return GrammarSpec(grammars.gbnf(guided_grammar))
+    return None
+
+
+# ---- completions ---------------------------------------------------------------------------------------------
+
+
+def completion_prompts(request: ot.CompletionRequest, model: TextModel) -> list[list[int]]:
+    """A prompt is text, a list of texts, a token list, or a list of token lists: one engine request each."""
+    prompt = request.prompt
+    if isinstance(prompt, str):
+        return [prompt_tokens_from_text(model, prompt, parse_special=False)]
+    if not prompt:
+        raise ParameterError("prompt", "the prompt is empty")
+    if all(isinstance(p, str) for p in prompt):
+        return [prompt_tokens_from_text(model, p, parse_special=False) for p in prompt]  # type: ignore[arg-type]
+    token_lists = [prompt] if all(isinstance(p, int) for p in prompt) else prompt
+    for tokens in token_lists:
+        if not tokens:
+            raise ParameterError("prompt", "a token prompt is empty")
+        bad = [t for t in tokens if not 0 <= t < model.n_vocab]  # type: ignore[operator]
+        if bad:
+            raise ParameterError("prompt", f"token id {bad[0]} is outside the vocabulary (0..{model.n_vocab - 1})")
+    return [list(tokens) for tokens in token_lists]  # type: ignore[arg-type]
+
+
+def completion_to_generations(
+    request: ot.CompletionRequest, model: TextModel, grammars: GrammarCache
+) -> list[GenerationRequest]:
+    if request.suffix is not None:
+        raise ParameterError("suffix", "text insertion (suffix) is not supported")
+    if request.prompt_logprobs is not None:
+        raise ParameterError("prompt_logprobs", "prompt logprobs are not supported; use echo with logprobs")
+    n = request.n or 1
+    if request.best_of is not None and request.best_of < n:
+        raise ParameterError("best_of", f"best_of ({request.best_of}) must be at least n ({n})")
+    if request.stream and request.best_of is not None and request.best_of > n:
+        raise ParameterError("best_of", "best_of greater than n cannot be streamed")
+    sampling = _sampling(
+        temperature=request.temperature,
+        top_p=request.top_p,
+        frequency_penalty=request.frequency_penalty,
+        presence_penalty=request.presence_penalty,
+        logit_bias=request.logit_bias,
+        seed=request.seed,
+        n_vocab=model.n_vocab,
+    )
+    spec = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
+    stop = stop_list(request.stop)
+    factory = constraint_factory(spec, model)
+    return [
+        GenerationRequest(
+            prompt_tokens=tokens,
+            sampling=sampling,
+            max_tokens=request.max_tokens,
+            stop=stop,
+            n=n,
+            best_of=request.best_of,
+            echo=bool(request.echo),
+            logprobs=request.logprobs,
+            constraint_factory=factory,
+        )
+        for tokens in completion_prompts(request, model)
+    ]
+
+
+@dataclass
+class LegacyLogprobs:
+    """Builds the completions API's column-wise logprobs, keeping each choice's running text offset."""
+
+    offset: int = 0
+    tokens: list[str] = field(default_factory=list)
+
+    def build(self, entries: list[TokenLogprob | None], token_ids: list[int], model: TextModel,
+              top_n: int) -> ot.CompletionLogprobs:
+        out = ot.CompletionLogprobs(text_offset=[], token_logprobs=[], tokens=[], top_logprobs=[])
+        for entry, token_id in zip(entries, token_ids):
+            text = entry.text if entry is not None else model.token_text(token_id)
+            out.tokens.append(text)
+            out.text_offset.append(self.offset)
+            self.offset += len(text)
+            out.token_logprobs.append(entry.logprob if entry is not None else None)
+            out.top_logprobs.append(
+                {t: lp for _, t, lp in entry.top[:top_n]} if entry is not None and top_n > 0 else None
+            )
+        return out
+
+
+def usage(done: GenerationDone | list[GenerationDone]) -> ot.CompletionUsage:
+    dones = done if isinstance(done, list) else [done]
+    prompt = sum(d.prompt_tokens for d in dones)
+    completion = sum(d.completion_tokens for d in dones)
+    return ot.CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def completion_response(
+    request: ot.CompletionRequest, results: list[GenerationResult], model: TextModel
+) -> ot.Completion:
+    choices: list[ot.CompletionChoice] = []
+    for prompt_index, result in enumerate(results):
+        for choice in result.choices:
+            logprobs = None
+            if request.logprobs is not None:
+                logprobs = LegacyLogprobs().build(choice.logprobs, choice.token_ids, model, request.logprobs)
+            choices.append(
+                ot.CompletionChoice(
+                    finish_reason=openai_finish_reason(choice.finish_reason),
+                    index=prompt_index * len(result.choices) + choice.index,
+                    logprobs=logprobs,
+                    text=choice.text,
+                )
+            )
+    return ot.Completion(choices=choices, model=request.model, usage=usage([r.done for r in results]))
+
+
+class CompletionStream:
+    """Engine events of one prompt to `text_completion` chunks; choice indexes are offset by the prompt."""
+
+    def __init__(self, request: ot.CompletionRequest, model: TextModel, prompt_index: int) -> None:
+        self._request = request
+        self._model = model
+        self._base = prompt_index * (request.n or 1)
+        self._logprobs: dict[int, LegacyLogprobs] = {}
+        self.id = f"cmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def _chunk(self, choice: ot.CompletionChoice) -> ot.Completion:
+        return ot.Completion(id=self.id, created=self.created, model=self._request.model, choices=[choice])
+
+    def chunks(self, event: GenerationEvent) -> Iterator[ot.Completion]:
+        if isinstance(event, TextPiece):
+            logprobs = None
+            if self._request.logprobs is not None:
+                builder = self._logprobs.setdefault(event.index, LegacyLogprobs())
+                logprobs = builder.build(logprob_entries(event), event.token_ids, self._model, self._request.logprobs)
+            yield self._chunk(
+                ot.CompletionChoice(finish_reason=None, index=self._base + event.index, logprobs=logprobs,
+                                    text=event.text)
+            )
+        elif isinstance(event, ChoiceFinished):
+            yield self._chunk(
+                ot.CompletionChoice(finish_reason=openai_finish_reason(event.finish_reason),
+                                    index=self._base + event.index, logprobs=None, text="")
+            )
+
+    def usage_chunk(self, dones: list[GenerationDone]) -> ot.Completion:
+        return ot.Completion(id=self.id, created=self.created, model=self._request.model, choices=[],
+                             usage=usage(dones))
+
+
+# ---- chat ----------------------------------------------------------------------------------------------------
+
+
+def _text_of(content: str | list[ot.TextPart] | list[ot.ContentPart] | None, param: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for part in content:
+        if isinstance(part, ot.ImagePart):
+            raise ParameterError(param, "this model reads text only; image parts are not supported")
+        parts.append(part.text)
+    return "".join(parts)
+
+
+def _arguments(arguments: str) -> dict[str, Any] | str:
+    """Templates format a call's arguments as an object; keep the text when it is not a JSON object."""
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+    return parsed if isinstance(parsed, dict) else arguments
+
+
+def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
+    """OpenAI messages in the Hugging Face form chat templates read (developer is the system role)."""
+    converted: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        param = f"messages.{i}.content"
+        if isinstance(message, (ot.SystemMessage, ot.DeveloperMessage)):
+            converted.append({"role": "system", "content": _text_of(message.content, param)})
+        elif isinstance(message, ot.UserMessage):
+            converted.append({"role": "user", "content": _text_of(message.content, param)})
+        elif isinstance(message, ot.AssistantMessage):
+            entry: dict[str, Any] = {"role": "assistant", "content": _text_of(message.content, param)}
+            calls = list(message.tool_calls or [])
+            if message.function_call is not None:
+                calls.append(ot.ToolCallRequestPart(id=f"call_{i}", function=message.function_call))
+            if calls:
+                entry["tool_calls"] = [
+                    {"id": c.id, "type": "function",
+                     "function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)}}
+                    for c in calls
+                ]
+            converted.append(entry)
+        elif isinstance(message, ot.ToolMessage):
+            converted.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": _text_of(message.content, param)}
+            )
+        else:
+            converted.append({"role": "tool", "name": message.name, "content": message.content or ""})
+    return converted
+
+
+def _response_format_constraint(
+    response_format: ot.ResponseFormat | None, grammars: GrammarCache
+) -> ConstraintSpec | None:
+    if response_format is None or isinstance(response_format, ot.ResponseFormatText):
+        return None
+    if isinstance(response_format, ot.ResponseFormatJSONObject):
+        return GrammarSpec(grammars.json_object())
+    schema = response_format.json_schema.schema_
+    return GrammarSpec(grammars.json_object() if schema is None else grammars.json_schema(schema))
+
+
+def _chat_max_tokens(request: ot.ChatCompletionRequest) -> int | None:
+    if (
+        request.max_tokens is not None
+        and request.max_completion_tokens is not None
+        and request.max_tokens != request.max_completion_tokens
+    ):
+        raise ParameterError("max_tokens", "contradicts max_completion_tokens; send only max_completion_tokens")
+    return request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
+
+
+def _check_tools(request: ot.ChatCompletionRequest) -> None:
+    calls_tools = (request.tools and request.tool_choice != "none") or (
+        request.functions and request.function_call != "none"
+    )
+    if calls_tools:
+        param = "tools" if request.tools else "functions"
+        raise ParameterError(param, "tool calling is not available in this build; send tool_choice 'none'")
+    if request.tool_choice not in (None, "none", "auto"):
+        raise ParameterError("tool_choice", "a tool choice needs tools")
+
+
+def chat_to_generation(
+    request: ot.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
+) -> GenerationRequest:
+    _check_tools(request)
+    if request.top_logprobs is not None and not request.logprobs:
+        raise ParameterError("top_logprobs", "requires logprobs: true")
+    guided = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
+    formatted = _response_format_constraint(request.response_format, grammars)
+    if guided is not None and formatted is not None:
+        raise ParameterError("response_format", "cannot be combined with guided_choice/guided_json/guided_grammar")
+    prompt, template_stops = render_chat(model, chat_messages(request.messages))
+    stop = stop_list(request.stop)
+    return GenerationRequest(
+        prompt_tokens=prompt,
+        sampling=_sampling(
+            temperature=request.temperature,
+            top_p=request.top_p,
+            frequency_penalty=request.frequency_penalty,
+            presence_penalty=request.presence_penalty,
+            logit_bias=request.logit_bias,
+            seed=request.seed,
+            n_vocab=model.n_vocab,
+        ),
+        max_tokens=_chat_max_tokens(request),
+        stop=stop + [s for s in template_stops if s not in stop],
+        n=request.n or 1,
+        logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+        constraint_factory=constraint_factory(guided or formatted, model),
+    )
+
+
+def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLogprobs:
+    content = [
+        ot.TokenLogprob(
+            token=e.text,
+            bytes=list(e.text.encode("utf-8")),
+            logprob=e.logprob,
+            top_logprobs=[
+                ot.TopLogprob(token=t, bytes=list(t.encode("utf-8")), logprob=lp) for _, t, lp in e.top[:top_n]
+            ],
+        )
+        for e in entries
+        if e is not None
+    ]
+    return ot.ChoiceLogprobs(content=content)
+
+
+def _chat_choice(choice: ChoiceResult, request: ot.ChatCompletionRequest) -> ot.ChatChoice:
+    logprobs = chat_logprobs(choice.logprobs, request.top_logprobs or 0) if request.logprobs else None
+    return ot.ChatChoice(
+        finish_reason=openai_finish_reason(choice.finish_reason),
+        index=choice.index,
+        logprobs=logprobs,
+        message=ot.ChatCompletionMessage(content=choice.text),
+    )
+
+
+def chat_response(request: ot.ChatCompletionRequest, result: GenerationResult) -> ot.ChatCompletion:
+    return ot.ChatCompletion(
+        choices=[_chat_choice(choice, request) for choice in result.choices],
+        model=request.model,
+        usage=usage(result.done),
+    )
+
+
+class ChatStream:
+    """Engine events to `chat.completion.chunk`s: a role chunk per choice, content deltas, a finish chunk per
+    choice, and a usage chunk when stream_options.include_usage is set."""
+
+    def __init__(self, request: ot.ChatCompletionRequest) -> None:
+        self._request = request
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def _chunk(self, choices: list[ot.ChunkChoice], usage_: ot.CompletionUsage | None = None) -> ot.ChatCompletionChunk:
+        return ot.ChatCompletionChunk(id=self.id, created=self.created, model=self._request.model, choices=choices,
+                                      usage=usage_)
+
+    def start(self) -> list[ot.ChatCompletionChunk]:
+        return [
+            self._chunk([ot.ChunkChoice(index=i, delta=ot.ChunkDelta(role="assistant", content=""))])
+            for i in range(self._request.n or 1)
+        ]
+
+    def chunks(self, event: GenerationEvent) -> Iterator[ot.ChatCompletionChunk]:
+        if isinstance(event, TextPiece):
+            logprobs = None
+            if self._request.logprobs:
+                logprobs = chat_logprobs(logprob_entries(event), self._request.top_logprobs or 0)
+            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=event.text),
+                                              logprobs=logprobs)])
+        elif isinstance(event, ChoiceFinished):
+            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(),
+                                              finish_reason=openai_finish_reason(event.finish_reason))])
+        elif self._request.stream_options is not None and self._request.stream_options.include_usage:
+            yield self._chunk([], usage(event))
+
+
+# ---- embeddings ----------------------------------------------------------------------------------------------
+
+
+def embedding_texts(request: ot.EmbeddingRequest) -> list[str]:
+    if isinstance(request.input, str):
+        return [request.input]
+    if not request.input:
+        raise ParameterError("input", "at least one input is required")
+    if not all(isinstance(item, str) for item in request.input):
+        raise ParameterError("input", "token arrays are not supported for embeddings; send text")
+    return list(request.input)  # type: ignore[arg-type]
+
+
+def embedding_response(
+    request: ot.EmbeddingRequest, vectors: list[list[float]], prompt_tokens: int
+) -> ot.CreateEmbeddingResponse:
+    """base64 is the little-endian float32 bytes of each vector (what the openai SDK asks for by default)."""
+    data: list[ot.Embedding] = []
+    for index, vector in enumerate(vectors):
+        if request.encoding_format == "base64":
+            encoded: list[float] | str = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+        else:
+            encoded = vector
+        data.append(ot.Embedding(embedding=encoded, index=index))
+    return ot.CreateEmbeddingResponse(
+        data=data,
+        model=request.model,
+        usage=ot.EmbeddingUsage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens),
+    )
