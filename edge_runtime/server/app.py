@@ -1,0 +1,118 @@
+"""The Starlette app: both API families, /metrics and /openapi.json; its lifespan owns the store, the model
+manager and the metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.server import routes_models, routes_native, routes_openai
+from edge_runtime.server.catalog import ModelCatalog
+from edge_runtime.server.metrics import ServerMetrics
+from edge_runtime.server.middleware import (
+    AccessLogMiddleware,
+    BearerAuthMiddleware,
+    BodyLimitMiddleware,
+    route_family,
+)
+from edge_runtime.server.openapi import openapi_document
+from edge_runtime.server.settings import ServerSettings
+from edge_runtime.server.state import ServerState
+from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
+
+log = logging.getLogger("edge_runtime.server")
+
+
+def _open_store(settings: ServerSettings) -> ModelStore:
+    """The store; on first run (empty store) the default model is imported when its package is installed."""
+    store = ModelStore(settings.models_dir if settings.models_dir is not None else default_models_dir())
+    if settings.import_default_model and not store.list():
+        try:
+            entry = import_default_model(store)
+        except DefaultModelUnavailable as exc:
+            log.warning("the model store is empty and the default model is unavailable: %s", exc)
+        else:
+            log.info("imported the default model '%s' into %s", entry.id, store.root)
+    return store
+
+
+def _engine_config(settings: ServerSettings) -> object:
+    from edge_runtime.engine.manager import EngineConfig
+
+    options: dict[str, object] = {"n_slots": settings.n_slots}
+    if settings.n_ctx is not None:
+        options["n_ctx_per_slot"] = settings.n_ctx
+    if settings.n_threads is not None:
+        options["n_threads"] = settings.n_threads
+    if settings.queue_size is not None:
+        options["queue_size"] = settings.queue_size
+    return EngineConfig(**options)
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods, in the family's error shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal server error"
+    if route_family(request.url.path) == "native":
+        return JSONResponse({"detail": detail}, status_code=status)
+    body = {"error": {"message": detail, "type": "invalid_request_error", "param": None, "code": str(status)}}
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(settings: ServerSettings) -> Starlette:
+    metrics = ServerMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from edge_runtime.engine.manager import ModelManager
+
+        store = await anyio.to_thread.run_sync(_open_store, settings)
+        manager = ModelManager(store, _engine_config(settings))
+        state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
+        app.state.server = state
+        try:
+            for name in settings.preload:
+                served = state.catalog.resolve(name)
+                await manager.get(served.entry.id, model_type=served.model_type)
+                log.info("loaded model '%s'", name)
+            yield
+        finally:
+            await anyio.to_thread.run_sync(manager.close_all)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    document = openapi_document()
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [
+        *routes_models.routes(),
+        *routes_native.routes(),
+        *routes_openai.routes("/v1/openai/v1", with_models=True),
+        *routes_openai.routes("/v1", with_models=False),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+    ]
+    middleware = [Middleware(AccessLogMiddleware, metrics=metrics)]
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                     allow_methods=["GET", "POST", "DELETE"],
+                                     allow_headers=["authorization", "content-type"]))
+    if settings.api_keys:
+        middleware.append(Middleware(BearerAuthMiddleware, api_keys=settings.api_keys))
+    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                     exception_handlers={HTTPException: http_exception})

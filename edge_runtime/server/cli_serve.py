@@ -1,0 +1,86 @@
+"""`edge-runtime serve`: the HTTP server on uvicorn (registered into edge_runtime.cli as a plugin)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from edge_runtime.errors import BadRequest
+from edge_runtime.server.settings import ServerSettings, api_keys_from_env
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8321
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from edge_runtime.cli import models_dir_parent
+
+    serve = subcommands.add_parser(
+        "serve",
+        parents=[models_dir_parent()],
+        help="serve the native (Llama Stack) and OpenAI APIs over HTTP",
+        description="Serve the native (Llama Stack) and OpenAI APIs. Binds to loopback unless --host says "
+        "otherwise. SIGTERM/SIGINT stop accepting, let running requests finish within --grace seconds, "
+        "then cancel them.",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--model", action="append", default=[], metavar="ID",
+                       help="load this model at start (repeatable); other models load on first use")
+    serve.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                       help="require `Authorization: Bearer KEY` (repeatable; also $EDGE_RUNTIME_API_KEYS, "
+                       "comma-separated)")
+    serve.add_argument("--slots", type=int, default=4, help="parallel sequences per model (default 4)")
+    serve.add_argument("--ctx", type=int, default=None, help="context tokens per slot (default: the engine's)")
+    serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    serve.add_argument("--queue", type=int, default=None, help="requests that may wait for a slot")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="allow this browser origin (repeatable); CORS is off by default")
+    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="request body limit")
+    serve.add_argument("--grace", type=float, default=10.0, help="seconds running requests get at shutdown")
+    serve.set_defaults(handler=run_serve)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    for name, value in (("--slots", args.slots), ("--ctx", args.ctx), ("--threads", args.threads),
+                        ("--queue", args.queue), ("--max-body-bytes", args.max_body_bytes)):
+        if value is not None and value < 1:
+            raise BadRequest(f"{name} must be at least 1, got {value}")
+    if not 0 < args.port < 65536:
+        raise BadRequest(f"--port must be between 1 and 65535, got {args.port}")
+    models_dir = getattr(args, "models_dir", None)
+    return ServerSettings(
+        host=args.host,
+        port=args.port,
+        models_dir=Path(models_dir) if models_dir is not None else None,
+        preload=tuple(args.model),
+        api_keys=tuple(args.api_key) + api_keys_from_env(),
+        n_slots=args.slots,
+        n_ctx=args.ctx,
+        n_threads=args.threads,
+        queue_size=args.queue,
+        cors_origins=tuple(args.cors_origin),
+        max_body_bytes=args.max_body_bytes,
+        shutdown_grace_s=args.grace,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from edge_runtime.server.app import create_app
+
+    settings = settings_from_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        log_config=None,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,140 @@
+"""Prometheus metrics in the text exposition format (0.0.4), written here: a dozen series do not need a library.
+
+Histograms are also observed from engine threads (grammar mask timing), so they hold a lock."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+LabelValues = tuple[str, ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+@dataclass
+class _LabelledValues:
+    name: str
+    help: str
+    label_names: tuple[str, ...] = ()
+    values: dict[LabelValues, float] = field(default_factory=dict)
+    kind = "untyped"
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in sorted(self.values.items())]
+        return lines
+
+
+class Counter(_LabelledValues):
+    kind = "counter"
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+
+class Gauge(_LabelledValues):
+    kind = "gauge"
+
+    def add(self, *labels: str, amount: float) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+
+@dataclass
+class _Buckets:
+    counts: list[int]
+    total: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class Histogram:
+    name: str
+    help: str
+    bounds: tuple[float, ...]
+    label_names: tuple[str, ...] = ()
+    series: dict[LabelValues, _Buckets] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe(self, value: float, *labels: str) -> None:
+        with self._lock:
+            self._observe(value, labels)
+
+    def _observe(self, value: float, labels: LabelValues) -> None:
+        buckets = self.series.get(labels)
+        if buckets is None:
+            buckets = self.series[labels] = _Buckets(counts=[0] * len(self.bounds))
+        position = bisect.bisect_left(self.bounds, value)
+        if position < len(self.bounds):
+            buckets.counts[position] += 1
+        buckets.total += value
+        buckets.count += 1
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        with self._lock:
+            snapshot = sorted((k, _Buckets(list(b.counts), b.total, b.count)) for k, b in self.series.items())
+        for key, buckets in snapshot:
+            cumulative = 0
+            for bound, count in zip(self.bounds, buckets.counts):
+                cumulative += count
+                le = f'le="{_number(bound)}"'
+                lines.append(f"{self.name}_bucket{_labels(self.label_names, key, le)} {cumulative}")
+            inf = _labels(self.label_names, key, 'le="+Inf"')
+            lines.append(f"{self.name}_bucket{inf} {buckets.count}")
+            lines.append(f"{self.name}_sum{_labels(self.label_names, key)} {_number(buckets.total)}")
+            lines.append(f"{self.name}_count{_labels(self.label_names, key)} {buckets.count}")
+        return lines
+
+
+_LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_TOKEN_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+_MASK_BOUNDS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
+
+
+class ServerMetrics:
+    """Every series the server exports. Queue depth and busy slots are counted at the server: a request is
+    queued from admission until its first event, busy while it generates."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("edge_runtime_requests_total", "HTTP requests by route and status.",
+                                ("route", "status"))
+        self.prompt_tokens = Counter("edge_runtime_prompt_tokens_total", "Prompt tokens processed.", ("model",))
+        self.cached_prompt_tokens = Counter("edge_runtime_cached_prompt_tokens_total",
+                                            "Prompt tokens served from a reused prefix.", ("model",))
+        self.generated_tokens = Counter("edge_runtime_generated_tokens_total", "Tokens generated.", ("model",))
+        self.queue_depth = Gauge("edge_runtime_queue_depth", "Generations admitted and waiting for their first event.",
+                                 ("model",))
+        self.busy_slots = Gauge("edge_runtime_busy_slots", "Sequences (choices) being generated.", ("model",))
+        self.time_to_first_token = Histogram("edge_runtime_time_to_first_token_seconds",
+                                             "Time from admission to the first generated token.",
+                                             _LATENCY_BOUNDS, ("model",))
+        self.time_per_token = Histogram("edge_runtime_time_per_output_token_seconds",
+                                        "Mean time per generated token after the first, one sample per request.",
+                                        _TOKEN_BOUNDS, ("model",))
+        self.grammar_mask_time = Histogram("edge_runtime_grammar_mask_seconds",
+                                           "Time to compute one full grammar mask.", _MASK_BOUNDS, ("model",))
+
+    def render(self) -> str:
+        series = (self.requests, self.prompt_tokens, self.cached_prompt_tokens, self.generated_tokens,
+                  self.queue_depth, self.busy_slots, self.time_to_first_token, self.time_per_token,
+                  self.grammar_mask_time)
+        return "\n".join(line for s in series for line in s.render()) + "\n"

@@ -1,0 +1,77 @@
+"""`/openapi.json`, generated from the wire types so the document cannot drift from what the routes accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+import edge_runtime
+from edge_runtime.api import native_types as nt
+from edge_runtime.api import openai_types as ot
+
+Operation = tuple[str, str, type[BaseModel] | None, type[BaseModel] | None, str]
+
+NATIVE_OPERATIONS: list[Operation] = [
+    ("post", "/v1/inference/completion", nt.CompletionRequest, nt.CompletionResponse, "Text completion"),
+    ("post", "/v1/inference/chat-completion", nt.ChatCompletionRequest, nt.ChatCompletionResponse, "Chat completion"),
+    ("post", "/v1/inference/embeddings", nt.EmbeddingsRequest, nt.EmbeddingsResponse, "Embeddings"),
+    ("get", "/v1/models", None, nt.ListModelsResponse, "List models"),
+    ("post", "/v1/models", nt.RegisterModelRequest, nt.Model, "Register a model id"),
+    ("get", "/v1/models/{model_id}", None, nt.ModelListing, "Get a model"),
+    ("delete", "/v1/models/{model_id}", None, None, "Unregister a model id"),
+    ("get", "/v1/providers", None, nt.ListProvidersResponse, "List providers"),
+    ("get", "/v1/health", None, nt.HealthInfo, "Health"),
+    ("get", "/v1/version", None, nt.VersionInfo, "Version"),
+]
+
+
+def openai_operations(prefix: str) -> list[Operation]:
+    return [
+        ("post", f"{prefix}/completions", ot.CompletionRequest, ot.Completion, "OpenAI completions"),
+        ("post", f"{prefix}/chat/completions", ot.ChatCompletionRequest, ot.ChatCompletion, "OpenAI chat"),
+        ("post", f"{prefix}/embeddings", ot.EmbeddingRequest, ot.CreateEmbeddingResponse, "OpenAI embeddings"),
+    ]
+
+
+OPENAI_MODEL_OPERATIONS: list[Operation] = [
+    ("get", "/v1/openai/v1/models", None, ot.ModelList, "OpenAI list models"),
+    ("get", "/v1/openai/v1/models/{model_id}", None, ot.OpenAIModel, "OpenAI retrieve model"),
+]
+
+
+def _component_name(model: type[BaseModel]) -> str:
+    family = "OpenAI" if model.__module__ == ot.__name__ else ""
+    return family + model.__name__
+
+
+def openapi_document() -> dict[str, Any]:
+    operations = (NATIVE_OPERATIONS + openai_operations("/v1/openai/v1") + openai_operations("/v1")
+                  + OPENAI_MODEL_OPERATIONS)
+    models = {m for op in operations for m in (op[2], op[3]) if m is not None}
+    keyed = sorted(((m, mode) for m in models for mode in ("validation", "serialization")),
+                   key=lambda pair: (_component_name(pair[0]), pair[1]))
+    refs, schema = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, request, response, summary in operations:
+        operation: dict[str, Any] = {"summary": summary, "responses": {}}
+        if request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(request, "validation")]}},
+            }
+        ok: dict[str, Any] = {"description": "OK"}
+        if response is not None:
+            ok["content"] = {"application/json": {"schema": refs[(response, "serialization")]}}
+        operation["responses"]["200"] = ok
+        if "{model_id}" in path:
+            operation["parameters"] = [{"name": "model_id", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}]
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "edge-runtime", "version": edge_runtime.__version__},
+        "paths": paths,
+        "components": {"schemas": schema.get("$defs", {})},
+    }

@@ -1,0 +1,90 @@
+"""Llama Stack native inference routes: completion, chat-completion, embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from edge_runtime.api import native_types as nt
+from edge_runtime.api import translate_native as tn
+from edge_runtime.api.generation import collect
+from edge_runtime.engine.types import GenerationEvent
+from edge_runtime.server.errors import stream_error_payload
+from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
+from edge_runtime.server.streaming import EventStreamResponse, Generation, admit, sse_event
+
+
+def _logprobs_top_k(config: nt.LogProbConfig | None) -> int | None:
+    return None if config is None else (config.top_k or 0)
+
+
+async def native_sse(
+    generation: Generation,
+    chunks: Callable[[GenerationEvent], Iterator[BaseModel]],
+    first: list[BaseModel] | None = None,
+) -> AsyncIterator[bytes]:
+    """Native SSE: one `data:` event per chunk, no [DONE]; an error after the start is the last event."""
+    for chunk in first or []:
+        yield sse_event(chunk.model_dump(mode="json"))
+    async with aclosing(generation.events()) as events:
+        try:
+            async for event in events:
+                for chunk in chunks(event):
+                    yield sse_event(chunk.model_dump(mode="json"))
+        except Exception as exc:  # reported in-stream: the status line has already gone out
+            yield sse_event(stream_error_payload(exc, "native"))
+
+
+@endpoint("native")
+async def completion(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, nt.CompletionRequest)
+    _, generation = await admit(
+        request, state, body.model_id, lambda model: tn.completion_to_generation(body, model, state.grammars)
+    )
+    top_k = _logprobs_top_k(body.logprobs)
+    if body.stream:
+        return EventStreamResponse(native_sse(generation, tn.CompletionStream(top_k).chunks))
+    async with aclosing(generation.events()) as events:
+        result = await collect(events, 1)
+    return json_response(tn.completion_response(result, top_k))
+
+
+@endpoint("native")
+async def chat_completion(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, nt.ChatCompletionRequest)
+    _, generation = await admit(
+        request, state, body.model_id, lambda model: tn.chat_to_generation(body, model, state.grammars)
+    )
+    top_k = _logprobs_top_k(body.logprobs)
+    if body.stream:
+        stream = tn.ChatStream(top_k)
+        return EventStreamResponse(native_sse(generation, stream.chunks, first=[stream.start()]))
+    async with aclosing(generation.events()) as events:
+        result = await collect(events, 1)
+    return json_response(tn.chat_response(result, top_k))
+
+
+@endpoint("native")
+async def embeddings(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, nt.EmbeddingsRequest)
+    request.state.model = body.model_id
+    texts = tn.embedding_texts(body)
+    _, model = await state.model(body.model_id, "embedding")
+    vectors = await model.embed(
+        texts, truncation=body.text_truncation or "none", output_dimension=body.output_dimension
+    )
+    return json_response(nt.EmbeddingsResponse(embeddings=vectors))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/inference/completion", completion, methods=["POST"]),
+        Route("/v1/inference/chat-completion", chat_completion, methods=["POST"]),
+        Route("/v1/inference/embeddings", embeddings, methods=["POST"]),
+    ]
+

@@ -1,0 +1,161 @@
+"""OpenAI routes (completions, chat/completions, embeddings, models), mounted under `/v1/openai/v1` and `/v1`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import anyio
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from edge_runtime.api import openai_types as ot
+from edge_runtime.api import translate_openai as to
+from edge_runtime.api.generation import GenerationResult, collect
+from edge_runtime.engine.types import GenerationDone
+from edge_runtime.errors import ModelNotFound
+from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
+from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
+from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
+from edge_runtime.server.streaming import EventStreamResponse, Generation, admit, sse_event
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _data(chunk: BaseModel) -> bytes:
+    return sse_event(chunk.model_dump(mode="json"))
+
+
+async def _collect(generation: Generation, n: int) -> GenerationResult:
+    async with aclosing(generation.events()) as events:
+        return await collect(events, n)
+
+
+@endpoint("openai")
+async def completions(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, ot.CompletionRequest)
+    request.state.model = body.model
+    _, model = await state.model(body.model, "llm")
+    engine_requests = await anyio.to_thread.run_sync(to.completion_to_generations, body, model, state.grammars)
+    generations: list[Generation] = []
+    try:
+        for engine_request in engine_requests:
+            generation = Generation(model, engine_request, state.metrics, request.scope["state"])
+            generations.append(generation)
+            await generation.start()
+    except BaseException:
+        for generation in generations:
+            await generation.close()
+        raise
+    if body.stream:
+        return EventStreamResponse(_completion_sse(body, model, generations))
+    try:
+        results = await asyncio.gather(*(_collect(g, body.n or 1) for g in generations))
+    finally:
+        for generation in generations:
+            await generation.close()
+    return json_response(to.completion_response(body, list(results), model))
+
+
+async def _completion_sse(
+    body: ot.CompletionRequest, model: to.TextModel, generations: list[Generation]
+) -> AsyncIterator[bytes]:
+    """One prompt after the other (choice indexes say which prompt), then usage if asked, then [DONE]."""
+    dones: list[GenerationDone] = []
+    stream: to.CompletionStream | None = None
+    try:
+        for prompt_index, generation in enumerate(generations):
+            stream = to.CompletionStream(body, model, prompt_index)
+            async with aclosing(generation.events()) as events:
+                async for event in events:
+                    if isinstance(event, GenerationDone):
+                        dones.append(event)
+                    for chunk in stream.chunks(event):
+                        yield _data(chunk)
+        if stream is not None and body.stream_options is not None and body.stream_options.include_usage:
+            yield _data(stream.usage_chunk(dones))
+        yield DONE
+    except Exception as exc:  # reported in-stream: the status line has already gone out
+        yield sse_event(stream_error_payload(exc, "openai"))
+        yield DONE
+    finally:
+        with anyio.CancelScope(shield=True):
+            for generation in generations:
+                await generation.close()
+
+
+@endpoint("openai")
+async def chat_completions(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, ot.ChatCompletionRequest)
+    _, generation = await admit(
+        request, state, body.model, lambda model: to.chat_to_generation(body, model, state.grammars)
+    )
+    if body.stream:
+        return EventStreamResponse(_chat_sse(body, generation))
+    result = await _collect(generation, body.n or 1)
+    return json_response(to.chat_response(body, result))
+
+
+async def _chat_sse(body: ot.ChatCompletionRequest, generation: Generation) -> AsyncIterator[bytes]:
+    stream = to.ChatStream(body)
+    for chunk in stream.start():
+        yield _data(chunk)
+    async with aclosing(generation.events()) as events:
+        try:
+            async for event in events:
+                for chunk in stream.chunks(event):
+                    yield _data(chunk)
+        except Exception as exc:  # reported in-stream: the status line has already gone out
+            yield sse_event(stream_error_payload(exc, "openai"))
+    yield DONE
+
+
+@endpoint("openai")
+async def embeddings(request: Request, state: ServerState) -> Response:
+    body = await read_body(request, ot.EmbeddingRequest)
+    request.state.model = body.model
+    texts = to.embedding_texts(body)
+    _, model = await state.model(body.model, "embedding")
+    vectors = await model.embed(texts, output_dimension=body.dimensions)
+    prompt_tokens = await anyio.to_thread.run_sync(lambda: sum(len(model.tokenize(t)) for t in texts))
+    request.state.prompt_tokens = prompt_tokens
+    return json_response(to.embedding_response(body, vectors, prompt_tokens))
+
+
+def openai_model(served: CatalogModel, created: int) -> ot.OpenAIModel:
+    return ot.OpenAIModel(id=served.identifier, created=created, owned_by=PROVIDER_ID)
+
+
+@endpoint("openai")
+async def list_models(request: Request, state: ServerState) -> Response:
+    created = int(time.time())
+    return json_response(ot.ModelList(data=[openai_model(m, created) for m in state.catalog.list()]))
+
+
+@endpoint("openai")
+async def get_model(request: Request, state: ServerState) -> Response:
+    name = request.path_params["model_id"]
+    try:
+        served = state.catalog.resolve(name)
+    except ModelNotFound as exc:
+        raise ResourceNotFound(str(exc)) from None
+    return json_response(openai_model(served, int(time.time())))
+
+
+def routes(prefix: str, *, with_models: bool) -> list[Route]:
+    """The inference routes under `prefix`; the models routes too unless another family serves that path."""
+    inference = [
+        Route(f"{prefix}/completions", completions, methods=["POST"]),
+        Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+        Route(f"{prefix}/embeddings", embeddings, methods=["POST"]),
+    ]
+    if not with_models:
+        return inference
+    return inference + [
+        Route(f"{prefix}/models", list_models, methods=["GET"]),
+        Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]),
+    ]

@@ -1,0 +1,86 @@
+"""What the routes share, built by the app's lifespan: catalog, model manager, metrics, grammar cache."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.errors import WrongModelType
+from edge_runtime.server.catalog import CatalogModel, ModelCatalog, ModelType
+from edge_runtime.server.errors import Family, error_response, validation_response
+from edge_runtime.server.metrics import ServerMetrics
+from edge_runtime.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from edge_runtime.engine.loaded_model import LoadedModel
+    from edge_runtime.engine.manager import ModelManager
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    catalog: ModelCatalog
+    manager: ModelManager
+    metrics: ServerMetrics
+    grammars: GrammarCache
+
+    async def model(self, name: str, model_type: ModelType) -> tuple[CatalogModel, LoadedModel]:
+        """The loaded model behind a served id, loading it on first use; the id must serve `model_type`."""
+        served = self.catalog.resolve(name)
+        if served.model_type != model_type:
+            raise WrongModelType(
+                f"model '{name}' is an {served.model_type} model; this endpoint needs an {model_type} model"
+            )
+        return served, await self.manager.get(served.entry.id, model_type=model_type)
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """Validate the JSON body against a wire type (pydantic reports bad JSON as a validation error too)."""
+    return model.model_validate_json(await request.body())
+
+
+def json_response(payload: BaseModel | list[Any] | dict[str, Any] | None, status_code: int = 200) -> Response:
+    """Every field serialized, nulls included, with the wire names."""
+    data = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
+    return Response(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wraps a handler so every error leaves in its family's shape (unexpected ones as a logged 500)."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request, server_state(request))
+            except ValidationError as exc:
+                return validation_response(exc, family)
+            except Exception as exc:  # every typed error maps to its status; the rest is a logged 500
+                return error_response(exc, family)
+
+        route.__name__ = handler.__name__
+        route.__doc__ = handler.__doc__
+        return route
+
+    return wrap
+
