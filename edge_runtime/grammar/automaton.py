@@ -1,0 +1,102 @@
+"""Stack sets interned as integer states, with a lazily filled byte transition table shared by every matcher
+of one grammar. A state is a deterministic summary of all parses so far, so per-state results (transitions,
+masks, forced bytes) are computed once and reused across requests."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from edge_runtime.grammar.ir import FlatGrammar
+from edge_runtime.grammar.stacks import StackMachine, StackSet
+
+DEAD = 0
+"""The state with no stacks: nothing can follow."""
+
+_UNKNOWN = -1
+
+
+class ByteAutomaton:
+    """Thread-safe: interning and table growth happen under a lock; lookups of known transitions do not lock.
+    States are never forgotten, so memory grows with the distinct parse situations met (one 1 KiB table row
+    each); nesting depth, not text length, is what creates new states."""
+
+    def __init__(self, flat: FlatGrammar) -> None:
+        self.machine = StackMachine(flat)
+        self._lock = threading.Lock()
+        self._sets: list[StackSet] = []
+        self._ids: dict[StackSet, int] = {}
+        self._complete: list[bool] = []
+        self._token_tops: list[list[tuple[int, int]]] = []
+        self._table = np.full((64, 256), _UNKNOWN, dtype=np.int32)
+        self.intern(frozenset())
+        self._table[DEAD, :] = DEAD
+        self.initial = self.intern(self.machine.initial)
+        self.finished = self.intern(frozenset({()}))
+        """The state after a complete parse with nothing more allowed."""
+
+    @property
+    def table(self) -> np.ndarray:
+        """[n_states, 256] int32 next state per byte, -1 where not computed yet (see fill_transitions)."""
+        return self._table
+
+    def intern(self, stacks: StackSet) -> int:
+        found = self._ids.get(stacks)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._ids.get(stacks)
+            if found is not None:
+                return found
+            state = len(self._sets)
+            if state >= self._table.shape[0]:
+                grown = np.full((self._table.shape[0] * 2, 256), _UNKNOWN, dtype=np.int32)
+                grown[:state] = self._table[:state]
+                self._table = grown
+            self._sets.append(stacks)
+            self._complete.append(() in stacks)
+            self._token_tops.append(self.machine.token_element_tops(stacks))
+            self._ids[stacks] = state
+            return state
+
+    def stacks(self, state: int) -> StackSet:
+        return self._sets[state]
+
+    def is_complete(self, state: int) -> bool:
+        return self._complete[state]
+
+    def token_element_tops(self, state: int) -> list[tuple[int, int]]:
+        return self._token_tops[state]
+
+    def next_state(self, state: int, byte: int) -> int:
+        found = int(self._table[state, byte])
+        if found == _UNKNOWN:
+            found = self.intern(self.machine.step_byte(self._sets[state], byte))
+            self._table[state, byte] = found
+        return found
+
+    def walk(self, state: int, data: bytes) -> int:
+        for byte in data:
+            if state == DEAD:
+                break
+            state = self.next_state(state, byte)
+        return state
+
+    def after_token_element(self, state: int, token_id: int) -> int:
+        """The state after one whole token matched by TOKEN / TOKEN_NOT elements (DEAD if none takes it)."""
+        if not self._token_tops[state]:
+            return DEAD
+        return self.intern(self.machine.step_token_element(self._sets[state], token_id))
+
+    def union(self, first: int, second: int) -> int:
+        if first == DEAD or first == second:
+            return second
+        if second == DEAD:
+            return first
+        return self.intern(self._sets[first] | self._sets[second])
+
+    def fill_transitions(self, states: np.ndarray, next_bytes: np.ndarray) -> None:
+        """Compute every unknown transition among the given (state, byte) pairs."""
+        for key in np.unique(states.astype(np.int64) * 256 + next_bytes).tolist():
+            self.next_state(key >> 8, key & 0xFF)

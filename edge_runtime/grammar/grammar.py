@@ -1,0 +1,54 @@
+"""The compiled grammar: immutable and shared by every request (and thread) that uses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
+from edge_runtime.grammar.gbnf import parse_gbnf
+from edge_runtime.grammar.ir import FlatGrammar, compile_syntax
+from edge_runtime.grammar.syntax import GrammarSyntax
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar.matcher import GrammarMatcher
+    from edge_runtime.grammar.vocab import Vocabulary
+
+
+@dataclass(frozen=True, eq=False)
+class Grammar:
+    """Build with `compile_gbnf` (or `Grammar.from_syntax`). Compilers that relax a source (lenient JSON
+    Schema) record what they could not enforce in `unenforced`, either through `from_syntax(...,
+    unenforced=...)` or `dataclasses.replace(grammar, unenforced=...)`; both keep the grammar immutable."""
+
+    syntax: GrammarSyntax
+    flat: FlatGrammar
+    unenforced: tuple[str, ...] = ()
+    automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "automaton", ByteAutomaton(self.flat))
+
+    @classmethod
+    def from_syntax(cls, syntax: GrammarSyntax, unenforced: tuple[str, ...] = ()) -> Grammar:
+        return cls(syntax, compile_syntax(syntax), unenforced)
+
+    def matches(self, data: str | bytes) -> bool:
+        """Whether the whole of `data` (str is taken as UTF-8) is a sentence of the grammar."""
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        state = self.automaton.walk(self.automaton.initial, raw)
+        return state != DEAD and self.automaton.is_complete(state)
+
+    def to_gbnf(self) -> str:
+        """GBNF text that compiles to an equivalent grammar (the parsed rules, normalized)."""
+        return self.syntax.to_gbnf()
+
+    def matcher(self, vocab: Vocabulary, max_rollback: int = 64) -> GrammarMatcher:
+        from edge_runtime.grammar.matcher import GrammarMatcher
+
+        return GrammarMatcher(self, vocab, max_rollback=max_rollback)
+
+
+def compile_gbnf(text: str) -> Grammar:
+    """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column."""
+    return Grammar.from_syntax(parse_gbnf(text))

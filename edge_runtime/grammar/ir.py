@@ -1,0 +1,258 @@
+"""The compiled grammar: a context-free grammar over bytes, flattened into integer arrays.
+
+Layout (the C port walks exactly these arrays):
+- `kinds[i]`, `values[i]`: element i. BYTES: value is a row of `byte_classes` (a 256-entry table of the bytes
+  it matches); RULE: value is a rule id; TOKEN / TOKEN_NOT: value is a token id (the whole token must be, or
+  must not be, that id); END closes an alternative.
+- rule r's alternatives begin at `alt_starts[rule_alts[r] : rule_alts[r + 1]]`; each runs to its END.
+A parse position is an element index; a pushdown stack is a sequence of positions (top last).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.syntax import (
+    Alternatives,
+    CharClass,
+    GrammarSyntax,
+    Literal,
+    Node,
+    Repeat,
+    RuleRef,
+    Sequence,
+    TokenRef,
+)
+from edge_runtime.grammar.utf8 import normalize_ranges, utf8_sequences
+
+
+class ElementKind(IntEnum):
+    END = 0
+    BYTES = 1
+    RULE = 2
+    TOKEN = 3
+    TOKEN_NOT = 4
+
+
+Element = tuple[int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class FlatGrammar:
+    kinds: np.ndarray
+    """uint8, one per element."""
+    values: np.ndarray
+    """int32, one per element."""
+    rule_alts: np.ndarray
+    """int32, n_rules + 1 offsets into alt_starts."""
+    alt_starts: np.ndarray
+    """int32 element index where each alternative begins."""
+    byte_classes: np.ndarray
+    """bool [n_classes, 256]."""
+    root: int
+    rule_names: tuple[str, ...]
+    """Source rule names; helper rules are named `<rule>~<n>` after the rule they came from."""
+
+    @property
+    def n_rules(self) -> int:
+        return len(self.rule_names)
+
+
+def compile_syntax(syntax: GrammarSyntax) -> FlatGrammar:
+    """Lower the code-point syntax tree to the flat byte grammar; refuses left recursion."""
+    builder = _Builder(syntax)
+    flat = builder.flatten()
+    _check_left_recursion(builder.rules, builder.names, builder.origins)
+    return flat
+
+
+class _Builder:
+    def __init__(self, syntax: GrammarSyntax) -> None:
+        self.rule_ids = {rule.name: index for index, rule in enumerate(syntax.rules)}
+        self.names = [rule.name for rule in syntax.rules]
+        self.origins = [(rule.line, rule.column) for rule in syntax.rules]
+        self.rules: list[list[list[Element]]] = [[] for _ in syntax.rules]
+        self.helper_ids: dict[tuple[object, ...], int] = {}
+        self.class_ids: dict[int, int] = {}
+        self.current = 0
+        for index, rule in enumerate(syntax.rules):
+            self.current = index
+            self.rules[index] = [self.sequence(option) for option in rule.body.options]
+
+    def flatten(self) -> FlatGrammar:
+        kinds: list[int] = []
+        values: list[int] = []
+        rule_alts = [0]
+        alt_starts: list[int] = []
+        for alternatives in self.rules:
+            for elements in alternatives:
+                alt_starts.append(len(kinds))
+                for kind, value in elements:
+                    kinds.append(kind)
+                    values.append(value)
+                kinds.append(ElementKind.END)
+                values.append(0)
+            rule_alts.append(len(alt_starts))
+        classes = np.zeros((len(self.class_ids), 256), dtype=bool)
+        for bits, row in self.class_ids.items():
+            classes[row] = [(bits >> byte) & 1 for byte in range(256)]
+        return FlatGrammar(
+            kinds=np.array(kinds, dtype=np.uint8),
+            values=np.array(values, dtype=np.int32),
+            rule_alts=np.array(rule_alts, dtype=np.int32),
+            alt_starts=np.array(alt_starts, dtype=np.int32),
+            byte_classes=classes,
+            root=self.rule_ids["root"],
+            rule_names=tuple(self.names),
+        )
+
+    def byte_class(self, low: int, high: int) -> Element:
+        bits = ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+        return (ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))
+
+    def helper(self, key: tuple[object, ...], alternatives: list[list[Element]]) -> Element:
+        """A helper rule with these alternatives; identical ones are shared."""
+        found = self.helper_ids.get(key)
+        if found is None:
+            found = self.new_rule()
+            self.rules[found] = alternatives
+            self.helper_ids[key] = found
+        return (ElementKind.RULE, found)
+
+    def new_rule(self) -> int:
+        rule_id = len(self.rules)
+        self.rules.append([])
+        self.names.append(f"{self.names[self.current]}~{rule_id}")
+        self.origins.append(self.origins[self.current])
+        return rule_id
+
+    def sequence(self, node: Sequence) -> list[Element]:
+        out: list[Element] = []
+        for item in node.items:
+            self.emit(item, out)
+        return out
+
+    def emit(self, node: Node, out: list[Element]) -> None:
+        if isinstance(node, Literal):
+            out.extend(self.byte_class(byte, byte) for byte in node.text.encode("utf-8"))
+        elif isinstance(node, CharClass):
+            self.emit_class(node, out)
+        elif isinstance(node, RuleRef):
+            out.append((ElementKind.RULE, self.rule_ids[node.name]))
+        elif isinstance(node, TokenRef):
+            out.append((ElementKind.TOKEN_NOT if node.negated else ElementKind.TOKEN, node.token_id))
+        elif isinstance(node, Sequence):
+            out.extend(self.sequence(node))
+        elif isinstance(node, Alternatives):
+            options = [self.sequence(option) for option in node.options]
+            if len(options) == 1:
+                out.extend(options[0])
+            else:
+                out.append(self.helper(("|", *map(tuple, options)), options))
+        else:
+            self.emit_repeat(node, out)
+
+    def emit_class(self, node: CharClass, out: list[Element]) -> None:
+        sequences = utf8_sequences(normalize_ranges(node.ranges, node.negated))
+        single = [seq[0] for seq in sequences if len(seq) == 1]
+        options = [[self.byte_class(low, high) for low, high in seq] for seq in sequences if len(seq) > 1]
+        if single:
+            bits = 0
+            for low, high in single:
+                bits |= ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+            options.insert(0, [(ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))])
+        if len(options) == 1:
+            out.extend(options[0])
+        else:
+            out.append(self.helper(("[]", *map(tuple, options)), options))
+
+    def emit_repeat(self, node: Repeat, out: list[Element]) -> None:
+        item: list[Element] = []
+        self.emit(node.item, item)
+        if not item:
+            return
+        if len(item) > 1:
+            item = [self.helper(("()", tuple(item)), [item])]
+        out.extend(item * node.min)
+        if node.max is None:
+            out.append(self.star(item[0]))
+            return
+        tail: Element | None = None
+        for _ in range(node.max - node.min):
+            with_tail = [item[0], tail] if tail is not None else [item[0]]
+            tail = self.helper(("?", item[0], tail), [with_tail, []])
+        if tail is not None:
+            out.append(tail)
+
+    def star(self, item: Element) -> Element:
+        """`item*` as `S ::= item S | ` (the reference is last, so matching it never deepens the stack)."""
+        key = ("*", item)
+        found = self.helper_ids.get(key)
+        if found is None:
+            found = self.new_rule()
+            self.helper_ids[key] = found
+            self.rules[found] = [[item, (ElementKind.RULE, found)], []]
+        return (ElementKind.RULE, found)
+
+
+def _check_left_recursion(
+    rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
+) -> None:
+    nullable = [False] * len(rules)
+    changed = True
+    while changed:
+        changed = False
+        for rule_id, alternatives in enumerate(rules):
+            if not nullable[rule_id] and any(
+                all(kind == ElementKind.RULE and nullable[value] for kind, value in elements)
+                for elements in alternatives
+            ):
+                nullable[rule_id] = changed = True
+    left_refs: list[list[int]] = []
+    for alternatives in rules:
+        refs: list[int] = []
+        for elements in alternatives:
+            for kind, value in elements:
+                if kind != ElementKind.RULE:
+                    break
+                refs.append(value)
+                if not nullable[value]:
+                    break
+        left_refs.append(refs)
+    state = [0] * len(rules)  # 0 unvisited, 1 on the current path, 2 done
+    for start in range(len(rules)):
+        if state[start]:
+            continue
+        path = [start]
+        iterators = [iter(left_refs[start])]
+        state[start] = 1
+        while iterators:
+            target = next(iterators[-1], None)
+            if target is None:
+                state[path.pop()] = 2
+                iterators.pop()
+            elif state[target] == 1:
+                cycle = path[path.index(target) :] + [target]
+                _raise_left_recursion(cycle, names, origins)
+            elif state[target] == 0:
+                state[target] = 1
+                path.append(target)
+                iterators.append(iter(left_refs[target]))
+
+
+def _raise_left_recursion(cycle: list[int], names: list[str], origins: list[tuple[int, int]]) -> None:
+    shown = [names[rule].split("~")[0] for rule in cycle]
+    collapsed = [name for index, name in enumerate(shown) if index == 0 or shown[index - 1] != name]
+    line, column = origins[cycle[0]]
+    if len(collapsed) == 1:
+        reason = (
+            f"rule '{collapsed[0]}' is left-recursive (a repetition or reference can come back to it "
+            "without consuming input)"
+        )
+    else:
+        reason = f"left recursion: {' -> '.join(collapsed)} can repeat without consuming input"
+    raise GrammarError(reason, line, column)

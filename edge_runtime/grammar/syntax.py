@@ -1,0 +1,133 @@
+"""The parsed form of a GBNF grammar, over Unicode code points, and its printing back to GBNF text.
+
+This tree is what `Grammar.to_gbnf()` prints; the byte-level flat form in `ir.py` is compiled from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+MAX_CODE_POINT = 0x10FFFF
+
+
+@dataclass(frozen=True)
+class Literal:
+    text: str
+
+
+@dataclass(frozen=True)
+class CharClass:
+    """Code point ranges (inclusive); `negated` matches every code point outside them. `.` is the negated
+    empty class."""
+
+    ranges: tuple[tuple[int, int], ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    name: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class TokenRef:
+    """`<[id]>` matches exactly the token `id`; `!<[id]>` matches any one token but `id`."""
+
+    token_id: int
+    negated: bool
+
+
+@dataclass(frozen=True)
+class Sequence:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    options: tuple[Sequence, ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    item: Node
+    min: int
+    max: int | None
+    """None: unbounded."""
+
+
+Node = Union[Literal, CharClass, RuleRef, TokenRef, Sequence, Alternatives, Repeat]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    body: Alternatives
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class GrammarSyntax:
+    rules: tuple[Rule, ...]
+    """In definition order; names are unique and every reference is defined."""
+
+    def to_gbnf(self) -> str:
+        return "".join(f"{rule.name} ::= {_alternatives(rule.body)}\n" for rule in self.rules)
+
+
+_SIMPLE_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape(code_point: int, specials: str) -> str:
+    char = chr(code_point)
+    if char in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[char]
+    if char in specials:
+        return "\\" + char
+    if code_point < 0x20 or code_point == 0x7F:
+        return f"\\x{code_point:02X}"
+    if 0x80 <= code_point <= 0x9F or code_point in (0x2028, 0x2029):
+        return f"\\u{code_point:04X}"
+    return char
+
+
+def _alternatives(node: Alternatives) -> str:
+    return " | ".join(_sequence(option) for option in node.options)
+
+
+def _sequence(node: Sequence) -> str:
+    return " ".join(_node(item) for item in node.items)
+
+
+def _node(node: Node) -> str:
+    if isinstance(node, Literal):
+        return '"' + "".join(_escape(ord(c), '"') for c in node.text) + '"'
+    if isinstance(node, CharClass):
+        if node.negated and not node.ranges:
+            return "."
+        body = "".join(
+            _escape(lo, "]-[^") if lo == hi else f"{_escape(lo, ']-[^')}-{_escape(hi, ']-[^')}"
+            for lo, hi in node.ranges
+        )
+        return "[" + ("^" if node.negated else "") + body + "]"
+    if isinstance(node, RuleRef):
+        return node.name
+    if isinstance(node, TokenRef):
+        return ("!" if node.negated else "") + f"<[{node.token_id}]>"
+    if isinstance(node, Sequence):
+        return "(" + _sequence(node) + ")"
+    if isinstance(node, Alternatives):
+        return "(" + _alternatives(node) + ")"
+    item = _node(node.item)
+    if node.max is None:
+        suffix = "*" if node.min == 0 else "+" if node.min == 1 else f"{{{node.min},}}"
+    elif node.min == 0 and node.max == 1:
+        suffix = "?"
+    elif node.min == node.max:
+        suffix = f"{{{node.min}}}"
+    else:
+        suffix = f"{{{node.min},{node.max}}}"
+    return item + suffix
