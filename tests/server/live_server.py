@@ -1,0 +1,71 @@
+"""Starting a real uvicorn in a thread on a free loopback port, for the server tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from edge_runtime.server.app import create_app
+from edge_runtime.server.settings import ServerSettings
+
+TINY_ID = "tiny"
+MAX_BODY_BYTES = 256 * 1024
+QUEUE_SIZE = 2
+N_SLOTS = 2
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    settings: ServerSettings
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve(settings: ServerSettings) -> Iterator[RunningServer]:
+    """Run uvicorn in a thread until the generator is closed; fails the test if it does not start."""
+    port = _free_port()
+    settings = replace(settings, host="127.0.0.1", port=port)
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start (see the log above)")
+        time.sleep(0.05)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def tiny_settings(models_dir: Path, **overrides: object) -> ServerSettings:
+    base = ServerSettings(
+        models_dir=models_dir,
+        preload=(TINY_ID,),
+        n_slots=N_SLOTS,
+        n_ctx=256,
+        queue_size=QUEUE_SIZE,
+        max_body_bytes=MAX_BODY_BYTES,
+        import_default_model=False,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]

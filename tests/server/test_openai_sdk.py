@@ -1,0 +1,146 @@
+"""The official `openai` SDK, sync and async, against the real server on the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import jsonschema
+import openai
+import pytest
+from live_server import TINY_ID, RunningServer
+
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 8},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+    },
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who are you?"}]
+
+
+@pytest.fixture(params=["/v1/openai/v1", "/v1"])
+def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{tiny_server.base_url}{request.param}", api_key="unused", max_retries=0)
+
+
+def test_completion_usage_and_determinism(sdk: openai.OpenAI) -> None:
+    first = sdk.completions.create(model=TINY_ID, prompt="The cat", max_tokens=8, temperature=0.8, seed=11)
+    again = sdk.completions.create(model=TINY_ID, prompt="The cat", max_tokens=8, temperature=0.8, seed=11)
+    assert first.object == "text_completion" and first.model == TINY_ID
+    assert first.choices[0].text == again.choices[0].text
+    assert first.choices[0].finish_reason in ("stop", "length")
+    usage = first.usage
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert 0 < usage.completion_tokens <= 8
+
+
+def test_completion_n_logprobs_echo(sdk: openai.OpenAI) -> None:
+    result = sdk.completions.create(model=TINY_ID, prompt="a b", max_tokens=5, n=2, logprobs=2, echo=True,
+                                    temperature=1.0, seed=3)
+    assert sorted(c.index for c in result.choices) == [0, 1]
+    for choice in result.choices:
+        assert choice.text.startswith("a b")
+        assert choice.logprobs is not None and choice.logprobs.tokens is not None
+        generated = [lp for lp in choice.logprobs.token_logprobs or [] if lp is not None]
+        assert generated and all(lp <= 0.0 for lp in generated)
+        for top in choice.logprobs.top_logprobs or []:
+            assert top is None or len(top) <= 2
+
+
+def test_completion_stream_matches_the_whole_text_and_reports_usage(sdk: openai.OpenAI) -> None:
+    whole = sdk.completions.create(model=TINY_ID, prompt="Hello", max_tokens=12, temperature=0)
+    chunks = list(sdk.completions.create(model=TINY_ID, prompt="Hello", max_tokens=12, temperature=0, stream=True,
+                                         stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == whole.choices[0].text
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason
+
+
+def test_chat_completion_and_stream(sdk: openai.OpenAI) -> None:
+    whole = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=10, temperature=0)  # type: ignore[arg-type]
+    message = whole.choices[0].message
+    assert whole.object == "chat.completion" and message.role == "assistant" and isinstance(message.content, str)
+    stream = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=10, temperature=0,  # type: ignore[arg-type]
+                                         stream=True, n=2)
+    texts = {0: "", 1: ""}
+    finished = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason is not None:
+                finished[choice.index] = choice.finish_reason
+    assert texts[0] == texts[1] == message.content
+    assert finished == {0: whole.choices[0].finish_reason, 1: whole.choices[0].finish_reason}
+
+
+def test_chat_logprobs(sdk: openai.OpenAI) -> None:
+    result = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=6, logprobs=True,  # type: ignore[arg-type]
+                                         top_logprobs=3)
+    content = result.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content and all(len(t.top_logprobs) == 3 for t in content)
+    for token in content:
+        values = [t.logprob for t in token.top_logprobs]
+        assert values == sorted(values, reverse=True) and token.logprob <= 0.0
+
+
+def test_json_schema_output_validates(sdk: openai.OpenAI) -> None:
+    for seed in (1, 2, 3):
+        result = sdk.chat.completions.create(
+            model=TINY_ID, messages=MESSAGES, temperature=1.0, seed=seed, max_tokens=200,  # type: ignore[arg-type]
+            response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA}},
+        )
+        assert result.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(result.choices[0].message.content or ""), PERSON_SCHEMA)
+
+
+def test_json_object_and_guided_choice(sdk: openai.OpenAI) -> None:
+    result = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=200, seed=5,  # type: ignore[arg-type]
+                                         response_format={"type": "json_object"})
+    assert isinstance(json.loads(result.choices[0].message.content or ""), dict)
+    choices = ["yes", "no", "maybe later"]
+    picked = sdk.completions.create(model=TINY_ID, prompt="Answer:", max_tokens=20, seed=9,
+                                    extra_body={"guided_choice": choices})
+    assert picked.choices[0].text in choices
+
+
+def test_embeddings_float_and_base64(sdk: openai.OpenAI, tiny_embed_id: str) -> None:
+    default = sdk.embeddings.create(model=tiny_embed_id, input=["first text", "second"])
+    floats = sdk.embeddings.create(model=tiny_embed_id, input=["first text", "second"], encoding_format="float")
+    assert [d.index for d in default.data] == [0, 1]
+    for a, b in zip(default.data, floats.data):
+        assert a.embedding == pytest.approx(b.embedding, rel=1e-6)
+        assert sum(x * x for x in b.embedding) == pytest.approx(1.0, rel=1e-4)
+    assert default.usage.prompt_tokens > 0
+    short = sdk.embeddings.create(model=tiny_embed_id, input="x", dimensions=8, encoding_format="float")
+    assert len(short.data[0].embedding) == 8
+
+
+def test_async_client(tiny_server: RunningServer) -> None:
+    async def run() -> tuple[str, str]:
+        client = openai.AsyncOpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0)
+        async with client:
+            whole = await client.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=8,  # type: ignore[arg-type]
+                                                         temperature=0)
+            streamed = ""
+            async for chunk in await client.chat.completions.create(
+                model=TINY_ID, messages=MESSAGES, max_tokens=8, temperature=0, stream=True  # type: ignore[arg-type]
+            ):
+                streamed += "".join(c.delta.content or "" for c in chunk.choices)
+            return whole.choices[0].message.content or "", streamed
+
+    whole, streamed = asyncio.run(run())
+    assert whole == streamed
+
+
+def test_sdk_errors_are_typed(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model="missing", messages=MESSAGES)  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, top_logprobs=2)  # type: ignore[arg-type]
+    assert "top_logprobs" in str(caught.value)
