@@ -46,7 +46,9 @@ def _tojson(
     sort_keys: bool = False,
 ) -> str:
     """HF's `tojson`: plain json.dumps (no HTML escaping, non-ASCII kept), unlike jinja2's own filter."""
-    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
 
 
 def _raise_exception(message: str) -> None:
@@ -84,7 +86,9 @@ _TOOL_CALLS_MACRO = r"""
 {%- endmacro -%}
 """
 
-_GEMMA = _TOOL_CALLS_MACRO + r"""
+_GEMMA = (
+    _TOOL_CALLS_MACRO
+    + r"""
 {{- bos_token -}}
 {%- set ns = namespace(pending='') -%}
 {%- for message in messages -%}
@@ -111,8 +115,11 @@ _GEMMA = _TOOL_CALLS_MACRO + r"""
 {{- '<start_of_turn>model\n' -}}
 {%- endif -%}
 """
+)
 
-_LLAMA3 = _TOOL_CALLS_MACRO + r"""
+_LLAMA3 = (
+    _TOOL_CALLS_MACRO
+    + r"""
 {{- bos_token -}}
 {%- for message in messages -%}
 {%- if message.role in ['system', 'user', 'assistant', 'ipython', 'tool'] -%}
@@ -127,8 +134,11 @@ _LLAMA3 = _TOOL_CALLS_MACRO + r"""
 {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
 {%- endif -%}
 """
+)
 
-_CHATML = _TOOL_CALLS_MACRO + r"""
+_CHATML = (
+    _TOOL_CALLS_MACRO
+    + r"""
 {%- for message in messages -%}
 {%- if message.role == 'tool' -%}
 {{- '<|im_start|>user\n<tool_response>\n' + (message.content or '') + '\n</tool_response><|im_end|>\n' -}}
@@ -141,6 +151,7 @@ _CHATML = _TOOL_CALLS_MACRO + r"""
 {{- '<|im_start|>assistant\n' -}}
 {%- endif -%}
 """
+)
 
 BUILTIN_TEMPLATES: dict[str, str] = {"gemma": _GEMMA, "llama3": _LLAMA3, "chatml": _CHATML}
 """Built-in template texts by name; a manifest override may name one of these."""
@@ -188,7 +199,7 @@ class ChatTemplate:
     source: str
     origin: TemplateOrigin
     family: Family | None
-    """The built-in family this template belongs to (by name, or by its end-of-turn marker); None if unknown."""
+    """The built-in family of the template (by name, or by its end-of-turn marker); None if unknown."""
     _template: jinja2.Template = field(init=False, repr=False)
     _typed_content: bool | None = field(default=None, init=False, repr=False)
 
@@ -196,7 +207,9 @@ class ChatTemplate:
         try:
             self._template = _ENVIRONMENT.from_string(self.source)
         except jinja2.TemplateSyntaxError as exc:
-            raise ChatTemplateError(f"chat template does not compile: {exc.message} (line {exc.lineno})") from exc
+            raise ChatTemplateError(
+                f"chat template does not compile: {exc.message} (line {exc.lineno})"
+            ) from exc
 
     @classmethod
     def for_model(
@@ -286,8 +299,15 @@ class ChatTemplate:
         if self._typed_content is None:
             probe = [{"role": "user", "content": [{"type": "text", "text": _TYPED_CONTENT_PROBE}]}]
             try:
-                out = self._render({"messages": probe, "add_generation_prompt": False, "tools": None,
-                                    "bos_token": "", "eos_token": ""})
+                out = self._render(
+                    {
+                        "messages": probe,
+                        "add_generation_prompt": False,
+                        "tools": None,
+                        "bos_token": "",
+                        "eos_token": "",
+                    }
+                )
             except ChatTemplateError:
                 out = ""
             self._typed_content = _TYPED_CONTENT_PROBE in out and "'type'" not in out and '"type"' not in out

@@ -37,12 +37,18 @@ _FUNCTION_DESCRIPTION_SLOT = re.compile(r"\{\{\s*function_description\s*\}\}")
 
 # Llama Stack's `param_type` names (Python's and JSON Schema's spellings) and the JSON Schema type of each.
 _PARAM_TYPES: dict[str, str] = {
-    "str": "string", "string": "string",
-    "int": "integer", "integer": "integer",
-    "float": "number", "number": "number",
-    "bool": "boolean", "boolean": "boolean",
-    "list": "array", "array": "array",
-    "dict": "object", "object": "object",
+    "str": "string",
+    "string": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "list": "array",
+    "array": "array",
+    "dict": "object",
+    "object": "object",
 }
 
 
@@ -158,7 +164,9 @@ def choose_format(architecture: str, model_name_or_template: str, requested: str
         return "generic"
     if _LLAMA3_LATER.search(text):
         return "python_list"
-    if _LLAMA3_1.search(text) or (architecture.lower() == "llama" and re.search(r"llama[-_ ]?3", text, re.I)):
+    if _LLAMA3_1.search(text) or (
+        architecture.lower() == "llama" and re.search(r"llama[-_ ]?3", text, re.IGNORECASE)
+    ):
         return "json"
     return "generic"
 
@@ -191,8 +199,9 @@ def _function_description(tools: Sequence[ToolSpec], fmt: ToolFormat) -> str:
     if fmt == "function_tag":
         listing = "\n\n".join(
             f"Use the function '{t.name}' to: {t.description}\n"
-            + json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters},
-                         ensure_ascii=False)
+            + json.dumps(
+                {"name": t.name, "description": t.description, "parameters": t.parameters}, ensure_ascii=False
+            )
             for t in tools
         )
         return (
@@ -212,7 +221,8 @@ def _function_description(tools: Sequence[ToolSpec], fmt: ToolFormat) -> str:
             indent=2,
         )
         return (
-            "You are an expert at composing function calls. You are given a question and a set of functions.\n"
+            "You are an expert at composing function calls. "
+            "You are given a question and a set of functions.\n"
             "Use a function only if the question needs it; you may need one call, several, or none.\n\n"
             "To call functions, reply with only a Python list of calls with keyword arguments:\n"
             "[function_name1(argument1=value1, argument2=value2), function_name2(argument=value)]\n"
@@ -287,7 +297,11 @@ def _python_literal(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_python_literal(str(k))}: {_python_literal(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{_python_literal(str(k))}: {_python_literal(v)}" for k, v in value.items())
+            + "}"
+        )
     raise BadRequest(f"a tool argument of type {type(value).__name__} cannot be written as a Python literal")
 
 
@@ -295,19 +309,26 @@ def format_tool_calls(calls: Sequence[tuple[str, Mapping[str, Any]]], fmt: str) 
     """Writes (name, arguments) calls as the model would, e.g. for assistant turns in the history."""
     fmt = checked_format(fmt)
     if fmt == "python_list":
-        items = (f"{name}({', '.join(f'{k}={_python_literal(v)}' for k, v in args.items())})" for name, args in calls)
+        items = (
+            f"{name}({', '.join(f'{k}={_python_literal(v)}' for k, v in args.items())})"
+            for name, args in calls
+        )
         return "[" + ", ".join(items) + "]"
     written = []
     for name, args in calls:
         arguments = json.dumps(dict(args), ensure_ascii=False)
         if fmt == "json":
-            written.append(f'{{"type": "function", "name": {json.dumps(name, ensure_ascii=False)}, '
-                           f'"parameters": {arguments}}}')
+            written.append(
+                f'{{"type": "function", "name": {json.dumps(name, ensure_ascii=False)}, '
+                f'"parameters": {arguments}}}'
+            )
         elif fmt == "function_tag":
             written.append(f"<function={name}>{arguments}</function>")
         else:
-            written.append(f'<tool_call>\n{{"name": {json.dumps(name, ensure_ascii=False)}, '
-                           f'"arguments": {arguments}}}\n</tool_call>')
+            written.append(
+                f'<tool_call>\n{{"name": {json.dumps(name, ensure_ascii=False)}, '
+                f'"arguments": {arguments}}}\n</tool_call>'
+            )
     return CALL_SEPARATOR.join(written)
 
 
@@ -323,10 +344,14 @@ class _Found:
     calls: list[ParsedToolCall]
 
 
+_JSON_DECODER = json.JSONDecoder(strict=False)
+"""Lenient about raw control characters (a newline typed inside a string): a model's intent is clear."""
+
+
 def _arguments_object(value: Any) -> tuple[dict[str, Any] | None, str | None]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = _JSON_DECODER.decode(value)
         except json.JSONDecodeError as exc:
             return None, f"arguments are not valid JSON: {exc.msg}"
     if not isinstance(value, dict):
@@ -342,10 +367,7 @@ def _arguments_of(call: dict[str, Any], keys: tuple[str, str]) -> tuple[dict[str
     return None, f"call has no {keys[0]}"
 
 
-_JSON_DECODER = json.JSONDecoder()
-_JSON_CALL_OPENING = re.compile(
-    r'\{\s*(?:"type"\s*:\s*"function"\s*,\s*)?"name"\s*:\s*"((?:[^"\\]|\\.)*)"'
-)
+_JSON_CALL_OPENING = re.compile(r'\{\s*(?:"type"\s*:\s*"function"\s*,\s*)?"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _opening_name(opening: re.Match[str] | None) -> str | None:
@@ -372,8 +394,11 @@ def _scan_json(text: str, names: set[str]) -> Iterator[_Found]:
         except json.JSONDecodeError as exc:
             raw = text[start:limit].strip()
             consumed = start + len(text[start:limit].rstrip())
-            yield _Found(start, consumed,
-                         [ParsedToolCall(new_call_id(), name, None, raw, f"call is not valid JSON: {exc.msg}")])
+            yield _Found(
+                start,
+                consumed,
+                [ParsedToolCall(new_call_id(), name, None, raw, f"call is not valid JSON: {exc.msg}")],
+            )
             continue
         consumed = end
         raw = text[start:end]
@@ -389,14 +414,12 @@ def _scan_function_tag(text: str, names: set[str]) -> Iterator[_Found]:
         name, body = match.group(1), match.group(2).strip()
         if name not in names:
             continue
-        try:
-            value = json.loads(body) if body else {}
-        except json.JSONDecodeError as exc:
-            value, error = None, f"arguments are not valid JSON: {exc.msg}"
-        else:
-            value, error = _arguments_object(value)
-        yield _Found(match.start(), match.end(),
-                     [ParsedToolCall(new_call_id(), name, value, match.group(0).strip(), error)])
+        arguments, error = _arguments_object(body or "{}")
+        yield _Found(
+            match.start(),
+            match.end(),
+            [ParsedToolCall(new_call_id(), name, arguments, match.group(0).strip(), error)],
+        )
 
 
 _TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
@@ -406,26 +429,36 @@ def _scan_generic(text: str, names: set[str]) -> Iterator[_Found]:
     for match in _TOOL_CALL_BLOCK.finditer(text):
         body, raw = match.group(1).strip(), match.group(0).strip()
         try:
-            value = json.loads(body)
+            value = _JSON_DECODER.decode(body)
         except json.JSONDecodeError as exc:
             name = _opening_name(_JSON_CALL_OPENING.match(body))
             if name is not None and name in names:
-                yield _Found(match.start(), match.end(), [
-                    ParsedToolCall(new_call_id(), name, None, raw, f"call is not valid JSON: {exc.msg}")])
+                yield _Found(
+                    match.start(),
+                    match.end(),
+                    [ParsedToolCall(new_call_id(), name, None, raw, f"call is not valid JSON: {exc.msg}")],
+                )
             continue
         if not isinstance(value, dict) or value.get("name") not in names:
             continue
         arguments, error = _arguments_of(value, ("arguments", "parameters"))
-        yield _Found(match.start(), match.end(),
-                     [ParsedToolCall(new_call_id(), value["name"], arguments, raw, error)])
+        yield _Found(
+            match.start(), match.end(), [ParsedToolCall(new_call_id(), value["name"], arguments, raw, error)]
+        )
 
 
 class _NotLiteral(ValueError):
     pass
 
 
-_BARE_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None, "True": True, "False": False,
-                                  "None": None}
+_BARE_LITERALS: dict[str, Any] = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
 
 
 def _literal(node: ast.expr) -> Any:
@@ -462,8 +495,9 @@ def _python_call(node: ast.expr, raw: str) -> ParsedToolCall | None:
         try:
             arguments[keyword.arg] = _literal(keyword.value)
         except _NotLiteral as exc:
-            return ParsedToolCall(new_call_id(), name, None, text,
-                                  f"argument '{keyword.arg}' is not a literal: {exc}")
+            return ParsedToolCall(
+                new_call_id(), name, None, text, f"argument '{keyword.arg}' is not a literal: {exc}"
+            )
     return ParsedToolCall(new_call_id(), name, arguments, text)
 
 
@@ -488,8 +522,19 @@ def _scan_python_list(text: str, names: set[str]) -> Iterator[_Found]:
         end = _first_expression_end(text, start)
         if end is None:
             if match.group(1) in names:
-                yield _Found(start, len(text), [ParsedToolCall(
-                    new_call_id(), match.group(1), None, text[start:].strip(), "call list is not valid Python")])
+                yield _Found(
+                    start,
+                    len(text),
+                    [
+                        ParsedToolCall(
+                            new_call_id(),
+                            match.group(1),
+                            None,
+                            text[start:].strip(),
+                            "call list is not valid Python",
+                        )
+                    ],
+                )
                 return
             position = match.end()
             continue
@@ -508,8 +553,12 @@ def _scan_python_list(text: str, names: set[str]) -> Iterator[_Found]:
 _LLAMA_PYTHON_TAG = "<|python_tag|>"
 """Llama 3 may open a call with this special token; when it reaches us as text it is not content."""
 
-_SCANNERS = {"json": _scan_json, "function_tag": _scan_function_tag, "python_list": _scan_python_list,
-             "generic": _scan_generic}
+_SCANNERS = {
+    "json": _scan_json,
+    "function_tag": _scan_function_tag,
+    "python_list": _scan_python_list,
+    "generic": _scan_generic,
+}
 
 
 def parse_tool_calls(text: str, fmt: str, tools: Sequence[ToolSpec]) -> tuple[str, list[ParsedToolCall]]:
@@ -525,7 +574,7 @@ def parse_tool_calls(text: str, fmt: str, tools: Sequence[ToolSpec]) -> tuple[st
     calls: list[ParsedToolCall] = []
     position = 0
     for found in _SCANNERS[checked_format(fmt)](text, names):
-        content.append(text[position:found.start])
+        content.append(text[position : found.start])
         calls.extend(found.calls)
         position = found.end
     content.append(text[position:])

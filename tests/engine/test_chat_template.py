@@ -112,8 +112,11 @@ def test_chatml_is_the_default_for_qwen_and_unknown_architectures() -> None:
 
 @pytest.mark.parametrize(
     ("name", "prompt_tail"),
-    [("gemma", "<start_of_turn>model\n"), ("llama3", "<|start_header_id|>assistant<|end_header_id|>\n\n"),
-     ("chatml", "<|im_start|>assistant\n")],
+    [
+        ("gemma", "<start_of_turn>model\n"),
+        ("llama3", "<|start_header_id|>assistant<|end_header_id|>\n\n"),
+        ("chatml", "<|im_start|>assistant\n"),
+    ],
 )
 def test_add_generation_prompt_adds_only_the_assistant_header(name: str, prompt_tail: str) -> None:
     template = ChatTemplate.builtin(name)
@@ -125,21 +128,34 @@ def test_add_generation_prompt_adds_only_the_assistant_header(name: str, prompt_
 def test_builtins_render_tool_calls_and_results_in_the_generic_form() -> None:
     history = [
         {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
-            {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}},
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                },
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                },
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "18C"},
     ]
     assert ChatTemplate.builtin("chatml").render(history, add_generation_prompt=False) == (
         "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
-        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+        "<|im_start|>assistant\n"
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call><|im_end|>\n'
         "<|im_start|>user\n<tool_response>\n18C\n</tool_response><|im_end|>\n"
     )
-    assert "<|start_header_id|>ipython<|end_header_id|>\n\n18C<|eot_id|>" in ChatTemplate.builtin("llama3").render(
-        history
-    )
+    assert "<|start_header_id|>ipython<|end_header_id|>\n\n18C<|eot_id|>" in ChatTemplate.builtin(
+        "llama3"
+    ).render(history)
 
 
 def test_precedence_override_then_gguf_then_builtin() -> None:
@@ -148,7 +164,9 @@ def test_precedence_override_then_gguf_then_builtin() -> None:
     assert ChatTemplate.for_model(gguf_template="  ", architecture="gemma3").family == "gemma"
     by_name = ChatTemplate.for_model(gguf_template=gguf, architecture="gemma3", override="llama3")
     assert (by_name.origin, by_name.family) == ("builtin", "llama3")
-    by_text = ChatTemplate.for_model(gguf_template=gguf, architecture="gemma3", override="<{{ messages|length }}>")
+    by_text = ChatTemplate.for_model(
+        gguf_template=gguf, architecture="gemma3", override="<{{ messages|length }}>"
+    )
     assert by_text.origin == "override"
     assert by_text.render(CONVERSATION) == "<4>"
     with pytest.raises(ChatTemplateError):
@@ -172,7 +190,9 @@ def test_hf_chatml_template_with_tools_renders_the_tool_schemas() -> None:
     assert "<|im_start|>system\nYou are terse.<|im_end|>" not in text
     assert text.endswith("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
     without_tools = template.render(CONVERSATION)
-    assert without_tools.startswith("<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi there")
+    assert without_tools.startswith(
+        "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi there"
+    )
 
 
 def test_tools_on_a_template_without_tools_are_refused_not_dropped() -> None:

@@ -41,13 +41,25 @@ def calls_of(text: str, fmt: str) -> tuple[str, list[tuple[str, dict | None, str
 @pytest.mark.parametrize(
     ("fmt", "text"),
     [
-        ("json", 'Let me look.\n{"type": "function", "name": "get_weather", "parameters": {"city": "Paris"}}\n'
-                 '{"name": "now", "parameters": {}}'),
-        ("function_tag", 'Let me look.\n<function=get_weather>{"city": "Paris"}</function>\n'
-                         "<function=now>{}</function>"),
+        (
+            "json",
+            (
+                'Let me look.\n{"type": "function", "name": "get_weather", "parameters": {"city": "Paris"}}\n'
+                '{"name": "now", "parameters": {}}'
+            ),
+        ),
+        (
+            "function_tag",
+            'Let me look.\n<function=get_weather>{"city": "Paris"}</function>\n<function=now>{}</function>',
+        ),
         ("python_list", 'Let me look.\n[get_weather(city="Paris"), now()]'),
-        ("generic", 'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
-                    '</tool_call>\n<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'),
+        (
+            "generic",
+            (
+                'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+                '</tool_call>\n<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
+            ),
+        ),
     ],
 )
 def test_several_calls_after_text(fmt: str, text: str) -> None:
@@ -82,8 +94,16 @@ def test_a_name_that_is_not_a_tool_is_not_a_call(fmt: str, text: str) -> None:
         ("python_list", '[get_weather("Paris")]', "positional"),
         ("python_list", '[get_weather(city=open("/etc/passwd").read())]', "not a literal"),
         ("python_list", "[get_weather(**{'city': 'x'})]", "**arguments"),
-        ("generic", '<tool_call>\n{"name": "get_weather", "arguments": {"city": }\n</tool_call>', "not valid JSON"),
-        ("generic", '<tool_call>\n{"name": "get_weather", "arguments": "{oops"}\n</tool_call>', "not valid JSON"),
+        (
+            "generic",
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": }\n</tool_call>',
+            "not valid JSON",
+        ),
+        (
+            "generic",
+            '<tool_call>\n{"name": "get_weather", "arguments": "{oops"}\n</tool_call>',
+            "not valid JSON",
+        ),
     ],
 )
 def test_malformed_arguments_give_a_failed_call_with_its_raw_text(fmt: str, text: str, error: str) -> None:
@@ -105,7 +125,13 @@ def test_python_list_reads_literals_only_and_json_spellings() -> None:
     text = '[get_weather(city="a]b", days=-2, extra={"x": [true, null, 1.5]}, flag=False)]'
     assert calls_of(text, "python_list") == (
         "",
-        [("get_weather", {"city": "a]b", "days": -2, "extra": {"x": [True, None, 1.5]}, "flag": False}, None)],
+        [
+            (
+                "get_weather",
+                {"city": "a]b", "days": -2, "extra": {"x": [True, None, 1.5]}, "flag": False},
+                None,
+            )
+        ],
     )
     assert calls_of("numbers [1, 2] stay", "python_list") == ("numbers [1, 2] stay", [])
 
@@ -122,7 +148,7 @@ def test_json_call_inside_a_call_is_not_a_second_call() -> None:
 
 
 def test_unterminated_tags_at_the_end_still_parse() -> None:
-    assert calls_of('<function=now>{}', "function_tag") == ("", [("now", {}, None)])
+    assert calls_of("<function=now>{}", "function_tag") == ("", [("now", {}, None)])
     assert calls_of('<tool_call>\n{"name": "now", "arguments": {}}', "generic") == ("", [("now", {}, None)])
 
 
@@ -141,21 +167,29 @@ def test_call_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("fmt", TOOL_FORMATS)
 def test_written_calls_parse_back_and_start_with_the_trigger(fmt: str) -> None:
-    written = format_tool_calls(
-        [("get_weather", {"city": "Zürich \"old\" town", "days": 3}), ("now", {})], fmt
-    )
+    calls = [("get_weather", {"city": 'Zürich "old" town', "days": 3}), ("now", {})]
+    written = format_tool_calls(calls, fmt)
     assert written.startswith(call_trigger(fmt))
     assert calls_of(written, fmt) == (
         "",
-        [("get_weather", {"city": "Zürich \"old\" town", "days": 3}, None), ("now", {}, None)],
+        [("get_weather", {"city": 'Zürich "old" town', "days": 3}, None), ("now", {}, None)],
     )
 
 
 def test_generic_form_is_what_the_builtin_templates_write() -> None:
     history = [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                }
+            ],
+        },
     ]
     rendered = ChatTemplate.builtin("chatml").render(history, add_generation_prompt=False)
     assert format_tool_calls([("get_weather", {"city": "Oslo"})], "generic") in rendered
@@ -215,9 +249,11 @@ def test_generic_prompt_lists_every_tool_and_the_call_form() -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "marker"),
-    [("json", '{"type": "function", "name": "<function name>", "parameters"'),
-     ("function_tag", "<function=function_name>"),
-     ("python_list", "[function_name1(argument1=value1")],
+    [
+        ("json", '{"type": "function", "name": "<function name>", "parameters"'),
+        ("function_tag", "<function=function_name>"),
+        ("python_list", "[function_name1(argument1=value1"),
+    ],
 )
 def test_llama_prompts_show_their_syntax(fmt: str, marker: str) -> None:
     prompt = tool_system_prompt(TOOLS, fmt)
@@ -245,7 +281,9 @@ def test_replace_fills_the_function_description_slot() -> None:
 
 def test_tool_choice_instructions() -> None:
     assert "MUST call one or more" in tool_system_prompt(TOOLS, "generic", tool_choice="required")
-    assert tool_system_prompt(TOOLS, "generic", tool_choice="now").endswith("You MUST call the function `now` to answer the user.")
+    assert tool_system_prompt(TOOLS, "generic", tool_choice="now").endswith(
+        "You MUST call the function `now` to answer the user."
+    )
     with pytest.raises(BadRequest, match="not among the tools"):
         tool_system_prompt(TOOLS, "generic", tool_choice="get_stock")
     with pytest.raises(BadRequest):
