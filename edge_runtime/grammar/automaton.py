@@ -29,6 +29,7 @@ class ByteAutomaton:
         self._ids: dict[StackSet, int] = {}
         self._complete: list[bool] = []
         self._token_tops: list[list[tuple[int, int]]] = []
+        self._forced: dict[int, bytes] = {}
         self._table = np.full((64, 256), _UNKNOWN, dtype=np.int32)
         self.intern(frozenset())
         self._table[DEAD, :] = DEAD
@@ -68,6 +69,28 @@ class ByteAutomaton:
 
     def token_element_tops(self, state: int) -> list[tuple[int, int]]:
         return self._token_tops[state]
+
+    def is_finished(self, state: int) -> bool:
+        """Complete, and no stack can take anything more."""
+        return self._sets[state] == frozenset({()})
+
+    def forced_bytes(self, state: int, limit: int = 256) -> bytes:
+        """The longest byte string (up to `limit`) that every continuation from `state` starts with."""
+        found = self._forced.get(state)
+        if found is not None:
+            return found
+        forced = bytearray()
+        current = state
+        while len(forced) < limit and current != DEAD and not self._complete[current]:
+            if self._token_tops[current]:
+                break
+            allowed = self.machine.allowed_bytes(self._sets[current])
+            if len(allowed) != 1:
+                break
+            forced.append(allowed[0])
+            current = self.next_state(current, allowed[0])
+        self._forced[state] = bytes(forced)
+        return self._forced[state]
 
     def next_state(self, state: int, byte: int) -> int:
         found = int(self._table[state, byte])

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
 from edge_runtime.grammar.gbnf import parse_gbnf
 from edge_runtime.grammar.ir import FlatGrammar, compile_syntax
+from edge_runtime.grammar.masks import TokenMasks
 from edge_runtime.grammar.syntax import GrammarSyntax
+from edge_runtime.grammar.vocab import Vocabulary
 
 if TYPE_CHECKING:
     from edge_runtime.grammar.matcher import GrammarMatcher
-    from edge_runtime.grammar.vocab import Vocabulary
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,9 +27,11 @@ class Grammar:
     flat: FlatGrammar
     unenforced: tuple[str, ...] = ()
     automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
+    _masks: WeakKeyDictionary[Vocabulary, TokenMasks] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "automaton", ByteAutomaton(self.flat))
+        object.__setattr__(self, "_masks", WeakKeyDictionary())
 
     @classmethod
     def from_syntax(cls, syntax: GrammarSyntax, unenforced: tuple[str, ...] = ()) -> Grammar:
@@ -42,6 +46,13 @@ class Grammar:
     def to_gbnf(self) -> str:
         """GBNF text that compiles to an equivalent grammar (the parsed rules, normalized)."""
         return self.syntax.to_gbnf()
+
+    def token_masks(self, vocab: Vocabulary) -> TokenMasks:
+        """The mask cache of this grammar over `vocab`, shared by all its matchers."""
+        masks = self._masks.get(vocab)
+        if masks is None:
+            masks = self._masks.setdefault(vocab, TokenMasks(self.automaton, vocab))
+        return masks
 
     def matcher(self, vocab: Vocabulary, max_rollback: int = 64) -> GrammarMatcher:
         from edge_runtime.grammar.matcher import GrammarMatcher

@@ -1,0 +1,48 @@
+"""The engine's Constraint protocol on top of a grammar matcher, with jump-forward through forced bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from edge_runtime.grammar.matcher import GrammarMatcher
+
+
+class GrammarConstraint:
+    """Constrains one sequence. `encode_bytes` turns forced text bytes into the model's tokens (without
+    special tokens); those tokens are offered for jump-forward only if the grammar accepts every one of them."""
+
+    def __init__(self, matcher: GrammarMatcher, encode_bytes: Callable[[bytes], list[int]]) -> None:
+        self.matcher = matcher
+        self._encode_bytes = encode_bytes
+        self._forced_cache: tuple[int, list[int]] | None = None
+
+    def accept_token(self, token_id: int) -> bool:
+        return self.matcher.accept_token(token_id)
+
+    def fill_mask(self, mask: np.ndarray) -> None:
+        """Allowed tokens; end-of-generation ids when the grammar is complete, and only those once nothing
+        else can follow."""
+        self.matcher.fill_mask(mask)
+
+    def forced_tokens(self) -> list[int]:
+        state = self.matcher.state
+        if self._forced_cache is not None and self._forced_cache[0] == state:
+            return list(self._forced_cache[1])
+        tokens = self._tokens_for_forced_bytes()
+        self._forced_cache = (state, tokens)
+        return list(tokens)
+
+    def _tokens_for_forced_bytes(self) -> list[int]:
+        forced = self.matcher.forced_bytes()
+        if not forced:
+            return []
+        tokens = self._encode_bytes(forced)
+        probe = self.matcher.fork()
+        if all(probe.accept_token(token) for token in tokens):
+            return tokens
+        return []
+
+    def is_complete(self) -> bool:
+        return self.matcher.is_complete()

@@ -1,0 +1,96 @@
+"""Token masks of one grammar over one vocabulary, computed per automaton state and cached.
+
+A mask depends only on the automaton state, so states met again (inside a JSON string, between array items)
+cost a cache lookup. A new state costs one level-by-level pass over the vocabulary trie: every node's parse
+state is its parent's state stepped by its byte, gathered from the automaton's transition table with numpy,
+so shared prefixes are stepped once and only unseen (state, byte) pairs run the Python stack machine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
+from edge_runtime.grammar.ir import ElementKind
+from edge_runtime.grammar.vocab import Vocabulary
+
+_TOKEN = int(ElementKind.TOKEN)
+
+
+class TokenMasks:
+    """Thread-safe; keeps at most `capacity` masks, packed 8 tokens a byte (32 KiB for 262k tokens)."""
+
+    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, capacity: int = 256) -> None:
+        self.automaton = automaton
+        self.vocab = vocab
+        self.capacity = capacity
+        self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        token_node = vocab.index.token_node
+        self._text_ids = np.flatnonzero(token_node >= 0)
+        self._text_nodes = token_node[self._text_ids]
+
+    def fill(self, state: int, out: np.ndarray) -> None:
+        with self._lock:
+            packed = self._packed.get(state)
+            if packed is not None:
+                self._packed.move_to_end(state)
+        if packed is not None:
+            out[:] = np.unpackbits(packed, count=self.vocab.size).view(np.bool_)
+            return
+        self.compute(state, out)
+        packed = np.packbits(out)
+        with self._lock:
+            self._packed[state] = packed
+            while len(self._packed) > self.capacity:
+                self._packed.popitem(last=False)
+
+    def compute(self, state: int, out: np.ndarray) -> None:
+        """The mask of `state`, uncached: text tokens through the trie, whole-token grammar elements, and
+        end-of-generation when the parse is complete."""
+        out[:] = False
+        automaton = self.automaton
+        if state != DEAD:
+            node_states = self._node_states(state)
+            out[self._text_ids] = node_states[self._text_nodes] != DEAD
+        size = self.vocab.size
+        excluded: list[int] = []
+        for kind, token_id in automaton.token_element_tops(state):
+            if not 0 <= token_id < size:
+                if kind != _TOKEN:
+                    out[:] = True
+                continue
+            if kind == _TOKEN:
+                out[token_id] = True
+            else:
+                excluded.append(token_id)
+        if excluded:
+            by_text = out[excluded].copy()
+            out[:] = True
+            out[excluded] = by_text
+            for token_id in excluded:
+                if not out[token_id]:
+                    out[token_id] = automaton.after_token_element(state, token_id) != DEAD
+        out[self.vocab.eog_array] = automaton.is_complete(state)
+
+    def _node_states(self, state: int) -> np.ndarray:
+        index = self.vocab.index
+        offsets = index.level_offsets.tolist()
+        node_states = np.zeros(offsets[-1], dtype=np.int32)
+        node_states[0] = state
+        for depth in range(1, index.n_levels):
+            low, high = offsets[depth], offsets[depth + 1]
+            parent_states = node_states[index.node_parent[low:high]]
+            next_bytes = index.node_byte[low:high]
+            found = self.automaton.table[parent_states, next_bytes]
+            unknown = found < 0
+            if unknown.any():
+                self.automaton.fill_transitions(parent_states[unknown], next_bytes[unknown])
+                found = self.automaton.table[parent_states, next_bytes]
+            node_states[low:high] = found
+            if not found.any():
+                break
+        return node_states
