@@ -65,6 +65,16 @@ def prefixed_rules(gbnf: str, prefix: str) -> str:
     return "".join(prefix + token if token in defined else token for token in _TOKEN.findall(gbnf))
 
 
+_PYTHON_SPELLINGS = {'"true"': '"True"', '"false"': '"False"', '"null"': '"None"'}
+
+
+def python_spellings(gbnf: str) -> str:
+    """A JSON value grammar that writes true/false/null as Python does (True/False/None), so python_list
+    calls come out as Llama 3.2 writes them. Only whole literal tokens change: the JSON string "true" is
+    another literal and stays."""
+    return "".join(_PYTHON_SPELLINGS.get(token, token) for token in _TOKEN.findall(gbnf))
+
+
 def _compiled_schema(schema: Any, prefix: str, where: str) -> tuple[str, Any]:
     """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`)."""
     try:
@@ -166,7 +176,7 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> tuple[list[str], dict[str, Any
             value_schema[key] = {**defs, **value_schema.get(key, {})}
         value_prefix = f"{prefix}arg{index}-"
         gbnf, report = _compiled_schema(value_schema, value_prefix, f"tool '{tool.name}' argument '{name}'")
-        rules.append(gbnf)
+        rules.append(python_spellings(gbnf))
         if report:
             unenforced[name] = report
         kwargs.append((f"{gbnf_literal(name + '=')} {value_prefix}root", name in required))

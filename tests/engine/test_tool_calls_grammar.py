@@ -1,7 +1,8 @@
 """Call grammars: every sentence is a well-formed call whose arguments validate against the tool's schema.
 
 The oracle is llama.cpp's own grammar sampler over the tiny model's vocabulary: it checks that our GBNF is in
-llama.cpp's dialect, accepts and refuses hand-written strings, and walks random sentences of the grammar.
+llama.cpp's dialect, accepts and refuses hand-written strings (our grammar engine must agree), and walks
+random sentences of the grammar.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from edge_runtime.engine.tool_calls_grammar import (
     prefixed_rules,
 )
 from edge_runtime.errors import BadRequest
+from edge_runtime.grammar import compile_gbnf
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -117,7 +119,14 @@ class LlamaCppGrammarOracle:
         return buffer.raw[:length]
 
     def matches(self, gbnf: str, text: str) -> bool:
-        """True when `text` is a whole sentence of the grammar."""
+        """True when `text` is a whole sentence of the grammar, for llama.cpp and for our grammar engine
+        (the one that will run these grammars) alike."""
+        verdict = self._llama_cpp_matches(gbnf, text)
+        ours = compile_gbnf(gbnf).matches(text)
+        assert ours == verdict, f"llama.cpp says {verdict}, our grammar engine {ours}, on {text!r}"
+        return verdict
+
+    def _llama_cpp_matches(self, gbnf: str, text: str) -> bool:
         sampler = self._sampler(gbnf)
         try:
             for token in self._tokens(text):
