@@ -20,6 +20,7 @@ from edge_runtime.engine.types import (
 )
 
 if TYPE_CHECKING:
+    from edge_runtime.engine.chat_template import ChatTemplate
     from edge_runtime.grammar import Grammar, Vocabulary
 
 
@@ -90,14 +91,20 @@ def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool)
     return tokens
 
 
+def chat_template(model: TextModel) -> ChatTemplate:
+    from edge_runtime.engine.chat_template import ChatTemplate
+
+    return ChatTemplate.for_model(gguf_template=model.chat_template, architecture=model.architecture)
+
+
 def render_chat(
-    model: TextModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    model: TextModel,
+    template: ChatTemplate,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
 ) -> tuple[list[int], list[str]]:
     """Render a conversation with the model's chat template; returns the prompt tokens and the template's
     end-of-turn strings (stop strings in case the model spells them as plain text)."""
-    from edge_runtime.engine.chat_template import ChatTemplate
-
-    template = ChatTemplate.for_model(gguf_template=model.chat_template, architecture=model.architecture)
     text = template.render(
         messages, add_generation_prompt=True, tools=tools, bos_token=model.bos_token, eos_token=model.eos_token
     )

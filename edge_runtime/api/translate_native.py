@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api.errors import ParameterError
@@ -12,6 +13,7 @@ from edge_runtime.api.generation import (
     GenerationResult,
     GrammarSpec,
     TextModel,
+    chat_template,
     constraint_factory,
     logprob_entries,
     native_stop_reason,
@@ -20,6 +22,16 @@ from edge_runtime.api.generation import (
     stop_list,
 )
 from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.api.tool_use import (
+    ChatGeneration,
+    StreamingCallSplitter,
+    ToolUse,
+    plan_tool_use,
+    prompt_messages,
+    content_and_calls,
+    tool_constraint,
+)
+from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
 from edge_runtime.engine.types import (
     ChoiceFinished,
     GenerationDone,
@@ -155,16 +167,42 @@ def chat_messages(messages: list[nt.Message]) -> list[dict[str, Any]]:
     return converted
 
 
+def _tool_specs(tools: list[nt.ToolDefinition] | None) -> list[ToolSpec]:
+    return [
+        ToolSpec.from_param_definitions(
+            tool.tool_name,
+            tool.description,
+            {name: p.model_dump() for name, p in (tool.parameters or {}).items()},
+        )
+        for tool in tools or []
+    ]
+
+
 def chat_to_generation(
     request: nt.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
-) -> GenerationRequest:
+) -> ChatGeneration:
     tool_choice = _effective_tool_choice(request)
-    if request.tools and tool_choice != "none":
-        raise ParameterError("tools", "tool calling is not available in this build; send tool_choice 'none'")
-    sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
-    prompt, template_stops = render_chat(model, chat_messages(request.messages))
+    config = request.tool_config or nt.ToolConfig()
+    template = chat_template(model)
+    use = plan_tool_use(
+        _tool_specs(request.tools),
+        choice=tool_choice,
+        requested_format=request.tool_prompt_format or config.tool_prompt_format,
+        parallel=True,
+        template=template,
+        architecture=model.architecture,
+        model_id=model.model_id,
+    )
+    messages, tools = chat_messages(request.messages), None
     spec = constraint_from_response_format(request.response_format, grammars)
-    return GenerationRequest(
+    if use is not None:
+        if spec is not None:
+            raise ParameterError("response_format", "cannot be combined with tools; send tool_choice 'none'")
+        messages, tools = prompt_messages(messages, use, config.system_message_behavior or "append")
+        spec = tool_constraint(use, grammars)
+    sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
+    prompt, template_stops = render_chat(model, template, messages, tools)
+    engine_request = GenerationRequest(
         prompt_tokens=prompt,
         sampling=sampling,
         max_tokens=max_tokens,
@@ -172,6 +210,7 @@ def chat_to_generation(
         logprobs=_logprobs_count(request.logprobs),
         constraint_factory=constraint_factory(spec, model),
     )
+    return ChatGeneration(engine_request, use)
 
 
 # ---- responses -----------------------------------------------------------------------------------------------
@@ -211,12 +250,22 @@ def completion_response(result: GenerationResult, top_k: int | None) -> nt.Compl
     )
 
 
-def chat_response(result: GenerationResult, top_k: int | None) -> nt.ChatCompletionResponse:
+def native_tool_call(call: ParsedToolCall) -> nt.ToolCall:
+    arguments = call.arguments or {}
+    return nt.ToolCall(call_id=call.call_id, tool_name=call.name, arguments=arguments,
+                       arguments_json=json.dumps(arguments, ensure_ascii=False))
+
+
+def chat_response(
+    result: GenerationResult, top_k: int | None, use: ToolUse | None = None
+) -> nt.ChatCompletionResponse:
     choice = result.choices[0]
+    content, calls = content_and_calls(choice.text, use)
+    stop_reason = "end_of_message" if calls else native_stop_reason(choice.finish_reason)
     return nt.ChatCompletionResponse(
         metrics=metrics(result.done),
         completion_message=nt.ResponseCompletionMessage(
-            content=choice.text, stop_reason=native_stop_reason(choice.finish_reason)
+            content=content, stop_reason=stop_reason, tool_calls=[native_tool_call(c) for c in calls]
         ),
         logprobs=token_logprobs(choice.logprobs, top_k),
     )
@@ -243,29 +292,34 @@ class CompletionStream:
 
 
 class ChatStream:
-    """Engine events to `ChatCompletionResponseStreamChunk`s: start, progress text deltas, complete."""
+    """Engine events to `ChatCompletionResponseStreamChunk`s: start, progress text deltas, one progress
+    tool_call delta per call (succeeded, or failed with the raw text), complete."""
 
-    def __init__(self, top_k: int | None) -> None:
+    def __init__(self, top_k: int | None, use: ToolUse | None = None) -> None:
         self._top_k = top_k
         self._stop_reason: nt.StopReason = "out_of_tokens"
+        self._splitter = StreamingCallSplitter(use) if use is not None else None
 
     def start(self) -> nt.ChatCompletionResponseStreamChunk:
+        return self._event("start", nt.TextDelta(text=""))
+
+    @staticmethod
+    def _event(kind: Literal["start", "progress", "complete"], delta: nt.TextDelta | nt.ToolCallDelta,
+               logprobs: list[nt.TokenLogProbs] | None = None) -> nt.ChatCompletionResponseStreamChunk:
         return nt.ChatCompletionResponseStreamChunk(
-            event=nt.ChatCompletionResponseEvent(event_type="start", delta=nt.TextDelta(text=""))
+            event=nt.ChatCompletionResponseEvent(event_type=kind, delta=delta, logprobs=logprobs)
         )
 
     def chunks(self, event: GenerationEvent) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
         if isinstance(event, TextPiece):
-            if event.text or self._top_k is not None:
-                yield nt.ChatCompletionResponseStreamChunk(
-                    event=nt.ChatCompletionResponseEvent(
-                        event_type="progress",
-                        delta=nt.TextDelta(text=event.text),
-                        logprobs=token_logprobs(logprob_entries(event), self._top_k),
-                    )
-                )
+            text = self._splitter.feed(event.text) if self._splitter is not None else event.text
+            if text or self._top_k is not None:
+                logprobs = token_logprobs(logprob_entries(event), self._top_k)
+                yield self._event("progress", nt.TextDelta(text=text), logprobs)
         elif isinstance(event, ChoiceFinished):
             self._stop_reason = native_stop_reason(event.finish_reason)
+            if self._splitter is not None:
+                yield from self._tool_call_chunks(self._splitter)
         else:
             yield nt.ChatCompletionResponseStreamChunk(
                 metrics=metrics(event),
@@ -273,6 +327,18 @@ class ChatStream:
                     event_type="complete", delta=nt.TextDelta(text=""), stop_reason=self._stop_reason
                 ),
             )
+
+    def _tool_call_chunks(self, splitter: StreamingCallSplitter) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
+        rest, calls = splitter.finish()
+        if rest:
+            yield self._event("progress", nt.TextDelta(text=rest))
+        for call in calls:
+            if call.error is None:
+                self._stop_reason = "end_of_message"
+                delta = nt.ToolCallDelta(tool_call=native_tool_call(call), parse_status="succeeded")
+            else:
+                delta = nt.ToolCallDelta(tool_call=call.raw, parse_status="failed")
+            yield self._event("progress", delta)
 
 
 def embedding_texts(request: nt.EmbeddingsRequest) -> list[str]:

@@ -21,6 +21,7 @@ from edge_runtime.api.generation import (
     GenerationResult,
     GrammarSpec,
     TextModel,
+    chat_template,
     constraint_factory,
     logprob_entries,
     openai_finish_reason,
@@ -30,6 +31,16 @@ from edge_runtime.api.generation import (
     stop_list,
 )
 from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.api.tool_use import (
+    ChatGeneration,
+    StreamingCallSplitter,
+    ToolUse,
+    plan_tool_use,
+    prompt_messages,
+    content_and_calls,
+    tool_constraint,
+)
+from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
 from edge_runtime.engine.types import (
     ChoiceFinished,
     GenerationDone,
@@ -312,30 +323,60 @@ def _chat_max_tokens(request: ot.ChatCompletionRequest) -> int | None:
     return request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
 
 
-def _check_tools(request: ot.ChatCompletionRequest) -> None:
-    calls_tools = (request.tools and request.tool_choice != "none") or (
-        request.functions and request.function_call != "none"
-    )
-    if calls_tools:
-        param = "tools" if request.tools else "functions"
-        raise ParameterError(param, "tool calling is not available in this build; send tool_choice 'none'")
-    if request.tool_choice not in (None, "none", "auto"):
-        raise ParameterError("tool_choice", "a tool choice needs tools")
+def _tool_specs(request: ot.ChatCompletionRequest) -> list[ToolSpec]:
+    if request.tools and request.functions:
+        raise ParameterError("functions", "send either tools or the deprecated functions, not both")
+    definitions = [t.function for t in request.tools or []] + list(request.functions or [])
+    return [
+        ToolSpec(d.name, d.description or "", d.parameters or {"type": "object", "properties": {}})
+        for d in definitions
+    ]
+
+
+def _tool_choice(request: ot.ChatCompletionRequest) -> str:
+    if request.tool_choice is not None and request.function_call is not None:
+        raise ParameterError("function_call", "send either tool_choice or the deprecated function_call")
+    choice = request.tool_choice if request.tool_choice is not None else request.function_call
+    if choice is None:
+        return "auto"
+    if isinstance(choice, ot.NamedToolChoice):
+        return choice.function.name
+    if isinstance(choice, ot.NamedFunction):
+        return choice.name
+    if choice != "none" and not (request.tools or request.functions):
+        raise ParameterError("tool_choice", f"'{choice}' needs tools")
+    return choice
 
 
 def chat_to_generation(
     request: ot.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
-) -> GenerationRequest:
-    _check_tools(request)
+) -> ChatGeneration:
     if request.top_logprobs is not None and not request.logprobs:
         raise ParameterError("top_logprobs", "requires logprobs: true")
+    template = chat_template(model)
+    use = plan_tool_use(
+        _tool_specs(request),
+        choice=_tool_choice(request),
+        requested_format=None,
+        parallel=request.parallel_tool_calls is not False,
+        template=template,
+        architecture=model.architecture,
+        model_id=model.model_id,
+    )
     guided = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
     formatted = _response_format_constraint(request.response_format, grammars)
     if guided is not None and formatted is not None:
         raise ParameterError("response_format", "cannot be combined with guided_choice/guided_json/guided_grammar")
-    prompt, template_stops = render_chat(model, chat_messages(request.messages))
+    spec = guided or formatted
+    messages, tools = chat_messages(request.messages), None
+    if use is not None:
+        if spec is not None:
+            raise ParameterError("tools", "cannot be combined with response_format or guided decoding")
+        messages, tools = prompt_messages(messages, use)
+        spec = tool_constraint(use, grammars)
+    prompt, template_stops = render_chat(model, template, messages, tools)
     stop = stop_list(request.stop)
-    return GenerationRequest(
+    engine_request = GenerationRequest(
         prompt_tokens=prompt,
         sampling=_sampling(
             temperature=request.temperature,
@@ -350,8 +391,9 @@ def chat_to_generation(
         stop=stop + [s for s in template_stops if s not in stop],
         n=request.n or 1,
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
-        constraint_factory=constraint_factory(guided or formatted, model),
+        constraint_factory=constraint_factory(spec, model),
     )
+    return ChatGeneration(engine_request, use)
 
 
 def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLogprobs:
@@ -370,30 +412,44 @@ def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLo
     return ot.ChoiceLogprobs(content=content)
 
 
-def _chat_choice(choice: ChoiceResult, request: ot.ChatCompletionRequest) -> ot.ChatChoice:
+def response_tool_call(call: ParsedToolCall) -> ot.ResponseToolCall:
+    arguments = json.dumps(call.arguments or {}, ensure_ascii=False)
+    return ot.ResponseToolCall(id=call.call_id, function=ot.ResponseFunctionCall(name=call.name, arguments=arguments))
+
+
+def _chat_choice(choice: ChoiceResult, request: ot.ChatCompletionRequest, use: ToolUse | None) -> ot.ChatChoice:
     logprobs = chat_logprobs(choice.logprobs, request.top_logprobs or 0) if request.logprobs else None
+    content, calls = content_and_calls(choice.text, use)
     return ot.ChatChoice(
-        finish_reason=openai_finish_reason(choice.finish_reason),
+        finish_reason="tool_calls" if calls else openai_finish_reason(choice.finish_reason),
         index=choice.index,
         logprobs=logprobs,
-        message=ot.ChatCompletionMessage(content=choice.text),
+        message=ot.ChatCompletionMessage(
+            content=content if content or not calls else None,
+            tool_calls=[response_tool_call(c) for c in calls] or None,
+        ),
     )
 
 
-def chat_response(request: ot.ChatCompletionRequest, result: GenerationResult) -> ot.ChatCompletion:
+def chat_response(
+    request: ot.ChatCompletionRequest, result: GenerationResult, use: ToolUse | None = None
+) -> ot.ChatCompletion:
     return ot.ChatCompletion(
-        choices=[_chat_choice(choice, request) for choice in result.choices],
+        choices=[_chat_choice(choice, request, use) for choice in result.choices],
         model=request.model,
         usage=usage(result.done),
     )
 
 
 class ChatStream:
-    """Engine events to `chat.completion.chunk`s: a role chunk per choice, content deltas, a finish chunk per
-    choice, and a usage chunk when stream_options.include_usage is set."""
+    """Engine events to `chat.completion.chunk`s: a role chunk per choice, content deltas, tool-call deltas by
+    index (id, type and name with the whole arguments) when the choice ends, a finish chunk per choice, and a
+    usage chunk when stream_options.include_usage is set."""
 
-    def __init__(self, request: ot.ChatCompletionRequest) -> None:
+    def __init__(self, request: ot.ChatCompletionRequest, use: ToolUse | None = None) -> None:
         self._request = request
+        self._use = use
+        self._splitters: dict[int, StreamingCallSplitter] = {}
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
@@ -407,16 +463,41 @@ class ChatStream:
             for i in range(self._request.n or 1)
         ]
 
+    def _splitter(self, index: int) -> StreamingCallSplitter | None:
+        if self._use is None:
+            return None
+        return self._splitters.setdefault(index, StreamingCallSplitter(self._use))
+
     def chunks(self, event: GenerationEvent) -> Iterator[ot.ChatCompletionChunk]:
         if isinstance(event, TextPiece):
+            splitter = self._splitter(event.index)
+            text = splitter.feed(event.text) if splitter is not None else event.text
             logprobs = None
             if self._request.logprobs:
                 logprobs = chat_logprobs(logprob_entries(event), self._request.top_logprobs or 0)
-            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=event.text),
-                                              logprobs=logprobs)])
+            if text or logprobs is not None:
+                yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text),
+                                                  logprobs=logprobs)])
         elif isinstance(event, ChoiceFinished):
-            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(),
-                                              finish_reason=openai_finish_reason(event.finish_reason))])
+            reason: ot.ChatFinishReason = openai_finish_reason(event.finish_reason)
+            splitter = self._splitter(event.index)
+            if splitter is not None:
+                rest, calls = splitter.finish()
+                failed = [c.raw for c in calls if c.error is not None]
+                text = "\n".join(part for part in [rest, *failed] if part)
+                if text:
+                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text))])
+                parsed = [c for c in calls if c.error is None]
+                for position, call in enumerate(parsed):
+                    delta = ot.ChunkDelta(tool_calls=[ot.ChunkToolCall(
+                        index=position, id=call.call_id, type="function",
+                        function=ot.ChunkFunctionCall(name=call.name,
+                                                      arguments=json.dumps(call.arguments or {}, ensure_ascii=False)),
+                    )])
+                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=delta)])
+                if parsed:
+                    reason = "tool_calls"
+            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(), finish_reason=reason)])
         elif self._request.stream_options is not None and self._request.stream_options.include_usage:
             yield self._chunk([], usage(event))
 

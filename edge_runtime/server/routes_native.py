@@ -57,16 +57,16 @@ async def completion(request: Request, state: ServerState) -> Response:
 @endpoint("native")
 async def chat_completion(request: Request, state: ServerState) -> Response:
     body = await read_body(request, nt.ChatCompletionRequest)
-    _, generation = await admit(
+    plan, generation = await admit(
         request, state, body.model_id, lambda model: tn.chat_to_generation(body, model, state.grammars)
     )
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
-        stream = tn.ChatStream(top_k)
+        stream = tn.ChatStream(top_k, plan.tool_use)
         return EventStreamResponse(native_sse(generation, stream.chunks, first=[stream.start()]))
     async with aclosing(generation.events()) as events:
         result = await collect(events, 1)
-    return json_response(tn.chat_response(result, top_k))
+    return json_response(tn.chat_response(result, top_k, plan.tool_use))
 
 
 @endpoint("native")

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_openai as to
 from edge_runtime.api.generation import GenerationResult, collect
+from edge_runtime.api.tool_use import ToolUse
 from edge_runtime.engine.types import GenerationDone
 from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
@@ -91,17 +92,19 @@ async def _completion_sse(
 @endpoint("openai")
 async def chat_completions(request: Request, state: ServerState) -> Response:
     body = await read_body(request, ot.ChatCompletionRequest)
-    _, generation = await admit(
+    plan, generation = await admit(
         request, state, body.model, lambda model: to.chat_to_generation(body, model, state.grammars)
     )
     if body.stream:
-        return EventStreamResponse(_chat_sse(body, generation))
+        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use))
     result = await _collect(generation, body.n or 1)
-    return json_response(to.chat_response(body, result))
+    return json_response(to.chat_response(body, result, plan.tool_use))
 
 
-async def _chat_sse(body: ot.ChatCompletionRequest, generation: Generation) -> AsyncIterator[bytes]:
-    stream = to.ChatStream(body)
+async def _chat_sse(
+    body: ot.ChatCompletionRequest, generation: Generation, use: ToolUse | None
+) -> AsyncIterator[bytes]:
+    stream = to.ChatStream(body, use)
     for chunk in stream.start():
         yield _data(chunk)
     async with aclosing(generation.events()) as events:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.requests import Request
 
 from edge_runtime.api.generation import TextModel
+from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
 from edge_runtime.server.metrics import Histogram, ServerMetrics
 from edge_runtime.server.state import ServerState
@@ -121,17 +122,21 @@ class Generation:
         self._state.setdefault("ttft_s", done.time_to_first_token_s)
 
 
+Plan = TypeVar("Plan", GenerationRequest, ChatGeneration)
+
+
 async def admit(
-    request: Request, state: ServerState, model_name: str, translate: Callable[[TextModel], GenerationRequest]
-) -> tuple[TextModel, Generation]:
+    request: Request, state: ServerState, model_name: str, translate: Callable[[TextModel], Plan]
+) -> tuple[Plan, Generation]:
     """Load the model, translate the body in a worker thread (grammar compiles and tokenizing take time) and
     start the generation; any error up to its first event is still an HTTP error."""
     request.state.model = model_name
     _, model = await state.model(model_name, "llm")
-    engine_request = await anyio.to_thread.run_sync(translate, model)
+    plan = await anyio.to_thread.run_sync(translate, model)
+    engine_request = plan.request if isinstance(plan, ChatGeneration) else plan
     generation = Generation(model, engine_request, state.metrics, request.scope["state"])
     await generation.start()
-    return model, generation
+    return plan, generation
 
 
 def sse_event(payload: Any) -> bytes:
