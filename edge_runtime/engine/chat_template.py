@@ -291,7 +291,8 @@ class ChatTemplate:
             raise
         except jinja2.TemplateError as exc:
             raise ChatTemplateError(f"chat template failed: {exc.message or type(exc).__name__}") from exc
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
+        except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
+            # A template is a program from a model file: its own runtime faults are the template's error.
             raise ChatTemplateError(f"chat template failed: {type(exc).__name__}: {exc}") from exc
 
     def _renders_typed_content(self) -> bool:

@@ -54,8 +54,8 @@ def gbnf_class(chars: Sequence[str], *, negated: bool = False) -> str:
     return "[" + ("^" if negated else "") + "".join(_class_char(c) for c in sorted(set(chars))) + "]"
 
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[a-zA-Z0-9-]+|\s+|.', re.DOTALL)
-_RULE_DEFINITION = re.compile(r"^\s*([a-zA-Z0-9-]+)\s*::=", re.MULTILINE)
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[a-zA-Z0-9_-]+|\s+|.', re.DOTALL)
+_RULE_DEFINITION = re.compile(r"^\s*([a-zA-Z0-9_-]+)\s*::=", re.MULTILINE)
 
 
 def prefixed_rules(gbnf: str, prefix: str) -> str:

@@ -260,6 +260,9 @@ def test_template_errors_are_typed_bad_requests() -> None:
     assert refusing.render(CONVERSATION[1:]) == "ok"
     with pytest.raises(ChatTemplateError, match="TypeError"):
         ChatTemplate.for_model(gguf_template="{{ 1 + messages }}", architecture="llama").render(CONVERSATION)
+    recursing = "{% macro down(n) %}{{ down(n + 1) }}{% endmacro %}{{ down(0) }}"
+    with pytest.raises(ChatTemplateError, match="RecursionError"):
+        ChatTemplate.for_model(gguf_template=recursing, architecture="llama").render(CONVERSATION)
     with pytest.raises(ChatTemplateError, match="no role"):
         ChatTemplate.builtin("chatml").render([{"content": "x"}])
     with pytest.raises(ChatTemplateError, match="no role developer"):
