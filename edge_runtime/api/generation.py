@@ -143,7 +143,9 @@ class ChoiceResult:
     index: int
     text: str = ""
     logprobs: list[TokenLogprob | None] = field(default_factory=list)
+    """One entry per streamed token (None where the engine gave no logprob)."""
     token_ids: list[int] = field(default_factory=list)
+    """The streamed tokens, in the order of `logprobs`."""
     finish_reason: FinishReason = "length"
 
 
@@ -171,8 +173,8 @@ async def collect(events: AsyncIterator[GenerationEvent], n_choices: int) -> Gen
         elif isinstance(event, ChoiceFinished):
             result = results.setdefault(event.index, ChoiceResult(index=event.index))
             result.text = event.text
-            result.token_ids = list(event.token_ids)
             result.finish_reason = event.finish_reason
+            result.token_ids = [t for p in pieces.get(event.index, []) for t in p.token_ids]
             result.logprobs = [lp for p in pieces.get(event.index, []) for lp in logprob_entries(p)]
         elif isinstance(event, GenerationDone):
             return GenerationResult(choices=[results[i] for i in sorted(results)], done=event)
