@@ -30,7 +30,7 @@ class RunningServer:
         return httpx.Client(base_url=self.base_url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 def serve(settings: ServerSettings) -> Iterator[RunningServer]:
     """Run uvicorn in a thread until the generator is closed; fails the test if it does not start."""
-    port = _free_port()
+    port = free_port()
     settings = replace(settings, host="127.0.0.1", port=port)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=port, log_level="warning",
                             timeout_graceful_shutdown=2)

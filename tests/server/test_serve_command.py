@@ -1,0 +1,48 @@
+"""`edge-runtime serve` as a user runs it: a subprocess that serves, logs each request, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from live_server import TINY_ID, free_port
+
+
+def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(tiny_store_dir),
+               "--port", str(port), "--model", TINY_ID, "--slots", "1", "--ctx", "256", "--grace", "5"]
+    env = {**os.environ, "EDGE_RUNTIME_API_KEYS": "secret"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            while True:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "the server did not come up"
+                try:
+                    if http.get("/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert http.get("/v1/models").status_code == 401
+            answer = http.post("/v1/inference/completion", headers={"authorization": "Bearer secret"},
+                               json={"model_id": TINY_ID, "content": "hi", "sampling_params": {"max_tokens": 3}})
+            assert answer.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # uvicorn finishes its graceful shutdown, then re-raises the signal so the exit status tells the parent.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    access = [line for line in output.splitlines() if "edge_runtime.access" in line]
+    assert any("path=/v1/inference/completion status=200" in line and f"model={TINY_ID}" in line
+               and "completion_tokens=" in line for line in access), output
