@@ -34,6 +34,10 @@ class PayloadTooLarge(EdgeRuntimeError):
     """Raised by the body-limit middleware when a request body exceeds the configured size."""
 
 
+class ClientDisconnected(EdgeRuntimeError):
+    """The client left before a non-streamed answer was ready; its generation was cancelled (499, unread)."""
+
+
 class Forbidden(EdgeRuntimeError):
     """The request is understood but refused, e.g. deleting a stored GGUF file over the API (HTTP 403)."""
 
@@ -65,6 +69,8 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):
         return ErrorInfo(413, message, "invalid_request_error", "payload_too_large")
+    if isinstance(exc, ClientDisconnected):
+        return ErrorInfo(499, message, "invalid_request_error", "client_closed_request")
     if isinstance(exc, Forbidden):
         return ErrorInfo(403, message, "invalid_request_error", "forbidden")
     if isinstance(exc, ResourceNotFound):

@@ -12,11 +12,16 @@ from starlette.routing import Route
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api import translate_native as tn
-from edge_runtime.api.generation import collect
 from edge_runtime.engine.types import GenerationEvent
 from edge_runtime.server.errors import stream_error_payload
 from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
-from edge_runtime.server.streaming import EventStreamResponse, Generation, admit, sse_event
+from edge_runtime.server.streaming import (
+    EventStreamResponse,
+    Generation,
+    admit,
+    collect_while_connected,
+    sse_event,
+)
 
 
 def _logprobs_top_k(config: nt.LogProbConfig | None) -> int | None:
@@ -49,8 +54,7 @@ async def completion(request: Request, state: ServerState) -> Response:
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
         return EventStreamResponse(native_sse(generation, tn.CompletionStream(top_k).chunks))
-    async with aclosing(generation.events()) as events:
-        result = await collect(events, 1)
+    (result,) = await collect_while_connected(request, [generation], 1)
     return json_response(tn.completion_response(result, top_k))
 
 
@@ -64,8 +68,7 @@ async def chat_completion(request: Request, state: ServerState) -> Response:
     if body.stream:
         stream = tn.ChatStream(top_k, plan.tool_use)
         return EventStreamResponse(native_sse(generation, stream.chunks, first=[stream.start()]))
-    async with aclosing(generation.events()) as events:
-        result = await collect(events, 1)
+    (result,) = await collect_while_connected(request, [generation], 1)
     return json_response(tn.chat_response(result, top_k, plan.tool_use))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -15,25 +14,25 @@ from starlette.routing import Route
 
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_openai as to
-from edge_runtime.api.generation import GenerationResult, collect
 from edge_runtime.api.tool_use import ToolUse
 from edge_runtime.engine.types import GenerationDone
 from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
 from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
 from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
-from edge_runtime.server.streaming import EventStreamResponse, Generation, admit, sse_event
+from edge_runtime.server.streaming import (
+    EventStreamResponse,
+    Generation,
+    admit,
+    collect_while_connected,
+    sse_event,
+)
 
 DONE = b"data: [DONE]\n\n"
 
 
 def _data(chunk: BaseModel) -> bytes:
     return sse_event(chunk.model_dump(mode="json"))
-
-
-async def _collect(generation: Generation, n: int) -> GenerationResult:
-    async with aclosing(generation.events()) as events:
-        return await collect(events, n)
 
 
 @endpoint("openai")
@@ -55,7 +54,7 @@ async def completions(request: Request, state: ServerState) -> Response:
     if body.stream:
         return EventStreamResponse(_completion_sse(body, model, generations))
     try:
-        results = await asyncio.gather(*(_collect(g, body.n or 1) for g in generations))
+        results = await collect_while_connected(request, generations, body.n or 1)
     finally:
         for generation in generations:
             await generation.close()
@@ -97,7 +96,7 @@ async def chat_completions(request: Request, state: ServerState) -> Response:
     )
     if body.stream:
         return EventStreamResponse(_chat_sse(body, generation, plan.tool_use))
-    result = await _collect(generation, body.n or 1)
+    (result,) = await collect_while_connected(request, [generation], body.n or 1)
     return json_response(to.chat_response(body, result, plan.tool_use))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
@@ -14,9 +15,10 @@ from starlette.types import Receive, Scope, Send
 
 from starlette.requests import Request
 
-from edge_runtime.api.generation import TextModel
+from edge_runtime.api.generation import GenerationResult, TextModel, collect
 from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
+from edge_runtime.server.errors import ClientDisconnected
 from edge_runtime.server.metrics import Histogram, ServerMetrics
 from edge_runtime.server.state import ServerState
 
@@ -137,6 +139,40 @@ async def admit(
     generation = Generation(model, engine_request, state.metrics, request.scope["state"])
     await generation.start()
     return plan, generation
+
+
+async def collect_while_connected(
+    request: Request, generations: list[Generation], n_choices: int
+) -> list[GenerationResult]:
+    """Gather non-streamed generations side by side, cancelling them (and freeing their slots) if the client
+    leaves first."""
+    outcome: dict[int, GenerationResult | BaseException] = {}
+    async with anyio.create_task_group() as group:
+
+        async def run(position: int, generation: Generation) -> None:
+            try:
+                async with aclosing(generation.events()) as events:
+                    outcome[position] = await collect(events, n_choices)
+            except Exception as exc:  # re-raised below, outside the task group, with its own type
+                outcome[position] = exc
+                group.cancel_scope.cancel()
+            if len(outcome) == len(generations):
+                group.cancel_scope.cancel()
+
+        async def watch_disconnect() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                continue
+            group.cancel_scope.cancel()
+
+        for position, generation in enumerate(generations):
+            group.start_soon(run, position, generation)
+        group.start_soon(watch_disconnect)
+    for value in outcome.values():
+        if isinstance(value, BaseException):
+            raise value
+    if len(outcome) < len(generations):
+        raise ClientDisconnected("the client closed the connection before the answer was ready")
+    return [outcome[position] for position in range(len(generations))]  # type: ignore[misc]
 
 
 def sse_event(payload: Any) -> bytes:
