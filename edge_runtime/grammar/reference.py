@@ -8,7 +8,9 @@ from edge_runtime.grammar.stacks import StackMachine, StackSet
 from edge_runtime.grammar.vocab import Vocabulary
 
 
-def reference_next_stacks(machine: StackMachine, vocab: Vocabulary, stacks: StackSet, token_id: int) -> StackSet:
+def reference_next_stacks(
+    machine: StackMachine, vocab: Vocabulary, stacks: StackSet, token_id: int
+) -> StackSet:
     """The stacks after `token_id`; empty when the token is not allowed."""
     if token_id in vocab.eog_ids:
         return frozenset({()}) if () in stacks else frozenset()

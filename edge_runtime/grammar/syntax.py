@@ -6,7 +6,6 @@ This tree is what `Grammar.to_gbnf()` prints; the byte-level flat form in `ir.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 MAX_CODE_POINT = 0x10FFFF
 
@@ -58,7 +57,7 @@ class Repeat:
     """None: unbounded."""
 
 
-Node = Union[Literal, CharClass, RuleRef, TokenRef, Sequence, Alternatives, Repeat]
+Node = Literal | CharClass | RuleRef | TokenRef | Sequence | Alternatives | Repeat
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,8 @@ def _escape(code_point: int, specials: str) -> str:
     char = chr(code_point)
     if char in _SIMPLE_ESCAPES:
         return _SIMPLE_ESCAPES[char]
+    if char == "^" and "^" in specials:
+        return "\\x5E"
     if char in specials:
         return "\\" + char
     if code_point < 0x20 or code_point == 0x7F:

@@ -37,7 +37,7 @@ class TrieIndex:
 class Vocabulary:
     """Every token's raw bytes (the engine converts byte-level BPE / SentencePiece forms first), which ids end
     generation, which are control tokens (they never match grammar text). Build once per model; the index
-    costs about a second for 262k tokens, and `save` / `load` cache it in one .npz file."""
+    costs under a second for 262k tokens, and `save` / `load` cache it in one .npz file."""
 
     def __init__(
         self,
@@ -108,6 +108,7 @@ class Vocabulary:
 
 def _build_index(token_bytes: tuple[bytes, ...], text_ids: list[int]) -> TrieIndex:
     order = sorted(text_ids, key=token_bytes.__getitem__)
+    order_ids = np.array(order, dtype=np.int64)
     count = len(order)
     lengths = np.array([len(token_bytes[token]) for token in order], dtype=np.int64)
     width = int(lengths.max()) if count else 0
@@ -135,11 +136,11 @@ def _build_index(token_bytes: tuple[bytes, ...], text_ids: list[int]) -> TrieInd
         parents.append(node_above[new].astype(np.int32))
         last_bytes.append(matrix[new, depth - 1])
         ends = lengths == depth
-        token_node[np.array(order, dtype=np.int64)[ends]] = node[ends]
+        token_node[order_ids[ends]] = node[ends]
         level_offsets.append(level_offsets[-1] + int(new.sum()))
         node_above = np.where(present, node, -1)
     return TrieIndex(
-        sorted_ids=np.array(order, dtype=np.int32),
+        sorted_ids=order_ids.astype(np.int32),
         lcp=lcp,
         node_parent=np.concatenate(parents).astype(np.int32),
         node_byte=np.concatenate(last_bytes).astype(np.uint8),

@@ -19,9 +19,38 @@ SYNTHETIC_CONTROL_BASE = 256
 SYNTHETIC_CONTROL_COUNT = 32
 SYNTHETIC_EOG = SYNTHETIC_CONTROL_BASE + SYNTHETIC_CONTROL_COUNT
 SYNTHETIC_WORDS = (
-    b'{"', b'"}', b'": ', b'", "', b'name', b'"name"', b'true', b'false', b'null', b'12', b'3.5', b'ab',
-    b"abc", b"\xc3\xa9", b"\xc3", b"\xa9a", b"\xe2\x82\xac", b"\xf0\x9f\x94\xb5", b" ", b"  ", b"\n", b"x+",
-    b"+1", b"()", b"- ", b"aa", b"aaa", b"0x", b"FF", b"\\n", b"\\u00", b"ab"
+    b'{"',
+    b'"}',
+    b'": ',
+    b'", "',
+    b"name",
+    b'"name"',
+    b"true",
+    b"false",
+    b"null",
+    b"12",
+    b"3.5",
+    b"ab",
+    b"abc",
+    b"\xc3\xa9",
+    b"\xc3",
+    b"\xa9a",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x94\xb5",
+    b" ",
+    b"  ",
+    b"\n",
+    b"x+",
+    b"+1",
+    b"()",
+    b"- ",
+    b"aa",
+    b"aaa",
+    b"0x",
+    b"FF",
+    b"\\n",
+    b"\\u00",
+    b"ab",
 )
 
 
@@ -48,12 +77,14 @@ def tiny_vocabulary(tiny_model_path: Path) -> Vocabulary:
     tokens = [str(token) for token in field_values("tokenizer.ggml.tokens")]
     types = [int(kind) for kind in field_values("tokenizer.ggml.token_type")]  # type: ignore[call-overload]
     eog = {
-        int(reader.fields[key].contents()) for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
+        int(reader.fields[key].contents())
+        for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
     }
     control = [index for index, kind in enumerate(types) if kind == int(gguf.TokenType.CONTROL)]
     to_byte = {char: byte for byte, char in _byte_to_unicode().items()}
     token_bytes = [
-        b"" if index in control else bytes(to_byte[char] for char in token) for index, token in enumerate(tokens)
+        b"" if index in control else bytes(to_byte[char] for char in token)
+        for index, token in enumerate(tokens)
     ]
     return Vocabulary(token_bytes, eog, control)
 

@@ -117,7 +117,7 @@ def test_control_tokens_never_match_text(synthetic_vocabulary: Vocabulary) -> No
     matcher = compile_gbnf("root ::= [^x]*").matcher(synthetic_vocabulary)
     mask = new_mask(synthetic_vocabulary)
     matcher.fill_mask(mask)
-    assert not mask[SYNTHETIC_CONTROL_BASE : SYNTHETIC_EOG].any()
+    assert not mask[SYNTHETIC_CONTROL_BASE:SYNTHETIC_EOG].any()
     assert mask[SYNTHETIC_EOG]
 
 
