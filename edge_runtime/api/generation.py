@@ -91,10 +91,13 @@ def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool)
     return tokens
 
 
-def chat_template(model: TextModel) -> ChatTemplate:
+def chat_template(model: TextModel, override: str | None = None) -> ChatTemplate:
+    """The store's override for this model (a template text or a built-in name) wins over the GGUF's."""
     from edge_runtime.engine.chat_template import ChatTemplate
 
-    return ChatTemplate.for_model(gguf_template=model.chat_template, architecture=model.architecture)
+    return ChatTemplate.for_model(
+        gguf_template=model.chat_template, architecture=model.architecture, override=override
+    )
 
 
 def render_chat(
@@ -106,7 +109,11 @@ def render_chat(
     """Render a conversation with the model's chat template; returns the prompt tokens and the template's
     end-of-turn strings (stop strings in case the model spells them as plain text)."""
     text = template.render(
-        messages, add_generation_prompt=True, tools=tools, bos_token=model.bos_token, eos_token=model.eos_token
+        messages,
+        add_generation_prompt=True,
+        tools=tools,
+        bos_token=model.bos_token,
+        eos_token=model.eos_token,
     )
     return prompt_tokens_from_text(model, text, parse_special=True), list(template.stop_strings)
 
@@ -120,7 +127,9 @@ def parse_logit_bias(bias: dict[str, float] | None, n_vocab: int) -> dict[int, f
         except ValueError:
             raise ParameterError("logit_bias", f"key '{key}' is not a token id") from None
         if not 0 <= token_id < n_vocab:
-            raise ParameterError("logit_bias", f"token id {token_id} is outside the vocabulary (0..{n_vocab - 1})")
+            raise ParameterError(
+                "logit_bias", f"token id {token_id} is outside the vocabulary (0..{n_vocab - 1})"
+            )
         if not -100.0 <= value <= 100.0:
             raise ParameterError("logit_bias", f"bias {value} for token {token_id} is outside [-100, 100]")
         parsed[token_id] = float(value)

@@ -79,8 +79,9 @@ def prompt_messages(
     rest = messages
     if messages and messages[0]["role"] == "system":
         system_text, rest = str(messages[0]["content"]), messages[1:]
-    system = tool_system_prompt(use.tools, use.fmt, behavior=behavior, system_text=system_text,
-                                tool_choice=use.choice)
+    system = tool_system_prompt(
+        use.tools, use.fmt, behavior=behavior, system_text=system_text, tool_choice=use.choice
+    )
     converted: list[dict[str, Any]] = [{"role": "system", "content": system}]
     for message in rest:
         calls = message.get("tool_calls")
@@ -101,7 +102,9 @@ def _arguments_dict(arguments: Any) -> dict[str, Any]:
     try:
         parsed = json.loads(arguments)
     except (TypeError, json.JSONDecodeError):
-        raise ParameterError("messages", f"a past tool call's arguments are not a JSON object: {arguments!r}") from None
+        raise ParameterError(
+            "messages", f"a past tool call's arguments are not a JSON object: {arguments!r}"
+        ) from None
     if not isinstance(parsed, dict):
         raise ParameterError("messages", f"a past tool call's arguments are not a JSON object: {arguments!r}")
     return parsed
@@ -145,7 +148,7 @@ class StreamingCallSplitter:
             return emit
         keep = _longest_trigger_prefix_suffix(self._pending, self._trigger)
         emit = self._pending[: len(self._pending) - keep]
-        self._pending = self._pending[len(self._pending) - keep:]
+        self._pending = self._pending[len(self._pending) - keep :]
         return emit
 
     def finish(self) -> tuple[str, list[ParsedToolCall]]:

@@ -26,9 +26,9 @@ from edge_runtime.api.tool_use import (
     ChatGeneration,
     StreamingCallSplitter,
     ToolUse,
+    content_and_calls,
     plan_tool_use,
     prompt_messages,
-    content_and_calls,
     tool_constraint,
 )
 from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
@@ -66,7 +66,9 @@ def sampling_from_native(params: nt.SamplingParams | None) -> tuple[SamplingPara
             temperature=strategy.temperature, top_p=strategy.top_p, repetition_penalty=repetition_penalty
         )
     elif isinstance(strategy, nt.TopKSamplingStrategy):
-        sampling = SamplingParams(temperature=1.0, top_k=strategy.top_k, repetition_penalty=repetition_penalty)
+        sampling = SamplingParams(
+            temperature=1.0, top_k=strategy.top_k, repetition_penalty=repetition_penalty
+        )
     else:
         sampling = SamplingParams(temperature=0.0, repetition_penalty=repetition_penalty)
     max_tokens = params.max_tokens or None
@@ -85,7 +87,7 @@ def constraint_from_response_format(
         return GrammarSpec(grammars.gbnf(bnf))
     text = bnf.get("grammar")
     if not isinstance(text, str):
-        raise ParameterError("response_format.bnf", "expected {\"grammar\": \"<GBNF text>\"} or a GBNF string")
+        raise ParameterError("response_format.bnf", 'expected {"grammar": "<GBNF text>"} or a GBNF string')
     return GrammarSpec(grammars.gbnf(text))
 
 
@@ -99,7 +101,9 @@ def completion_to_generation(
     request: nt.CompletionRequest, model: TextModel, grammars: GrammarCache
 ) -> GenerationRequest:
     sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
-    prompt = prompt_tokens_from_text(model, content_text(request.content, param="content"), parse_special=False)
+    prompt = prompt_tokens_from_text(
+        model, content_text(request.content, param="content"), parse_special=False
+    )
     spec = constraint_from_response_format(request.response_format, grammars)
     return GenerationRequest(
         prompt_tokens=prompt,
@@ -150,10 +154,17 @@ def chat_messages(messages: list[nt.Message]) -> list[dict[str, Any]]:
             converted.append({"role": "system", "content": content_text(message.content, param=param)})
         elif isinstance(message, nt.ToolResponseMessage):
             converted.append(
-                {"role": "tool", "tool_call_id": message.call_id, "content": content_text(message.content, param=param)}
+                {
+                    "role": "tool",
+                    "tool_call_id": message.call_id,
+                    "content": content_text(message.content, param=param),
+                }
             )
         else:
-            entry: dict[str, Any] = {"role": "assistant", "content": content_text(message.content, param=param)}
+            entry: dict[str, Any] = {
+                "role": "assistant",
+                "content": content_text(message.content, param=param),
+            }
             if message.tool_calls:
                 entry["tool_calls"] = [
                     {
@@ -179,11 +190,14 @@ def _tool_specs(tools: list[nt.ToolDefinition] | None) -> list[ToolSpec]:
 
 
 def chat_to_generation(
-    request: nt.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
+    request: nt.ChatCompletionRequest,
+    model: TextModel,
+    grammars: GrammarCache,
+    template_override: str | None = None,
 ) -> ChatGeneration:
     tool_choice = _effective_tool_choice(request)
     config = request.tool_config or nt.ToolConfig()
-    template = chat_template(model)
+    template = chat_template(model, template_override)
     use = plan_tool_use(
         _tool_specs(request.tools),
         choice=tool_choice,
@@ -252,8 +266,12 @@ def completion_response(result: GenerationResult, top_k: int | None) -> nt.Compl
 
 def native_tool_call(call: ParsedToolCall) -> nt.ToolCall:
     arguments = call.arguments or {}
-    return nt.ToolCall(call_id=call.call_id, tool_name=call.name, arguments=arguments,
-                       arguments_json=json.dumps(arguments, ensure_ascii=False))
+    return nt.ToolCall(
+        call_id=call.call_id,
+        tool_name=call.name,
+        arguments=arguments,
+        arguments_json=json.dumps(arguments, ensure_ascii=False),
+    )
 
 
 def chat_response(
@@ -288,7 +306,9 @@ class CompletionStream:
         elif isinstance(event, ChoiceFinished):
             self._stop_reason = native_stop_reason(event.finish_reason)
         else:
-            yield nt.CompletionResponseStreamChunk(delta="", stop_reason=self._stop_reason, metrics=metrics(event))
+            yield nt.CompletionResponseStreamChunk(
+                delta="", stop_reason=self._stop_reason, metrics=metrics(event)
+            )
 
 
 class ChatStream:
@@ -304,8 +324,11 @@ class ChatStream:
         return self._event("start", nt.TextDelta(text=""))
 
     @staticmethod
-    def _event(kind: Literal["start", "progress", "complete"], delta: nt.TextDelta | nt.ToolCallDelta,
-               logprobs: list[nt.TokenLogProbs] | None = None) -> nt.ChatCompletionResponseStreamChunk:
+    def _event(
+        kind: Literal["start", "progress", "complete"],
+        delta: nt.TextDelta | nt.ToolCallDelta,
+        logprobs: list[nt.TokenLogProbs] | None = None,
+    ) -> nt.ChatCompletionResponseStreamChunk:
         return nt.ChatCompletionResponseStreamChunk(
             event=nt.ChatCompletionResponseEvent(event_type=kind, delta=delta, logprobs=logprobs)
         )
@@ -328,7 +351,9 @@ class ChatStream:
                 ),
             )
 
-    def _tool_call_chunks(self, splitter: StreamingCallSplitter) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
+    def _tool_call_chunks(
+        self, splitter: StreamingCallSplitter
+    ) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
         rest, calls = splitter.finish()
         if rest:
             yield self._event("progress", nt.TextDelta(text=rest))
@@ -350,4 +375,3 @@ def embedding_texts(request: nt.EmbeddingsRequest) -> list[str]:
     if not texts:
         raise ParameterError("contents", "at least one text is required")
     return texts
-

@@ -35,9 +35,9 @@ from edge_runtime.api.tool_use import (
     ChatGeneration,
     StreamingCallSplitter,
     ToolUse,
+    content_and_calls,
     plan_tool_use,
     prompt_messages,
-    content_and_calls,
     tool_constraint,
 )
 from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
@@ -78,10 +78,17 @@ def _guided_constraint(
     guided_grammar: str | None,
     grammars: GrammarCache,
 ) -> ConstraintSpec | None:
-    given = [name for name, value in (("guided_choice", guided_choice), ("guided_json", guided_json),
-                                      ("guided_grammar", guided_grammar)) if value is not None]
+    given = [
+        name
+        for name, value in (
+            ("guided_choice", guided_choice),
+            ("guided_json", guided_json),
+            ("guided_grammar", guided_grammar),
+        )
+        if value is not None
+    ]
     if len(given) > 1:
-        raise ParameterError(given[1], f"only one of guided_choice, guided_json, guided_grammar may be given")
+        raise ParameterError(given[1], "only one of guided_choice, guided_json, guided_grammar may be given")
     if guided_choice is not None:
         if not guided_choice or any(choice == "" for choice in guided_choice):
             raise ParameterError("guided_choice", "expected a non-empty list of non-empty strings")
@@ -112,15 +119,21 @@ def completion_prompts(request: ot.CompletionRequest, model: TextModel) -> list[
     if not prompt:
         raise ParameterError("prompt", "the prompt is empty")
     if all(isinstance(p, str) for p in prompt):
-        return [prompt_tokens_from_text(model, p, parse_special=False) for p in prompt]  # type: ignore[arg-type]
-    token_lists = [prompt] if all(isinstance(p, int) for p in prompt) else prompt
+        return [prompt_tokens_from_text(model, str(p), parse_special=False) for p in prompt]
+    token_lists: list[list[int]] = (
+        [[int(t) for t in prompt]]  # type: ignore[arg-type]  # a flat token list
+        if all(isinstance(p, int) for p in prompt)
+        else [list(p) for p in prompt]  # type: ignore[arg-type]  # a list of token lists
+    )
     for tokens in token_lists:
         if not tokens:
             raise ParameterError("prompt", "a token prompt is empty")
-        bad = [t for t in tokens if not 0 <= t < model.n_vocab]  # type: ignore[operator]
+        bad = [t for t in tokens if not 0 <= t < model.n_vocab]
         if bad:
-            raise ParameterError("prompt", f"token id {bad[0]} is outside the vocabulary (0..{model.n_vocab - 1})")
-    return [list(tokens) for tokens in token_lists]  # type: ignore[arg-type]
+            raise ParameterError(
+                "prompt", f"token id {bad[0]} is outside the vocabulary (0..{model.n_vocab - 1})"
+            )
+    return token_lists
 
 
 def completion_to_generations(
@@ -170,8 +183,9 @@ class LegacyLogprobs:
     offset: int = 0
     tokens: list[str] = field(default_factory=list)
 
-    def build(self, entries: list[TokenLogprob | None], token_ids: list[int], model: TextModel,
-              top_n: int) -> ot.CompletionLogprobs:
+    def build(
+        self, entries: list[TokenLogprob | None], token_ids: list[int], model: TextModel, top_n: int
+    ) -> ot.CompletionLogprobs:
         out = ot.CompletionLogprobs(text_offset=[], token_logprobs=[], tokens=[], top_logprobs=[])
         for entry, token_id in zip(entries, token_ids):
             text = entry.text if entry is not None else model.token_text(token_id)
@@ -189,7 +203,9 @@ def usage(done: GenerationDone | list[GenerationDone]) -> ot.CompletionUsage:
     dones = done if isinstance(done, list) else [done]
     prompt = sum(d.prompt_tokens for d in dones)
     completion = sum(d.completion_tokens for d in dones)
-    return ot.CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    return ot.CompletionUsage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
 
 
 def completion_response(
@@ -231,20 +247,28 @@ class CompletionStream:
             logprobs = None
             if self._request.logprobs is not None:
                 builder = self._logprobs.setdefault(event.index, LegacyLogprobs())
-                logprobs = builder.build(logprob_entries(event), event.token_ids, self._model, self._request.logprobs)
+                logprobs = builder.build(
+                    logprob_entries(event), event.token_ids, self._model, self._request.logprobs
+                )
             yield self._chunk(
-                ot.CompletionChoice(finish_reason=None, index=self._base + event.index, logprobs=logprobs,
-                                    text=event.text)
+                ot.CompletionChoice(
+                    finish_reason=None, index=self._base + event.index, logprobs=logprobs, text=event.text
+                )
             )
         elif isinstance(event, ChoiceFinished):
             yield self._chunk(
-                ot.CompletionChoice(finish_reason=openai_finish_reason(event.finish_reason),
-                                    index=self._base + event.index, logprobs=None, text="")
+                ot.CompletionChoice(
+                    finish_reason=openai_finish_reason(event.finish_reason),
+                    index=self._base + event.index,
+                    logprobs=None,
+                    text="",
+                )
             )
 
     def usage_chunk(self, dones: list[GenerationDone]) -> ot.Completion:
-        return ot.Completion(id=self.id, created=self.created, model=self._request.model, choices=[],
-                             usage=usage(dones))
+        return ot.Completion(
+            id=self.id, created=self.created, model=self._request.model, choices=[], usage=usage(dones)
+        )
 
 
 # ---- chat ----------------------------------------------------------------------------------------------------
@@ -288,14 +312,21 @@ def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
                 calls.append(ot.ToolCallRequestPart(id=f"call_{i}", function=message.function_call))
             if calls:
                 entry["tool_calls"] = [
-                    {"id": c.id, "type": "function",
-                     "function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)}}
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)},
+                    }
                     for c in calls
                 ]
             converted.append(entry)
         elif isinstance(message, ot.ToolMessage):
             converted.append(
-                {"role": "tool", "tool_call_id": message.tool_call_id, "content": _text_of(message.content, param)}
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id,
+                    "content": _text_of(message.content, param),
+                }
             )
         else:
             converted.append({"role": "tool", "name": message.name, "content": message.content or ""})
@@ -319,7 +350,9 @@ def _chat_max_tokens(request: ot.ChatCompletionRequest) -> int | None:
         and request.max_completion_tokens is not None
         and request.max_tokens != request.max_completion_tokens
     ):
-        raise ParameterError("max_tokens", "contradicts max_completion_tokens; send only max_completion_tokens")
+        raise ParameterError(
+            "max_tokens", "contradicts max_completion_tokens; send only max_completion_tokens"
+        )
     return request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
 
 
@@ -349,11 +382,14 @@ def _tool_choice(request: ot.ChatCompletionRequest) -> str:
 
 
 def chat_to_generation(
-    request: ot.ChatCompletionRequest, model: TextModel, grammars: GrammarCache
+    request: ot.ChatCompletionRequest,
+    model: TextModel,
+    grammars: GrammarCache,
+    template_override: str | None = None,
 ) -> ChatGeneration:
     if request.top_logprobs is not None and not request.logprobs:
         raise ParameterError("top_logprobs", "requires logprobs: true")
-    template = chat_template(model)
+    template = chat_template(model, template_override)
     use = plan_tool_use(
         _tool_specs(request),
         choice=_tool_choice(request),
@@ -366,7 +402,9 @@ def chat_to_generation(
     guided = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
     formatted = _response_format_constraint(request.response_format, grammars)
     if guided is not None and formatted is not None:
-        raise ParameterError("response_format", "cannot be combined with guided_choice/guided_json/guided_grammar")
+        raise ParameterError(
+            "response_format", "cannot be combined with guided_choice/guided_json/guided_grammar"
+        )
     spec = guided or formatted
     messages, tools = chat_messages(request.messages), None
     if use is not None:
@@ -403,7 +441,8 @@ def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLo
             bytes=list(e.text.encode("utf-8")),
             logprob=e.logprob,
             top_logprobs=[
-                ot.TopLogprob(token=t, bytes=list(t.encode("utf-8")), logprob=lp) for _, t, lp in e.top[:top_n]
+                ot.TopLogprob(token=t, bytes=list(t.encode("utf-8")), logprob=lp)
+                for _, t, lp in e.top[:top_n]
             ],
         )
         for e in entries
@@ -414,10 +453,14 @@ def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLo
 
 def response_tool_call(call: ParsedToolCall) -> ot.ResponseToolCall:
     arguments = json.dumps(call.arguments or {}, ensure_ascii=False)
-    return ot.ResponseToolCall(id=call.call_id, function=ot.ResponseFunctionCall(name=call.name, arguments=arguments))
+    return ot.ResponseToolCall(
+        id=call.call_id, function=ot.ResponseFunctionCall(name=call.name, arguments=arguments)
+    )
 
 
-def _chat_choice(choice: ChoiceResult, request: ot.ChatCompletionRequest, use: ToolUse | None) -> ot.ChatChoice:
+def _chat_choice(
+    choice: ChoiceResult, request: ot.ChatCompletionRequest, use: ToolUse | None
+) -> ot.ChatChoice:
     logprobs = chat_logprobs(choice.logprobs, request.top_logprobs or 0) if request.logprobs else None
     content, calls = content_and_calls(choice.text, use)
     return ot.ChatChoice(
@@ -453,9 +496,12 @@ class ChatStream:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
-    def _chunk(self, choices: list[ot.ChunkChoice], usage_: ot.CompletionUsage | None = None) -> ot.ChatCompletionChunk:
-        return ot.ChatCompletionChunk(id=self.id, created=self.created, model=self._request.model, choices=choices,
-                                      usage=usage_)
+    def _chunk(
+        self, choices: list[ot.ChunkChoice], usage_: ot.CompletionUsage | None = None
+    ) -> ot.ChatCompletionChunk:
+        return ot.ChatCompletionChunk(
+            id=self.id, created=self.created, model=self._request.model, choices=choices, usage=usage_
+        )
 
     def start(self) -> list[ot.ChatCompletionChunk]:
         return [
@@ -476,8 +522,9 @@ class ChatStream:
             if self._request.logprobs:
                 logprobs = chat_logprobs(logprob_entries(event), self._request.top_logprobs or 0)
             if text or logprobs is not None:
-                yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text),
-                                                  logprobs=logprobs)])
+                yield self._chunk(
+                    [ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text), logprobs=logprobs)]
+                )
         elif isinstance(event, ChoiceFinished):
             reason: ot.ChatFinishReason = openai_finish_reason(event.finish_reason)
             splitter = self._splitter(event.index)
@@ -489,15 +536,25 @@ class ChatStream:
                     yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text))])
                 parsed = [c for c in calls if c.error is None]
                 for position, call in enumerate(parsed):
-                    delta = ot.ChunkDelta(tool_calls=[ot.ChunkToolCall(
-                        index=position, id=call.call_id, type="function",
-                        function=ot.ChunkFunctionCall(name=call.name,
-                                                      arguments=json.dumps(call.arguments or {}, ensure_ascii=False)),
-                    )])
+                    delta = ot.ChunkDelta(
+                        tool_calls=[
+                            ot.ChunkToolCall(
+                                index=position,
+                                id=call.call_id,
+                                type="function",
+                                function=ot.ChunkFunctionCall(
+                                    name=call.name,
+                                    arguments=json.dumps(call.arguments or {}, ensure_ascii=False),
+                                ),
+                            )
+                        ]
+                    )
                     yield self._chunk([ot.ChunkChoice(index=event.index, delta=delta)])
                 if parsed:
                     reason = "tool_calls"
-            yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(), finish_reason=reason)])
+            yield self._chunk(
+                [ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(), finish_reason=reason)]
+            )
         elif self._request.stream_options is not None and self._request.stream_options.include_usage:
             yield self._chunk([], usage(event))
 
@@ -522,7 +579,9 @@ def embedding_response(
     data: list[ot.Embedding] = []
     for index, vector in enumerate(vectors):
         if request.encoding_format == "base64":
-            encoded: list[float] | str = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+            encoded: list[float] | str = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode(
+                "ascii"
+            )
         else:
             encoded = vector
         data.append(ot.Embedding(embedding=encoded, index=index))

@@ -108,11 +108,20 @@ def create_app(settings: ServerSettings) -> Starlette:
     ]
     middleware = [Middleware(AccessLogMiddleware, metrics=metrics)]
     if settings.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                                     allow_methods=["GET", "POST", "DELETE"],
-                                     allow_headers=["authorization", "content-type"]))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["authorization", "content-type"],
+            )
+        )
     if settings.api_keys:
         middleware.append(Middleware(BearerAuthMiddleware, api_keys=settings.api_keys))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={HTTPException: http_exception})
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )

@@ -83,7 +83,9 @@ class ModelCatalog:
         provider_id: str | None,
     ) -> CatalogModel:
         if provider_id not in (None, PROVIDER_ID):
-            raise BadRequest(f"provider_id: unknown provider '{provider_id}' (this server is '{PROVIDER_ID}')")
+            raise BadRequest(
+                f"provider_id: unknown provider '{provider_id}' (this server is '{PROVIDER_ID}')"
+            )
         target = self.store.get(provider_model_id or model_id)
         kind: ModelType = model_type or target.model_type
         if kind == "llm" and target.model_type == "embedding":
@@ -97,13 +99,17 @@ class ModelCatalog:
         if model_id == target.id or model_id in target.aliases:
             if kind == target.model_type:
                 return self._stored(target)
-            raise BadRequest(f"model_id: '{model_id}' is a stored {target.model_type} model; register the "
-                             f"{kind} view under another id")
+            raise BadRequest(
+                f"model_id: '{model_id}' is a stored {target.model_type} model; register the "
+                f"{kind} view under another id"
+            )
         with self._lock:
             existing = self._registrations.get(model_id)
             registration = Registration(model_id, target.id, kind, dict(metadata or {}))
             if existing is not None and existing != registration:
-                raise BadRequest(f"model_id: '{model_id}' is already registered differently; unregister it first")
+                raise BadRequest(
+                    f"model_id: '{model_id}' is already registered differently; unregister it first"
+                )
             self._registrations[model_id] = registration
             self._save()
         return self._registered(registration)
@@ -115,7 +121,9 @@ class ModelCatalog:
                 self._save()
                 return
         entry = self.store.get(name)
-        raise Forbidden(f"'{name}' is a stored model file; remove it with `edge-runtime models rm {entry.id}`")
+        raise Forbidden(
+            f"'{name}' is a stored model file; remove it with `edge-runtime models rm {entry.id}`"
+        )
 
     def _stored(self, entry: ModelEntry) -> CatalogModel:
         return CatalogModel(entry.id, entry, entry.model_type, entry_metadata(entry))

@@ -26,25 +26,46 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    serve.add_argument("--model", action="append", default=[], metavar="ID",
-                       help="load this model at start (repeatable); other models load on first use")
-    serve.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                       help="require `Authorization: Bearer KEY` (repeatable; also $EDGE_RUNTIME_API_KEYS, "
-                       "comma-separated)")
+    serve.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="load this model at start (repeatable); other models load on first use",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="require `Authorization: Bearer KEY` (repeatable; also $EDGE_RUNTIME_API_KEYS, comma-separated)",
+    )
     serve.add_argument("--slots", type=int, default=4, help="parallel sequences per model (default 4)")
-    serve.add_argument("--ctx", type=int, default=None, help="context tokens per slot (default: the engine's)")
+    serve.add_argument(
+        "--ctx", type=int, default=None, help="context tokens per slot (default: the engine's)"
+    )
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     serve.add_argument("--queue", type=int, default=None, help="requests that may wait for a slot")
-    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                       help="allow this browser origin (repeatable); CORS is off by default")
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow this browser origin (repeatable); CORS is off by default",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="request body limit")
     serve.add_argument("--grace", type=float, default=10.0, help="seconds running requests get at shutdown")
     serve.set_defaults(handler=run_serve)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
-    for name, value in (("--slots", args.slots), ("--ctx", args.ctx), ("--threads", args.threads),
-                        ("--queue", args.queue), ("--max-body-bytes", args.max_body_bytes)):
+    for name, value in (
+        ("--slots", args.slots),
+        ("--ctx", args.ctx),
+        ("--threads", args.threads),
+        ("--queue", args.queue),
+        ("--max-body-bytes", args.max_body_bytes),
+    ):
         if value is not None and value < 1:
             raise BadRequest(f"{name} must be at least 1, got {value}")
     if not 0 < args.port < 65536:

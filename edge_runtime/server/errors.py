@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from starlette.responses import JSONResponse
 
 from edge_runtime.api.errors import ParameterError
@@ -61,8 +62,13 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
     message = str(exc)
     if isinstance(exc, Overloaded):
         status = 503 if family == "native" else 429
-        return ErrorInfo(status, message or "server overloaded", "rate_limit_exceeded", "overloaded",
-                         retry_after=RETRY_AFTER_SECONDS)
+        return ErrorInfo(
+            status,
+            message or "server overloaded",
+            "rate_limit_exceeded",
+            "overloaded",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
     if isinstance(exc, InsufficientMemory):
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, Unauthorized):
@@ -95,11 +101,13 @@ def error_response(exc: BaseException, family: Family) -> JSONResponse:
     headers = {"Retry-After": str(info.retry_after)} if info.retry_after is not None else None
     if family == "native":
         return JSONResponse({"detail": info.message}, status_code=info.status, headers=headers)
-    body = {"error": {"message": info.message, "type": info.openai_type, "param": info.param, "code": info.code}}
+    body = {
+        "error": {"message": info.message, "type": info.openai_type, "param": info.param, "code": info.code}
+    }
     return JSONResponse(body, status_code=info.status, headers=headers)
 
 
-def _loc(error: dict[str, Any]) -> list[str | int]:
+def _loc(error: ErrorDetails) -> list[str | int]:
     return ["body", *error["loc"]]
 
 
@@ -114,7 +122,9 @@ def validation_response(exc: ValidationError, family: Family) -> JSONResponse:
         message = f"unknown parameter: '{param}'"
     else:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in errors)
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": first["type"]}}
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": first["type"]}
+    }
     return JSONResponse(body, status_code=400)
 
 
@@ -123,4 +133,6 @@ def stream_error_payload(exc: BaseException, family: Family) -> dict[str, Any]:
     info = classify(exc, family)
     if family == "native":
         return {"error": {"message": info.message}}
-    return {"error": {"message": info.message, "type": info.openai_type, "param": info.param, "code": info.code}}
+    return {
+        "error": {"message": info.message, "type": info.openai_type, "param": info.param, "code": info.code}
+    }

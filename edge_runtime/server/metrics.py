@@ -40,7 +40,9 @@ class _LabelledValues:
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in sorted(self.values.items())]
+        lines += [
+            f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in sorted(self.values.items())
+        ]
         return lines
 
 
@@ -115,26 +117,53 @@ class ServerMetrics:
     queued from admission until its first event, busy while it generates."""
 
     def __init__(self) -> None:
-        self.requests = Counter("edge_runtime_requests_total", "HTTP requests by route and status.",
-                                ("route", "status"))
-        self.prompt_tokens = Counter("edge_runtime_prompt_tokens_total", "Prompt tokens processed.", ("model",))
-        self.cached_prompt_tokens = Counter("edge_runtime_cached_prompt_tokens_total",
-                                            "Prompt tokens served from a reused prefix.", ("model",))
-        self.generated_tokens = Counter("edge_runtime_generated_tokens_total", "Tokens generated.", ("model",))
-        self.queue_depth = Gauge("edge_runtime_queue_depth", "Generations admitted and waiting for their first event.",
-                                 ("model",))
+        self.requests = Counter(
+            "edge_runtime_requests_total", "HTTP requests by route and status.", ("route", "status")
+        )
+        self.prompt_tokens = Counter(
+            "edge_runtime_prompt_tokens_total", "Prompt tokens processed.", ("model",)
+        )
+        self.cached_prompt_tokens = Counter(
+            "edge_runtime_cached_prompt_tokens_total",
+            "Prompt tokens served from a reused prefix.",
+            ("model",),
+        )
+        self.generated_tokens = Counter(
+            "edge_runtime_generated_tokens_total", "Tokens generated.", ("model",)
+        )
+        self.queue_depth = Gauge(
+            "edge_runtime_queue_depth", "Generations admitted and waiting for their first event.", ("model",)
+        )
         self.busy_slots = Gauge("edge_runtime_busy_slots", "Sequences (choices) being generated.", ("model",))
-        self.time_to_first_token = Histogram("edge_runtime_time_to_first_token_seconds",
-                                             "Time from admission to the first generated token.",
-                                             _LATENCY_BOUNDS, ("model",))
-        self.time_per_token = Histogram("edge_runtime_time_per_output_token_seconds",
-                                        "Mean time per generated token after the first, one sample per request.",
-                                        _TOKEN_BOUNDS, ("model",))
-        self.grammar_mask_time = Histogram("edge_runtime_grammar_mask_seconds",
-                                           "Time to compute one full grammar mask.", _MASK_BOUNDS, ("model",))
+        self.time_to_first_token = Histogram(
+            "edge_runtime_time_to_first_token_seconds",
+            "Time from admission to the first generated token.",
+            _LATENCY_BOUNDS,
+            ("model",),
+        )
+        self.time_per_token = Histogram(
+            "edge_runtime_time_per_output_token_seconds",
+            "Mean time per generated token after the first, one sample per request.",
+            _TOKEN_BOUNDS,
+            ("model",),
+        )
+        self.grammar_mask_time = Histogram(
+            "edge_runtime_grammar_mask_seconds",
+            "Time to compute one full grammar mask.",
+            _MASK_BOUNDS,
+            ("model",),
+        )
 
     def render(self) -> str:
-        series = (self.requests, self.prompt_tokens, self.cached_prompt_tokens, self.generated_tokens,
-                  self.queue_depth, self.busy_slots, self.time_to_first_token, self.time_per_token,
-                  self.grammar_mask_time)
+        series = (
+            self.requests,
+            self.prompt_tokens,
+            self.cached_prompt_tokens,
+            self.generated_tokens,
+            self.queue_depth,
+            self.busy_slots,
+            self.time_to_first_token,
+            self.time_per_token,
+            self.grammar_mask_time,
+        )
         return "\n".join(line for s in series for line in s.render()) + "\n"

@@ -64,7 +64,9 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            error = PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {self.max_bytes}")
+            error = PayloadTooLarge(
+                f"request body of {int(declared)} bytes exceeds the limit of {self.max_bytes}"
+            )
             await error_response(error, route_family(scope["path"]))(scope, receive, send)
             return
         received = 0
@@ -111,8 +113,13 @@ class AccessLogMiddleware:
             access_log.info(
                 "request_id=%s method=%s path=%s status=%d model=%s prompt_tokens=%s completion_tokens=%s "
                 "ttft_ms=%s duration_ms=%.1f",
-                request_id, scope["method"], scope["path"], status, state.get("model", "-"),
-                state.get("prompt_tokens", "-"), state.get("completion_tokens", "-"),
+                request_id,
+                scope["method"],
+                scope["path"],
+                status,
+                state.get("model", "-"),
+                state.get("prompt_tokens", "-"),
+                state.get("completion_tokens", "-"),
                 f"{state['ttft_s'] * 1000:.1f}" if "ttft_s" in state else "-",
                 (time.perf_counter() - started) * 1000,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -15,7 +15,13 @@ Operation = tuple[str, str, type[BaseModel] | None, type[BaseModel] | None, str]
 
 NATIVE_OPERATIONS: list[Operation] = [
     ("post", "/v1/inference/completion", nt.CompletionRequest, nt.CompletionResponse, "Text completion"),
-    ("post", "/v1/inference/chat-completion", nt.ChatCompletionRequest, nt.ChatCompletionResponse, "Chat completion"),
+    (
+        "post",
+        "/v1/inference/chat-completion",
+        nt.ChatCompletionRequest,
+        nt.ChatCompletionResponse,
+        "Chat completion",
+    ),
     ("post", "/v1/inference/embeddings", nt.EmbeddingsRequest, nt.EmbeddingsResponse, "Embeddings"),
     ("get", "/v1/models", None, nt.ListModelsResponse, "List models"),
     ("post", "/v1/models", nt.RegisterModelRequest, nt.Model, "Register a model id"),
@@ -31,7 +37,13 @@ def openai_operations(prefix: str) -> list[Operation]:
     return [
         ("post", f"{prefix}/completions", ot.CompletionRequest, ot.Completion, "OpenAI completions"),
         ("post", f"{prefix}/chat/completions", ot.ChatCompletionRequest, ot.ChatCompletion, "OpenAI chat"),
-        ("post", f"{prefix}/embeddings", ot.EmbeddingRequest, ot.CreateEmbeddingResponse, "OpenAI embeddings"),
+        (
+            "post",
+            f"{prefix}/embeddings",
+            ot.EmbeddingRequest,
+            ot.CreateEmbeddingResponse,
+            "OpenAI embeddings",
+        ),
     ]
 
 
@@ -47,11 +59,18 @@ def _component_name(model: type[BaseModel]) -> str:
 
 
 def openapi_document() -> dict[str, Any]:
-    operations = (NATIVE_OPERATIONS + openai_operations("/v1/openai/v1") + openai_operations("/v1")
-                  + OPENAI_MODEL_OPERATIONS)
+    operations = (
+        NATIVE_OPERATIONS
+        + openai_operations("/v1/openai/v1")
+        + openai_operations("/v1")
+        + OPENAI_MODEL_OPERATIONS
+    )
     models = {m for op in operations for m in (op[2], op[3]) if m is not None}
-    keyed = sorted(((m, mode) for m in models for mode in ("validation", "serialization")),
-                   key=lambda pair: (_component_name(pair[0]), pair[1]))
+    modes: tuple[Literal["validation", "serialization"], ...] = ("validation", "serialization")
+    keyed = sorted(
+        ((m, mode) for m in models for mode in modes),
+        key=lambda pair: (_component_name(pair[0]), pair[1]),
+    )
     refs, schema = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for method, path, request, response, summary in operations:
@@ -66,8 +85,9 @@ def openapi_document() -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": refs[(response, "serialization")]}}
         operation["responses"]["200"] = ok
         if "{model_id}" in path:
-            operation["parameters"] = [{"name": "model_id", "in": "path", "required": True,
-                                        "schema": {"type": "string"}}]
+            operation["parameters"] = [
+                {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

@@ -6,8 +6,8 @@ import time
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 import edge_runtime
 from edge_runtime.api import native_types as nt
@@ -44,20 +44,20 @@ def _resolve(state: ServerState, name: str) -> CatalogModel:
 
 
 @endpoint("native")
-async def list_models(request: Request, state: ServerState) -> Response:
+async def list_models(request: Request, state: ServerState) -> ASGIApp:
     created = int(time.time())
     served = await anyio.to_thread.run_sync(state.catalog.list)
     return json_response(nt.ListModelsResponse(data=[model_listing(m, created) for m in served]))
 
 
 @endpoint("native")
-async def get_model(request: Request, state: ServerState) -> Response:
+async def get_model(request: Request, state: ServerState) -> ASGIApp:
     served = _resolve(state, request.path_params["model_id"])
     return json_response(model_listing(served, int(time.time())))
 
 
 @endpoint("native")
-async def register_model(request: Request, state: ServerState) -> Response:
+async def register_model(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.RegisterModelRequest)
     served = state.catalog.register(
         body.model_id,
@@ -70,7 +70,7 @@ async def register_model(request: Request, state: ServerState) -> Response:
 
 
 @endpoint("native")
-async def unregister_model(request: Request, state: ServerState) -> Response:
+async def unregister_model(request: Request, state: ServerState) -> ASGIApp:
     name = request.path_params["model_id"]
     _resolve(state, name)
     state.catalog.unregister(name)
@@ -78,7 +78,7 @@ async def unregister_model(request: Request, state: ServerState) -> Response:
 
 
 @endpoint("native")
-async def providers(request: Request, state: ServerState) -> Response:
+async def providers(request: Request, state: ServerState) -> ASGIApp:
     settings = state.settings
     config = {
         "models_dir": str(state.catalog.store.root),
@@ -86,18 +86,19 @@ async def providers(request: Request, state: ServerState) -> Response:
         "n_ctx": settings.n_ctx,
         "n_threads": settings.n_threads,
     }
-    info = nt.ProviderInfo(provider_id=PROVIDER_ID, provider_type=PROVIDER_TYPE, config=config,
-                           health={"status": "OK"})
+    info = nt.ProviderInfo(
+        provider_id=PROVIDER_ID, provider_type=PROVIDER_TYPE, config=config, health={"status": "OK"}
+    )
     return json_response(nt.ListProvidersResponse(data=[info]))
 
 
 @endpoint("native")
-async def health(request: Request, state: ServerState) -> Response:
+async def health(request: Request, state: ServerState) -> ASGIApp:
     return json_response(nt.HealthInfo(status="OK"))
 
 
 @endpoint("native")
-async def version(request: Request, state: ServerState) -> Response:
+async def version(request: Request, state: ServerState) -> ASGIApp:
     return json_response(nt.VersionInfo(version=edge_runtime.__version__))
 
 

@@ -7,8 +7,8 @@ from contextlib import aclosing
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api import translate_native as tn
@@ -41,15 +41,18 @@ async def native_sse(
             async for event in events:
                 for chunk in chunks(event):
                     yield sse_event(chunk.model_dump(mode="json"))
-        except Exception as exc:  # reported in-stream: the status line has already gone out
+        except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
             yield sse_event(stream_error_payload(exc, "native"))
 
 
 @endpoint("native")
-async def completion(request: Request, state: ServerState) -> Response:
+async def completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.CompletionRequest)
     _, generation = await admit(
-        request, state, body.model_id, lambda model: tn.completion_to_generation(body, model, state.grammars)
+        request,
+        state,
+        body.model_id,
+        lambda model, _served: tn.completion_to_generation(body, model, state.grammars),
     )
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
@@ -59,10 +62,15 @@ async def completion(request: Request, state: ServerState) -> Response:
 
 
 @endpoint("native")
-async def chat_completion(request: Request, state: ServerState) -> Response:
+async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.ChatCompletionRequest)
     plan, generation = await admit(
-        request, state, body.model_id, lambda model: tn.chat_to_generation(body, model, state.grammars)
+        request,
+        state,
+        body.model_id,
+        lambda model, served: tn.chat_to_generation(
+            body, model, state.grammars, served.entry.chat_template_override
+        ),
     )
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
@@ -73,7 +81,7 @@ async def chat_completion(request: Request, state: ServerState) -> Response:
 
 
 @endpoint("native")
-async def embeddings(request: Request, state: ServerState) -> Response:
+async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.EmbeddingsRequest)
     request.state.model = body.model_id
     texts = tn.embedding_texts(body)
@@ -90,4 +98,3 @@ def routes() -> list[Route]:
         Route("/v1/inference/chat-completion", chat_completion, methods=["POST"]),
         Route("/v1/inference/embeddings", embeddings, methods=["POST"]),
     ]
-

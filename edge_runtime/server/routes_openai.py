@@ -9,8 +9,8 @@ from contextlib import aclosing
 import anyio
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_openai as to
@@ -36,11 +36,13 @@ def _data(chunk: BaseModel) -> bytes:
 
 
 @endpoint("openai")
-async def completions(request: Request, state: ServerState) -> Response:
+async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.model = body.model
     _, model = await state.model(body.model, "llm")
-    engine_requests = await anyio.to_thread.run_sync(to.completion_to_generations, body, model, state.grammars)
+    engine_requests = await anyio.to_thread.run_sync(
+        to.completion_to_generations, body, model, state.grammars
+    )
     generations: list[Generation] = []
     try:
         for engine_request in engine_requests:
@@ -79,7 +81,7 @@ async def _completion_sse(
         if stream is not None and body.stream_options is not None and body.stream_options.include_usage:
             yield _data(stream.usage_chunk(dones))
         yield DONE
-    except Exception as exc:  # reported in-stream: the status line has already gone out
+    except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
         yield sse_event(stream_error_payload(exc, "openai"))
         yield DONE
     finally:
@@ -89,10 +91,15 @@ async def _completion_sse(
 
 
 @endpoint("openai")
-async def chat_completions(request: Request, state: ServerState) -> Response:
+async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.ChatCompletionRequest)
     plan, generation = await admit(
-        request, state, body.model, lambda model: to.chat_to_generation(body, model, state.grammars)
+        request,
+        state,
+        body.model,
+        lambda model, served: to.chat_to_generation(
+            body, model, state.grammars, served.entry.chat_template_override
+        ),
     )
     if body.stream:
         return EventStreamResponse(_chat_sse(body, generation, plan.tool_use))
@@ -111,13 +118,13 @@ async def _chat_sse(
             async for event in events:
                 for chunk in stream.chunks(event):
                     yield _data(chunk)
-        except Exception as exc:  # reported in-stream: the status line has already gone out
+        except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
             yield sse_event(stream_error_payload(exc, "openai"))
     yield DONE
 
 
 @endpoint("openai")
-async def embeddings(request: Request, state: ServerState) -> Response:
+async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.EmbeddingRequest)
     request.state.model = body.model
     texts = to.embedding_texts(body)
@@ -133,13 +140,13 @@ def openai_model(served: CatalogModel, created: int) -> ot.OpenAIModel:
 
 
 @endpoint("openai")
-async def list_models(request: Request, state: ServerState) -> Response:
+async def list_models(request: Request, state: ServerState) -> ASGIApp:
     created = int(time.time())
     return json_response(ot.ModelList(data=[openai_model(m, created) for m in state.catalog.list()]))
 
 
 @endpoint("openai")
-async def get_model(request: Request, state: ServerState) -> Response:
+async def get_model(request: Request, state: ServerState) -> ASGIApp:
     name = request.path_params["model_id"]
     try:
         served = state.catalog.resolve(name)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.errors import WrongModelType
@@ -63,19 +64,20 @@ def json_response(payload: BaseModel | list[Any] | dict[str, Any] | None, status
     )
 
 
-Handler = Callable[[Request, ServerState], Awaitable[Response]]
+Handler = Callable[[Request, ServerState], Awaitable[ASGIApp]]
+"""A route body; it returns a Response or any ASGI response (e.g. an event stream)."""
 
 
-def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitable[ASGIApp]]]:
     """Wraps a handler so every error leaves in its family's shape (unexpected ones as a logged 500)."""
 
-    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def route(request: Request) -> Response:
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[ASGIApp]]:
+        async def route(request: Request) -> ASGIApp:
             try:
                 return await handler(request, server_state(request))
             except ValidationError as exc:
                 return validation_response(exc, family)
-            except Exception as exc:  # every typed error maps to its status; the rest is a logged 500
+            except Exception as exc:  # noqa: BLE001 - every typed error maps to its status; the rest is a logged 500
                 return error_response(exc, family)
 
         route.__name__ = handler.__name__
@@ -83,4 +85,3 @@ def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitabl
         return route
 
     return wrap
-

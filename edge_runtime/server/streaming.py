@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
 import numpy as np
-from starlette.types import Receive, Scope, Send
-
 from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from edge_runtime.api.generation import GenerationResult, TextModel, collect
 from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
+from edge_runtime.server.catalog import CatalogModel
 from edge_runtime.server.errors import ClientDisconnected
 from edge_runtime.server.metrics import Histogram, ServerMetrics
 from edge_runtime.server.state import ServerState
@@ -58,8 +58,9 @@ class Generation:
     """One admitted engine generation. `start()` waits for the first event, so that admission errors
     (Overloaded, ContextLengthExceeded) become HTTP errors before any response byte is sent."""
 
-    def __init__(self, model: TextModel, request: GenerationRequest, metrics: ServerMetrics,
-                 state: dict[str, Any]) -> None:
+    def __init__(
+        self, model: TextModel, request: GenerationRequest, metrics: ServerMetrics, state: dict[str, Any]
+    ) -> None:
         request.constraint_factory = timed_factory(request.constraint_factory, metrics, model.model_id)
         self._model_id = model.model_id
         self._n = request.best_of or request.n
@@ -82,7 +83,7 @@ class Generation:
         self._metrics.busy_slots.add(self._model_id, amount=self._n)
         self._busy = True
 
-    async def events(self) -> AsyncIterator[GenerationEvent]:
+    async def events(self) -> AsyncGenerator[GenerationEvent, None]:
         """The first event, then the rest; the generation is closed (its slot freed) however iteration ends."""
         if self._first is None:
             raise RuntimeError("Generation.events() before start()")
@@ -128,13 +129,16 @@ Plan = TypeVar("Plan", GenerationRequest, ChatGeneration)
 
 
 async def admit(
-    request: Request, state: ServerState, model_name: str, translate: Callable[[TextModel], Plan]
+    request: Request,
+    state: ServerState,
+    model_name: str,
+    translate: Callable[[TextModel, CatalogModel], Plan],
 ) -> tuple[Plan, Generation]:
     """Load the model, translate the body in a worker thread (grammar compiles and tokenizing take time) and
     start the generation; any error up to its first event is still an HTTP error."""
     request.state.model = model_name
-    _, model = await state.model(model_name, "llm")
-    plan = await anyio.to_thread.run_sync(translate, model)
+    served, model = await state.model(model_name, "llm")
+    plan = await anyio.to_thread.run_sync(translate, model, served)
     engine_request = plan.request if isinstance(plan, ChatGeneration) else plan
     generation = Generation(model, engine_request, state.metrics, request.scope["state"])
     await generation.start()
@@ -153,7 +157,7 @@ async def collect_while_connected(
             try:
                 async with aclosing(generation.events()) as events:
                     outcome[position] = await collect(events, n_choices)
-            except Exception as exc:  # re-raised below, outside the task group, with its own type
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group, with its own type
                 outcome[position] = exc
                 group.cancel_scope.cancel()
             if len(outcome) == len(generations):
@@ -187,15 +191,17 @@ class EventStreamResponse:
         self._events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"text/event-stream; charset=utf-8"),
-                (b"cache-control", b"no-cache"),
-                (b"x-accel-buffering", b"no"),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
         async with anyio.create_task_group() as group:
 
             async def watch_disconnect() -> None:

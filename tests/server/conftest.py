@@ -37,6 +37,8 @@ TINY_EMBED_ID = "tiny-embed"
 def tiny_embed_id(tiny_server: RunningServer) -> str:
     """The tiny llm file registered once more as an embedding model (same GGUF, pooled hidden states)."""
     with tiny_server.client() as http:
-        http.post("/v1/models", json={
-            "model_id": TINY_EMBED_ID, "provider_model_id": TINY_ID, "model_type": "embedding"}).raise_for_status()
+        http.post(
+            "/v1/models",
+            json={"model_id": TINY_EMBED_ID, "provider_model_id": TINY_ID, "model_type": "embedding"},
+        ).raise_for_status()
     return TINY_EMBED_ID

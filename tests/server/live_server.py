@@ -41,8 +41,9 @@ def serve(settings: ServerSettings) -> Iterator[RunningServer]:
     """Run uvicorn in a thread until the generator is closed; fails the test if it does not start."""
     port = free_port()
     settings = replace(settings, host="127.0.0.1", port=port)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=port, log_level="warning", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -24,7 +24,9 @@ def test_requests_without_a_valid_key_are_401_in_the_family_shape(secured_server
         native = http.get("/v1/models")
         assert native.status_code == 401 and native.json() == {"detail": "missing or invalid API key"}
         assert native.headers["www-authenticate"] == "Bearer"
-        openai_shape = http.post("/v1/openai/v1/chat/completions", json={}, headers={"authorization": "Bearer nope"})
+        openai_shape = http.post(
+            "/v1/openai/v1/chat/completions", json={}, headers={"authorization": "Bearer nope"}
+        )
         assert openai_shape.status_code == 401
         assert openai_shape.json()["error"]["code"] == "invalid_api_key"
         assert http.get("/metrics", headers={"authorization": "Basic a2V5LW9uZQ=="}).status_code == 401
@@ -42,24 +44,33 @@ def test_health_is_exempt_and_every_configured_key_works(secured_server: Running
 
 
 def test_cors_only_for_configured_origins(secured_server: RunningServer, tiny_server: RunningServer) -> None:
-    preflight = {"origin": ORIGIN, "access-control-request-method": "POST",
-                 "access-control-request-headers": "authorization,content-type"}
+    preflight = {
+        "origin": ORIGIN,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
     with secured_server.client() as http:
         allowed = http.options("/v1/inference/completion", headers=preflight)
         assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
-        other = http.options("/v1/inference/completion", headers={**preflight, "origin": "http://evil.example"})
+        other = http.options(
+            "/v1/inference/completion", headers={**preflight, "origin": "http://evil.example"}
+        )
         assert "access-control-allow-origin" not in other.headers
     with httpx.Client(base_url=tiny_server.base_url) as http:
         response = http.get("/v1/health", headers={"origin": ORIGIN})
         assert "access-control-allow-origin" not in response.headers
 
 
-def test_serve_defaults_to_loopback_and_merges_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_defaults_to_loopback_and_merges_keys_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from edge_runtime.cli import build_parser
     from edge_runtime.server.cli_serve import settings_from_args
 
     monkeypatch.setenv("EDGE_RUNTIME_API_KEYS", "env-a, ,env-b")
-    settings = settings_from_args(build_parser().parse_args(["serve", "--api-key", "cli-key", "--model", "m"]))
+    settings = settings_from_args(
+        build_parser().parse_args(["serve", "--api-key", "cli-key", "--model", "m"])
+    )
     assert (settings.host, settings.port) == ("127.0.0.1", 8321)
     assert settings.api_keys == ("cli-key", "env-a", "env-b")
     assert settings.cors_origins == () and settings.preload == ("m",)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-
 from live_server import MAX_BODY_BYTES, TINY_ID, RunningServer
 
 OPENAI_PREFIXES = ("/v1/openai/v1", "/v1")
@@ -48,7 +47,9 @@ def test_unknown_model_is_404_on_get_and_400_or_404_in_inference(http: httpx.Cli
 def test_register_get_unregister_an_id_with_a_slash(http: httpx.Client) -> None:
     created = http.post("/v1/models", json={"model_id": "org/tiny-alias", "provider_model_id": TINY_ID})
     assert created.status_code == 200, created.text
-    assert created.json()["identifier"] == "org/tiny-alias" and created.json()["provider_resource_id"] == TINY_ID
+    assert (
+        created.json()["identifier"] == "org/tiny-alias" and created.json()["provider_resource_id"] == TINY_ID
+    )
     assert http.get("/v1/models/org/tiny-alias").json()["model_type"] == "llm"
     assert http.delete("/v1/models/org/tiny-alias").json() is None
     assert http.get("/v1/models/org/tiny-alias").status_code == 404
@@ -60,28 +61,45 @@ def test_native_validation_error_shape(http: httpx.Client) -> None:
     assert response.status_code == 400
     (error,) = response.json()["error"]["detail"]["errors"]
     assert error["loc"] == ["body", "model_id"] and error["msg"] and error["type"] == "missing"
-    bad_json = http.post("/v1/inference/completion", content=b"{not json", headers={"content-type": "application/json"})
+    bad_json = http.post(
+        "/v1/inference/completion", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400 and "errors" in bad_json.json()["error"]["detail"]
 
 
 @pytest.mark.parametrize("prefix", OPENAI_PREFIXES)
 def test_openai_unknown_and_unsupported_parameters_are_named(http: httpx.Client, prefix: str) -> None:
-    unknown = http.post(f"{prefix}/chat/completions", json={
-        "model": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "frobnicate": True})
+    unknown = http.post(
+        f"{prefix}/chat/completions",
+        json={"model": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "frobnicate": True},
+    )
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "frobnicate"
     suffix = http.post(f"{prefix}/completions", json={"model": TINY_ID, "prompt": "hi", "suffix": "x"})
     assert suffix.status_code == 400 and suffix.json()["error"]["param"] == "suffix"
-    bias = http.post(f"{prefix}/completions", json={"model": TINY_ID, "prompt": "hi", "logit_bias": {"999999": 1}})
+    bias = http.post(
+        f"{prefix}/completions", json={"model": TINY_ID, "prompt": "hi", "logit_bias": {"999999": 1}}
+    )
     assert bias.status_code == 400 and bias.json()["error"]["param"] == "logit_bias"
 
 
 def test_invalid_grammar_and_schema_are_400_with_the_engine_message(http: httpx.Client) -> None:
-    grammar = http.post("/v1/inference/completion", json={
-        "model_id": TINY_ID, "content": "x", "response_format": {"type": "grammar", "bnf": {"grammar": "root ::= ("}}})
+    grammar = http.post(
+        "/v1/inference/completion",
+        json={
+            "model_id": TINY_ID,
+            "content": "x",
+            "response_format": {"type": "grammar", "bnf": {"grammar": "root ::= ("}},
+        },
+    )
     assert grammar.status_code == 400 and grammar.json()["detail"]
-    schema = http.post("/v1/openai/v1/chat/completions", json={
-        "model": TINY_ID, "messages": [{"role": "user", "content": "x"}],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"not": {}}}}})
+    schema = http.post(
+        "/v1/openai/v1/chat/completions",
+        json={
+            "model": TINY_ID,
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"not": {}}}},
+        },
+    )
     assert schema.status_code == 400 and "not" in schema.json()["error"]["message"]
 
 
@@ -101,13 +119,22 @@ def test_body_over_the_limit_is_413(http: httpx.Client) -> None:
     big = "x" * (MAX_BODY_BYTES + 1)
     response = http.post("/v1/inference/completion", json={"model_id": TINY_ID, "content": big})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
-    chunked = http.post("/v1/completions", content=iter([b'{"model": "tiny", "prompt": "', big.encode(), b'"}']))
+    chunked = http.post(
+        "/v1/completions", content=iter([b'{"model": "tiny", "prompt": "', big.encode(), b'"}'])
+    )
     assert chunked.status_code == 413 and "limit" in chunked.json()["error"]["message"]
 
 
 def test_image_content_is_refused_by_a_text_model(http: httpx.Client) -> None:
-    response = http.post("/v1/inference/chat-completion", json={"model_id": TINY_ID, "messages": [
-        {"role": "user", "content": [{"type": "image", "image": {"url": {"uri": "http://x/y.png"}}}]}]})
+    response = http.post(
+        "/v1/inference/chat-completion",
+        json={
+            "model_id": TINY_ID,
+            "messages": [
+                {"role": "user", "content": [{"type": "image", "image": {"url": {"uri": "http://x/y.png"}}}]}
+            ],
+        },
+    )
     assert response.status_code == 400 and "text only" in response.json()["detail"]
 
 
@@ -117,10 +144,14 @@ def test_unknown_path_answers_in_the_family_shape(http: httpx.Client) -> None:
 
 
 def test_openapi_and_metrics(http: httpx.Client) -> None:
-    http.post("/v1/inference/completion", json={"model_id": TINY_ID, "content": "hello", "sampling_params": {
-        "max_tokens": 3}}).raise_for_status()
+    http.post(
+        "/v1/inference/completion",
+        json={"model_id": TINY_ID, "content": "hello", "sampling_params": {"max_tokens": 3}},
+    ).raise_for_status()
     document = http.get("/openapi.json").json()
-    assert "/v1/inference/chat-completion" in document["paths"] and "/v1/chat/completions" in document["paths"]
+    assert (
+        "/v1/inference/chat-completion" in document["paths"] and "/v1/chat/completions" in document["paths"]
+    )
     assert "SamplingParams" in document["components"]["schemas"]
     text = http.get("/metrics").text
     assert 'edge_runtime_requests_total{route="/v1/inference/completion",status="200"}' in text

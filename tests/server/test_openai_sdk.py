@@ -39,8 +39,9 @@ def test_completion_usage_and_determinism(sdk: openai.OpenAI) -> None:
 
 
 def test_completion_n_logprobs_echo(sdk: openai.OpenAI) -> None:
-    result = sdk.completions.create(model=TINY_ID, prompt="a b", max_tokens=5, n=2, logprobs=2, echo=True,
-                                    temperature=1.0, seed=3)
+    result = sdk.completions.create(
+        model=TINY_ID, prompt="a b", max_tokens=5, n=2, logprobs=2, echo=True, temperature=1.0, seed=3
+    )
     assert sorted(c.index for c in result.choices) == [0, 1]
     for choice in result.choices:
         assert choice.text.startswith("a b")
@@ -53,8 +54,16 @@ def test_completion_n_logprobs_echo(sdk: openai.OpenAI) -> None:
 
 def test_completion_stream_matches_the_whole_text_and_reports_usage(sdk: openai.OpenAI) -> None:
     whole = sdk.completions.create(model=TINY_ID, prompt="Hello", max_tokens=12, temperature=0)
-    chunks = list(sdk.completions.create(model=TINY_ID, prompt="Hello", max_tokens=12, temperature=0, stream=True,
-                                         stream_options={"include_usage": True}))
+    chunks = list(
+        sdk.completions.create(
+            model=TINY_ID,
+            prompt="Hello",
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert text == whole.choices[0].text
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
@@ -65,9 +74,17 @@ def test_completion_stream_matches_the_whole_text_and_reports_usage(sdk: openai.
 def test_chat_completion_and_stream(sdk: openai.OpenAI) -> None:
     whole = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=10, temperature=0)  # type: ignore[arg-type]
     message = whole.choices[0].message
-    assert whole.object == "chat.completion" and message.role == "assistant" and isinstance(message.content, str)
-    stream = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=10, temperature=0,  # type: ignore[arg-type]
-                                         stream=True, n=2)
+    assert (
+        whole.object == "chat.completion" and message.role == "assistant" and isinstance(message.content, str)
+    )
+    stream = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=MESSAGES,
+        max_tokens=10,
+        temperature=0,  # type: ignore[arg-type]
+        stream=True,
+        n=2,
+    )
     texts = {0: "", 1: ""}
     finished = {}
     for chunk in stream:
@@ -80,8 +97,13 @@ def test_chat_completion_and_stream(sdk: openai.OpenAI) -> None:
 
 
 def test_chat_logprobs(sdk: openai.OpenAI) -> None:
-    result = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=6, logprobs=True,  # type: ignore[arg-type]
-                                         top_logprobs=3)
+    result = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=MESSAGES,
+        max_tokens=6,
+        logprobs=True,  # type: ignore[arg-type]
+        top_logprobs=3,
+    )
     content = result.choices[0].logprobs.content  # type: ignore[union-attr]
     assert content and all(len(t.top_logprobs) == 3 for t in content)
     for token in content:
@@ -92,26 +114,41 @@ def test_chat_logprobs(sdk: openai.OpenAI) -> None:
 def test_json_schema_output_validates(sdk: openai.OpenAI) -> None:
     for seed in (1, 2, 3):
         result = sdk.chat.completions.create(
-            model=TINY_ID, messages=MESSAGES, temperature=1.0, seed=seed, max_tokens=200,  # type: ignore[arg-type]
-            response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA}},
+            model=TINY_ID,
+            messages=MESSAGES,
+            temperature=1.0,
+            seed=seed,
+            max_tokens=200,  # type: ignore[arg-type]
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "person", "schema": PERSON_SCHEMA},
+            },
         )
         assert result.choices[0].finish_reason == "stop"
         jsonschema.validate(json.loads(result.choices[0].message.content or ""), PERSON_SCHEMA)
 
 
 def test_json_object_and_guided_choice(sdk: openai.OpenAI) -> None:
-    result = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=200, seed=5,  # type: ignore[arg-type]
-                                         response_format={"type": "json_object"})
+    result = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=MESSAGES,
+        max_tokens=200,
+        seed=5,  # type: ignore[arg-type]
+        response_format={"type": "json_object"},
+    )
     assert isinstance(json.loads(result.choices[0].message.content or ""), dict)
     choices = ["yes", "no", "maybe later"]
-    picked = sdk.completions.create(model=TINY_ID, prompt="Answer:", max_tokens=20, seed=9,
-                                    extra_body={"guided_choice": choices})
+    picked = sdk.completions.create(
+        model=TINY_ID, prompt="Answer:", max_tokens=20, seed=9, extra_body={"guided_choice": choices}
+    )
     assert picked.choices[0].text in choices
 
 
 def test_embeddings_float_and_base64(sdk: openai.OpenAI, tiny_embed_id: str) -> None:
     default = sdk.embeddings.create(model=tiny_embed_id, input=["first text", "second"])
-    floats = sdk.embeddings.create(model=tiny_embed_id, input=["first text", "second"], encoding_format="float")
+    floats = sdk.embeddings.create(
+        model=tiny_embed_id, input=["first text", "second"], encoding_format="float"
+    )
     assert [d.index for d in default.data] == [0, 1]
     for a, b in zip(default.data, floats.data):
         assert a.embedding == pytest.approx(b.embedding, rel=1e-6)
@@ -125,11 +162,19 @@ def test_async_client(tiny_server: RunningServer) -> None:
     async def run() -> tuple[str, str]:
         client = openai.AsyncOpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0)
         async with client:
-            whole = await client.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=8,  # type: ignore[arg-type]
-                                                         temperature=0)
+            whole = await client.chat.completions.create(
+                model=TINY_ID,
+                messages=MESSAGES,
+                max_tokens=8,  # type: ignore[arg-type]
+                temperature=0,
+            )
             streamed = ""
             async for chunk in await client.chat.completions.create(
-                model=TINY_ID, messages=MESSAGES, max_tokens=8, temperature=0, stream=True  # type: ignore[arg-type]
+                model=TINY_ID,
+                messages=MESSAGES,
+                max_tokens=8,
+                temperature=0,
+                stream=True,  # type: ignore[arg-type]
             ):
                 streamed += "".join(c.delta.content or "" for c in chunk.choices)
             return whole.choices[0].message.content or "", streamed

@@ -15,8 +15,24 @@ from live_server import TINY_ID, free_port
 
 def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(tiny_store_dir),
-               "--port", str(port), "--model", TINY_ID, "--slots", "1", "--ctx", "256", "--grace", "5"]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_runtime.cli",
+        "serve",
+        "--models-dir",
+        str(tiny_store_dir),
+        "--port",
+        str(port),
+        "--model",
+        TINY_ID,
+        "--slots",
+        "1",
+        "--ctx",
+        "256",
+        "--grace",
+        "5",
+    ]
     env = {**os.environ, "EDGE_RUNTIME_API_KEYS": "secret"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -31,8 +47,11 @@ def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path
                 except httpx.TransportError:
                     time.sleep(0.1)
             assert http.get("/v1/models").status_code == 401
-            answer = http.post("/v1/inference/completion", headers={"authorization": "Bearer secret"},
-                               json={"model_id": TINY_ID, "content": "hi", "sampling_params": {"max_tokens": 3}})
+            answer = http.post(
+                "/v1/inference/completion",
+                headers={"authorization": "Bearer secret"},
+                json={"model_id": TINY_ID, "content": "hi", "sampling_params": {"max_tokens": 3}},
+            )
             assert answer.status_code == 200
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
@@ -44,5 +63,9 @@ def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     access = [line for line in output.splitlines() if "edge_runtime.access" in line]
-    assert any("path=/v1/inference/completion status=200" in line and f"model={TINY_ID}" in line
-               and "completion_tokens=" in line for line in access), output
+    assert any(
+        "path=/v1/inference/completion status=200" in line
+        and f"model={TINY_ID}" in line
+        and "completion_tokens=" in line
+        for line in access
+    ), output

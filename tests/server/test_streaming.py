@@ -19,27 +19,48 @@ def _events(body: str) -> list[str]:
     assert body.endswith("\n\n")
     blocks = body[:-2].split("\n\n")
     assert all(block.startswith("data: ") and "\n" not in block for block in blocks), blocks
-    return [block[len("data: "):] for block in blocks]
+    return [block[len("data: ") :] for block in blocks]
 
 
 def test_native_sse_framing(http: httpx.Client) -> None:
-    with http.stream("POST", "/v1/inference/chat-completion", json={
-        "model_id": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "stream": True,
-        "sampling_params": {"max_tokens": 6}}) as response:
+    with http.stream(
+        "POST",
+        "/v1/inference/chat-completion",
+        json={
+            "model_id": TINY_ID,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "sampling_params": {"max_tokens": 6},
+        },
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         body = response.read().decode()
     events = [json.loads(e) for e in _events(body)]
     assert "[DONE]" not in body and "event:" not in body
-    assert events[0]["event"]["event_type"] == "start" and events[0]["event"]["delta"] == {"type": "text", "text": ""}
-    assert events[-1]["event"]["event_type"] == "complete" and events[-1]["metrics"][0]["metric"] == "prompt_tokens"
+    assert events[0]["event"]["event_type"] == "start" and events[0]["event"]["delta"] == {
+        "type": "text",
+        "text": "",
+    }
+    assert (
+        events[-1]["event"]["event_type"] == "complete"
+        and events[-1]["metrics"][0]["metric"] == "prompt_tokens"
+    )
     assert all(set(e) == {"metrics", "event"} for e in events)
 
 
 def test_openai_sse_framing_ends_with_done(http: httpx.Client) -> None:
-    with http.stream("POST", "/v1/chat/completions", json={
-        "model": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 6,
-        "stream_options": {"include_usage": True}}) as response:
+    with http.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": TINY_ID,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "max_tokens": 6,
+            "stream_options": {"include_usage": True},
+        },
+    ) as response:
         body = response.read().decode()
     events = _events(body)
     assert events[-1] == "[DONE]"
@@ -59,8 +80,14 @@ def _busy_slots(http: httpx.Client) -> float:
 
 def test_disconnect_mid_stream_frees_the_slot(http: httpx.Client, tiny_server: RunningServer) -> None:
     for _ in range(N_SLOTS + 1):
-        with tiny_server.client() as leaving, leaving.stream("POST", "/v1/completions", json={
-                "model": TINY_ID, "prompt": "Count:", "stream": True, "max_tokens": None}) as response:
+        with (
+            tiny_server.client() as leaving,
+            leaving.stream(
+                "POST",
+                "/v1/completions",
+                json={"model": TINY_ID, "prompt": "Count:", "stream": True, "max_tokens": None},
+            ) as response,
+        ):
             first = next(response.iter_lines())
             assert first.startswith("data: ")
     deadline = time.monotonic() + 30
@@ -78,6 +105,7 @@ def small_queue_server(tiny_store_dir: Path) -> Iterator[RunningServer]:
 
 async def _burst(base_url: str, path: str, body: dict[str, object], count: int) -> list[tuple[int, str, str]]:
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+
         async def one() -> tuple[int, str, str]:
             async with client.stream("POST", path, json=body) as response:
                 text = (await response.aread()).decode()
@@ -86,11 +114,23 @@ async def _burst(base_url: str, path: str, body: dict[str, object], count: int) 
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-@pytest.mark.parametrize(("family", "path", "body", "refused_status"), [
-    ("native", "/v1/inference/completion",
-     {"model_id": TINY_ID, "content": "Go", "stream": True, "sampling_params": {"max_tokens": 400}}, 503),
-    ("openai", "/v1/completions", {"model": TINY_ID, "prompt": "Go", "stream": True, "max_tokens": 400}, 429),
-])
+@pytest.mark.parametrize(
+    ("family", "path", "body", "refused_status"),
+    [
+        (
+            "native",
+            "/v1/inference/completion",
+            {"model_id": TINY_ID, "content": "Go", "stream": True, "sampling_params": {"max_tokens": 400}},
+            503,
+        ),
+        (
+            "openai",
+            "/v1/completions",
+            {"model": TINY_ID, "prompt": "Go", "stream": True, "max_tokens": 400},
+            429,
+        ),
+    ],
+)
 def test_burst_beyond_the_queue_is_refused_and_admitted_requests_complete(
     small_queue_server: RunningServer, family: str, path: str, body: dict[str, object], refused_status: int
 ) -> None:

@@ -14,15 +14,26 @@ from llama_stack_client import LlamaStackClient
 
 WEATHER_SCHEMA = {
     "type": "object",
-    "properties": {"city": {"type": "string", "maxLength": 12}, "days": {"type": "integer", "minimum": 1,
-                                                                          "maximum": 7}},
+    "properties": {
+        "city": {"type": "string", "maxLength": 12},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7},
+    },
     "required": ["city", "days"],
     "additionalProperties": False,
 }
 OPENAI_TOOLS = [
-    {"type": "function", "function": {"name": "get_weather", "description": "Forecast", "parameters": WEATHER_SCHEMA}},
-    {"type": "function", "function": {"name": "get_time", "description": "Clock",
-                                      "parameters": {"type": "object", "properties": {}}}},
+    {
+        "type": "function",
+        "function": {"name": "get_weather", "description": "Forecast", "parameters": WEATHER_SCHEMA},
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Clock",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    },
 ]
 MESSAGES = [{"role": "user", "content": "Weather in Oslo for 2 days?"}]
 
@@ -35,7 +46,11 @@ def sdk(tiny_server: RunningServer) -> openai.OpenAI:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_openai_named_tool_choice_yields_a_valid_call(sdk: openai.OpenAI, seed: int) -> None:
     result = sdk.chat.completions.create(
-        model=TINY_ID, messages=MESSAGES, tools=OPENAI_TOOLS, seed=seed, max_tokens=200,  # type: ignore[arg-type]
+        model=TINY_ID,
+        messages=MESSAGES,
+        tools=OPENAI_TOOLS,
+        seed=seed,
+        max_tokens=200,  # type: ignore[arg-type]
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     choice = result.choices[0]
@@ -47,9 +62,16 @@ def test_openai_named_tool_choice_yields_a_valid_call(sdk: openai.OpenAI, seed: 
 
 
 def test_openai_required_tool_choice_streams_tool_call_deltas(sdk: openai.OpenAI) -> None:
-    stream = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, tools=OPENAI_TOOLS, seed=4,  # type: ignore[arg-type]
-                                         max_tokens=200, tool_choice="required", stream=True,
-                                         parallel_tool_calls=False)
+    stream = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=MESSAGES,
+        tools=OPENAI_TOOLS,
+        seed=4,  # type: ignore[arg-type]
+        max_tokens=200,
+        tool_choice="required",
+        stream=True,
+        parallel_tool_calls=False,
+    )
     names: dict[int, str] = {}
     arguments: dict[int, str] = {}
     finish = None
@@ -69,32 +91,65 @@ def test_openai_required_tool_choice_streams_tool_call_deltas(sdk: openai.OpenAI
 
 def test_openai_history_with_a_call_and_its_result(sdk: openai.OpenAI) -> None:
     history = MESSAGES + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather",
-                                                              "arguments": '{"city": "Oslo", "days": 2}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo", "days": 2}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
-    result = sdk.chat.completions.create(model=TINY_ID, messages=history, tools=OPENAI_TOOLS,  # type: ignore[arg-type]
-                                         tool_choice="none", max_tokens=5)
+    result = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=history,
+        tools=OPENAI_TOOLS,  # type: ignore[arg-type]
+        tool_choice="none",
+        max_tokens=5,
+    )
     assert result.choices[0].message.tool_calls is None
 
 
 def test_native_required_tool_call_non_streaming_and_streaming(tiny_server: RunningServer) -> None:
     client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
-    tools = [{"tool_name": "get_weather", "description": "Forecast", "parameters": {
-        "city": {"param_type": "string", "description": "City"}, "days": {"param_type": "int", "required": True}}}]
+    tools = [
+        {
+            "tool_name": "get_weather",
+            "description": "Forecast",
+            "parameters": {
+                "city": {"param_type": "string", "description": "City"},
+                "days": {"param_type": "int", "required": True},
+            },
+        }
+    ]
     params = {"strategy": {"type": "top_k", "top_k": 40}, "max_tokens": 200}
-    result = client.inference.chat_completion(model_id=TINY_ID, messages=MESSAGES, tools=tools,
-                                              tool_config={"tool_choice": "required"}, sampling_params=params)
+    result = client.inference.chat_completion(
+        model_id=TINY_ID,
+        messages=MESSAGES,
+        tools=tools,
+        tool_config={"tool_choice": "required"},
+        sampling_params=params,
+    )
     message = result.completion_message
     assert message.stop_reason == "end_of_message" and message.tool_calls
     for call in message.tool_calls:
         assert call.tool_name == "get_weather" and isinstance(call.arguments, dict)
         assert isinstance(call.arguments["city"], str) and isinstance(call.arguments["days"], int)
         assert json.loads(call.arguments_json or "") == call.arguments
-    chunks = list(client.inference.chat_completion(model_id=TINY_ID, messages=MESSAGES, tools=tools,
-                                                   tool_config={"tool_choice": "get_weather"},
-                                                   sampling_params=params, stream=True))
+    chunks = list(
+        client.inference.chat_completion(
+            model_id=TINY_ID,
+            messages=MESSAGES,
+            tools=tools,
+            tool_config={"tool_choice": "get_weather"},
+            sampling_params=params,
+            stream=True,
+        )
+    )
     deltas = [c.event.delta for c in chunks if c.event.delta.type == "tool_call"]
     assert deltas and all(d.parse_status == "succeeded" for d in deltas)
     assert chunks[-1].event.event_type == "complete" and chunks[-1].event.stop_reason == "end_of_message"
@@ -102,10 +157,24 @@ def test_native_required_tool_call_non_streaming_and_streaming(tiny_server: Runn
 
 def test_native_tool_choice_conflicts_are_400(http: httpx.Client) -> None:
     tools = [{"tool_name": "get_weather", "parameters": {}}]
-    conflict = http.post("/v1/inference/chat-completion", json={
-        "model_id": TINY_ID, "messages": MESSAGES, "tools": tools, "tool_choice": "auto",
-        "tool_config": {"tool_choice": "required"}})
+    conflict = http.post(
+        "/v1/inference/chat-completion",
+        json={
+            "model_id": TINY_ID,
+            "messages": MESSAGES,
+            "tools": tools,
+            "tool_choice": "auto",
+            "tool_config": {"tool_choice": "required"},
+        },
+    )
     assert conflict.status_code == 400 and "tool_choice" in conflict.json()["detail"]
-    unknown = http.post("/v1/inference/chat-completion", json={
-        "model_id": TINY_ID, "messages": MESSAGES, "tools": tools, "tool_config": {"tool_choice": "other_tool"}})
+    unknown = http.post(
+        "/v1/inference/chat-completion",
+        json={
+            "model_id": TINY_ID,
+            "messages": MESSAGES,
+            "tools": tools,
+            "tool_config": {"tool_choice": "other_tool"},
+        },
+    )
     assert unknown.status_code == 400 and "other_tool" in unknown.json()["detail"]

@@ -10,18 +10,23 @@ from edge_runtime.api import openai_types as ot
 
 
 def test_native_request_ignores_unknown_keys_and_discriminates_messages() -> None:
-    request = nt.ChatCompletionRequest.model_validate({
-        "model_id": "m",
-        "messages": [
-            {"role": "system", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "hi"}], "unknown": 1},
-            {"role": "assistant", "content": "ok", "stop_reason": "end_of_turn"},
-            {"role": "tool", "call_id": "c1", "tool_name": "get_weather", "content": "sunny"},
-        ],
-        "client_extra": {"x": 1},
-    })
+    request = nt.ChatCompletionRequest.model_validate(
+        {
+            "model_id": "m",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}], "unknown": 1},
+                {"role": "assistant", "content": "ok", "stop_reason": "end_of_turn"},
+                {"role": "tool", "call_id": "c1", "tool_name": "get_weather", "content": "sunny"},
+            ],
+            "client_extra": {"x": 1},
+        }
+    )
     assert [type(m) for m in request.messages] == [
-        nt.SystemMessage, nt.UserMessage, nt.CompletionMessage, nt.ToolResponseMessage
+        nt.SystemMessage,
+        nt.UserMessage,
+        nt.CompletionMessage,
+        nt.ToolResponseMessage,
     ]
 
 
@@ -40,7 +45,10 @@ def test_native_sampling_defaults_and_strategies() -> None:
 def test_native_response_serializes_every_field_with_nulls() -> None:
     response = nt.CompletionResponse(metrics=[], content="x", stop_reason="end_of_turn")
     assert response.model_dump(mode="json") == {
-        "metrics": [], "content": "x", "stop_reason": "end_of_turn", "logprobs": None
+        "metrics": [],
+        "content": "x",
+        "stop_reason": "end_of_turn",
+        "logprobs": None,
     }
 
 
@@ -54,18 +62,28 @@ def test_openai_unknown_parameter_is_refused_by_name() -> None:
 
 
 def test_openai_chat_accepts_every_documented_message_shape() -> None:
-    request = ot.ChatCompletionRequest.model_validate({
-        "model": "m",
-        "messages": [
-            {"role": "developer", "content": "rules"},
-            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
-            {"role": "assistant", "content": None,
-             "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "c", "content": "42"},
-        ],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}},
-        "stream_options": {"include_usage": True},
-    })
+    request = ot.ChatCompletionRequest.model_validate(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": "rules"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c", "content": "42"},
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "n", "schema": {"type": "object"}},
+            },
+            "stream_options": {"include_usage": True},
+        }
+    )
     assert isinstance(request.response_format, ot.ResponseFormatJSONSchema)
     assert request.response_format.json_schema.schema_ == {"type": "object"}
 
