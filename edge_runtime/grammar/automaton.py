@@ -85,10 +85,11 @@ class ByteAutomaton:
             if self._token_tops[current]:
                 break
             allowed = self.machine.allowed_bytes(self._sets[current])
-            if len(allowed) != 1:
+            if allowed == 0 or allowed & (allowed - 1):
                 break
-            forced.append(allowed[0])
-            current = self.next_state(current, allowed[0])
+            byte = allowed.bit_length() - 1
+            forced.append(byte)
+            current = self.next_state(current, byte)
         self._forced[state] = bytes(forced)
         return self._forced[state]
 

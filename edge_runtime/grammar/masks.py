@@ -30,8 +30,9 @@ class TokenMasks:
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         token_node = vocab.index.token_node
-        self._text_ids = np.flatnonzero(token_node >= 0)
-        self._text_nodes = token_node[self._text_ids]
+        self._n_nodes = len(vocab.index.node_parent)
+        self._token_node_or_dead = np.where(token_node >= 0, token_node, self._n_nodes).astype(np.intp)
+        """Node per token; tokens that never match text point at an extra, always dead, node."""
 
     def fill(self, state: int, out: np.ndarray) -> None:
         with self._lock:
@@ -51,11 +52,11 @@ class TokenMasks:
     def compute(self, state: int, out: np.ndarray) -> None:
         """The mask of `state`, uncached: text tokens through the trie, whole-token grammar elements, and
         end-of-generation when the parse is complete."""
-        out[:] = False
         automaton = self.automaton
-        if state != DEAD:
-            node_states = self._node_states(state)
-            out[self._text_ids] = node_states[self._text_nodes] != DEAD
+        if state == DEAD:
+            out[:] = False
+        else:
+            np.not_equal(self._node_states(state)[self._token_node_or_dead], DEAD, out=out)
         size = self.vocab.size
         excluded: list[int] = []
         for kind, token_id in automaton.token_element_tops(state):
@@ -77,20 +78,39 @@ class TokenMasks:
         out[self.vocab.eog_array] = automaton.is_complete(state)
 
     def _node_states(self, state: int) -> np.ndarray:
+        """Parse state of every trie node reachable from `state` (DEAD elsewhere), level by level: a dense
+        level is stepped as one slice (dead parents stay dead through row 0 of the table); a sparse one only
+        expands the children of its live nodes."""
         index = self.vocab.index
         offsets = index.level_offsets.tolist()
-        node_states = np.zeros(offsets[-1], dtype=np.int32)
+        node_states = np.zeros(self._n_nodes + 1, dtype=np.int32)
         node_states[0] = state
+        previous_low, previous_high, n_alive = 0, 1, 1
         for depth in range(1, index.n_levels):
             low, high = offsets[depth], offsets[depth + 1]
-            parent_states = node_states[index.node_parent[low:high]]
-            next_bytes = index.node_byte[low:high]
+            children: slice | np.ndarray
+            if n_alive * 4 >= previous_high - previous_low:
+                children = slice(low, high)
+                parent_states = node_states[index.node_parent[low:high]]
+            else:
+                alive = previous_low + np.flatnonzero(node_states[previous_low:previous_high])
+                starts = index.child_offsets[alive]
+                counts = index.child_offsets[alive + 1] - starts
+                total = int(counts.sum())
+                if total == 0:
+                    break
+                run_starts = np.cumsum(counts) - counts
+                children = np.repeat(starts - run_starts, counts) + np.arange(total)
+                parent_states = np.repeat(node_states[alive], counts)
+            next_bytes = index.node_byte[children]
             found = self.automaton.table[parent_states, next_bytes]
             unknown = found < 0
             if unknown.any():
                 self.automaton.fill_transitions(parent_states[unknown], next_bytes[unknown])
                 found = self.automaton.table[parent_states, next_bytes]
-            node_states[low:high] = found
-            if not found.any():
+            node_states[children] = found
+            n_alive = int(np.count_nonzero(found))
+            if n_alive == 0:
                 break
+            previous_low, previous_high = low, high
         return node_states

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from edge_runtime.grammar.ir import ElementKind, FlatGrammar
 
 Stack = tuple[int, ...]
@@ -30,6 +32,11 @@ class StackMachine:
         offsets: list[int] = flat.rule_alts.tolist()
         self.rule_alts: list[list[int]] = [starts[offsets[r] : offsets[r + 1]] for r in range(flat.n_rules)]
         self.byte_classes: list[bytes] = [bytes(row) for row in flat.byte_classes.astype("uint8")]
+        self.class_bits: list[int] = [
+            int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little")
+            for row in flat.byte_classes
+        ]
+        """Per byte class, an int with bit b set when the class matches byte b."""
         self.initial: StackSet = self.closure((start,) for start in self.rule_alts[flat.root])
 
     def closure(self, stacks: Iterable[Stack]) -> StackSet:
@@ -96,11 +103,10 @@ class StackMachine:
             if stack and self.kinds[stack[-1]] in (_TOKEN, _TOKEN_NOT)
         ]
 
-    def allowed_bytes(self, stacks: StackSet) -> list[int]:
-        """The bytes some stack can take next."""
-        allowed = bytearray(256)
+    def allowed_bytes(self, stacks: StackSet) -> int:
+        """Bit b is set when some stack can take byte b next."""
+        allowed = 0
         for stack in stacks:
             if stack and self.kinds[stack[-1]] == _BYTES:
-                row = self.byte_classes[self.values[stack[-1]]]
-                allowed = bytearray(a | b for a, b in zip(allowed, row))
-        return [byte for byte in range(256) if allowed[byte]]
+                allowed |= self.class_bits[self.values[stack[-1]]]
+        return allowed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,14 @@ class TrieIndex:
     node_byte: np.ndarray
     level_offsets: np.ndarray
     token_node: np.ndarray
+    child_offsets: np.ndarray = field(init=False, repr=False)
+    """Derived: the children of node n are nodes child_offsets[n] .. child_offsets[n + 1] - 1 (levels are
+    stored in order and each level's nodes are grouped by parent)."""
+
+    def __post_init__(self) -> None:
+        nodes = len(self.node_parent)
+        offsets = np.searchsorted(self.node_parent[1:], np.arange(nodes + 1), side="left") + 1
+        object.__setattr__(self, "child_offsets", offsets.astype(np.int64))
 
     @property
     def n_levels(self) -> int:

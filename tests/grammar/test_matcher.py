@@ -3,6 +3,8 @@ bytes, on the tiny model's vocabulary and a synthetic one."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from conftest import SYNTHETIC_CONTROL_BASE, SYNTHETIC_EOG, greedy_encode, new_mask
@@ -161,3 +163,26 @@ def test_mask_buffer_is_checked(tiny_vocabulary: Vocabulary) -> None:
 def test_out_of_vocabulary_token_is_an_error(tiny_vocabulary: Vocabulary) -> None:
     with pytest.raises(ValueError, match="outside the vocabulary"):
         JSON_GRAMMAR.matcher(tiny_vocabulary).accept_token(tiny_vocabulary.size)
+
+
+def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> None:
+    grammar = compile_gbnf((GBNF_DIR / "json.gbnf").read_text(encoding="utf-8"))
+    texts = [b'{"a": [1, {"b": null}]}', b'{"key": "v\\u00e9", "n": -3.5e2}', b'{"x": {"y": {"z": []}}}']
+
+    def walk(text: bytes) -> list[np.ndarray]:
+        matcher = grammar.matcher(tiny_vocabulary)
+        masks = []
+        for token in greedy_encode(tiny_vocabulary, text):
+            mask = new_mask(tiny_vocabulary)
+            matcher.fill_mask(mask)
+            masks.append(mask)
+            assert matcher.accept_token(token)
+        return masks
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(walk, texts * 2))
+    for text, masks in zip(texts * 2, results):
+        matcher = JSON_GRAMMAR.matcher(tiny_vocabulary)
+        for token, mask in zip(greedy_encode(tiny_vocabulary, text), masks):
+            np.testing.assert_array_equal(mask, reference_mask(matcher))
+            assert matcher.accept_token(token)
