@@ -18,7 +18,8 @@ _UNKNOWN = -1
 
 
 class ByteAutomaton:
-    """Thread-safe: interning and table growth happen under a lock; lookups of known transitions do not lock.
+    """Thread-safe: interning, table growth and table writes happen under one lock (so no write lands in a
+    table being replaced); lookups of known transitions do not lock.
     States are never forgotten, so memory grows with the distinct parse situations met (one 1 KiB table row
     each); nesting depth, not text length, is what creates new states."""
 
@@ -97,7 +98,8 @@ class ByteAutomaton:
         found = int(self._table[state, byte])
         if found == _UNKNOWN:
             found = self.intern(self.machine.step_byte(self._sets[state], byte))
-            self._table[state, byte] = found
+            with self._lock:
+                self._table[state, byte] = found
         return found
 
     def walk(self, state: int, data: bytes) -> int:

@@ -186,3 +186,18 @@ def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> N
         for token, mask in zip(greedy_encode(tiny_vocabulary, text), masks):
             np.testing.assert_array_equal(mask, reference_mask(matcher))
             assert matcher.accept_token(token)
+
+
+def test_token_excluded_by_one_element_is_taken_by_another(synthetic_vocabulary: Vocabulary) -> None:
+    first, second = SYNTHETIC_CONTROL_BASE + 1, SYNTHETIC_CONTROL_BASE + 2
+    mask = new_mask(synthetic_vocabulary)
+    either = compile_gbnf(f"root ::= !<[{first}]> | !<[{second}]>").matcher(synthetic_vocabulary)
+    either.fill_mask(mask)
+    assert mask.sum() == synthetic_vocabulary.size - 1 and not mask[SYNTHETIC_EOG]
+    by_text = compile_gbnf('root ::= !<[97]> | "a"').matcher(synthetic_vocabulary)
+    by_text.fill_mask(mask)
+    np.testing.assert_array_equal(mask, reference_mask(by_text))
+    assert mask[97]
+    only_text = compile_gbnf("root ::= !<[97]>").matcher(synthetic_vocabulary)
+    only_text.fill_mask(mask)
+    assert not mask[97] and mask[98] and mask[SYNTHETIC_CONTROL_BASE]
