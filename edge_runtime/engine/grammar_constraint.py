@@ -35,7 +35,7 @@ class GrammarConstraint:
         return list(tokens)
 
     def _tokens_for_forced_bytes(self) -> list[int]:
-        forced = self.matcher.forced_bytes()
+        forced = _whole_characters(self.matcher.forced_bytes())
         if not forced:
             return []
         tokens = self._encode_bytes(forced)
@@ -46,3 +46,14 @@ class GrammarConstraint:
 
     def is_complete(self) -> bool:
         return self.matcher.is_complete()
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """`data` without a trailing incomplete UTF-8 sequence (a forced lead byte whose continuation is a
+    choice), so jump-forward never tokenizes half a character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:
+            expected = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+            return data if expected <= back else data[:-back]
+    return data

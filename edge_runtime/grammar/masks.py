@@ -21,9 +21,10 @@ _TOKEN = int(ElementKind.TOKEN)
 
 
 class TokenMasks:
-    """Thread-safe; keeps at most `capacity` masks, packed 8 tokens a byte (32 KiB for 262k tokens)."""
+    """Thread-safe; keeps the `capacity` most recently used masks, packed 8 tokens a byte (32 KiB each for
+    262k tokens: 2 MiB per grammar and vocabulary at the default)."""
 
-    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, capacity: int = 256) -> None:
+    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, capacity: int = 64) -> None:
         self.automaton = automaton
         self.vocab = vocab
         self.capacity = capacity

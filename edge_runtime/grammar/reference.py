@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from edge_runtime.grammar.stacks import StackMachine, StackSet
 from edge_runtime.grammar.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar.matcher import GrammarMatcher
 
 
 def reference_next_stacks(
@@ -21,6 +26,9 @@ def reference_next_stacks(
     return machine.step_bytes(stacks, data) | by_element
 
 
-def reference_fill_mask(machine: StackMachine, vocab: Vocabulary, stacks: StackSet, out: np.ndarray) -> None:
-    for token_id in range(vocab.size):
-        out[token_id] = bool(reference_next_stacks(machine, vocab, stacks, token_id))
+def reference_fill_mask(matcher: GrammarMatcher, out: np.ndarray) -> None:
+    """The mask at the matcher's position, token by token from its stacks, ignoring every cache."""
+    machine = matcher.grammar.automaton.machine
+    stacks = matcher.stacks()
+    for token_id in range(matcher.vocab.size):
+        out[token_id] = bool(reference_next_stacks(machine, matcher.vocab, stacks, token_id))

@@ -50,3 +50,12 @@ def test_mask_ends_with_only_end_of_generation(tiny_vocabulary: Vocabulary) -> N
     assert constraint.is_complete()
     constraint.fill_mask(mask)
     assert sorted(np.flatnonzero(mask).tolist()) == sorted(tiny_vocabulary.eog_ids)
+
+
+def test_forced_tokens_stop_before_a_partial_character(synthetic_vocabulary: Vocabulary) -> None:
+    grammar = compile_gbnf('root ::= "a€" [é-ë]')
+    constraint = GrammarConstraint(
+        grammar.matcher(synthetic_vocabulary), partial(greedy_encode, synthetic_vocabulary)
+    )
+    assert constraint.matcher.forced_bytes() == "a€".encode() + b"\xc3"
+    assert constraint.forced_tokens() == greedy_encode(synthetic_vocabulary, "a€".encode())

@@ -26,7 +26,7 @@ WALK_GRAMMARS = {
 
 def reference_mask(matcher: GrammarMatcher) -> np.ndarray:
     out = new_mask(matcher.vocab)
-    reference_fill_mask(matcher.grammar.automaton.machine, matcher.vocab, matcher.stacks(), out)
+    reference_fill_mask(matcher, out)
     return out
 
 
