@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 
 from pydantic import BaseModel
@@ -32,7 +32,7 @@ async def native_sse(
     generation: Generation,
     chunks: Callable[[GenerationEvent], Iterator[BaseModel]],
     first: list[BaseModel] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Native SSE: one `data:` event per chunk, no [DONE]; an error after the start is the last event."""
     for chunk in first or []:
         yield sse_event(chunk.model_dump(mode="json"))
@@ -56,7 +56,7 @@ async def completion(request: Request, state: ServerState) -> ASGIApp:
     )
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
-        return EventStreamResponse(native_sse(generation, tn.CompletionStream(top_k).chunks))
+        return EventStreamResponse(native_sse(generation, tn.CompletionStream(top_k).chunks), [generation])
     (result,) = await collect_while_connected(request, [generation], 1)
     return json_response(tn.completion_response(result, top_k))
 
@@ -75,7 +75,9 @@ async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
         stream = tn.ChatStream(top_k, plan.tool_use)
-        return EventStreamResponse(native_sse(generation, stream.chunks, first=[stream.start()]))
+        return EventStreamResponse(
+            native_sse(generation, stream.chunks, first=[stream.start()]), [generation]
+        )
     (result,) = await collect_while_connected(request, [generation], 1)
     return json_response(tn.chat_response(result, top_k, plan.tool_use))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import anyio
@@ -54,7 +54,7 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
             await generation.close()
         raise
     if body.stream:
-        return EventStreamResponse(_completion_sse(body, model, generations))
+        return EventStreamResponse(_completion_sse(body, model, generations), generations)
     try:
         results = await collect_while_connected(request, generations, body.n or 1)
     finally:
@@ -65,7 +65,7 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
 
 async def _completion_sse(
     body: ot.CompletionRequest, model: to.TextModel, generations: list[Generation]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """One prompt after the other (choice indexes say which prompt), then usage if asked, then [DONE]."""
     dones: list[GenerationDone] = []
     stream: to.CompletionStream | None = None
@@ -84,10 +84,6 @@ async def _completion_sse(
     except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
         yield sse_event(stream_error_payload(exc, "openai"))
         yield DONE
-    finally:
-        with anyio.CancelScope(shield=True):
-            for generation in generations:
-                await generation.close()
 
 
 @endpoint("openai")
@@ -102,14 +98,14 @@ async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
         ),
     )
     if body.stream:
-        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use))
+        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use), [generation])
     (result,) = await collect_while_connected(request, [generation], body.n or 1)
     return json_response(to.chat_response(body, result, plan.tool_use))
 
 
 async def _chat_sse(
     body: ot.ChatCompletionRequest, generation: Generation, use: ToolUse | None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     stream = to.ChatStream(body, use)
     for chunk in stream.start():
         yield _data(chunk)

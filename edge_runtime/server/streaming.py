@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -184,41 +184,41 @@ def sse_event(payload: Any) -> bytes:
 
 
 class EventStreamResponse:
-    """`text/event-stream` from an async iterator of encoded events. It races the body against the client's
-    `http.disconnect` and, when the client leaves, cancels the producer and closes it (freeing the slot)."""
+    """`text/event-stream` from an async generator of encoded events. It races the body against the client's
+    `http.disconnect`; when the client leaves it cancels the producer. However the response ends, the
+    producer and the generations behind it are closed (freeing their slots), even if it never started."""
 
-    def __init__(self, events: AsyncIterator[bytes]) -> None:
+    def __init__(self, events: AsyncGenerator[bytes, None], generations: Sequence[Generation] = ()) -> None:
         self._events = events
+        self._generations = tuple(generations)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache"),
-                    (b"x-accel-buffering", b"no"),
-                ],
-            }
-        )
-        async with anyio.create_task_group() as group:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
+            async with anyio.create_task_group() as group:
 
-            async def watch_disconnect() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        group.cancel_scope.cancel()
-                        return
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        continue
+                    group.cancel_scope.cancel()
 
-            group.start_soon(watch_disconnect)
-            try:
+                group.start_soon(watch_disconnect)
                 async for chunk in self._events:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-            finally:
-                aclose = getattr(self._events, "aclose", None)
-                if aclose is not None:
-                    with anyio.CancelScope(shield=True):
-                        await aclose()
                 group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()
+                for generation in self._generations:
+                    await generation.close()
