@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.store import (
@@ -29,7 +29,7 @@ PROG = "edge-runtime"
 PLUGIN_MODULES = ("edge_runtime.server.cli_serve",)
 EXIT_USAGE = 2
 
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subcommands: TypeAlias = "argparse._SubParsersAction[Any]"
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -62,7 +62,9 @@ def store_from_args(args: argparse.Namespace) -> ModelStore:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog=PROG, description="CPU-first inference runtime for GGUF models.")
     parser.add_argument(
-        "--models-dir", default=None, help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)"
+        "--models-dir",
+        default=None,
+        help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)",
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _register_models(subcommands)
@@ -100,7 +102,9 @@ def _register_models(subcommands: Subcommands) -> None:
     remove.set_defaults(handler=_models_rm)
 
     default = actions.add_parser(
-        "default", parents=[common], help="import the default model (Gemma 3 270M) from the default-model extra"
+        "default",
+        parents=[common],
+        help="import the default model (Gemma 3 270M) from the default-model extra",
     )
     default.set_defaults(handler=_models_default)
 
@@ -182,8 +186,10 @@ def _print_model(entry: ModelEntry, info: ModelInfo, store: ModelStore) -> None:
         ("BOS / EOS ids", f"{info.bos_token_id} / {info.eos_token_id}"),
         (
             f"RAM estimate (context {info.context_length}, 1 sequence)",
-            f"{_size(estimate.total_bytes)} = weights {_size(estimate.weights_bytes)}"
-            f" + KV cache {_size(estimate.kv_cache_bytes)} + compute {_size(estimate.compute_bytes)}",
+            (
+                f"{_size(estimate.total_bytes)} = weights {_size(estimate.weights_bytes)}"
+                f" + KV cache {_size(estimate.kv_cache_bytes)} + compute {_size(estimate.compute_bytes)}"
+            ),
         ),
     ]
     width = max(len(label) for label, _ in fields)

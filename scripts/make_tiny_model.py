@@ -8,6 +8,7 @@ it generates is noise. Every run writes the same bytes: fixed seed, fixed tie-br
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -62,7 +63,9 @@ SEED = 20240601
 
 def byte_to_unicode() -> dict[int, str]:
     """GPT-2's reversible map from bytes to printable characters, so every token is a plain string."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    )
     mapping = {b: chr(b) for b in printable}
     shift = 0
     for b in range(256):
@@ -97,7 +100,7 @@ def learn_merges(words: Counter[str], merges: list[tuple[str, str]], count: int)
     for _ in range(count):
         pairs: Counter[tuple[str, str]] = Counter()
         for word, symbols in segmented.items():
-            for pair in zip(symbols, symbols[1:]):
+            for pair in itertools.pairwise(symbols):
                 pairs[pair] += words[word]
         if not pairs:
             break

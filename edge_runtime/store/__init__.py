@@ -16,7 +16,13 @@ from edge_runtime.store.gguf_reader import (
     UnloadedArray,
     read_gguf_header,
 )
-from edge_runtime.store.model_info import MemoryEstimate, ModelInfo, ModelType, estimate_memory, model_info_from_header
+from edge_runtime.store.model_info import (
+    MemoryEstimate,
+    ModelInfo,
+    ModelType,
+    estimate_memory,
+    model_info_from_header,
+)
 from edge_runtime.store.registry import (
     MODELS_DIR_ENV,
     DuplicateModel,

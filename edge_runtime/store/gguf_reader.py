@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Union
+from typing import TypeAlias
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class UnloadedArray:
         return self.count
 
 
-MetadataValue = Union[int, float, bool, str, list["MetadataValue"], UnloadedArray]
+MetadataValue: TypeAlias = "int | float | bool | str | list[MetadataValue] | UnloadedArray"
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,9 @@ class _HeaderParser:
     def need(self, n_bytes: int, what: str) -> None:
         left = self.size - self.pos
         if n_bytes > left:
-            raise self.fail(f"truncated: {what} needs {n_bytes} bytes at offset {self.pos}, only {left} remain")
+            raise self.fail(
+                f"truncated: {what} needs {n_bytes} bytes at offset {self.pos}, only {left} remain"
+            )
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -365,7 +367,9 @@ class _HeaderParser:
                 raise self.fail(f"duplicate tensor name {tensor.name!r}")
             names.add(tensor.name)
             if tensor.offset % alignment:
-                raise self.fail(f"tensor {tensor.name!r} offset {tensor.offset} is not aligned to {alignment}")
+                raise self.fail(
+                    f"tensor {tensor.name!r} offset {tensor.offset} is not aligned to {alignment}"
+                )
             if tensor.offset + tensor.n_bytes > data_size:
                 raise self.fail(
                     f"truncated: tensor {tensor.name!r} data ends at byte {data_offset + tensor.offset + tensor.n_bytes}"

@@ -63,7 +63,9 @@ def model_info_from_header(header: GGUFHeader) -> ModelInfo:
     def required_int(suffix: str) -> int:
         value = header.int_value(f"{architecture}.{suffix}")
         if value is None or value <= 0:
-            raise GGUFFormatError(header.path, f"{architecture}.{suffix} is missing or not a positive integer")
+            raise GGUFFormatError(
+                header.path, f"{architecture}.{suffix} is missing or not a positive integer"
+            )
         return value
 
     n_layer = required_int("block_count")
@@ -106,7 +108,9 @@ def _first_int(value: MetadataValue | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _head_count(header: GGUFHeader, key: str, n_layer: int, default: tuple[int, ...] | None) -> tuple[int, ...]:
+def _head_count(
+    header: GGUFHeader, key: str, n_layer: int, default: tuple[int, ...] | None
+) -> tuple[int, ...]:
     value = header.metadata.get(key)
     if value is None and default is not None:
         return default
@@ -193,7 +197,9 @@ def estimate_memory(
         kv_bytes += cells * info.n_head_kv[layer] * (info.key_length + info.value_length) * F16_BYTES
     logits_bytes = n_ubatch * info.vocab_size * F32_BYTES
     activation_bytes = (
-        n_ubatch * F32_BYTES * (4 * info.embedding_length + 2 * info.feed_forward_length + info.n_head * n_ctx)
+        n_ubatch
+        * F32_BYTES
+        * (4 * info.embedding_length + 2 * info.feed_forward_length + info.n_head * n_ctx)
     )
     return MemoryEstimate(
         weights_bytes=info.weights_bytes,

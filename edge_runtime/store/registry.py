@@ -85,7 +85,9 @@ class ModelEntry:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelEntry:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in data.items() if k in fields}, "aliases": tuple(data.get("aliases", ()))})
+        return cls(
+            **{**{k: v for k, v in data.items() if k in fields}, "aliases": tuple(data.get("aliases", ()))}
+        )
 
 
 def default_models_dir() -> Path:
@@ -231,7 +233,9 @@ class ModelStore:
         try:
             data = json.loads(text)
             if data.get("version") != MANIFEST_VERSION:
-                raise StoreCorrupt(f"{self.manifest_path}: unsupported manifest version {data.get('version')!r}")
+                raise StoreCorrupt(
+                    f"{self.manifest_path}: unsupported manifest version {data.get('version')!r}"
+                )
             entries = [ModelEntry.from_json(item) for item in data["models"]]
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise StoreCorrupt(f"{self.manifest_path}: unreadable manifest ({error})") from error
@@ -328,8 +332,12 @@ def _hard_link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError as error:
         if error.errno == errno.EXDEV:
-            raise ModelFileError(source, "cannot hard-link across file systems; import it without --link") from error
-        raise ModelFileError(source, f"cannot hard-link into the store ({error.strerror or error})") from error
+            raise ModelFileError(
+                source, "cannot hard-link across file systems; import it without --link"
+            ) from error
+        raise ModelFileError(
+            source, f"cannot hard-link into the store ({error.strerror or error})"
+        ) from error
 
 
 def _sha256_of(path: Path) -> str:

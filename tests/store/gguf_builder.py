@@ -63,7 +63,11 @@ def _encode(value: Value) -> bytes:
 
 
 def gguf_bytes(
-    metadata: Sequence[tuple[str, Value]], tensors: Sequence[Tensor] = (), *, version: int = 3, alignment: int = 32
+    metadata: Sequence[tuple[str, Value]],
+    tensors: Sequence[Tensor] = (),
+    *,
+    version: int = 3,
+    alignment: int = 32,
 ) -> bytes:
     """A GGUF file, written byte by byte so tests control every field."""
     out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(metadata))

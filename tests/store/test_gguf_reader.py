@@ -7,6 +7,7 @@ import shutil
 import struct
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import gguf
@@ -189,7 +190,14 @@ def test_tensor_infos_and_custom_alignment(write_file: Callable[[bytes], Path]) 
     assert header.alignment == 64
     assert header.data_offset % 64 == 0
     a, b = header.tensors
-    assert (a.name, a.shape, a.ggml_type.name, a.n_elements, a.n_bytes, a.offset) == ("a", (64,), "Q8_0", 64, 68, 0)
+    assert (a.name, a.shape, a.ggml_type.name, a.n_elements, a.n_bytes, a.offset) == (
+        "a",
+        (64,),
+        "Q8_0",
+        64,
+        68,
+        0,
+    )
     assert (b.name, b.shape, b.ggml_type.name, b.n_bytes, b.offset) == ("b", (4, 3), "F32", 48, 128)
 
 
@@ -220,7 +228,7 @@ def test_refuses_what_is_not_gguf(write_file: Callable[[bytes], Path], data: byt
 
 
 def test_refuses_inconsistent_contents(write_file: Callable[[bytes], Path]) -> None:
-    def header_with(metadata: list[tuple[str, Value]], tensors: list[Tensor] = []) -> Path:
+    def header_with(metadata: list[tuple[str, Value]], tensors: tuple[Tensor, ...] = ()) -> Path:
         return write_file(gguf_bytes(metadata, tensors))
 
     f32 = bytes(16)
@@ -229,10 +237,19 @@ def test_refuses_inconsistent_contents(write_file: Callable[[bytes], Path]) -> N
     _expect_format_error(header_with([("b", Value(T.BOOL, 2))]), "bool")
     _expect_format_error(header_with([("g", Value(T.ARRAY, [2], T.BOOL))]), "bool")
     _expect_format_error(header_with([("general.alignment", Value(T.UINT32, 48))]), "power of two")
-    _expect_format_error(header_with([], [Tensor("w", (4,), 0, f32), Tensor("w", (4,), 0, f32)]), "duplicate tensor")
-    _expect_format_error(header_with([], [Tensor("w", (4,), 77, f32)]), "unknown ggml type 77")
-    _expect_format_error(header_with([], [Tensor("w", (1, 1, 1, 1, 4), 0, f32)]), "5 dimensions")
-    _expect_format_error(header_with([], [Tensor("w", (20,), 2, bytes(18))]), "not a multiple")
+    _expect_format_error(
+        header_with(
+            [],
+            (
+                Tensor("w", (4,), 0, f32),
+                Tensor("w", (4,), 0, f32),
+            ),
+        ),
+        "duplicate tensor",
+    )
+    _expect_format_error(header_with([], (Tensor("w", (4,), 77, f32),)), "unknown ggml type 77")
+    _expect_format_error(header_with([], (Tensor("w", (1, 1, 1, 1, 4), 0, f32),)), "5 dimensions")
+    _expect_format_error(header_with([], (Tensor("w", (20,), 2, bytes(18)),)), "not a multiple")
 
     unknown_type = bytearray(gguf_bytes([one]))
     struct.pack_into("<I", unknown_type, 24 + 8 + 1, 13)
@@ -318,7 +335,7 @@ def test_huge_lengths_and_counts_fail_fast_without_allocating(tiny_model_path: P
     for patch, fragment in cases:
         path = _tiny_with(tiny_model_path, tmp_path, patch)
         _expect_format_error(path, fragment)
-        assert _peak_allocation(lambda: read_gguf_header(path, array_limit=None)) < MiB
+        assert _peak_allocation(partial(read_gguf_header, path, array_limit=None)) < MiB
 
 
 @pytest.mark.gemma

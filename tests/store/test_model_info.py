@@ -10,7 +10,13 @@ import pytest
 from gguf_builder import Tensor, Value, gguf_bytes, llama_cpp_view, llm_metadata
 
 from edge_runtime.errors import BadRequest
-from edge_runtime.store import GGUFFormatError, ModelInfo, estimate_memory, model_info_from_header, read_gguf_header
+from edge_runtime.store import (
+    GGUFFormatError,
+    ModelInfo,
+    estimate_memory,
+    model_info_from_header,
+    read_gguf_header,
+)
 from edge_runtime.store.gguf_reader import GGUFValueType as T
 
 MiB = 2**20
@@ -41,7 +47,11 @@ def test_tiny_model_info(tiny_model_path: Path) -> None:
     assert info.parameter_count == facts["n_params"]
     assert info.weights_bytes == facts["size"]
     assert (info.context_length, info.vocab_size) == (facts["n_ctx_train"], facts["n_vocab"])
-    assert (info.embedding_length, info.n_layer, info.n_head) == (facts["n_embd"], facts["n_layer"], facts["n_head"])
+    assert (info.embedding_length, info.n_layer, info.n_head) == (
+        facts["n_embd"],
+        facts["n_layer"],
+        facts["n_head"],
+    )
     assert info.n_head_kv == (facts["n_head_kv"],) * info.n_layer == (2, 2)
     assert info.key_length == info.value_length == 16
     assert info.sliding_window is None and info.sliding_window_layers == (False, False)
@@ -78,7 +88,9 @@ def test_tiny_memory_estimate_matches_llama_cpp(tiny_model_path: Path) -> None:
 
 
 @pytest.mark.gemma
-@pytest.mark.parametrize(("n_ctx", "n_seq", "swa_full"), [(4096, 4, False), (32768, 1, False), (2048, 2, True)])
+@pytest.mark.parametrize(
+    ("n_ctx", "n_seq", "swa_full"), [(4096, 4, False), (32768, 1, False), (2048, 2, True)]
+)
 def test_gemma_memory_estimate_matches_llama_cpp(
     gemma_model_path: Path, n_ctx: int, n_seq: int, swa_full: bool
 ) -> None:

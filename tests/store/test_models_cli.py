@@ -18,15 +18,24 @@ def _run(*args: str, env_python: str = "") -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh interpreter (`env_python` runs first, e.g. to hide a package)."""
     code = f"{env_python}\nimport sys\nfrom edge_runtime.cli import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+        [sys.executable, "-c", code, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
     )
 
 
 def _fields(output: str) -> dict[str, str]:
-    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in output.splitlines())}
+    return {
+        key.strip(): value.strip() for key, _, value in (line.partition(":") for line in output.splitlines())
+    }
 
 
-def test_import_list_show_rm(tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_list_show_rm(
+    tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     models = str(tmp_path / "models")
     assert main(["--models-dir", models, "models", "list"]) == 0
     assert "no models" in capsys.readouterr().out
@@ -47,7 +56,9 @@ def test_import_list_show_rm(tmp_path: Path, tiny_model_path: Path, capsys: pyte
     assert shown["context length"] == "512"
     assert shown["attention heads"] == "4 (KV heads 2)"
     assert shown["chat template"].startswith("from the GGUF")
-    assert shown["RAM estimate (context 512, 1 sequence)"].startswith("2.1 MiB = weights 522.2 KiB + KV cache 128.0 KiB")
+    assert shown["RAM estimate (context 512, 1 sequence)"].startswith(
+        "2.1 MiB = weights 522.2 KiB + KV cache 128.0 KiB"
+    )
 
     assert main(["models", "rm", "tiny", "--models-dir", models]) == 0
     assert capsys.readouterr().out == "removed tiny\n"
@@ -86,13 +97,22 @@ def test_errors_print_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...],
     assert lines[0].startswith("edge-runtime: error: ") and fragment in lines[0]
 
 
-def test_importing_a_truncated_file_prints_one_line_and_exits_2(tmp_path: Path, tiny_model_path: Path) -> None:
+def test_importing_a_truncated_file_prints_one_line_and_exits_2(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(tiny_model_path.read_bytes()[:20_000])
     store_dir = tmp_path / "models"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "edge-runtime"), "--models-dir", str(store_dir), "models", "import",
-         str(truncated)],
+        [
+            str(Path(sys.executable).parent / "edge-runtime"),
+            "--models-dir",
+            str(store_dir),
+            "models",
+            "import",
+            str(truncated),
+        ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -165,7 +165,9 @@ registry.ModelStore(root).import_model(source, model_id=model_id, progress=stall
 """
 
 
-def _start_import(root: Path, source: Path, model_id: str, *, marker: str = "-", start: str = "-") -> subprocess.Popen:
+def _start_import(
+    root: Path, source: Path, model_id: str, *, marker: str = "-", start: str = "-"
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", IMPORT_IN_CHILD, str(root), str(source), model_id, marker, start],
         cwd=REPO_ROOT,
@@ -204,7 +206,9 @@ def test_an_import_killed_mid_copy_leaves_the_store_consistent(tmp_path: Path, t
     assert _visible_files(store.root) == {"manifest.json", "kept.gguf", "victim.gguf"}
 
 
-def test_concurrent_imports_from_several_processes_all_register(tmp_path: Path, tiny_model_path: Path) -> None:
+def test_concurrent_imports_from_several_processes_all_register(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
     root = tmp_path / "models"
     start = tmp_path / "start"
     ids = [f"model-{n}" for n in range(4)]

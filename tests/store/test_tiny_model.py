@@ -31,7 +31,9 @@ def test_two_runs_write_identical_bytes(tmp_path: Path, tiny_model_path: Path) -
 @pytest.fixture(scope="module")
 def tiny_model(tiny_model_path: Path) -> Iterator[llama_cpp.llama_model_p]:
     llama_cpp.llama_backend_init()
-    model = llama_cpp.llama_model_load_from_file(str(tiny_model_path).encode(), llama_cpp.llama_model_default_params())
+    model = llama_cpp.llama_model_load_from_file(
+        str(tiny_model_path).encode(), llama_cpp.llama_model_default_params()
+    )
     assert model, "llama.cpp refused the tiny model"
     yield model
     llama_cpp.llama_model_free(model)
@@ -82,7 +84,9 @@ def test_llama_cpp_generates_deterministic_tokens(tiny_model: llama_cpp.llama_mo
         try:
             prompt = _tokenize(vocab, "The quick brown fox")
             batch_tokens = (llama_cpp.llama_token * len(prompt))(*prompt)
-            assert llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(batch_tokens, len(prompt))) == 0
+            assert (
+                llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(batch_tokens, len(prompt))) == 0
+            )
             generated: list[int] = []
             for _ in range(n_tokens):
                 logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(context, -1), shape=(n_vocab,))
