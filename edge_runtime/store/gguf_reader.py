@@ -211,11 +211,6 @@ class _HeaderParser:
         except UnicodeDecodeError as error:
             raise self.fail(f"{what} is not valid UTF-8") from error
 
-    def skip_string(self, what: str) -> None:
-        length = self.u64(f"{what} length")
-        self.need(length, f"{what} ({length} bytes)")
-        self.pos += length
-
     def value_type(self, what: str) -> GGUFValueType:
         code = self.u32(f"{what} type")
         try:
@@ -247,7 +242,7 @@ class _HeaderParser:
             if key in metadata:
                 raise self.fail(f"duplicate metadata key {key!r}")
             value_type = self.value_type(f"metadata {key!r}")
-            metadata[key] = self.value(value_type, f"metadata {key!r}", depth=0)
+            metadata[key] = self.value(value_type, f"metadata {key!r}")
 
         alignment = self.alignment(metadata)
         tensors = tuple(self.tensor_info(index) for index in range(n_tensors))
@@ -263,14 +258,11 @@ class _HeaderParser:
             file_size=self.size,
         )
 
-    def value(self, value_type: GGUFValueType, what: str, *, depth: int, load: bool = True) -> MetadataValue:
+    def value(self, value_type: GGUFValueType, what: str) -> MetadataValue:
         if value_type is GGUFValueType.STRING:
-            if load:
-                return self.raw_string(what).decode("utf-8", errors="surrogateescape")
-            self.skip_string(what)
-            return ""
+            return self.raw_string(what).decode("utf-8", errors="surrogateescape")
         if value_type is GGUFValueType.ARRAY:
-            return self.array(what, depth=depth, load=load)
+            return self.array(what, depth=0, load=True)
         scalar_struct = _SCALAR_STRUCTS[value_type]
         self.need(scalar_struct.size, what)
         (scalar,) = scalar_struct.unpack_from(self.view, self.pos)
@@ -313,7 +305,9 @@ class _HeaderParser:
 
         if element_type is GGUFValueType.STRING:
             return self.string_array(what, count, load=load)
-        items = [self.value(element_type, f"{what}[{i}]", depth=depth + 1, load=load) for i in range(count)]
+        items = [
+            self.array(f"{what}[{i}]", depth=depth + 1, load=load) for i in range(count)
+        ]  # arrays of arrays
         return items if load else UnloadedArray(element_type, count)
 
     def string_array(self, what: str, count: int, *, load: bool) -> MetadataValue:
