@@ -1,0 +1,903 @@
+"""JSON Schema (draft 2020-12) compiled to llama.cpp GBNF text, then to a `Grammar`.
+
+The grammar generates JSON in one family of layouts:
+- Whitespace is bounded: after `{`, `[`, `,` and `:` and before `}` and `]` there may be nothing, one
+  space, or one newline and up to 20 spaces (rule `ws`); nothing before or after the value. A model can
+  pretty-print but never emit endless whitespace.
+- Object properties come in schema order (`properties`, then `required` names that `properties` lacks),
+  optional ones skippable; extra properties (allowed by default, as JSON Schema says, unless
+  `additionalProperties` says otherwise) come after them, with keys that differ from every declared name
+  and written in one canonical form (controls as `\\n` or `\\u00xx`, nothing else escaped but `"` and `\\`).
+  Valid JSON with declared properties in another order is therefore rejected: a narrowing, never a widening.
+- Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds are written
+  without exponent; `1.0` is not generated for an integer.
+
+A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
+`lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
+Formats the specification defines but no grammar here checks are refused the same way; formats it does not
+define are annotations. Annotations (`title`, `description`, `default`, `examples`, ...) and unknown
+keywords are ignored, as the specification says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from decimal import Decimal
+from threading import Lock
+from typing import Any
+
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.grammar import Grammar, compile_gbnf
+from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
+from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
+from edge_runtime.grammar.schema_refs import SchemaRegistry
+from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
+
+Resolver = Callable[[str], Any]
+"""Fetches a remote schema document by absolute URI (without fragment); never called for local refs."""
+
+MAX_REPEAT = 10_000
+MAX_BRANCHES = 256
+
+_BASE_RULES = {
+    "ws": '( " " | "\\n" " "{0,20} )?',
+    "char": (
+        '[^"\\\\\\x00-\\x1F] | "\\\\" ["\\\\/bfnrt] | "\\\\u" ( [0-9a-cA-CefEF] [0-9a-fA-F]{3}'
+        ' | [dD] [0-7] [0-9a-fA-F]{2} ) | "\\\\u" [dD] [89abAB] [0-9a-fA-F]{2} "\\\\u" [dD] [c-fC-F] [0-9a-fA-F]{2}'
+    ),
+    "key-char": '[^"\\\\\\x00-\\x1F] | "\\\\" ["\\\\bfnrt] | "\\\\u00" ( "0" [0-7bef] | "1" [0-9a-f] )',
+    "string": '"\\"" char* "\\""',
+    "number": '"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?',
+    "integer": '"-"? ( "0" | [1-9] [0-9]* )',
+    "boolean": '"true" | "false"',
+    "null": '"null"',
+    "value": "object-any | array-any | string | number | boolean | null",
+    "object-any": '"{" ws ( string ":" ws value ( "," ws string ":" ws value )* ws )? "}"',
+    "array-any": '"[" ws ( value ( "," ws value )* ws )? "]"',
+    "fmt-pointer-char": "",
+}
+_BASE_DEPENDENCIES = {
+    "string": ("char",),
+    "value": ("object-any", "array-any", "string", "number", "boolean", "null"),
+    "object-any": ("ws", "string", "value"),
+    "array-any": ("ws", "value"),
+    "fmt-json-pointer": ("fmt-pointer-char",),
+    "fmt-relative-json-pointer": ("fmt-pointer-char",),
+}
+
+ANNOTATIONS = frozenset(
+    {
+        "title", "description", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly",
+        "$schema", "$id", "$anchor", "$dynamicAnchor", "$vocabulary", "$defs", "definitions",
+        "contentMediaType", "contentEncoding", "contentSchema",
+    }
+)
+_TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
+_STRING_KEYS = ("minLength", "maxLength", "pattern", "format")
+_NUMBER_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_OBJECT_KEYS = (
+    "properties", "required", "additionalProperties", "minProperties", "maxProperties", "patternProperties",
+    "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
+)
+_ARRAY_KEYS = (
+    "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
+    "minContains", "maxContains", "unevaluatedItems",
+)
+_GENERAL_KEYS = ("type", "enum", "const", "not", "if", "then", "else", "$dynamicRef", "$recursiveRef")
+ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS)
+"""Keywords that constrain the value (besides the applicators $ref, allOf, anyOf, oneOf)."""
+
+
+def _gbnf_literal(text: str) -> str:
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02X}")
+        elif 0x80 <= code <= 0x9F or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def json_text(value: Any) -> str:
+    """`value` as the grammar writes it: ", " and ": " separators, non-ASCII characters kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _alt(options: list[str | None]) -> str | None:
+    kept = list(dict.fromkeys(o for o in options if o is not None))
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else "( " + " | ".join(kept) + " )"
+
+
+def _seq(*parts: str | None) -> str | None:
+    if any(part is None for part in parts):
+        return None
+    text = [p for p in parts if p and p != '""']
+    return " ".join(text) if text else '""'
+
+
+def _repeat(item: str, low: int, high: int | None) -> str:
+    if high is not None and high == 0:
+        return '""'
+    if high is None:
+        suffix = "*" if low == 0 else "+" if low == 1 else f"{{{low},}}"
+    elif low == 0 and high == 1:
+        suffix = "?"
+    elif low == high:
+        suffix = f"{{{low}}}"
+    else:
+        suffix = f"{{{low},{high}}}"
+    return f"( {item} ){suffix}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class _KeyTrie:
+    """Canonical key encodings of the declared property names, by JSON string unit."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _KeyTrie] = {}
+        self.terminal = False
+
+    def add(self, units: list[str]) -> None:
+        node = self
+        for unit in units:
+            node = node.children.setdefault(unit, _KeyTrie())
+        node.terminal = True
+
+
+def _key_units(name: str) -> list[str]:
+    """One unit per character of `name` as it is written in a canonical JSON key."""
+    return [json.dumps(char, ensure_ascii=False)[1:-1] for char in name]
+
+
+_KEY_ESCAPES = [json.dumps(chr(code))[1:-1] for code in range(0x20)] + ['\\"', "\\\\"]
+
+
+class _SchemaCompiler:
+    def __init__(self, registry: SchemaRegistry, lenient: bool) -> None:
+        self.registry = registry
+        self.lenient = lenient
+        self.rules: dict[str, str] = {}
+        self.bodies: dict[str, str] = {}
+        self.ref_rules: dict[int, str] = {}
+        self.unenforced: list[str] = []
+        self.counter = 0
+        self.merge_depth = 0
+
+    # -------------------------------------------------------------------------------- rules
+
+    def use(self, name: str) -> str:
+        """A base or format rule, defined on first use with what it needs."""
+        if name not in self.rules:
+            if name in _BASE_RULES:
+                body = _BASE_RULES[name]
+                if name == "fmt-pointer-char":
+                    body = json_char_set(complement(((0x2F, 0x2F), (0x7E, 0x7E)))) or '""'
+                self.rules[name] = body
+                for needed in _BASE_DEPENDENCIES.get(name, ()):
+                    self.use(needed)
+            else:
+                self.rules.update({k: v for k, v in format_rules_for(name).items() if k not in self.rules})
+                for needed in _BASE_DEPENDENCIES.get(name, ()):
+                    self.use(needed)
+        return name
+
+    def rule(self, hint: str, body: str | None) -> str | None:
+        """A named rule for `body`, shared with any earlier rule of the same body."""
+        if body is None:
+            return None
+        if body in self.bodies:
+            return self.bodies[body]
+        self.counter += 1
+        name = f"{hint}-{self.counter}"
+        self.rules[name] = body
+        self.bodies[body] = name
+        return name
+
+    def new_name(self, hint: str) -> str:
+        self.counter += 1
+        return f"{hint}-{self.counter}"
+
+    def gbnf(self, root: str) -> str:
+        lines = [f"root ::= {root}"] + [f"{name} ::= {body}" for name, body in self.rules.items()]
+        return "\n".join(lines) + "\n"
+
+    # -------------------------------------------------------------------------------- refusals
+
+    def unenforceable(self, keyword: str, pointer: str, why: str = "") -> None:
+        where = f"{keyword} at {pointer}"
+        if not self.lenient:
+            reason = f": {why}" if why else ""
+            raise GrammarError(
+                f"JSON Schema keyword '{keyword}' at '{pointer}' cannot be enforced by a grammar{reason} "
+                "(lenient mode leaves it out and reports it)"
+            )
+        if where not in self.unenforced:
+            self.unenforced.append(where)
+
+    @staticmethod
+    def invalid(pointer: str, what: str) -> GrammarError:
+        return GrammarError(f"invalid schema at '{pointer}': {what}")
+
+    # -------------------------------------------------------------------------------- schemas
+
+    def expr(self, schema: Any, pointer: str) -> str | None:
+        """GBNF expression of the values `schema` accepts; None when it accepts none."""
+        if schema is True:
+            return self.use("value")
+        if schema is False:
+            return None
+        if not isinstance(schema, dict):
+            raise self.invalid(pointer, "a schema must be an object or a boolean")
+        if "$ref" in schema:
+            return self.with_ref(schema, pointer)
+        if "allOf" in schema:
+            return self.expr(self.flatten(schema, pointer), pointer)
+        if "anyOf" in schema or "oneOf" in schema:
+            return self.alternatives(schema, pointer)
+        return self.plain(schema, pointer)
+
+    def with_ref(self, schema: dict[str, Any], pointer: str) -> str | None:
+        ref = schema["$ref"]
+        if not isinstance(ref, str):
+            raise self.invalid(pointer, "$ref must be a string")
+        rest = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+        if rest:
+            return self.expr(self.flatten(schema, pointer), pointer)
+        target = self.registry.resolve(ref, pointer)
+        if isinstance(target, bool):
+            return self.expr(target, pointer)
+        key = id(target)
+        if key in self.ref_rules:
+            return self.ref_rules[key]
+        name = self.new_name("ref")
+        self.ref_rules[key] = name
+        body = self.expr(target, ref)
+        self.rules[name] = body if body is not None else "[^\\x00-\\U0010FFFF]"
+        return name
+
+    # -------------------------------------------------------------------------------- allOf
+
+    def resolved(self, schema: Any, pointer: str) -> Any:
+        """`schema` without $ref or allOf at its top: those are merged into one schema."""
+        if isinstance(schema, dict) and ("$ref" in schema or "allOf" in schema):
+            return self.flatten(schema, pointer)
+        return schema
+
+    def flatten(self, schema: dict[str, Any], pointer: str) -> Any:
+        self.merge_depth += 1
+        try:
+            if self.merge_depth > 32:
+                raise GrammarError(f"schema at '{pointer}': $ref/allOf nest too deep (a reference cycle?)")
+            parts: list[Any] = [{k: v for k, v in schema.items() if k not in ("$ref", "allOf")}]
+            if "$ref" in schema:
+                parts.append(self.registry.resolve(schema["$ref"], pointer))
+            branches = schema.get("allOf", [])
+            if not isinstance(branches, list) or not branches and "allOf" in schema:
+                raise self.invalid(pointer, "allOf must be a non-empty array")
+            parts.extend(branches)
+            merged: Any = True
+            for index, part in enumerate(parts):
+                merged = self.merge(merged, self.resolved(part, f"{pointer}/allOf/{index}"), pointer)
+            return merged
+        finally:
+            self.merge_depth -= 1
+
+    def merge(self, a: Any, b: Any, pointer: str) -> Any:
+        """One schema accepting exactly what both accept (refusing what cannot be merged)."""
+        if a is False or b is False:
+            return False
+        if a is True or a == {}:
+            return b
+        if b is True or b == {}:
+            return a
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise self.invalid(pointer, "a schema must be an object or a boolean")
+        out: dict[str, Any] = {k: v for k, v in a.items() if k not in ANNOTATIONS}
+        for key, value in b.items():
+            if key in ANNOTATIONS:
+                continue
+            if key not in out:
+                out[key] = value
+                continue
+            mine = out[key]
+            if key == "type":
+                mine_set = set(mine) if isinstance(mine, list) else {mine}
+                theirs = set(value) if isinstance(value, list) else {value}
+                both = (mine_set & theirs) | (
+                    {"integer"} if ("integer" in mine_set and "number" in theirs)
+                    or ("number" in mine_set and "integer" in theirs) else set()
+                )
+                out[key] = [t for t in _TYPES if t in both]
+            elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"):
+                out[key] = max(mine, value)
+            elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"):
+                out[key] = min(mine, value)
+            elif key == "required":
+                out[key] = list(dict.fromkeys(list(mine) + list(value)))
+            elif key in ("enum", "const"):
+                continue
+            elif key in ("additionalProperties", "items", "propertyNames"):
+                out[key] = {"allOf": [mine, value]} if mine != value else mine
+            elif key == "not":
+                out[key] = {"anyOf": [mine, value]} if mine != value else mine
+            elif key == "properties":
+                continue
+            elif key == "prefixItems":
+                continue
+            elif key == "anyOf":
+                out[key] = [{"allOf": [x, y]} for x in mine for y in value]
+                if len(out[key]) > MAX_BRANCHES:
+                    raise GrammarError(f"schema at '{pointer}': allOf of anyOf branches has too many combinations")
+            elif mine != value and (key in ASSERTIONS or key == "oneOf"):
+                self.unenforceable("allOf", pointer, f"two different '{key}' cannot be combined")
+        value_sets = [self.finite_values(x) for x in (a, b)]
+        if any(values is not None for values in value_sets):
+            out.pop("const", None)
+            known = [values for values in value_sets if values is not None]
+            common = known[0]
+            for values in known[1:]:
+                keys = {_canonical(v) for v in values}
+                common = [v for v in common if _canonical(v) in keys]
+            out["enum"] = common
+        self.merge_properties(a, b, out)
+        self.merge_prefix_items(a, b, out)
+        return out
+
+    @staticmethod
+    def merge_properties(a: dict[str, Any], b: dict[str, Any], out: dict[str, Any]) -> None:
+        if "properties" not in a and "properties" not in b:
+            return
+        props_a = a.get("properties") or {}
+        props_b = b.get("properties") or {}
+        extra_a = a.get("additionalProperties", True)
+        extra_b = b.get("additionalProperties", True)
+        merged: dict[str, Any] = {}
+        for name in list(props_a) + [n for n in props_b if n not in props_a]:
+            left = props_a.get(name, extra_a)
+            right = props_b.get(name, extra_b)
+            merged[name] = left if right is True or right == left else right if left is True else {
+                "allOf": [left, right]
+            }
+        out["properties"] = merged
+
+    @staticmethod
+    def merge_prefix_items(a: dict[str, Any], b: dict[str, Any], out: dict[str, Any]) -> None:
+        if "prefixItems" not in a and "prefixItems" not in b:
+            return
+        left, right = a.get("prefixItems") or [], b.get("prefixItems") or []
+        rest_a, rest_b = a.get("items", True), b.get("items", True)
+        merged = []
+        for index in range(max(len(left), len(right))):
+            x = left[index] if index < len(left) else rest_a
+            y = right[index] if index < len(right) else rest_b
+            merged.append(x if y is True else y if x is True else {"allOf": [x, y]})
+        out["prefixItems"] = merged
+
+    # -------------------------------------------------------------------------------- anyOf / oneOf
+
+    def alternatives(self, schema: dict[str, Any], pointer: str) -> str | None:
+        keyword = "anyOf" if "anyOf" in schema else "oneOf"
+        branches = schema[keyword]
+        if not isinstance(branches, list) or not branches:
+            raise self.invalid(pointer, f"{keyword} must be a non-empty array")
+        base = {k: v for k, v in schema.items() if k != keyword}
+        has_base = any(k not in ANNOTATIONS for k in base)
+        if keyword == "oneOf":
+            flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
+            live = [b for b in flat if b is not False]
+            if not all(self.disjoint(x, y) for i, x in enumerate(live) for y in live[i + 1 :]):
+                self.unenforceable("oneOf", pointer, "its branches may overlap (only disjoint ones compile)")
+        options = []
+        for index, branch in enumerate(branches):
+            where = f"{pointer}/{keyword}/{index}"
+            combined = {"allOf": [base, branch]} if has_base else branch
+            options.append(self.expr(combined, where))
+        return self.rule("any", _alt(options))
+
+    def types_of(self, schema: Any) -> set[str]:
+        if schema is False:
+            return set()
+        if not isinstance(schema, dict):
+            return set(_TYPES)
+        if "const" in schema:
+            return {_json_type(schema["const"])} | ({"number"} if _json_type(schema["const"]) == "integer" else set())
+        if "enum" in schema and isinstance(schema["enum"], list):
+            found = {_json_type(v) for v in schema["enum"]}
+            return found | ({"number"} if "integer" in found else set())
+        declared = schema.get("type")
+        if declared is None:
+            return set(_TYPES)
+        names = set(declared) if isinstance(declared, list) else {declared}
+        return names | ({"integer"} if "number" in names else set())
+
+    def disjoint(self, a: Any, b: Any) -> bool:
+        """Whether no value can satisfy both (checked on types, constants and required constant properties)."""
+        if a is False or b is False:
+            return True
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            return False
+        if not (self.types_of(a) & self.types_of(b)):
+            return True
+        values_a, values_b = self.finite_values(a), self.finite_values(b)
+        if values_a is not None and values_b is not None:
+            return not ({_canonical(v) for v in values_a} & {_canonical(v) for v in values_b})
+        if self.types_of(a) | self.types_of(b) <= {"object"}:
+            props_a, props_b = a.get("properties") or {}, b.get("properties") or {}
+            for name in set(a.get("required") or []) & set(b.get("required") or []):
+                if name in props_a and name in props_b and self.disjoint(
+                    self.resolved(props_a[name], ""), self.resolved(props_b[name], "")
+                ):
+                    return True
+            for x, y in ((a, b), (b, a)):
+                for name in x.get("required") or []:
+                    if y.get("additionalProperties") is False and name not in (y.get("properties") or {}):
+                        return True
+        return False
+
+    @staticmethod
+    def finite_values(schema: dict[str, Any]) -> list[Any] | None:
+        if "const" in schema:
+            return [schema["const"]]
+        if isinstance(schema.get("enum"), list):
+            return list(schema["enum"])
+        return None
+
+    # -------------------------------------------------------------------------------- one schema
+
+    def plain(self, schema: dict[str, Any], pointer: str) -> str | None:
+        types = self.declared_types(schema, pointer)
+        if self.negates_everything(schema, pointer):
+            return None
+        if "const" in schema or "enum" in schema:
+            return self.values(schema, pointer, types)
+        options: list[str | None] = []
+        for name in types:
+            if name == "null":
+                options.append(self.use("null"))
+            elif name == "boolean":
+                options.append(self.use("boolean"))
+            elif name == "string":
+                options.append(self.string(schema, pointer))
+            elif name == "number":
+                options.append(self.number(schema, pointer, integer=False))
+            elif name == "integer" and "number" not in types:
+                options.append(self.number(schema, pointer, integer=True))
+            elif name == "object":
+                options.append(self.object(schema, pointer))
+            elif name == "array":
+                options.append(self.array(schema, pointer))
+        if set(types) == set(_TYPES) and all(k in ANNOTATIONS or k not in ASSERTIONS for k in schema):
+            return self.use("value")
+        return self.rule("v", _alt(options))
+
+    def declared_types(self, schema: dict[str, Any], pointer: str) -> list[str]:
+        declared = schema.get("type")
+        if declared is None:
+            names = list(_TYPES)
+        else:
+            names = declared if isinstance(declared, list) else [declared]
+            for name in names:
+                if not isinstance(name, str) or name not in _TYPES:
+                    raise self.invalid(pointer, f"unknown type {name!r}")
+        negated = schema.get("not")
+        if isinstance(negated, dict) and set(negated) - ANNOTATIONS <= {"type"} and "type" in negated:
+            excluded = negated["type"] if isinstance(negated["type"], list) else [negated["type"]]
+            names = [n for n in names if n not in excluded and not (n == "integer" and "number" in excluded)]
+            if "integer" in excluded and "number" in names:
+                self.unenforceable("not", pointer, "excluding integers from numbers")
+        return [n for n in _TYPES if n in names]
+
+    def negates_everything(self, schema: dict[str, Any], pointer: str) -> bool:
+        """Checks `not`, `if` and dynamic references; True when `not` excludes every value."""
+        negated = schema.get("not")
+        if "not" in schema:
+            if negated is True or negated == {}:
+                return True
+            type_only = isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
+            if negated is not False and not type_only:
+                self.unenforceable("not", pointer)
+        if "if" in schema and ("then" in schema or "else" in schema):
+            self.unenforceable("if", pointer)
+        for keyword in ("$dynamicRef", "$recursiveRef"):
+            if keyword in schema:
+                self.unenforceable(keyword, pointer)
+        return False
+
+    def values(self, schema: dict[str, Any], pointer: str, types: list[str]) -> str | None:
+        if "enum" in schema and not isinstance(schema["enum"], list):
+            raise self.invalid(pointer, "enum must be an array")
+        candidates = [schema["const"]] if "const" in schema else []
+        if "enum" in schema:
+            enum_values = schema["enum"]
+            keys = {_canonical(v) for v in enum_values}
+            candidates = [v for v in candidates if _canonical(v) in keys] if "const" in schema else enum_values
+        allowed_types = set(types) | ({"integer"} if "number" in types else set())
+        kept = [v for v in candidates if _json_type(v) in allowed_types]
+        rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type") and k in ASSERTIONS}
+        if rest and kept:
+            checker = self.sub_grammar(rest, pointer)
+            kept = [v for v in kept if checker.matches(json_text(v))]
+        return _alt([_gbnf_literal(json_text(v)) for v in kept])
+
+    def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
+        """The grammar of `schema` alone, to test enum values against the keywords beside them."""
+        sub = _SchemaCompiler(self.registry, self.lenient)
+        root = sub.expr(schema, pointer)
+        self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
+        return compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))
+
+    # -------------------------------------------------------------------------------- strings
+
+    def string(self, schema: dict[str, Any], pointer: str) -> str | None:
+        low = self.count(schema, "minLength", pointer, 0)
+        high = self.count(schema, "maxLength", pointer, None)
+        constraints: list[tuple[str, str | None]] = []
+        if low > 0 or high is not None:
+            if high is not None and high < low:
+                return None
+            if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
+                self.unenforceable("maxLength" if high is not None else "minLength", pointer,
+                                   f"lengths above {MAX_REPEAT}")
+            else:
+                constraints.append(("minLength" if low else "maxLength",
+                                    self.rule("str", f'"\\"" {_repeat(self.use("char"), low, high)} "\\""')))
+        if "pattern" in schema:
+            pattern = schema["pattern"]
+            if not isinstance(pattern, str):
+                raise self.invalid(pointer, "pattern must be a string")
+            try:
+                content = pattern_to_gbnf(pattern, self.use("char"))
+            except GrammarError as exc:
+                if not self.lenient:
+                    raise GrammarError(f"JSON Schema keyword 'pattern' at '{pointer}': {exc.reason}") from exc
+                self.unenforceable("pattern", pointer)
+            else:
+                constraints.append(("pattern", self.rule("pat", _seq('"\\""', content, '"\\""'))))
+        name = schema.get("format")
+        if isinstance(name, str) and name in FORMAT_RULES:
+            if name in ("json-pointer", "relative-json-pointer"):
+                self.use("fmt-pointer-char")
+            constraints.append(("format", f'"\\"" {self.use(FORMAT_RULES[name])} "\\""'))
+        elif isinstance(name, str) and name in UNSUPPORTED_FORMATS:
+            self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
+        if not constraints:
+            return self.use("string")
+        for keyword, _ in constraints[1:]:
+            self.unenforceable(keyword, pointer, f"together with '{constraints[0][0]}' on one string")
+        return constraints[0][1]
+
+    def count(self, schema: dict[str, Any], key: str, pointer: str, default: int | None) -> Any:
+        if key not in schema:
+            return default
+        value = schema[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
+            raise self.invalid(pointer, f"{key} must be a non-negative integer")
+        return int(value)
+
+    # -------------------------------------------------------------------------------- numbers
+
+    def number(self, schema: dict[str, Any], pointer: str, integer: bool) -> str | None:
+        bounds = {}
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if key in schema:
+                value = schema[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise self.invalid(pointer, f"{key} must be a number")
+                bounds[key] = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if "multipleOf" in schema:
+            step = schema["multipleOf"]
+            if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
+                raise self.invalid(pointer, "multipleOf must be a number above 0")
+            if step == 1:
+                integer = True
+            elif not (integer and step == int(step) and step == 1):
+                self.unenforceable("multipleOf", pointer)
+        low, low_inclusive = self.bound(bounds, "minimum", "exclusiveMinimum", lower=True)
+        high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
+        if integer:
+            if low is None and high is None:
+                return self.use("integer")
+            low_int = None if low is None else math.ceil(low) + (1 if not low_inclusive and low == math.ceil(low) else 0)
+            high_int = None if high is None else math.floor(high) - (
+                1 if not high_inclusive and high == math.floor(high) else 0
+            )
+            return self.rule("int", integer_range(low_int, high_int))
+        if low is None and high is None:
+            return self.use("number")
+        return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
+
+    @staticmethod
+    def bound(bounds: dict[str, Decimal], inclusive_key: str, exclusive_key: str, lower: bool) -> tuple[
+        Decimal | None, bool
+    ]:
+        inclusive = bounds.get(inclusive_key)
+        exclusive = bounds.get(exclusive_key)
+        if inclusive is None:
+            return exclusive, exclusive is None
+        if exclusive is None:
+            return inclusive, True
+        if lower:
+            return (exclusive, False) if exclusive >= inclusive else (inclusive, True)
+        return (exclusive, False) if exclusive <= inclusive else (inclusive, True)
+
+    # -------------------------------------------------------------------------------- objects
+
+    def object(self, schema: dict[str, Any], pointer: str) -> str | None:
+        for keyword in ("patternProperties", "dependentSchemas", "dependencies", "dependentRequired"):
+            if schema.get(keyword):
+                self.unenforceable(keyword, pointer)
+        names_schema = schema.get("propertyNames", True)
+        if names_schema not in (True, {}) and names_schema is not False:
+            self.unenforceable("propertyNames", pointer)
+        if schema.get("unevaluatedProperties", True) not in (True, {}):
+            self.unenforceable("unevaluatedProperties", pointer)
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or []
+        if not isinstance(properties, dict):
+            raise self.invalid(pointer, "properties must be an object")
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise self.invalid(pointer, "required must be an array of strings")
+        extra_schema = schema.get("additionalProperties", True)
+        low = self.count(schema, "minProperties", pointer, 0)
+        high = self.count(schema, "maxProperties", pointer, None)
+        if names_schema is False:
+            high = 0
+        declared: list[tuple[str, Any, str]] = [
+            (name, sub, f"{pointer}/properties/{name}") for name, sub in properties.items()
+        ]
+        declared += [(name, extra_schema, f"{pointer}/additionalProperties") for name in
+                     dict.fromkeys(required) if name not in properties]
+        members: list[tuple[str, bool]] = []
+        for name, sub, where in declared:
+            value = self.expr(sub, where)
+            if value is None:
+                if name in required:
+                    return None
+                continue
+            key = _gbnf_literal(json.dumps(name, ensure_ascii=False))
+            members.append((self.rule("kv", f'{key} ":" ws {value}') or "", name in required))
+        self.use("ws")
+        extra_value = None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
+        extra = None
+        if extra_value is not None:
+            key = self.key_not_in([name for name, _, _ in declared])
+            extra = self.rule("kv", f'{key} ":" ws {extra_value}')
+        return self.object_rule(members, extra, low, high)
+
+    def key_not_in(self, names: list[str]) -> str:
+        """A JSON key (canonical form, quotes included) that is none of `names`."""
+        trie = _KeyTrie()
+        for name in names:
+            trie.add(_key_units(name))
+        return f'"\\"" {self.key_node(trie)}'
+
+    def key_node(self, node: _KeyTrie) -> str:
+        tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""') or ""
+        options = [] if node.terminal else ['"\\""']
+        raw_children = [unit for unit in node.children if not unit.startswith("\\")]
+        escape_children = {unit for unit in node.children if unit.startswith("\\")}
+        excluded = [(ord(c), ord(c)) for c in raw_children] + [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
+        raw_class = json_char_set(complement(tuple(excluded)))
+        if raw_class:
+            options.append(f"{raw_class} {tail}")
+        free_escapes = [e for e in _KEY_ESCAPES if e not in escape_children]
+        if escape_children:
+            options += [f"{_gbnf_literal(e)} {tail}" for e in free_escapes]
+        else:
+            options.append(f'"\\\\" ( ["\\\\bfnrt] | "u00" ( "0" [0-7bef] | "1" [0-9a-f] ) ) {tail}')
+        for unit, child in node.children.items():
+            options.append(f"{_gbnf_literal(unit)} {self.key_node(child)}")
+        return self.rule("key", " | ".join(options)) or ""
+
+    def object_rule(self, members: list[tuple[str, bool]], extra: str | None, low: int, high: int | None) -> str | None:
+        cap = high if high is not None else low
+        memo: dict[tuple[int, int, bool], str | None] = {}
+
+        def tail(index: int, count: int, first: bool) -> str | None:
+            """Members from `index` on, `count` written so far; `first`: none yet and one is needed."""
+            if high is not None and count > high:
+                return None
+            key = (index, min(count, cap + 1), first)
+            if key in memo:
+                return memo[key]
+            memo[key] = None
+            if index == len(members):
+                need = max(1 if first else 0, low - count)
+                room = None if high is None else high - count
+                if room is not None and room < need:
+                    result: str | None = None
+                elif extra is None:
+                    result = '""' if need == 0 else None
+                elif first:
+                    if room is not None and room - 1 > MAX_REPEAT or need - 1 > MAX_REPEAT:
+                        raise GrammarError("minProperties/maxProperties above the repetition limit")
+                    more = _repeat(f'"," ws {extra}', need - 1, None if room is None else room - 1)
+                    result = f"{extra} {more}"
+                else:
+                    result = _repeat(f'"," ws {extra}', need, room) if room != 0 else '""'
+            else:
+                member, is_required = members[index]
+                after = tail(index + 1, count + 1, False)
+                present = _seq(member if first else f'"," ws {member}', after)
+                skipped = None if is_required else tail(index + 1, count, first)
+                result = self.rule("members", _alt([present, skipped]))
+            memo[key] = result
+            return result
+
+        empty_ok = low == 0 and not any(required for _, required in members)
+        nonempty = tail(0, 0, True)
+        options = ['"{" ws "}"'] if empty_ok else []
+        if nonempty is not None:
+            options.append(f'"{{" ws {nonempty} ws "}}"')
+        return self.rule("object", _alt(options))
+
+    # -------------------------------------------------------------------------------- arrays
+
+    def array(self, schema: dict[str, Any], pointer: str) -> str | None:
+        items = schema.get("items", True)
+        if isinstance(items, list):
+            prefix, rest, rest_where = items, schema.get("additionalItems", True), f"{pointer}/additionalItems"
+        else:
+            prefix, rest, rest_where = schema.get("prefixItems") or [], items, f"{pointer}/items"
+        if isinstance(prefix, (dict, bool)) and "items" not in schema:
+            prefix, rest, rest_where = [], prefix, f"{pointer}/prefixItems"
+        if not isinstance(prefix, list):
+            raise self.invalid(pointer, "prefixItems must be an array")
+        low = self.count(schema, "minItems", pointer, 0)
+        high = self.count(schema, "maxItems", pointer, None)
+        if schema.get("uniqueItems") is True and not (high is not None and high <= 1):
+            self.unenforceable("uniqueItems", pointer)
+        if "contains" in schema:
+            min_contains = self.count(schema, "minContains", pointer, 1)
+            if min_contains > 0 or "maxContains" in schema:
+                self.unenforceable("contains", pointer)
+        if schema.get("unevaluatedItems", True) not in (True, {}):
+            self.unenforceable("unevaluatedItems", pointer)
+        elements: list[str] = []
+        for index, sub in enumerate(prefix):
+            if high is not None and index >= high:
+                break
+            value = self.expr(sub, f"{pointer}/prefixItems/{index}")
+            if value is None:
+                high = index if high is None else min(high, index)
+                break
+            elements.append(value)
+        rest_value = self.expr(rest, rest_where)
+        if rest_value is None:
+            high = len(elements) if high is None else min(high, len(elements))
+        if high is not None and high < low:
+            return None
+        self.use("ws")
+
+        def tail(index: int) -> str | None:
+            """Elements from `index` on when `index` of them are written (index > 0), or at least one (0)."""
+            if index >= len(elements):
+                need = max(1 if index == 0 else 0, low - index)
+                room = None if high is None else high - index
+                if room is not None and room < need:
+                    return None
+                if rest_value is None:
+                    return '""' if need == 0 else None
+                if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
+                    raise GrammarError(f"schema at '{pointer}': minItems/maxItems above {MAX_REPEAT}")
+                following = f'"," ws {rest_value}'
+                if index == 0:
+                    return f"{rest_value} {_repeat(following, need - 1, None if room is None else room - 1)}"
+                return _repeat(following, need, room) if room != 0 else '""'
+            element = elements[index] if index == 0 else f'"," ws {elements[index]}'
+            if high is not None and index >= high:
+                return '""' if index >= low else None
+            present = _seq(element, tail(index + 1))
+            stop = '""' if index > 0 and index >= low else None
+            return self.rule("items", _alt([present, stop]))
+
+        options = ['"[" ws "]"'] if low == 0 else []
+        nonempty = tail(0) if high is None or high > 0 else None
+        if nonempty is not None:
+            options.append(f'"[" ws {nonempty} ws "]"')
+        return self.rule("array", _alt(options))
+
+
+def format_rules_for(name: str) -> dict[str, str]:
+    """The rules of a format rule name (`fmt-...`)."""
+    for format_name, rule in FORMAT_RULES.items():
+        if rule == name:
+            return format_rules(format_name)
+    raise KeyError(name)
+
+
+# ------------------------------------------------------------------------------------------ public API
+
+
+def json_schema_to_gbnf(
+    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Resolver | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """GBNF text (start rule `root`) of the JSON texts valid under `schema`, and the keywords left
+    unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
+    a keyword it cannot enforce (strict), or a schema that accepts no value."""
+    registry = SchemaRegistry(resolver)
+    root_schema = registry.add_root(schema)
+    compiler = _SchemaCompiler(registry, lenient)
+    root = compiler.expr(root_schema, "#")
+    if root is None:
+        raise GrammarError("the schema accepts no value, so no output can satisfy it")
+    return compiler.gbnf(root), tuple(compiler.unenforced)
+
+
+def _compile(schema: Any, lenient: bool, resolver: Resolver | None) -> Grammar:
+    text, unenforced = json_schema_to_gbnf(schema, lenient=lenient, resolver=resolver)
+    return dataclasses.replace(compile_gbnf(text), unenforced=unenforced)
+
+
+class _LruCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[str, bool], Grammar] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key: tuple[str, bool], build: Callable[[], Grammar]) -> Grammar:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        grammar = build()
+        with self.lock:
+            self.entries[key] = grammar
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return grammar
+
+
+_CACHE = _LruCache(256)
+
+
+def compile_json_schema(
+    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Resolver | None = None
+) -> Grammar:
+    """Compile a JSON Schema to a Grammar, memoized by its compact JSON text and `lenient` in a bounded LRU
+    (not when a `resolver` is given: what it returns may change). Keys keep their order: the grammar
+    writes properties in schema order, so schemas that differ only in that order differ here."""
+    if resolver is not None:
+        return _compile(schema, lenient, resolver)
+    try:
+        key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise GrammarError(f"the schema is not JSON: {exc}") from exc
+    return _CACHE.get((key, lenient), lambda: _compile(json.loads(key), lenient, None))
+
+
+def compile_json_object() -> Grammar:
+    """`json_object` mode: any JSON value whose top is an object."""
+    compiler = _SchemaCompiler(SchemaRegistry(None), lenient=False)
+    return compile_gbnf(compiler.gbnf(compiler.use("object-any")))

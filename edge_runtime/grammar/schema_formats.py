@@ -1,0 +1,130 @@
+"""GBNF rules for the string formats a grammar can check exactly (the content between the quotes).
+
+Each grammar accepts only strings of its format (RFC 3339 dates and times with real month lengths and leap
+years, RFC 4122 UUIDs, RFC 3986 URIs, ...); where a rule is not worth its size it is narrower than the RFC,
+never wider: leap seconds (`:60`), quoted e-mail local parts and `\\uXXXX`-escaped characters are not
+generated. Formats defined by the specification that are not here are refused by the compiler; formats it
+does not define are annotations.
+"""
+
+from __future__ import annotations
+
+import re
+
+_RULE_NAME = re.compile(r"fmt-[a-z0-9-]+")
+_HEX = "[0-9a-fA-F]"
+
+_RULES: dict[str, str] = {
+    # RFC 3339 full-date: day ranges per month, 29 February only in leap years.
+    "fmt-date": (
+        '[0-9]{4} "-" ( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] )'
+        ' | [0-9]{4} "-" ( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" )'
+        ' | [0-9]{4} "-02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] )'
+        ' | fmt-leap-year "-02-29"'
+    ),
+    "fmt-leap-year": (
+        '[0-9]{2} ( [02468] [48] | [2468] "0" | [13579] [26] ) | ( [02468] [048] | [13579] [26] ) "00"'
+    ),
+    "fmt-time": (
+        '( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]+ )?'
+        ' ( [Zz] | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )'
+    ),
+    "fmt-date-time": 'fmt-date [Tt] fmt-time',
+    "fmt-uuid": f'{_HEX}{{8}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{12}}',
+    "fmt-dec-octet": '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9]',
+    "fmt-ipv4": 'fmt-dec-octet "." fmt-dec-octet "." fmt-dec-octet "." fmt-dec-octet',
+    "fmt-h16": f"{_HEX}{{1,4}}",
+    "fmt-h16c": 'fmt-h16 ":"',
+    "fmt-ls32": 'fmt-h16 ":" fmt-h16 | fmt-ipv4',
+    # RFC 3986 IPv6address, one alternative per position of "::".
+    "fmt-ipv6": (
+        'fmt-h16c{6} fmt-ls32'
+        ' | "::" fmt-h16c{5} fmt-ls32'
+        ' | fmt-h16? "::" fmt-h16c{4} fmt-ls32'
+        ' | ( fmt-h16c{0,1} fmt-h16 )? "::" fmt-h16c{3} fmt-ls32'
+        ' | ( fmt-h16c{0,2} fmt-h16 )? "::" fmt-h16c{2} fmt-ls32'
+        ' | ( fmt-h16c{0,3} fmt-h16 )? "::" fmt-h16c fmt-ls32'
+        ' | ( fmt-h16c{0,4} fmt-h16 )? "::" fmt-ls32'
+        ' | ( fmt-h16c{0,5} fmt-h16 )? "::" fmt-h16'
+        ' | ( fmt-h16c{0,6} fmt-h16 )? "::"'
+    ),
+    "fmt-label": "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,61} [a-zA-Z0-9] )?",
+    "fmt-atext": "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]",
+    "fmt-email": (
+        'fmt-atext+ ( "." fmt-atext+ )* "@"'
+        ' ( fmt-label ( "." fmt-label )* | "[" fmt-ipv4 "]" | "[IPv6:" fmt-ipv6 "]" )'
+    ),
+    # RFC 3986 URI and URI-reference.
+    "fmt-pct": f'"%" {_HEX} {_HEX}',
+    "fmt-unreserved": "[a-zA-Z0-9._~-]",
+    "fmt-sub-delims": "[!$&'()*+,;=]",
+    "fmt-pchar": 'fmt-unreserved | fmt-pct | fmt-sub-delims | [:@]',
+    "fmt-segment": "fmt-pchar*",
+    "fmt-segment-nz": "fmt-pchar+",
+    "fmt-segment-nz-nc": "( fmt-unreserved | fmt-pct | fmt-sub-delims | \"@\" )+",
+    "fmt-userinfo": "( fmt-unreserved | fmt-pct | fmt-sub-delims | \":\" )*",
+    "fmt-host": (
+        '"[" ( fmt-ipv6 | "v" [0-9a-fA-F]+ "." ( fmt-unreserved | fmt-sub-delims | ":" )+ ) "]"'
+        " | fmt-ipv4 | ( fmt-unreserved | fmt-pct | fmt-sub-delims )*"
+    ),
+    "fmt-authority": '( fmt-userinfo "@" )? fmt-host ( ":" [0-9]* )?',
+    "fmt-path-abempty": '( "/" fmt-segment )*',
+    "fmt-path-absolute": '"/" ( fmt-segment-nz ( "/" fmt-segment )* )?',
+    "fmt-query": '( fmt-pchar | [/?] )*',
+    "fmt-uri-tail": '( "?" fmt-query )? ( "#" fmt-query )?',
+    "fmt-uri": (
+        '[a-zA-Z] [a-zA-Z0-9+.-]* ":"'
+        ' ( "//" fmt-authority fmt-path-abempty | fmt-path-absolute | fmt-segment-nz ( "/" fmt-segment )* | "" )'
+        " fmt-uri-tail"
+    ),
+    "fmt-uri-reference": (
+        'fmt-uri | ( "//" fmt-authority fmt-path-abempty | fmt-path-absolute'
+        ' | fmt-segment-nz-nc ( "/" fmt-segment )* | "" ) fmt-uri-tail'
+    ),
+    # RFC 3339 appendix A durations.
+    "fmt-duration": (
+        '"P" ( ( [0-9]+ "D" | [0-9]+ "M" ( [0-9]+ "D" )? | [0-9]+ "Y" ( [0-9]+ "M" ( [0-9]+ "D" )? )? )'
+        ' fmt-duration-time? | fmt-duration-time | [0-9]+ "W" )'
+    ),
+    "fmt-duration-time": (
+        '"T" ( [0-9]+ "H" ( [0-9]+ "M" ( [0-9]+ "S" )? )? | [0-9]+ "M" ( [0-9]+ "S" )? | [0-9]+ "S" )'
+    ),
+    "fmt-json-pointer": '( "/" ( fmt-pointer-char | "~" [01] )* )*',
+    "fmt-relative-json-pointer": '( "0" | [1-9] [0-9]* ) ( "#" | fmt-json-pointer )',
+}
+"""fmt-pointer-char (any JSON string character but `~` and `/`) is supplied by the compiler, which owns the
+JSON string character rules."""
+
+FORMAT_RULES = {
+    "date": "fmt-date",
+    "time": "fmt-time",
+    "date-time": "fmt-date-time",
+    "uuid": "fmt-uuid",
+    "email": "fmt-email",
+    "ipv4": "fmt-ipv4",
+    "ipv6": "fmt-ipv6",
+    "uri": "fmt-uri",
+    "uri-reference": "fmt-uri-reference",
+    "duration": "fmt-duration",
+    "json-pointer": "fmt-json-pointer",
+    "relative-json-pointer": "fmt-relative-json-pointer",
+}
+"""Format name -> the rule of its string content."""
+
+UNSUPPORTED_FORMATS = frozenset(
+    {"hostname", "idn-hostname", "idn-email", "iri", "iri-reference", "uri-template", "regex"}
+)
+"""Formats that draft 2020-12 defines and that no grammar here checks: refused (or unenforced in lenient)."""
+
+
+def format_rules(name: str) -> dict[str, str]:
+    """The rules that format `name`'s rule needs, its own included (a known format name)."""
+    needed: dict[str, str] = {}
+    pending = [FORMAT_RULES[name]]
+    while pending:
+        rule = pending.pop()
+        if rule in needed or rule not in _RULES:
+            continue
+        needed[rule] = _RULES[rule]
+        pending.extend(_RULE_NAME.findall(_RULES[rule]))
+    return needed
