@@ -25,8 +25,8 @@ LLGUIDANCE_PASSED = 934
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from edge_runtime.grammar import GrammarError  # noqa: E402
-from edge_runtime.grammar.json_schema import compile_json_schema, json_text  # noqa: E402
+from edge_runtime.grammar import GrammarError
+from edge_runtime.grammar.json_schema import compile_json_schema, json_text
 
 
 @dataclass
@@ -117,8 +117,10 @@ def main() -> int:
     total = totals(results)
     instances = total["passed"] + total["false_accepts"] + total["false_rejects"]
     print(f"total: {total}")
-    print(f"instances passed: {total['passed']} (of {instances} in compiled groups; "
-          f"llguidance passes {LLGUIDANCE_PASSED} of 1,897)")
+    print(
+        f"instances passed: {total['passed']} (of {instances} in compiled groups; "
+        f"llguidance passes {LLGUIDANCE_PASSED} of 1,897)"
+    )
     if args.write:
         baseline = {
             "draft": DRAFT,

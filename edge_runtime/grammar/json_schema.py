@@ -25,7 +25,7 @@ import dataclasses
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from threading import Lock
 from typing import Any
@@ -43,13 +43,17 @@ Resolver = Callable[[str], Any]
 MAX_REPEAT = 10_000
 MAX_BRANCHES = 256
 
+_RAW_CHAR = "[\\x20-\\x21\\x23-\\x5B\\x5D-\\uD7FF\\uE000-\\U0010FFFF]"
+"""A character JSON strings hold unescaped, as a positive class: llama.cpp's negated classes also admit
+undecodable byte runs (beyond U+10FFFF, surrogates), which this grammar text must not let through."""
+
 _BASE_RULES = {
     "ws": '( " " | "\\n" " "{0,20} )?',
     "char": (
-        '[^"\\\\\\x00-\\x1F] | "\\\\" ["\\\\/bfnrt] | "\\\\u" ( [0-9a-cA-CefEF] [0-9a-fA-F]{3}'
+        _RAW_CHAR + ' | "\\\\" ["\\\\/bfnrt] | "\\\\u" ( [0-9a-cA-CefEF] [0-9a-fA-F]{3}'
         ' | [dD] [0-7] [0-9a-fA-F]{2} ) | "\\\\u" [dD] [89abAB] [0-9a-fA-F]{2} "\\\\u" [dD] [c-fC-F] [0-9a-fA-F]{2}'
     ),
-    "key-char": '[^"\\\\\\x00-\\x1F] | "\\\\" ["\\\\bfnrt] | "\\\\u00" ( "0" [0-7bef] | "1" [0-9a-f] )',
+    "key-char": _RAW_CHAR + ' | "\\\\" ["\\\\bfnrt] | "\\\\u00" ( "0" [0-7bef] | "1" [0-9a-f] )',
     "string": '"\\"" char* "\\""',
     "number": '"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?',
     "integer": '"-"? ( "0" | [1-9] [0-9]* )',
@@ -71,21 +75,53 @@ _BASE_DEPENDENCIES = {
 
 ANNOTATIONS = frozenset(
     {
-        "title", "description", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly",
-        "$schema", "$id", "$anchor", "$dynamicAnchor", "$vocabulary", "$defs", "definitions",
-        "contentMediaType", "contentEncoding", "contentSchema",
+        "title",
+        "description",
+        "$comment",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+        "contentMediaType",
+        "contentEncoding",
+        "contentSchema",
     }
 )
 _TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 _STRING_KEYS = ("minLength", "maxLength", "pattern", "format")
 _NUMBER_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _OBJECT_KEYS = (
-    "properties", "required", "additionalProperties", "minProperties", "maxProperties", "patternProperties",
-    "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
+    "properties",
+    "required",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+    "patternProperties",
+    "propertyNames",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "unevaluatedProperties",
 )
 _ARRAY_KEYS = (
-    "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
-    "minContains", "maxContains", "unevaluatedItems",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedItems",
 )
 _GENERAL_KEYS = ("type", "enum", "const", "not", "if", "then", "else", "$dynamicRef", "$recursiveRef")
 ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS)
@@ -116,7 +152,7 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _alt(options: list[str | None]) -> str | None:
+def _alt(options: Sequence[str | None]) -> str | None:
     kept = list(dict.fromkeys(o for o in options if o is not None))
     if not kept:
         return None
@@ -334,8 +370,10 @@ class _SchemaCompiler:
                 mine_set = set(mine) if isinstance(mine, list) else {mine}
                 theirs = set(value) if isinstance(value, list) else {value}
                 both = (mine_set & theirs) | (
-                    {"integer"} if ("integer" in mine_set and "number" in theirs)
-                    or ("number" in mine_set and "integer" in theirs) else set()
+                    {"integer"}
+                    if ("integer" in mine_set and "number" in theirs)
+                    or ("number" in mine_set and "integer" in theirs)
+                    else set()
                 )
                 out[key] = [t for t in _TYPES if t in both]
             elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"):
@@ -350,14 +388,14 @@ class _SchemaCompiler:
                 out[key] = {"allOf": [mine, value]} if mine != value else mine
             elif key == "not":
                 out[key] = {"anyOf": [mine, value]} if mine != value else mine
-            elif key == "properties":
-                continue
-            elif key == "prefixItems":
+            elif key == "properties" or key == "prefixItems":
                 continue
             elif key == "anyOf":
                 out[key] = [{"allOf": [x, y]} for x in mine for y in value]
                 if len(out[key]) > MAX_BRANCHES:
-                    raise GrammarError(f"schema at '{pointer}': allOf of anyOf branches has too many combinations")
+                    raise GrammarError(
+                        f"schema at '{pointer}': allOf of anyOf branches has too many combinations"
+                    )
             elif mine != value and (key in ASSERTIONS or key == "oneOf"):
                 self.unenforceable("allOf", pointer, f"two different '{key}' cannot be combined")
         value_sets = [self.finite_values(x) for x in (a, b)]
@@ -385,9 +423,13 @@ class _SchemaCompiler:
         for name in list(props_a) + [n for n in props_b if n not in props_a]:
             left = props_a.get(name, extra_a)
             right = props_b.get(name, extra_b)
-            merged[name] = left if right is True or right == left else right if left is True else {
-                "allOf": [left, right]
-            }
+            merged[name] = (
+                left
+                if right is True or right == left
+                else right
+                if left is True
+                else {"allOf": [left, right]}
+            )
         out["properties"] = merged
 
     @staticmethod
@@ -430,7 +472,9 @@ class _SchemaCompiler:
         if not isinstance(schema, dict):
             return set(_TYPES)
         if "const" in schema:
-            return {_json_type(schema["const"])} | ({"number"} if _json_type(schema["const"]) == "integer" else set())
+            return {_json_type(schema["const"])} | (
+                {"number"} if _json_type(schema["const"]) == "integer" else set()
+            )
         if "enum" in schema and isinstance(schema["enum"], list):
             found = {_json_type(v) for v in schema["enum"]}
             return found | ({"number"} if "integer" in found else set())
@@ -454,8 +498,10 @@ class _SchemaCompiler:
         if self.types_of(a) | self.types_of(b) <= {"object"}:
             props_a, props_b = a.get("properties") or {}, b.get("properties") or {}
             for name in set(a.get("required") or []) & set(b.get("required") or []):
-                if name in props_a and name in props_b and self.disjoint(
-                    self.resolved(props_a[name], ""), self.resolved(props_b[name], "")
+                if (
+                    name in props_a
+                    and name in props_b
+                    and self.disjoint(self.resolved(props_a[name], ""), self.resolved(props_b[name], ""))
                 ):
                     return True
             for x, y in ((a, b), (b, a)):
@@ -523,7 +569,9 @@ class _SchemaCompiler:
         if "not" in schema:
             if negated is True or negated == {}:
                 return True
-            type_only = isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
+            type_only = (
+                isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
+            )
             if negated is not False and not type_only:
                 self.unenforceable("not", pointer)
         if "if" in schema and ("then" in schema or "else" in schema):
@@ -540,7 +588,9 @@ class _SchemaCompiler:
         if "enum" in schema:
             enum_values = schema["enum"]
             keys = {_canonical(v) for v in enum_values}
-            candidates = [v for v in candidates if _canonical(v) in keys] if "const" in schema else enum_values
+            candidates = (
+                [v for v in candidates if _canonical(v) in keys] if "const" in schema else enum_values
+            )
         allowed_types = set(types) | ({"integer"} if "number" in types else set())
         kept = [v for v in candidates if _json_type(v) in allowed_types]
         rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type") and k in ASSERTIONS}
@@ -566,11 +616,16 @@ class _SchemaCompiler:
             if high is not None and high < low:
                 return None
             if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
-                self.unenforceable("maxLength" if high is not None else "minLength", pointer,
-                                   f"lengths above {MAX_REPEAT}")
+                self.unenforceable(
+                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_REPEAT}"
+                )
             else:
-                constraints.append(("minLength" if low else "maxLength",
-                                    self.rule("str", f'"\\"" {_repeat(self.use("char"), low, high)} "\\""')))
+                constraints.append(
+                    (
+                        "minLength" if low else "maxLength",
+                        self.rule("str", f'"\\"" {_repeat(self.use("char"), low, high)} "\\""'),
+                    )
+                )
         if "pattern" in schema:
             pattern = schema["pattern"]
             if not isinstance(pattern, str):
@@ -607,7 +662,7 @@ class _SchemaCompiler:
     # -------------------------------------------------------------------------------- numbers
 
     def number(self, schema: dict[str, Any], pointer: str, integer: bool) -> str | None:
-        bounds = {}
+        bounds: dict[str, Decimal] = {}
         for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             if key in schema:
                 value = schema[key]
@@ -627,9 +682,15 @@ class _SchemaCompiler:
         if integer:
             if low is None and high is None:
                 return self.use("integer")
-            low_int = None if low is None else math.ceil(low) + (1 if not low_inclusive and low == math.ceil(low) else 0)
-            high_int = None if high is None else math.floor(high) - (
-                1 if not high_inclusive and high == math.floor(high) else 0
+            low_int = (
+                None
+                if low is None
+                else math.ceil(low) + (1 if not low_inclusive and low == math.ceil(low) else 0)
+            )
+            high_int = (
+                None
+                if high is None
+                else math.floor(high) - (1 if not high_inclusive and high == math.floor(high) else 0)
             )
             return self.rule("int", integer_range(low_int, high_int))
         if low is None and high is None:
@@ -637,9 +698,9 @@ class _SchemaCompiler:
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
 
     @staticmethod
-    def bound(bounds: dict[str, Decimal], inclusive_key: str, exclusive_key: str, lower: bool) -> tuple[
-        Decimal | None, bool
-    ]:
+    def bound(
+        bounds: dict[str, Decimal], inclusive_key: str, exclusive_key: str, lower: bool
+    ) -> tuple[Decimal | None, bool]:
         inclusive = bounds.get(inclusive_key)
         exclusive = bounds.get(exclusive_key)
         if inclusive is None:
@@ -661,8 +722,8 @@ class _SchemaCompiler:
             self.unenforceable("propertyNames", pointer)
         if schema.get("unevaluatedProperties", True) not in (True, {}):
             self.unenforceable("unevaluatedProperties", pointer)
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
+        properties = schema.get("properties", {})
+        required = schema.get("required", [])
         if not isinstance(properties, dict):
             raise self.invalid(pointer, "properties must be an object")
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
@@ -675,8 +736,11 @@ class _SchemaCompiler:
         declared: list[tuple[str, Any, str]] = [
             (name, sub, f"{pointer}/properties/{name}") for name, sub in properties.items()
         ]
-        declared += [(name, extra_schema, f"{pointer}/additionalProperties") for name in
-                     dict.fromkeys(required) if name not in properties]
+        declared += [
+            (name, extra_schema, f"{pointer}/additionalProperties")
+            for name in dict.fromkeys(required)
+            if name not in properties
+        ]
         members: list[tuple[str, bool]] = []
         for name, sub, where in declared:
             value = self.expr(sub, where)
@@ -687,7 +751,9 @@ class _SchemaCompiler:
             key = _gbnf_literal(json.dumps(name, ensure_ascii=False))
             members.append((self.rule("kv", f'{key} ":" ws {value}') or "", name in required))
         self.use("ws")
-        extra_value = None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
+        extra_value = (
+            None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
+        )
         extra = None
         if extra_value is not None:
             key = self.key_not_in([name for name, _, _ in declared])
@@ -719,7 +785,9 @@ class _SchemaCompiler:
             options.append(f"{_gbnf_literal(unit)} {self.key_node(child)}")
         return self.rule("key", " | ".join(options)) or ""
 
-    def object_rule(self, members: list[tuple[str, bool]], extra: str | None, low: int, high: int | None) -> str | None:
+    def object_rule(
+        self, members: list[tuple[str, bool]], extra: str | None, low: int, high: int | None
+    ) -> str | None:
         cap = high if high is not None else low
         memo: dict[tuple[int, int, bool], str | None] = {}
 
@@ -766,7 +834,11 @@ class _SchemaCompiler:
     def array(self, schema: dict[str, Any], pointer: str) -> str | None:
         items = schema.get("items", True)
         if isinstance(items, list):
-            prefix, rest, rest_where = items, schema.get("additionalItems", True), f"{pointer}/additionalItems"
+            prefix, rest, rest_where = (
+                items,
+                schema.get("additionalItems", True),
+                f"{pointer}/additionalItems",
+            )
         else:
             prefix, rest, rest_where = schema.get("prefixItems") or [], items, f"{pointer}/items"
         if isinstance(prefix, (dict, bool)) and "items" not in schema:

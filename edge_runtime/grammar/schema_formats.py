@@ -29,7 +29,7 @@ _RULES: dict[str, str] = {
         '( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]+ )?'
         ' ( [Zz] | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )'
     ),
-    "fmt-date-time": 'fmt-date [Tt] fmt-time',
+    "fmt-date-time": "fmt-date [Tt] fmt-time",
     "fmt-uuid": f'{_HEX}{{8}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{12}}',
     "fmt-dec-octet": '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9]',
     "fmt-ipv4": 'fmt-dec-octet "." fmt-dec-octet "." fmt-dec-octet "." fmt-dec-octet',
@@ -38,7 +38,7 @@ _RULES: dict[str, str] = {
     "fmt-ls32": 'fmt-h16 ":" fmt-h16 | fmt-ipv4',
     # RFC 3986 IPv6address, one alternative per position of "::".
     "fmt-ipv6": (
-        'fmt-h16c{6} fmt-ls32'
+        "fmt-h16c{6} fmt-ls32"
         ' | "::" fmt-h16c{5} fmt-ls32'
         ' | fmt-h16? "::" fmt-h16c{4} fmt-ls32'
         ' | ( fmt-h16c{0,1} fmt-h16 )? "::" fmt-h16c{3} fmt-ls32'
@@ -58,11 +58,11 @@ _RULES: dict[str, str] = {
     "fmt-pct": f'"%" {_HEX} {_HEX}',
     "fmt-unreserved": "[a-zA-Z0-9._~-]",
     "fmt-sub-delims": "[!$&'()*+,;=]",
-    "fmt-pchar": 'fmt-unreserved | fmt-pct | fmt-sub-delims | [:@]',
+    "fmt-pchar": "fmt-unreserved | fmt-pct | fmt-sub-delims | [:@]",
     "fmt-segment": "fmt-pchar*",
     "fmt-segment-nz": "fmt-pchar+",
-    "fmt-segment-nz-nc": "( fmt-unreserved | fmt-pct | fmt-sub-delims | \"@\" )+",
-    "fmt-userinfo": "( fmt-unreserved | fmt-pct | fmt-sub-delims | \":\" )*",
+    "fmt-segment-nz-nc": '( fmt-unreserved | fmt-pct | fmt-sub-delims | "@" )+',
+    "fmt-userinfo": '( fmt-unreserved | fmt-pct | fmt-sub-delims | ":" )*',
     "fmt-host": (
         '"[" ( fmt-ipv6 | "v" [0-9a-fA-F]+ "." ( fmt-unreserved | fmt-sub-delims | ":" )+ ) "]"'
         " | fmt-ipv4 | ( fmt-unreserved | fmt-pct | fmt-sub-delims )*"
@@ -70,7 +70,7 @@ _RULES: dict[str, str] = {
     "fmt-authority": '( fmt-userinfo "@" )? fmt-host ( ":" [0-9]* )?',
     "fmt-path-abempty": '( "/" fmt-segment )*',
     "fmt-path-absolute": '"/" ( fmt-segment-nz ( "/" fmt-segment )* )?',
-    "fmt-query": '( fmt-pchar | [/?] )*',
+    "fmt-query": "( fmt-pchar | [/?] )*",
     "fmt-uri-tail": '( "?" fmt-query )? ( "#" fmt-query )?',
     "fmt-uri": (
         '[a-zA-Z] [a-zA-Z0-9+.-]* ":"'

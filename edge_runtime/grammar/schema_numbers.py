@@ -189,8 +189,9 @@ def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_in
         options.append(f'{middle} ("." [0-9]+)?')
     if high is not None:
         high_int = int(high)
-        high_part = _with_fraction(str(high_int), fraction_digits(None, (_fraction_digits(high - high_int),
-                                                                          high_inclusive)))
+        high_part = _with_fraction(
+            str(high_int), fraction_digits(None, (_fraction_digits(high - high_int), high_inclusive))
+        )
         if high_part:
             options.append(high_part)
     return _alt(options)

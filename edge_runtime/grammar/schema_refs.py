@@ -18,8 +18,17 @@ DEFAULT_BASE = "urn:edge-runtime:schema"
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_VALUES = (
-    "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames", "unevaluatedItems",
-    "unevaluatedProperties", "additionalItems", "contentSchema",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "additionalItems",
+    "contentSchema",
 )
 
 
@@ -48,9 +57,8 @@ class SchemaRegistry:
         if not isinstance(node, dict):
             return node
         own_id = node.get("$id")
-        if isinstance(own_id, str):
-            if not own_id.startswith("#"):
-                base = urldefrag(_join(base, own_id))[0]
+        if isinstance(own_id, str) and not own_id.startswith("#"):
+            base = urldefrag(_join(base, own_id))[0]
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
@@ -60,8 +68,10 @@ class SchemaRegistry:
             elif key in _SCHEMA_LISTS and isinstance(value, list):
                 out[key] = [self._normalized(sub, base) for sub in value]
             elif key == "items":
-                out[key] = [self._normalized(s, base) for s in value] if isinstance(value, list) else (
-                    self._normalized(value, base)
+                out[key] = (
+                    [self._normalized(s, base) for s in value]
+                    if isinstance(value, list)
+                    else (self._normalized(value, base))
                 )
             elif key in _SCHEMA_VALUES:
                 out[key] = self._normalized(value, base)

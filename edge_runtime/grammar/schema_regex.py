@@ -22,8 +22,16 @@ _SURROGATES = (0xD800, 0xDFFF)
 _DIGIT: Ranges = ((0x30, 0x39),)
 _WORD: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
 _SPACE: Ranges = (
-    (0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
-    (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF),
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    (0xFEFF, 0xFEFF),
 )
 _LINE_TERMINATORS: Ranges = ((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029))
 _SHORT_ESCAPES = {0x08: "b", 0x09: "t", 0x0A: "n", 0x0C: "f", 0x0D: "r"}
@@ -69,16 +77,15 @@ def _class_char(code: int) -> str:
 
 
 def gbnf_class(ranges: Ranges) -> str:
-    """A GBNF character class of exactly these code points (negated when that is shorter)."""
-    def body(parts: Ranges) -> str:
-        return "".join(
-            _class_char(lo) if lo == hi else f"{_class_char(lo)}-{_class_char(hi)}" for lo, hi in parts
+    """A GBNF character class of exactly these code points, always written positively: llama.cpp's
+    negated classes also admit undecodable byte runs, so the text must not rely on them."""
+    return (
+        "["
+        + "".join(
+            _class_char(lo) if lo == hi else f"{_class_char(lo)}-{_class_char(hi)}" for lo, hi in ranges
         )
-
-    inverse = complement(ranges)
-    if len(inverse) < len(ranges):
-        return "[^" + body(inverse) + "]" if inverse else "[\\x00-\\uD7FF\\uE000-\\U0010FFFF]"
-    return "[" + body(ranges) + "]"
+        + "]"
+    )
 
 
 def json_char_set(ranges: Ranges) -> str | None:
@@ -174,7 +181,9 @@ class _RegexParser:
         self.pos = 0
 
     def refuse(self, what: str) -> GrammarError:
-        return GrammarError(f"pattern {self.text!r}: {what} (at offset {self.pos}) cannot be compiled to a grammar")
+        return GrammarError(
+            f"pattern {self.text!r}: {what} (at offset {self.pos}) cannot be compiled to a grammar"
+        )
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -273,7 +282,10 @@ class _RegexParser:
     def group(self) -> _Node:
         if self.text.startswith("?:", self.pos):
             self.pos += 2
-        elif self.text.startswith("?<", self.pos) and self.text[self.pos + 2 : self.pos + 3] not in ("=", "!"):
+        elif self.text.startswith("?<", self.pos) and self.text[self.pos + 2 : self.pos + 3] not in (
+            "=",
+            "!",
+        ):
             end = self.text.find(">", self.pos)
             if end < 0:
                 raise self.refuse("an unterminated group name")
@@ -303,7 +315,8 @@ class _RegexParser:
                 self.pos += 1
                 high = self.class_atom()
                 if len(low) != 1 or len(high) != 1 or low[0][0] != low[0][1] or high[0][0] != high[0][1]:
-                    raise self.refuse("a class range with a class escape at one end")
+                    ranges.extend(low + ((0x2D, 0x2D),) + high)  # a class escape at one end: '-' is literal
+                    continue
                 if high[0][0] < low[0][0]:
                     raise self.refuse("a class range out of order")
                 ranges.append((low[0][0], high[0][0]))
@@ -407,8 +420,8 @@ def _emit(node: _Node) -> str | None:
         options = [o for o in (_emit(option) for option in node.options) if o is not None]
         return "(" + " | ".join(options) + ")" if options else None
     if isinstance(node, _Repeat):
-        item = _emit(node.item)
-        if item is None:
+        inner = _emit(node.item)
+        if inner is None:
             return '""' if node.min == 0 else None
         if node.max is None:
             suffix = "*" if node.min == 0 else "+" if node.min == 1 else f"{{{node.min},}}"
@@ -418,9 +431,9 @@ def _emit(node: _Node) -> str | None:
             suffix = f"{{{node.min}}}"
         else:
             suffix = f"{{{node.min},{node.max}}}"
-        if not item.startswith("(") and " " in item:
-            item = f"({item})"
-        return item + suffix
+        if not inner.startswith("(") and " " in inner:
+            inner = f"({inner})"
+        return inner + suffix
     raise GrammarError("an anchor inside a pattern cannot be compiled to a grammar")
 
 
@@ -436,7 +449,9 @@ def _strip_anchors(option: _Node, pattern: str) -> tuple[bool, _Node, bool]:
         ends = True
     for item in items:
         if _has_anchor(item):
-            raise GrammarError(f"pattern {pattern!r}: an anchor inside the pattern cannot be compiled to a grammar")
+            raise GrammarError(
+                f"pattern {pattern!r}: an anchor inside the pattern cannot be compiled to a grammar"
+            )
     return starts, _Seq(tuple(items)), ends
 
 
