@@ -15,16 +15,16 @@ from typing import Any
 
 from edge_runtime.engine.tool_calls import CALL_SEPARATOR, ToolFormat, ToolSpec, call_trigger, checked_format
 from edge_runtime.errors import BadRequest
+from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema import json_schema_to_gbnf
 
 
 @dataclass(frozen=True)
 class CallGrammar:
-    """A call grammar and, per tool, what the schema compiler reported it could not enforce."""
+    """A call grammar. The schema compiler runs strict: a keyword it cannot enforce is refused, so every
+    sentence's arguments validate."""
 
     gbnf: str
-    unenforced: dict[str, Any]
-    """Tool name -> the compiler's `unenforced` report, for tools whose report is not empty."""
 
 
 # ------------------------------------------------------------------------------------------ GBNF writing
@@ -75,13 +75,13 @@ def python_spellings(gbnf: str) -> str:
     return "".join(_PYTHON_SPELLINGS.get(token, token) for token in _TOKEN.findall(gbnf))
 
 
-def _compiled_schema(schema: Any, prefix: str, where: str) -> tuple[str, Any]:
+def _compiled_schema(schema: Any, prefix: str, where: str) -> str:
     """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`)."""
     try:
-        gbnf, unenforced = json_schema_to_gbnf(schema)
-    except BadRequest as exc:
-        raise BadRequest(f"{where}: {exc}") from exc
-    return prefixed_rules(gbnf, prefix), unenforced
+        gbnf, _ = json_schema_to_gbnf(schema)
+    except GrammarError as exc:
+        raise GrammarError(f"{where}: {exc.reason}") from exc
+    return prefixed_rules(gbnf, prefix)
 
 
 # ------------------------------------------------------------------------------------------ free text
@@ -144,7 +144,7 @@ _TOP_LEVEL_KWARGS_KEYWORDS = frozenset(
 )
 
 
-def _kwargs_rules(tool: ToolSpec, prefix: str) -> tuple[list[str], dict[str, Any]]:
+def _kwargs_rules(tool: ToolSpec, prefix: str) -> list[str]:
     """Rules for python_list keyword arguments `a=1, b="x"`: each property's value is compiled on its own,
     properties in schema order, optional ones may be left out."""
     schema = tool.parameters
@@ -162,7 +162,6 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> tuple[list[str], dict[str, Any
         properties.setdefault(name, True)
     shared = {key: schema[key] for key in ("$defs", "definitions") if key in schema}
     rules: list[str] = []
-    unenforced: dict[str, Any] = {}
     kwargs: list[tuple[str, bool]] = []
     for index, (name, subschema) in enumerate(properties.items()):
         if not _PYTHON_NAME.match(name) or "." in name:
@@ -175,10 +174,8 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> tuple[list[str], dict[str, Any
         for key, defs in shared.items():
             value_schema[key] = {**defs, **value_schema.get(key, {})}
         value_prefix = f"{prefix}arg{index}-"
-        gbnf, report = _compiled_schema(value_schema, value_prefix, f"tool '{tool.name}' argument '{name}'")
+        gbnf = _compiled_schema(value_schema, value_prefix, f"tool '{tool.name}' argument '{name}'")
         rules.append(python_spellings(gbnf))
-        if report:
-            unenforced[name] = report
         kwargs.append((f"{gbnf_literal(name + '=')} {value_prefix}root", name in required))
     # after-k: arguments k.. when one is already written (each needs ", "); first-k: when none is yet.
     count = len(kwargs)
@@ -191,19 +188,19 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> tuple[list[str], dict[str, Any
         rules.append(f"{prefix}after-{k} ::= {after}" + ("" if is_required else f" | {prefix}after-{k + 1}"))
         rules.append(f"{prefix}first-{k} ::= {first}" + ("" if is_required else f" | {prefix}first-{k + 1}"))
     rules.append(f"{prefix}kwargs ::= {prefix}first-0")
-    return rules, unenforced
+    return rules
 
 
-def _call_rules(tool: ToolSpec, fmt: ToolFormat, prefix: str) -> tuple[list[str], Any]:
+def _call_rules(tool: ToolSpec, fmt: ToolFormat, prefix: str) -> list[str]:
     """Rules for one call of `tool`, starting at `prefix + "call"`."""
     name_json = json.dumps(tool.name, ensure_ascii=False)
     if fmt == "python_list":
         if not _PYTHON_NAME.match(tool.name):
             raise BadRequest(f"tool '{tool.name}': python_list needs a Python name for the function")
-        rules, report = _kwargs_rules(tool, prefix)
-        return rules + [f'{prefix}call ::= {gbnf_literal(tool.name + "(")} {prefix}kwargs ")"'], report
+        call = f'{prefix}call ::= {gbnf_literal(tool.name + "(")} {prefix}kwargs ")"'
+        return [*_kwargs_rules(tool, prefix), call]
     arguments = f"{prefix}args-"
-    gbnf, report = _compiled_schema(tool.parameters, arguments, f"tool '{tool.name}' parameters")
+    gbnf = _compiled_schema(tool.parameters, arguments, f"tool '{tool.name}' parameters")
     if fmt == "json":
         opening, closing = '{"type": "function", "name": ' + name_json + ', "parameters": ', "}"
     elif fmt == "function_tag":
@@ -213,7 +210,7 @@ def _call_rules(tool: ToolSpec, fmt: ToolFormat, prefix: str) -> tuple[list[str]
     else:
         opening, closing = '<tool_call>\n{"name": ' + name_json + ', "arguments": ', "}\n</tool_call>"
     body = f"{gbnf_literal(opening)} {arguments}root {gbnf_literal(closing)}"
-    return [gbnf, f"{prefix}call ::= {body}"], report
+    return [gbnf, f"{prefix}call ::= {body}"]
 
 
 def _selected(tools: Sequence[ToolSpec], only: str | None) -> list[ToolSpec]:
@@ -256,18 +253,14 @@ def call_grammar(
     chosen = _selected(tools, only)
     rules: list[str] = list(_root(fmt, required=required, parallel=parallel))
     alternatives: list[str] = []
-    unenforced: dict[str, Any] = {}
     for index, tool in enumerate(chosen):
         prefix = f"tool{index}-"
-        tool_rules, report = _call_rules(tool, fmt, prefix)
-        rules.extend(tool_rules)
+        rules.extend(_call_rules(tool, fmt, prefix))
         alternatives.append(f"{prefix}call")
-        if report:
-            unenforced[tool.name] = report
     rules.insert(0, f"call ::= {' | '.join(alternatives)}")
-    return CallGrammar(gbnf="\n".join(rule.strip() for rule in rules) + "\n", unenforced=unenforced)
+    return CallGrammar(gbnf="\n".join(rule.strip() for rule in rules) + "\n")
 
 
 def call_grammar_gbnf(tools: Sequence[ToolSpec], fmt: str, *, required: bool, parallel: bool) -> str:
-    """The GBNF text of `call_grammar` (use that to read what the schemas leave unenforced)."""
+    """The GBNF text of `call_grammar` (which also takes `only`, for a named tool choice)."""
     return call_grammar(tools, fmt, required=required, parallel=parallel).gbnf

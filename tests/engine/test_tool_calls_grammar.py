@@ -33,7 +33,7 @@ from edge_runtime.engine.tool_calls_grammar import (
     prefixed_rules,
 )
 from edge_runtime.errors import BadRequest
-from edge_runtime.grammar import compile_gbnf
+from edge_runtime.grammar import GrammarError, compile_gbnf
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -139,9 +139,10 @@ class LlamaCppGrammarOracle:
 
     def random_sentences(self, gbnf: str, count: int, seed: int, max_tokens: int = 400) -> Iterator[str]:
         """Random walks through the grammar: each step takes a uniformly chosen allowed token, and ends
-        with probability 1/2 whenever the grammar may end. Walks longer than max_tokens are dropped."""
+        with probability 1/2 whenever the grammar may end. Walks longer than max_tokens are dropped.
+        Only tokens that are whole UTF-8 text are taken: llama.cpp's matcher is lenient with stray bytes."""
         rng = random.Random(seed)
-        everything = list(range(self._n_vocab))
+        everything = [t for t in range(self._n_vocab) if t == self._eos or _is_text(self._piece(t))]
         produced = 0
         for _ in range(count * 4):
             sampler = self._sampler(gbnf)
@@ -151,7 +152,7 @@ class LlamaCppGrammarOracle:
                     allowed = self._allowed(sampler, everything)
                     assert allowed, f"dead end after {text!r}"
                     if self._eos in allowed and (len(allowed) == 1 or rng.random() < 0.5):
-                        yield text.decode("utf-8", errors="replace")
+                        yield text.decode()
                         produced += 1
                         break
                     token = rng.choice([t for t in allowed if t != self._eos])
@@ -162,6 +163,13 @@ class LlamaCppGrammarOracle:
             if produced == count:
                 return
         raise AssertionError(f"only {produced} of {count} random walks ended within {max_tokens} tokens")
+
+
+def _is_text(piece: bytes) -> bool:
+    try:
+        return bool(piece.decode())
+    except UnicodeDecodeError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +195,9 @@ def _validated_calls(text: str, fmt: str) -> list[tuple[str, dict]]:
 def test_random_sentences_parse_into_valid_calls(oracle: LlamaCppGrammarOracle, fmt: str) -> None:
     gbnf = call_grammar_gbnf(TOOLS, fmt, required=True, parallel=True)
     names_seen = set()
+    ours = compile_gbnf(gbnf)
     for sentence in oracle.random_sentences(gbnf, count=12, seed=7):
+        assert ours.matches(sentence), sentence
         calls = _validated_calls(sentence, fmt)
         assert calls, sentence
         names_seen.update(name for name, _ in calls)
@@ -274,6 +284,12 @@ def test_refusals() -> None:
         call_grammar_gbnf([spaced], "function_tag", required=True, parallel=False)
     with pytest.raises(BadRequest, match="Python name"):
         call_grammar_gbnf([spaced], "python_list", required=True, parallel=False)
+    unique = ToolSpec(
+        "tags", "", {"type": "object", "properties": {"t": {"type": "array", "uniqueItems": True}}}
+    )
+    for fmt in TOOL_FORMATS:
+        with pytest.raises(GrammarError, match="tool 'tags'.*uniqueItems"):
+            call_grammar_gbnf([unique], fmt, required=True, parallel=False)
     union = ToolSpec("f", "", {"anyOf": [{"type": "object"}, {"type": "string"}]})
     with pytest.raises(BadRequest, match="keyword anyOf"):
         call_grammar_gbnf([union], "python_list", required=True, parallel=False)
