@@ -97,10 +97,13 @@ def test_invalid_grammar_and_schema_are_400_with_the_engine_message(http: httpx.
         json={
             "model": TINY_ID,
             "messages": [{"role": "user", "content": "x"}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"not": {}}}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "s", "schema": {"type": "array", "uniqueItems": True}},
+            },
         },
     )
-    assert schema.status_code == 400 and "not" in schema.json()["error"]["message"]
+    assert schema.status_code == 400 and "uniqueItems" in schema.json()["error"]["message"]
 
 
 def test_prompt_longer_than_the_context_is_400(http: httpx.Client, tiny_server: RunningServer) -> None:
