@@ -334,16 +334,20 @@ class _SchemaCompiler:
         try:
             if self.merge_depth > 32:
                 raise GrammarError(f"schema at '{pointer}': $ref/allOf nest too deep (a reference cycle?)")
-            parts: list[Any] = [{k: v for k, v in schema.items() if k not in ("$ref", "allOf")}]
+            merged: Any = {k: v for k, v in schema.items() if k not in ("$ref", "allOf")}
+            parts: list[tuple[Any, str]] = []
             if "$ref" in schema:
-                parts.append(self.registry.resolve(schema["$ref"], pointer))
+                parts.append((self.registry.resolve(schema["$ref"], pointer), schema["$ref"]))
             branches = schema.get("allOf", [])
             if not isinstance(branches, list) or not branches and "allOf" in schema:
                 raise self.invalid(pointer, "allOf must be a non-empty array")
-            parts.extend(branches)
-            merged: Any = True
-            for index, part in enumerate(parts):
-                merged = self.merge(merged, self.resolved(part, f"{pointer}/allOf/{index}"), pointer)
+            parts.extend((branch, f"{pointer}/allOf/{index}") for index, branch in enumerate(branches))
+            for part, where in parts:
+                branch = self.resolved(part, where)
+                for keyword in ("unevaluatedProperties", "unevaluatedItems"):
+                    if isinstance(branch, dict) and branch.get(keyword, True) not in (True, {}):
+                        self.unenforceable(keyword, where, "inside an applicator it sees only its own branch")
+                merged = self.merge(merged, branch, pointer)
             return merged
         finally:
             self.merge_depth -= 1
@@ -462,7 +466,7 @@ class _SchemaCompiler:
         options = []
         for index, branch in enumerate(branches):
             where = f"{pointer}/{keyword}/{index}"
-            combined = {"allOf": [base, branch]} if has_base else branch
+            combined = {**base, "allOf": [*base.get("allOf", []), branch]} if has_base else branch
             options.append(self.expr(combined, where))
         return self.rule("any", _alt(options))
 
@@ -597,7 +601,32 @@ class _SchemaCompiler:
         if rest and kept:
             checker = self.sub_grammar(rest, pointer)
             kept = [v for v in kept if checker.matches(json_text(v))]
-        return _alt([_gbnf_literal(json_text(v)) for v in kept])
+        return _alt([self.literal(v) for v in kept])
+
+    def literal(self, value: Any) -> str:
+        """GBNF for one JSON value in any layout the grammar allows; numbers in any spelling of the same
+        decimal value without exponent (1, 1.0 and 1.00 are one value in JSON Schema)."""
+        if isinstance(value, list):
+            if not value:
+                return f'"[" {self.use("ws")} "]"'
+            inner = ' "," ws '.join(self.literal(item) for item in value)
+            return f'"[" {self.use("ws")} {inner} ws "]"'
+        if isinstance(value, dict):
+            if not value:
+                return f'"{{" {self.use("ws")} "}}"'
+            members = ' "," ws '.join(
+                f'{_gbnf_literal(json.dumps(key, ensure_ascii=False))} ":" ws {self.literal(item)}'
+                for key, item in value.items()
+            )
+            return f'"{{" {self.use("ws")} {members} ws "}}"'
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            if number == number.to_integral_value():
+                digits = str(abs(int(number)))
+                sign = '"-"? ' if digits == "0" else '"-" ' if number < 0 else ""
+                return f'{sign}"{digits}" ( "." "0"+ )?'
+            return f'"{format(number.normalize(), "f")}" "0"*'
+        return _gbnf_literal(json_text(value))
 
     def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
         """The grammar of `schema` alone, to test enum values against the keywords beside them."""
@@ -718,21 +747,17 @@ class _SchemaCompiler:
             if schema.get(keyword):
                 self.unenforceable(keyword, pointer)
         names_schema = schema.get("propertyNames", True)
-        if names_schema not in (True, {}) and names_schema is not False:
-            self.unenforceable("propertyNames", pointer)
-        if schema.get("unevaluatedProperties", True) not in (True, {}):
-            self.unenforceable("unevaluatedProperties", pointer)
         properties = schema.get("properties", {})
         required = schema.get("required", [])
         if not isinstance(properties, dict):
             raise self.invalid(pointer, "properties must be an object")
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
             raise self.invalid(pointer, "required must be an array of strings")
-        extra_schema = schema.get("additionalProperties", True)
+        # Without additionalProperties, what no sibling evaluates is left to unevaluatedProperties (allOf
+        # and $ref are merged into this schema by now; a branch holding its own was refused).
+        extra_schema = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
         low = self.count(schema, "minProperties", pointer, 0)
         high = self.count(schema, "maxProperties", pointer, None)
-        if names_schema is False:
-            high = 0
         declared: list[tuple[str, Any, str]] = [
             (name, sub, f"{pointer}/properties/{name}") for name, sub in properties.items()
         ]
@@ -755,10 +780,20 @@ class _SchemaCompiler:
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        if extra_value is not None:
-            key = self.key_not_in([name for name, _, _ in declared])
+        key = self.extra_key([name for name, _, _ in declared], names_schema, pointer)
+        if extra_value is not None and key is not None:
             extra = self.rule("kv", f'{key} ":" ws {extra_value}')
         return self.object_rule(members, extra, low, high)
+
+    def extra_key(self, declared: list[str], names_schema: Any, pointer: str) -> str | None:
+        """The key of an extra property: not a declared name, and valid under propertyNames."""
+        if names_schema in (True, {}):
+            return self.key_not_in(declared)
+        where = f"{pointer}/propertyNames"
+        if declared:
+            self.unenforceable("propertyNames", pointer, "beside declared properties")
+            return self.key_not_in(declared)
+        return self.expr({"allOf": [names_schema, {"type": "string"}]}, where)
 
     def key_not_in(self, names: list[str]) -> str:
         """A JSON key (canonical form, quotes included) that is none of `names`."""
@@ -832,11 +867,13 @@ class _SchemaCompiler:
     # -------------------------------------------------------------------------------- arrays
 
     def array(self, schema: dict[str, Any], pointer: str) -> str | None:
-        items = schema.get("items", True)
+        # Without items, what prefixItems leaves is up to unevaluatedItems (see object()).
+        unevaluated = schema.get("unevaluatedItems", True)
+        items = schema.get("items", unevaluated)
         if isinstance(items, list):
             prefix, rest, rest_where = (
                 items,
-                schema.get("additionalItems", True),
+                schema.get("additionalItems", unevaluated),
                 f"{pointer}/additionalItems",
             )
         else:
@@ -850,11 +887,14 @@ class _SchemaCompiler:
         if schema.get("uniqueItems") is True and not (high is not None and high <= 1):
             self.unenforceable("uniqueItems", pointer)
         if "contains" in schema:
+            if unevaluated not in (True, {}):
+                self.unenforceable("unevaluatedItems", pointer, "beside contains")
             min_contains = self.count(schema, "minContains", pointer, 1)
+            simple = not prefix and high is None and low <= min_contains and "maxContains" not in schema
+            if min_contains > 0 and simple:
+                return self.contains_array(rest, schema["contains"], min_contains, pointer)
             if min_contains > 0 or "maxContains" in schema:
                 self.unenforceable("contains", pointer)
-        if schema.get("unevaluatedItems", True) not in (True, {}):
-            self.unenforceable("unevaluatedItems", pointer)
         elements: list[str] = []
         for index, sub in enumerate(prefix):
             if high is not None and index >= high:
@@ -898,6 +938,20 @@ class _SchemaCompiler:
         if nonempty is not None:
             options.append(f'"[" ws {nonempty} ws "]"')
         return self.rule("array", _alt(options))
+
+    def contains_array(self, items: Any, contains: Any, count: int, pointer: str) -> str | None:
+        """Arrays of `items` of which at least `count` also match `contains` (any length, no prefix)."""
+        item = self.expr(items, f"{pointer}/items")
+        match = self.expr({"allOf": [items, contains]}, f"{pointer}/contains")
+        if item is None or match is None:
+            return None
+        self.use("ws")
+        following = f'( "," ws {item} )*'
+        needing = [following]
+        for _ in range(count):
+            needing.append(self.rule("contains", f'{following} "," ws {match} {needing[-1]}') or "")
+        start = f"( {item} {needing[count]} | {match} {needing[count - 1]} )"
+        return self.rule("array", f'"[" ws {start} ws "]"')
 
 
 def format_rules_for(name: str) -> dict[str, str]:

@@ -395,6 +395,42 @@ def test_arrays_prefix_items_and_counts() -> None:
     assert compile_json_schema({"type": "array", "uniqueItems": True, "maxItems": 1}).matches("[1]")
 
 
+def test_contains_with_min_contains() -> None:
+    grammar = compile_json_schema(
+        {"items": {"type": "integer"}, "contains": {"minimum": 5}, "minContains": 2}
+    )
+    assert grammar.matches("[5, 6]") and grammar.matches("[1, 7, 2, 9, 0]")
+    assert (
+        not grammar.matches("[1, 7, 2]") and not grammar.matches("[]") and not grammar.matches('[5, 6, "x"]')
+    )
+    assert compile_json_schema({"contains": {"const": 1}, "minContains": 0}).matches("[]")
+
+
+def test_unevaluated_keywords_act_on_what_siblings_leave() -> None:
+    closed = compile_json_schema(
+        {
+            "allOf": [{"properties": {"a": {"type": "integer"}}}],
+            "properties": {"b": {}},
+            "unevaluatedProperties": False,
+        }
+    )
+    assert closed.matches('{"b": 2, "a": 1}') and not closed.matches('{"b": 1, "c": 2}')
+    assert compile_json_schema({"additionalProperties": True, "unevaluatedProperties": False}).matches(
+        '{"c": 1}'
+    )
+    items = compile_json_schema(
+        {"prefixItems": [{"type": "integer"}], "unevaluatedItems": {"type": "string"}}
+    )
+    assert items.matches('[1, "a", "b"]') and not items.matches("[1, 2]")
+
+
+def test_property_names_without_declared_properties() -> None:
+    grammar = compile_json_schema({"type": "object", "propertyNames": {"pattern": "^a+$"}})
+    assert grammar.matches('{"a": 1, "aa": [2]}') and not grammar.matches('{"ab": 1}')
+    assert compile_json_schema({"type": "object", "propertyNames": False}).matches("{}")
+    assert not compile_json_schema({"type": "object", "propertyNames": False}).matches('{"a": 1}')
+
+
 def test_enum_const_keep_only_values_the_other_keywords_allow() -> None:
     grammar = compile_json_schema(
         {"enum": ["a", "abcd", 3, None], "type": ["string", "null"], "maxLength": 2}
@@ -492,12 +528,13 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"not": {"minimum": 3}}, "not", "#"),
         ({"if": {"type": "string"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3}, "multipleOf", "#"),
-        ({"contains": {"type": "string"}}, "contains", "#"),
+        ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
+        ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
         ({"dependentRequired": {"a": ["b"]}}, "dependentRequired", "#"),
         ({"patternProperties": {"^x": {"type": "string"}}}, "patternProperties", "#"),
-        ({"propertyNames": {"maxLength": 2}}, "propertyNames", "#"),
-        ({"properties": {"p": {"unevaluatedProperties": False}}}, "unevaluatedProperties", "#/properties/p"),
-        ({"items": {"unevaluatedItems": False}}, "unevaluatedItems", "#/items"),
+        ({"properties": {"a": {}}, "propertyNames": {"maxLength": 2}}, "propertyNames", "#"),
+        ({"allOf": [{"unevaluatedProperties": False}]}, "unevaluatedProperties", "#/allOf/0"),
+        ({"items": {"contains": {}, "unevaluatedItems": False}}, "unevaluatedItems", "#/items"),
     ],
 )
 def test_unenforceable_keywords_are_named_or_reported(
