@@ -780,9 +780,9 @@ class _SchemaCompiler:
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        key = self.extra_key([name for name, _, _ in declared], names_schema, pointer)
-        if extra_value is not None and key is not None:
-            extra = self.rule("kv", f'{key} ":" ws {extra_value}')
+        extra_key = self.extra_key([name for name, _, _ in declared], names_schema, pointer)
+        if extra_value is not None and extra_key is not None:
+            extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
         return self.object_rule(members, extra, low, high)
 
     def extra_key(self, declared: list[str], names_schema: Any, pointer: str) -> str | None:

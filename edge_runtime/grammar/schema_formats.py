@@ -14,7 +14,50 @@ import re
 _RULE_NAME = re.compile(r"fmt-[a-z0-9-]+")
 _HEX = "[0-9a-fA-F]"
 
+_UCSCHAR = (
+    "[\\u00A0-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFEF"
+    + "".join(f"\\U{plane:04X}0000-\\U{plane:04X}FFFD" for plane in range(0x1, 0xE))
+    + "\\U000E1000-\\U000EFFFD]"
+)
+_IPRIVATE = "[\\uE000-\\uF8FF\\U000F0000-\\U000FFFFD\\U00100000-\\U0010FFFD]"
+
+
+def _uri_family(prefix: str, unreserved: str, private: str | None) -> dict[str, str]:
+    """RFC 3986 URI and URI-reference rules under `prefix`; with RFC 3987's wider `unreserved` (and
+    private-use characters in queries) the same rules are IRI and IRI-reference."""
+    p = prefix
+    query_extra = f" | {private}" if private else ""
+    return {
+        f"{p}unreserved": unreserved,
+        f"{p}pchar": f"{p}unreserved | fmt-pct | fmt-sub-delims | [:@]",
+        f"{p}segment": f"{p}pchar*",
+        f"{p}segment-nz": f"{p}pchar+",
+        f"{p}segment-nz-nc": f'( {p}unreserved | fmt-pct | fmt-sub-delims | "@" )+',
+        f"{p}host": (
+            '"[" ( fmt-ipv6 | [vV] [0-9a-fA-F]+ "." ( [a-zA-Z0-9._~-] | fmt-sub-delims | ":" )+ ) "]"'
+            f" | fmt-ipv4 | ( {p}unreserved | fmt-pct | fmt-sub-delims )*"
+        ),
+        f"{p}authority": (
+            f'( ( {p}unreserved | fmt-pct | fmt-sub-delims | ":" )* "@" )? {p}host ( ":" [0-9]* )?'
+        ),
+        f"{p}path-abempty": f'( "/" {p}segment )*',
+        f"{p}path-absolute": f'"/" ( {p}segment-nz ( "/" {p}segment )* )?',
+        f"{p}uri-tail": f'( "?" ( {p}pchar | [/?]{query_extra} )* )? ( "#" ( {p}pchar | [/?] )* )?',
+        f"{p}uri": (
+            '[a-zA-Z] [a-zA-Z0-9+.-]* ":"'
+            f' ( "//" {p}authority {p}path-abempty | {p}path-absolute | {p}segment-nz ( "/" {p}segment )*'
+            f' | "" ) {p}uri-tail'
+        ),
+        f"{p}uri-reference": (
+            f'{p}uri | ( "//" {p}authority {p}path-abempty | {p}path-absolute'
+            f' | {p}segment-nz-nc ( "/" {p}segment )* | "" ) {p}uri-tail'
+        ),
+    }
+
+
 _RULES: dict[str, str] = {
+    "fmt-ucschar": _UCSCHAR,
+    "fmt-iprivate": _IPRIVATE,
     # RFC 3339 full-date: day ranges per month, 29 February only in leap years.
     "fmt-date": (
         '[0-9]{4} "-" ( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] )'
@@ -54,33 +97,15 @@ _RULES: dict[str, str] = {
         'fmt-atext+ ( "." fmt-atext+ )* "@"'
         ' ( fmt-label ( "." fmt-label )* | "[" fmt-ipv4 "]" | "[IPv6:" fmt-ipv6 "]" )'
     ),
-    # RFC 3986 URI and URI-reference.
     "fmt-pct": f'"%" {_HEX} {_HEX}',
-    "fmt-unreserved": "[a-zA-Z0-9._~-]",
     "fmt-sub-delims": "[!$&'()*+,;=]",
-    "fmt-pchar": "fmt-unreserved | fmt-pct | fmt-sub-delims | [:@]",
-    "fmt-segment": "fmt-pchar*",
-    "fmt-segment-nz": "fmt-pchar+",
-    "fmt-segment-nz-nc": '( fmt-unreserved | fmt-pct | fmt-sub-delims | "@" )+',
-    "fmt-userinfo": '( fmt-unreserved | fmt-pct | fmt-sub-delims | ":" )*',
-    "fmt-host": (
-        '"[" ( fmt-ipv6 | "v" [0-9a-fA-F]+ "." ( fmt-unreserved | fmt-sub-delims | ":" )+ ) "]"'
-        " | fmt-ipv4 | ( fmt-unreserved | fmt-pct | fmt-sub-delims )*"
+    # RFC 6570 level 4 templates (the suite's errata reading: `'` is a literal).
+    "fmt-uri-template": (
+        "( [!#$&-;=?-[\\]_a-z~] | fmt-ucschar | fmt-iprivate | fmt-pct"
+        ' | "{" [+#./;?&=,!@|]? fmt-varspec ( "," fmt-varspec )* "}" )*'
     ),
-    "fmt-authority": '( fmt-userinfo "@" )? fmt-host ( ":" [0-9]* )?',
-    "fmt-path-abempty": '( "/" fmt-segment )*',
-    "fmt-path-absolute": '"/" ( fmt-segment-nz ( "/" fmt-segment )* )?',
-    "fmt-query": "( fmt-pchar | [/?] )*",
-    "fmt-uri-tail": '( "?" fmt-query )? ( "#" fmt-query )?',
-    "fmt-uri": (
-        '[a-zA-Z] [a-zA-Z0-9+.-]* ":"'
-        ' ( "//" fmt-authority fmt-path-abempty | fmt-path-absolute | fmt-segment-nz ( "/" fmt-segment )* | "" )'
-        " fmt-uri-tail"
-    ),
-    "fmt-uri-reference": (
-        'fmt-uri | ( "//" fmt-authority fmt-path-abempty | fmt-path-absolute'
-        ' | fmt-segment-nz-nc ( "/" fmt-segment )* | "" ) fmt-uri-tail'
-    ),
+    "fmt-varspec": 'fmt-varchar ( "."? fmt-varchar )* ( ":" [1-9] [0-9]{0,3} | "*" )?',
+    "fmt-varchar": "[a-zA-Z0-9_] | fmt-pct",
     # RFC 3339 appendix A durations.
     "fmt-duration": (
         '"P" ( ( [0-9]+ "D" | [0-9]+ "M" ( [0-9]+ "D" )? | [0-9]+ "Y" ( [0-9]+ "M" ( [0-9]+ "D" )? )? )'
@@ -92,6 +117,8 @@ _RULES: dict[str, str] = {
     "fmt-json-pointer": '( "/" ( fmt-pointer-char | "~" [01] )* )*',
     "fmt-relative-json-pointer": '( "0" | [1-9] [0-9]* ) ( "#" | fmt-json-pointer )',
 }
+_RULES.update(_uri_family("fmt-", "[a-zA-Z0-9._~-]", None))
+_RULES.update(_uri_family("fmt-i", "[a-zA-Z0-9._~-] | fmt-ucschar", "fmt-iprivate"))
 """fmt-pointer-char (any JSON string character but `~` and `/`) is supplied by the compiler, which owns the
 JSON string character rules."""
 
@@ -105,15 +132,16 @@ FORMAT_RULES = {
     "ipv6": "fmt-ipv6",
     "uri": "fmt-uri",
     "uri-reference": "fmt-uri-reference",
+    "iri": "fmt-iuri",
+    "iri-reference": "fmt-iuri-reference",
+    "uri-template": "fmt-uri-template",
     "duration": "fmt-duration",
     "json-pointer": "fmt-json-pointer",
     "relative-json-pointer": "fmt-relative-json-pointer",
 }
 """Format name -> the rule of its string content."""
 
-UNSUPPORTED_FORMATS = frozenset(
-    {"hostname", "idn-hostname", "idn-email", "iri", "iri-reference", "uri-template", "regex"}
-)
+UNSUPPORTED_FORMATS = frozenset({"hostname", "idn-hostname", "idn-email", "regex"})
 """Formats that draft 2020-12 defines and that no grammar here checks: refused (or unenforced in lenient)."""
 
 

@@ -316,6 +316,15 @@ def test_string_lengths_count_code_points() -> None:
         ),
         ("duration", ["P4DT12H30M5S", "P2W", "PT0S"], ["P", "PT", "P1D2H", "PT1H2S"]),
         ("json-pointer", ["", "/a~0b/~1", "/"], ["a", "/~2"]),
+        ("relative-json-pointer", ["0#", "2/a/1"], ["/a", "01/a"]),
+        ("uri-reference", ["/a?b#c", "//host/p", ""], ["\\\\WINDOWS", "a b"]),
+        ("iri", ["http://ƒøø.ßår/?∂éœ=πîx#πîüx", "http://[V1.fe]"], ["âππ", "http://[::ffff:192.168.0.01]"]),
+        ("iri-reference", ["/âππ", "#ƒrägmênt"], ["#ƒräg\\mênt"]),
+        (
+            "uri-template",
+            ["http://e.com/{term:1}/{term}", "{+var}", "a%41b"],
+            ["{}", "{a,,b}", "{v:01}", "a b"],
+        ),
     ],
 )
 def test_formats(name: str, accepted: list[str], rejected: list[str]) -> None:
