@@ -62,15 +62,12 @@ _BASE_RULES = {
     "value": "object-any | array-any | string | number | boolean | null",
     "object-any": '"{" ws ( string ":" ws value ( "," ws string ":" ws value )* ws )? "}"',
     "array-any": '"[" ws ( value ( "," ws value )* ws )? "]"',
-    "fmt-pointer-char": "",
 }
 _BASE_DEPENDENCIES = {
     "string": ("char",),
     "value": ("object-any", "array-any", "string", "number", "boolean", "null"),
     "object-any": ("ws", "string", "value"),
     "array-any": ("ws", "value"),
-    "fmt-json-pointer": ("fmt-pointer-char",),
-    "fmt-relative-json-pointer": ("fmt-pointer-char",),
 }
 
 ANNOTATIONS = frozenset(
@@ -233,18 +230,15 @@ class _SchemaCompiler:
 
     def use(self, name: str) -> str:
         """A base or format rule, defined on first use with what it needs."""
-        if name not in self.rules:
-            if name in _BASE_RULES:
-                body = _BASE_RULES[name]
-                if name == "fmt-pointer-char":
-                    body = json_char_set(complement(((0x2F, 0x2F), (0x7E, 0x7E)))) or '""'
-                self.rules[name] = body
-                for needed in _BASE_DEPENDENCIES.get(name, ()):
-                    self.use(needed)
-            else:
-                self.rules.update({k: v for k, v in format_rules_for(name).items() if k not in self.rules})
-                for needed in _BASE_DEPENDENCIES.get(name, ()):
-                    self.use(needed)
+        if name in self.rules:
+            return name
+        if name in _BASE_RULES:
+            self.rules[name] = _BASE_RULES[name]
+            for needed in _BASE_DEPENDENCIES.get(name, ()):
+                self.use(needed)
+        else:
+            for rule, body in format_rules(name).items():
+                self.rules.setdefault(rule, body)
         return name
 
     def rule(self, hint: str, body: str | None) -> str | None:
@@ -669,8 +663,6 @@ class _SchemaCompiler:
                 constraints.append(("pattern", self.rule("pat", _seq('"\\""', content, '"\\""'))))
         name = schema.get("format")
         if isinstance(name, str) and name in FORMAT_RULES:
-            if name in ("json-pointer", "relative-json-pointer"):
-                self.use("fmt-pointer-char")
             constraints.append(("format", f'"\\"" {self.use(FORMAT_RULES[name])} "\\""'))
         elif isinstance(name, str) and name in UNSUPPORTED_FORMATS:
             self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
@@ -952,14 +944,6 @@ class _SchemaCompiler:
             needing.append(self.rule("contains", f'{following} "," ws {match} {needing[-1]}') or "")
         start = f"( {item} {needing[count]} | {match} {needing[count - 1]} )"
         return self.rule("array", f'"[" ws {start} ws "]"')
-
-
-def format_rules_for(name: str) -> dict[str, str]:
-    """The rules of a format rule name (`fmt-...`)."""
-    for format_name, rule in FORMAT_RULES.items():
-        if rule == name:
-            return format_rules(format_name)
-    raise KeyError(name)
 
 
 # ------------------------------------------------------------------------------------------ public API

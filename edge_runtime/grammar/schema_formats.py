@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from edge_runtime.grammar.schema_regex import complement, json_char_set
+
 _RULE_NAME = re.compile(r"fmt-[a-z0-9-]+")
 _HEX = "[0-9a-fA-F]"
 
@@ -119,8 +121,7 @@ _RULES: dict[str, str] = {
 }
 _RULES.update(_uri_family("fmt-", "[a-zA-Z0-9._~-]", None))
 _RULES.update(_uri_family("fmt-i", "[a-zA-Z0-9._~-] | fmt-ucschar", "fmt-iprivate"))
-"""fmt-pointer-char (any JSON string character but `~` and `/`) is supplied by the compiler, which owns the
-JSON string character rules."""
+_RULES["fmt-pointer-char"] = json_char_set(complement(((0x2F, 0x2F), (0x7E, 0x7E)))) or '""'
 
 FORMAT_RULES = {
     "date": "fmt-date",
@@ -145,10 +146,10 @@ UNSUPPORTED_FORMATS = frozenset({"hostname", "idn-hostname", "idn-email", "regex
 """Formats that draft 2020-12 defines and that no grammar here checks: refused (or unenforced in lenient)."""
 
 
-def format_rules(name: str) -> dict[str, str]:
-    """The rules that format `name`'s rule needs, its own included (a known format name)."""
+def format_rules(rule_name: str) -> dict[str, str]:
+    """A format rule (a value of FORMAT_RULES) and every rule it needs."""
     needed: dict[str, str] = {}
-    pending = [FORMAT_RULES[name]]
+    pending = [rule_name]
     while pending:
         rule = pending.pop()
         if rule in needed or rule not in _RULES:

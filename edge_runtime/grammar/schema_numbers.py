@@ -96,32 +96,17 @@ def _fraction_digits(value: Decimal) -> str:
 Bound = tuple[str, bool] | None
 """A bound on 0.d: (digits without trailing zeros, inclusive), or None for no bound."""
 
-_FAIL = "fail"
 
-
-def _lower_after(bound: Bound, digit: str) -> Bound | str:
+def _after_digit(bound: Bound, digit: str, lower: bool) -> tuple[bool, Bound]:
+    """Whether 0.d can still meet `bound` once d starts with `digit`, and the bound left on the rest."""
     if bound is None:
-        return None
+        return True, None
     digits, inclusive = bound
     first = digits[0] if digits else "0"
-    if digit > first:
-        return None
-    if digit < first:
-        return _FAIL
+    if digit != first:
+        return (digit > first) == lower, None
     rest = (digits[1:], inclusive)
-    return None if rest == ("", True) else rest
-
-
-def _upper_after(bound: Bound, digit: str) -> Bound | str:
-    if bound is None:
-        return None
-    digits, inclusive = bound
-    first = digits[0] if digits else "0"
-    if digit < first:
-        return None
-    if digit > first:
-        return _FAIL
-    return (digits[1:], inclusive)
+    return True, None if lower and rest == ("", True) else rest
 
 
 def fraction_digits(low: Bound, high: Bound) -> tuple[bool, str | None]:
@@ -141,10 +126,10 @@ def fraction_digits(low: Bound, high: Bound) -> tuple[bool, str | None]:
     empty_ok = low is None
     groups: dict[tuple[Bound, Bound], list[str]] = {}
     for digit in "0123456789":
-        next_low = _lower_after(low, digit)
-        next_high = _upper_after(high, digit)
-        if next_low != _FAIL and next_high != _FAIL:
-            groups.setdefault((next_low, next_high), []).append(digit)  # type: ignore[arg-type]
+        low_alive, next_low = _after_digit(low, digit, lower=True)
+        high_alive, next_high = _after_digit(high, digit, lower=False)
+        if low_alive and high_alive:
+            groups.setdefault((next_low, next_high), []).append(digit)
     options = []
     for (next_low, next_high), digits in groups.items():
         head = _digit_class(digits[0], digits[-1])
@@ -157,14 +142,12 @@ def fraction_digits(low: Bound, high: Bound) -> tuple[bool, str | None]:
     return empty_ok, _alt(options)
 
 
-def _with_fraction(integer: int | str, fraction: tuple[bool, str | None]) -> str | None:
+def _with_fraction(integer: int, fraction: tuple[bool, str | None]) -> str | None:
     """An integer part followed by an optional `.digits` from the fraction language."""
-    integer = f'"{integer}"'
     empty, rest = fraction
     if rest is None:
-        return integer if empty else None
-    tail = f'"." {rest}'
-    return f"{integer} ({tail})" + ("?" if empty else "")
+        return f'"{integer}"' if empty else None
+    return f'"{integer}" ("." {rest})' + ("?" if empty else "")
 
 
 def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_inclusive: bool) -> str | None:
@@ -178,10 +161,10 @@ def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_in
             return None
         if low_int == high_int:
             return _with_fraction(
-                str(low_int), fraction_digits((low_frac, low_inclusive), (high_frac, high_inclusive))
+                low_int, fraction_digits((low_frac, low_inclusive), (high_frac, high_inclusive))
             )
     options = []
-    low_part = _with_fraction(str(low_int), fraction_digits((low_frac, low_inclusive), None))
+    low_part = _with_fraction(low_int, fraction_digits((low_frac, low_inclusive), None))
     if low_part:
         options.append(low_part)
     middle = natural_range(low_int + 1, None if high is None else int(high) - 1)
@@ -190,7 +173,7 @@ def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_in
     if high is not None:
         high_int = int(high)
         high_part = _with_fraction(
-            str(high_int), fraction_digits(None, (_fraction_digits(high - high_int), high_inclusive))
+            high_int, fraction_digits(None, (_fraction_digits(high - high_int), high_inclusive))
         )
         if high_part:
             options.append(high_part)
