@@ -38,8 +38,9 @@ class Grammar:
         return cls(syntax, compile_syntax(syntax), unenforced)
 
     def matches(self, data: str | bytes) -> bool:
-        """Whether the whole of `data` (str is taken as UTF-8) is a sentence of the grammar."""
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        """Whether the whole of `data` (str is taken as UTF-8; a lone surrogate never matches) is a sentence
+        of the grammar."""
+        raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else bytes(data)
         state = self.automaton.walk(self.automaton.initial, raw)
         return state != DEAD and self.automaton.is_complete(state)
 

@@ -100,7 +100,9 @@ def _alternatives(node: Alternatives) -> str:
 
 
 def _sequence(node: Sequence) -> str:
-    return " ".join(_node(item) for item in node.items)
+    """An empty sequence prints as `""`: a bare empty alternative at the end of a line would let the parser
+    read on into the next rule."""
+    return " ".join(_node(item) for item in node.items) if node.items else '""'
 
 
 def _node(node: Node) -> str:
