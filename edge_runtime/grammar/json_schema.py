@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from threading import Lock
-from typing import Any
+from typing import Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
@@ -42,6 +42,8 @@ Resolver = Callable[[str], Any]
 
 MAX_REPEAT = 10_000
 MAX_BRANCHES = 256
+MAX_COUNTING_STATES = 4096
+"""Bound on (declared properties x property counts) rules for minProperties/maxProperties."""
 
 _RAW_CHAR = "[\\x20-\\x21\\x23-\\x5B\\x5D-\\uD7FF\\uE000-\\U0010FFFF]"
 """A character JSON strings hold unescaped, as a positive class: llama.cpp's negated classes also admit
@@ -240,6 +242,12 @@ class _SchemaCompiler:
             for rule, body in format_rules(name).items():
                 self.rules.setdefault(rule, body)
         return name
+
+    @overload
+    def rule(self, hint: str, body: str) -> str: ...
+
+    @overload
+    def rule(self, hint: str, body: str | None) -> str | None: ...
 
     def rule(self, hint: str, body: str | None) -> str | None:
         """A named rule for `body`, shared with any earlier rule of the same body."""
@@ -766,7 +774,7 @@ class _SchemaCompiler:
                     return None
                 continue
             key = _gbnf_literal(json.dumps(name, ensure_ascii=False))
-            members.append((self.rule("kv", f'{key} ":" ws {value}') or "", name in required))
+            members.append((self.rule("kv", f'{key} ":" ws {value}'), name in required))
         self.use("ws")
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
@@ -775,6 +783,14 @@ class _SchemaCompiler:
         extra_key = self.extra_key([name for name, _, _ in declared], names_schema, pointer)
         if extra_value is not None and extra_key is not None:
             extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
+        counted = high if high is not None else low
+        if counted and len(members) * (counted + 2) > MAX_COUNTING_STATES:
+            self.unenforceable(
+                "maxProperties" if high is not None else "minProperties",
+                pointer,
+                f"counting to {counted} over {len(members)} properties takes too many rules",
+            )
+            low, high = 0, None
         return self.object_rule(members, extra, low, high)
 
     def extra_key(self, declared: list[str], names_schema: Any, pointer: str) -> str | None:
@@ -795,7 +811,7 @@ class _SchemaCompiler:
         return f'"\\"" {self.key_node(trie)}'
 
     def key_node(self, node: _KeyTrie) -> str:
-        tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""') or ""
+        tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""')
         options = [] if node.terminal else ['"\\""']
         raw_children = [unit for unit in node.children if not unit.startswith("\\")]
         escape_children = {unit for unit in node.children if unit.startswith("\\")}
@@ -810,7 +826,7 @@ class _SchemaCompiler:
             options.append(f'"\\\\" ( ["\\\\bfnrt] | "u00" ( "0" [0-7bef] | "1" [0-9a-f] ) ) {tail}')
         for unit, child in node.children.items():
             options.append(f"{_gbnf_literal(unit)} {self.key_node(child)}")
-        return self.rule("key", " | ".join(options)) or ""
+        return self.rule("key", " | ".join(options))
 
     def object_rule(
         self, members: list[tuple[str, bool]], extra: str | None, low: int, high: int | None
@@ -941,7 +957,7 @@ class _SchemaCompiler:
         following = f'( "," ws {item} )*'
         needing = [following]
         for _ in range(count):
-            needing.append(self.rule("contains", f'{following} "," ws {match} {needing[-1]}') or "")
+            needing.append(self.rule("contains", f'{following} "," ws {match} {needing[-1]}'))
         start = f"( {item} {needing[count]} | {match} {needing[count - 1]} )"
         return self.rule("array", f'"[" ws {start} ws "]"')
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from grammar_cases import load_llamacpp
 
 from edge_runtime.grammar import Grammar, GrammarError, compile_gbnf
 from edge_runtime.grammar.automaton import DEAD
@@ -20,7 +21,6 @@ from edge_runtime.grammar.json_schema import (
 )
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
-from tests.grammar.grammar_cases import load_llamacpp
 
 INTEGRATION = [
     case for case in load_llamacpp("grammar_integration.json")["cases"] if case["kind"] == "schema"
@@ -385,6 +385,13 @@ def test_min_and_max_properties() -> None:
     assert not grammar.matches("{}")
     assert grammar.matches('{"a": 1}') and grammar.matches('{"b": 1, "z": 2}')
     assert grammar.matches('{"x": 1, "y": 2}') and not grammar.matches('{"a": 1, "b": 2, "c": 3}')
+
+
+def test_property_counts_over_many_properties_are_refused_not_slow() -> None:
+    schema = {"properties": {f"p{i}": {"type": "integer"} for i in range(200)}, "maxProperties": 50}
+    with pytest.raises(GrammarError, match="'maxProperties' at '#'"):
+        compile_json_schema(schema)
+    assert compile_json_schema(schema, lenient=True).unenforced == ("maxProperties at #",)
 
 
 def test_arrays_prefix_items_and_counts() -> None:
