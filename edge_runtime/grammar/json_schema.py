@@ -501,7 +501,7 @@ class _SchemaCompiler:
         values_a, values_b = self.finite_values(a), self.finite_values(b)
         if values_a is not None and values_b is not None:
             return not ({_canonical(v) for v in values_a} & {_canonical(v) for v in values_b})
-        if self.types_of(a) | self.types_of(b) <= {"object"}:
+        if self.types_of(a) & self.types_of(b) <= {"object"}:
             props_a, props_b = a.get("properties") or {}, b.get("properties") or {}
             for name in set(a.get("required") or []) & set(b.get("required") or []):
                 if (

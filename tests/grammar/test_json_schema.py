@@ -490,6 +490,14 @@ def test_one_of_only_when_branches_are_disjoint() -> None:
     grammar = compile_json_schema(tagged)
     assert grammar.matches('{"kind": "a", "x": 1}') and grammar.matches('{"kind": "b"}')
     assert compile_json_schema({"oneOf": [{"type": "string"}, {"type": "integer"}]}).matches("3")
+    untyped_branch = {
+        "oneOf": [
+            {"type": "object", "properties": {"k": {"const": "a"}}, "required": ["k"]},
+            {"properties": {"k": {"enum": ["b"]}}, "required": ["k"]},
+        ]
+    }
+    grammar = compile_json_schema(untyped_branch)
+    assert grammar.matches('{"k": "b"}') and grammar.matches('"text"') and not grammar.matches('{"k": "c"}')
     overlapping = {"oneOf": [{"type": "integer"}, {"minimum": 2}]}
     with pytest.raises(GrammarError, match="'oneOf' at '#'"):
         compile_json_schema(overlapping)
