@@ -88,7 +88,8 @@ class TextPiece:
     index: int
     text: str
     token_ids: list[int]
-    logprobs: list[TokenLogprob] | None = None
+    logprobs: list[TokenLogprob | None] | None = None
+    """None when logprobs were not asked; an echoed prompt's first token has no logprob (None)."""
 
 
 @dataclass(frozen=True)

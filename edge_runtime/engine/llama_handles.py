@@ -1,0 +1,201 @@
+"""Owners of llama.cpp's native handles (model, context, batch) through llama-cpp-python's low-level binding.
+
+Each class owns one handle: construction raises a typed error when llama.cpp returns NULL, `close()` is
+idempotent, and a context is always freed before the model it was made from.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp as llama
+import numpy as np
+
+from edge_runtime.errors import EdgeRuntimeError
+
+
+class LlamaError(EdgeRuntimeError):
+    """llama.cpp refused to load a model or create a context."""
+
+
+class DecodeNoSlot(EdgeRuntimeError):
+    """`llama_decode` returned 1: no KV cache slot for the batch. Recoverable: shrink the batch or free memory."""
+
+
+class DecodeFailed(EdgeRuntimeError):
+    """`llama_decode` failed for a reason other than a full cache; the context is no longer usable."""
+
+
+@llama.llama_log_callback
+def _discard_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """llama.cpp prints hundreds of lines per load; this callback lives as long as the module (a collected
+    callback would crash the process at the next log line)."""
+
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama.llama_backend_init()
+            llama.llama_log_set(_discard_log, ctypes.c_void_p())
+            _backend_ready = True
+
+
+class LlamaModel:
+    """The weights and vocabulary of one GGUF file (memory-mapped)."""
+
+    def __init__(self, path: Path) -> None:
+        _init_backend()
+        params = llama.llama_model_default_params()
+        params.n_gpu_layers = 0
+        handle = llama.llama_model_load_from_file(str(path).encode(), params)
+        if not handle:
+            raise LlamaError(f"llama.cpp could not load the model file {path}")
+        self.handle = handle
+        self.path = path
+        self.vocab = llama.llama_model_get_vocab(handle)
+        self.n_vocab = int(llama.llama_vocab_n_tokens(self.vocab))
+        self.n_embd = int(llama.llama_model_n_embd(handle))
+        self.n_ctx_train = int(llama.llama_model_n_ctx_train(handle))
+
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(256)
+        n = llama.llama_model_meta_val_str(self.handle, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            llama.llama_model_meta_val_str(self.handle, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self.handle:
+            llama.llama_model_free(self.handle)
+            self.handle = None
+
+
+@dataclass(frozen=True)
+class ContextParams:
+    n_ctx_per_seq: int
+    n_seq: int
+    n_batch: int
+    n_ubatch: int
+    n_threads: int
+    embeddings: bool = False
+    pooling_type: int = llama.LLAMA_POOLING_TYPE_UNSPECIFIED
+
+
+class LlamaContext:
+    """One llama.cpp context with `n_seq` independent sequences of `n_ctx_per_seq` tokens each."""
+
+    def __init__(self, model: LlamaModel, params: ContextParams) -> None:
+        cparams = llama.llama_context_default_params()
+        cparams.n_ctx = params.n_ctx_per_seq * params.n_seq
+        cparams.n_seq_max = params.n_seq
+        cparams.n_batch = params.n_batch
+        cparams.n_ubatch = params.n_ubatch
+        cparams.n_threads = params.n_threads
+        cparams.n_threads_batch = params.n_threads
+        cparams.embeddings = params.embeddings
+        cparams.pooling_type = params.pooling_type
+        cparams.swa_full = True
+        """Prefix reuse trims a sequence back to any position, which a window-sized cache cannot do."""
+        cparams.no_perf = True
+        handle = llama.llama_init_from_model(model.handle, cparams)
+        if not handle:
+            raise LlamaError(f"llama.cpp could not create a context for {model.path} ({params})")
+        self.handle = handle
+        self.model = model
+        self.params = params
+        self.memory = llama.llama_get_memory(handle)
+        self.n_vocab = model.n_vocab
+
+    def decode(self, batch: Batch) -> None:
+        code = llama.llama_decode(self.handle, batch.handle)
+        if code == 1:
+            raise DecodeNoSlot("no KV cache slot for the batch")
+        if code != 0:
+            raise DecodeFailed(f"llama_decode returned {code}")
+
+    def logits(self, batch_index: int) -> np.ndarray:
+        """A float32 view (no copy) of the logits of the batch entry `batch_index`; valid until the next decode."""
+        pointer = llama.llama_get_logits_ith(self.handle, batch_index)
+        if not pointer:
+            raise DecodeFailed(f"no logits for batch entry {batch_index}")
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def sequence_embedding(self, seq_id: int, n_embd: int) -> np.ndarray:
+        pointer = llama.llama_get_embeddings_seq(self.handle, seq_id)
+        if not pointer:
+            raise DecodeFailed(f"no pooled embedding for sequence {seq_id}")
+        return np.ctypeslib.as_array(pointer, shape=(n_embd,)).copy()
+
+    def token_embedding(self, batch_index: int, n_embd: int) -> np.ndarray:
+        pointer = llama.llama_get_embeddings_ith(self.handle, batch_index)
+        if not pointer:
+            raise DecodeFailed(f"no embedding for batch entry {batch_index}")
+        return np.ctypeslib.as_array(pointer, shape=(n_embd,)).copy()
+
+    def remove(self, seq_id: int, start: int = 0, end: int = -1) -> bool:
+        """Forget positions [start, end) of a sequence; False when the cache cannot cut there."""
+        return bool(llama.llama_memory_seq_rm(self.memory, seq_id, start, end))
+
+    def copy(self, src: int, dst: int, start: int = 0, end: int = -1) -> None:
+        llama.llama_memory_seq_cp(self.memory, src, dst, start, end)
+
+    def clear(self) -> None:
+        llama.llama_memory_clear(self.memory, True)
+
+    def close(self) -> None:
+        if self.handle:
+            llama.llama_free(self.handle)
+            self.handle = None
+
+
+class Batch:
+    """A reusable llama_batch of up to `capacity` tokens, each in exactly one sequence. Its arrays are numpy
+    views, so filling a step costs no per-field ctypes calls."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.handle = llama.llama_batch_init(capacity, 0, 1)
+        self._tokens = np.ctypeslib.as_array(self.handle.token, shape=(capacity,))
+        self._positions = np.ctypeslib.as_array(self.handle.pos, shape=(capacity,))
+        self._n_seq = np.ctypeslib.as_array(self.handle.n_seq_id, shape=(capacity,))
+        self._logits = np.ctypeslib.as_array(self.handle.logits, shape=(capacity,))
+        self._seq_rows = [self.handle.seq_id[i] for i in range(capacity)]
+        self._n_seq[:] = 1
+        self.size = 0
+
+    def clear(self) -> None:
+        self.size = 0
+        self.handle.n_tokens = 0
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.size
+
+    def add(self, token: int, position: int, seq_id: int, want_logits: bool) -> int:
+        """Append one token; returns its index in the batch (where its logits will be)."""
+        index = self.size
+        if index >= self.capacity:
+            raise ValueError(f"batch is full ({self.capacity} tokens)")
+        self._tokens[index] = token
+        self._positions[index] = position
+        self._seq_rows[index][0] = seq_id
+        self._logits[index] = want_logits
+        self.size = index + 1
+        self.handle.n_tokens = self.size
+        return index
+
+    def close(self) -> None:
+        if self.handle is not None:
+            llama.llama_batch_free(self.handle)
+            self.handle = None

@@ -1,0 +1,196 @@
+"""A model loaded for serving: the facade the API layer calls (tokenize, generate, embed, vocabulary)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import anyio
+
+from edge_runtime.engine.embeddings import Embedder, Pooling, Truncation
+from edge_runtime.engine.llama_handles import ContextParams, LlamaContext, LlamaModel
+from edge_runtime.engine.scheduler import BatchScheduler
+from edge_runtime.engine.tokenizer import Tokenizer
+from edge_runtime.engine.types import GenerationEvent, GenerationRequest
+from edge_runtime.errors import InsufficientMemory, WrongModelType
+from edge_runtime.grammar import Vocabulary
+from edge_runtime.store.gguf_reader import read_gguf_header
+from edge_runtime.store.model_info import ModelInfo, estimate_memory, model_info_from_header
+
+ModelType = Literal["llm", "embedding"]
+
+
+def physical_cores() -> int:
+    """Cores, not hyper-threads: llama.cpp's decode gets slower with more threads than physical cores."""
+    try:
+        pairs = set()
+        block: dict[str, str] = {}
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in [*file, ""]:
+                if not line.strip():
+                    if "core id" in block:
+                        pairs.add((block.get("physical id", "0"), block["core id"]))
+                    block = {}
+                elif ":" in line:
+                    key, _, value = line.partition(":")
+                    block[key.strip()] = value.strip()
+        if pairs:
+            return len(pairs)
+    except OSError:
+        pass
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    n_slots: int = 4
+    """Sequences decoded side by side per model (each request's n / best_of choices take one each)."""
+    n_ctx_per_slot: int = 4096
+    n_threads: int = 0
+    """0: one per physical core."""
+    n_batch: int = 512
+    """Tokens in one decode step (next tokens of running sequences plus prompt chunks)."""
+    n_ubatch: int = 128
+    """llama.cpp's micro-batch: its compute buffer grows with n_ubatch x vocabulary (DESIGN: 128 is fastest)."""
+    queue_size: int = 16
+    embedding_ctx: int = 512
+    embedding_seqs: int = 8
+    embedding_pooling: Pooling = "model"
+    memory_budget_bytes: int | None = None
+    """Loaded models' estimated total may not exceed this (least recently used are unloaded first);
+    None: what the machine has available."""
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads if self.n_threads > 0 else physical_cores()
+
+
+def available_memory_bytes() -> int:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
+
+
+def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType) -> int:
+    if model_type == "embedding":
+        estimate = estimate_memory(
+            info, n_ctx=config.embedding_ctx * config.embedding_seqs, n_seq=config.embedding_seqs,
+            n_ubatch=config.embedding_ctx, swa_full=True,
+        )
+    else:
+        estimate = estimate_memory(
+            info, n_ctx=config.n_ctx_per_slot * config.n_slots, n_seq=config.n_slots,
+            n_ubatch=config.n_ubatch, swa_full=True,
+        )
+    return estimate.total_bytes
+
+
+class LoadedModel:
+    """Thread-safe facade; generation runs on the model's scheduler thread, embeddings in a worker thread."""
+
+    def __init__(
+        self, path: Path, model_id: str, config: EngineConfig, *, model_type: ModelType = "llm",
+        chat_template_override: str | None = None, free_bytes: int | None = None,
+    ) -> None:
+        info = model_info_from_header(read_gguf_header(path))
+        need = required_bytes(info, config, model_type)
+        free = available_memory_bytes() if free_bytes is None else free_bytes
+        if need > free:
+            raise InsufficientMemory(
+                f"model '{model_id}' needs about {need / 2**20:.0f} MiB but only {free / 2**20:.0f} MiB is free"
+            )
+        self.model_id = model_id
+        self.model_type: ModelType = model_type
+        self.info = info
+        self.memory_bytes = need
+        self.architecture = info.architecture
+        self.chat_template = info.chat_template
+        self.chat_template_override = chat_template_override
+        self._cache_dir = path.parent
+        self._model = LlamaModel(path)
+        self.tokenizer = Tokenizer(self._model)
+        self.n_vocab = self._model.n_vocab
+        self.bos_token = self.tokenizer.bos_token
+        self.eos_token = self.tokenizer.eos_token
+        self.embedding_dimension = self._model.n_embd
+        self._context: LlamaContext | None = None
+        self.scheduler: BatchScheduler | None = None
+        self.embedder: Embedder | None = None
+        threads = config.threads
+        if model_type == "llm":
+            self.n_slots = config.n_slots
+            self.n_ctx_per_slot = config.n_ctx_per_slot
+            self._context = LlamaContext(
+                self._model,
+                ContextParams(
+                    n_ctx_per_seq=config.n_ctx_per_slot, n_seq=config.n_slots, n_batch=config.n_batch,
+                    n_ubatch=config.n_ubatch, n_threads=threads,
+                ),
+            )
+            self.scheduler = BatchScheduler(
+                self._context, self.tokenizer, n_batch=config.n_batch, queue_size=config.queue_size
+            )
+        else:
+            self.n_slots = config.embedding_seqs
+            self.n_ctx_per_slot = config.embedding_ctx
+            self.embedder = Embedder(
+                self._model, self.tokenizer, n_ctx_per_seq=config.embedding_ctx, n_seq=config.embedding_seqs,
+                n_threads=threads, pooling=config.embedding_pooling,
+            )
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        return self.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self.tokenizer.detokenize(tokens)
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.token_text(token_id)
+
+    def encode_bytes(self, data: bytes) -> list[int]:
+        return self.tokenizer.encode_bytes(data)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The grammar engine's index of this model's tokens (built once, cached beside the model file)."""
+        return self.tokenizer.vocabulary(self._cache_dir)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        if self.scheduler is None:
+            raise WrongModelType(f"model '{self.model_id}' is an embedding model; it does not generate text")
+        async for event in self.scheduler.generate(request):
+            yield event
+
+    async def embed(
+        self, texts: list[str], *, truncation: Truncation = "none", output_dimension: int | None = None,
+        normalize: bool = True,
+    ) -> list[list[float]]:
+        if self.embedder is None:
+            raise WrongModelType(f"model '{self.model_id}' is an llm; register it as an embedding model to embed")
+        embedder = self.embedder
+        return await anyio.to_thread.run_sync(
+            lambda: embedder.embed(
+                texts, truncation=truncation, output_dimension=output_dimension, normalize=normalize
+            )
+        )
+
+    def close(self) -> None:
+        """Free in order: scheduler (stops using the context), contexts, then the model."""
+        if self.scheduler is not None:
+            self.scheduler.close()
+            self.scheduler = None
+        if self.embedder is not None:
+            self.embedder.close()
+            self.embedder = None
+        if self._context is not None:
+            self._context.close()
+            self._context = None
+        self._model.close()

@@ -1,0 +1,94 @@
+"""Loads store models on first use, keeps several loaded, and unloads the least recently used under a budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+import anyio
+
+from edge_runtime.engine.loaded_model import (
+    EngineConfig,
+    LoadedModel,
+    ModelType,
+    available_memory_bytes,
+    required_bytes,
+)
+from edge_runtime.errors import InsufficientMemory, WrongModelType
+from edge_runtime.store import ModelStore
+
+__all__ = ["EngineConfig", "ModelManager"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelManager:
+    """One LoadedModel per (store id, model type): an llm file may also serve embeddings through a second,
+    embeddings-only context."""
+
+    def __init__(self, store: ModelStore, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.config = config or EngineConfig()
+        self._loaded: OrderedDict[tuple[str, ModelType], LoadedModel] = OrderedDict()
+        self._locks: dict[tuple[str, ModelType], asyncio.Lock] = {}
+
+    def loaded(self) -> list[LoadedModel]:
+        return list(self._loaded.values())
+
+    async def get(self, model_id: str, *, model_type: ModelType = "llm") -> LoadedModel:
+        entry = self.store.get(model_id)
+        if entry.model_type == "embedding" and model_type == "llm":
+            raise WrongModelType(f"model '{model_id}' is an embedding model; it does not generate text")
+        key = (entry.id, model_type)
+        found = self._loaded.get(key)
+        if found is not None:
+            self._loaded.move_to_end(key)
+            return found
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            found = self._loaded.get(key)
+            if found is not None:
+                return found
+            path = self.store.path_of(entry)
+            info = await anyio.to_thread.run_sync(self.store.info, entry.id)
+            self._make_room(required_bytes(info, self.config, model_type), keep=key)
+            model = await anyio.to_thread.run_sync(
+                lambda: LoadedModel(
+                    path, entry.id, self.config, model_type=model_type,
+                    chat_template_override=entry.chat_template_override,
+                )
+            )
+            self._loaded[key] = model
+            log.info("loaded '%s' as %s (about %d MiB)", entry.id, model_type, model.memory_bytes >> 20)
+            return model
+
+    def _make_room(self, need: int, *, keep: tuple[str, ModelType]) -> None:
+        """Unload idle models, least recently used first, until `need` fits the budget (or free memory)."""
+        budget = self.config.memory_budget_bytes
+        for key in list(self._loaded):
+            if key == keep:
+                continue
+            in_use = sum(m.memory_bytes for m in self._loaded.values())
+            fits = in_use + need <= budget if budget is not None else need <= available_memory_bytes()
+            if fits:
+                return
+            model = self._loaded[key]
+            if model.scheduler is not None and (model.scheduler.busy_slots or model.scheduler.queue_depth):
+                continue
+            log.info("unloading '%s' to make room", key[0])
+            del self._loaded[key]
+            model.close()
+        if budget is not None and sum(m.memory_bytes for m in self._loaded.values()) + need > budget:
+            raise InsufficientMemory(
+                f"loading needs about {need >> 20} MiB more than the memory budget of {budget >> 20} MiB allows"
+            )
+
+    def unload(self, model_id: str) -> None:
+        for key in [k for k in self._loaded if k[0] == model_id]:
+            self._loaded.pop(key).close()
+
+    def close_all(self) -> None:
+        while self._loaded:
+            _, model = self._loaded.popitem(last=False)
+            model.close()

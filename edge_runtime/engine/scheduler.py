@@ -1,0 +1,494 @@
+"""The batch scheduler: one thread per loaded model, one `llama_decode` per step.
+
+A step holds the next token of every running sequence plus a bounded chunk of prompt for jobs still reading
+theirs (chunked prefill, so a long prompt does not stall streams). Events go back to each consumer's asyncio
+loop; a consumer that goes away frees its slots at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_runtime.engine.llama_handles import Batch, LlamaContext
+from edge_runtime.engine.sampling import TokenSampler, log_softmax_info
+from edge_runtime.engine.stop_strings import StopStringFilter
+from edge_runtime.engine.tokenizer import IncrementalDecoder, Tokenizer
+from edge_runtime.engine.types import (
+    ChoiceFinished,
+    Constraint,
+    FinishReason,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    TextPiece,
+    TokenLogprob,
+)
+from edge_runtime.errors import BadRequest, ContextLengthExceeded, EdgeRuntimeError, Overloaded
+
+log = logging.getLogger(__name__)
+
+
+class GenerationFailed(EdgeRuntimeError):
+    """The engine could not finish a generation (a llama.cpp failure or a constraint with no way forward)."""
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    history: list[int] = field(default_factory=list)
+    """Exactly the tokens in this sequence's KV cache, in order."""
+    busy: bool = False
+
+
+@dataclass
+class _Choice:
+    index: int
+    slot: _Slot
+    sampler: TokenSampler
+    constraint: Constraint | None
+    decoder: IncrementalDecoder
+    stops: StopStringFilter
+    text: list[str] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob | None] = field(default_factory=list)
+    cumulative_logprob: float = 0.0
+    pending: list[int] = field(default_factory=list)
+    """Tokens chosen but not yet decoded: the sampled one and any forced ones after it."""
+    logits_at: int = -1
+    finish: FinishReason | None = None
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    emit: Callable[[GenerationEvent | BaseException], None]
+    slots: list[_Slot] = field(default_factory=list)
+    choices: list[_Choice] = field(default_factory=list)
+    prompt_pos: int = 0
+    cached: int = 0
+    prompt_logits_at: list[tuple[int, int]] = field(default_factory=list)
+    """(batch index, prompt position) pairs whose logits give echoed prompt logprobs."""
+    echo_logprobs: list[TokenLogprob | None] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    cancelled: bool = False
+
+    @property
+    def n_sequences(self) -> int:
+        return max(self.request.n, self.request.best_of or 0)
+
+    @property
+    def buffered(self) -> bool:
+        """best_of picks its choices at the end, so nothing is streamed before."""
+        return (self.request.best_of or 0) > self.request.n
+
+    @property
+    def reading_prompt(self) -> bool:
+        return self.prompt_pos < len(self.request.prompt_tokens)
+
+
+class BatchScheduler:
+    """Owns a context's sequences. `n_batch` bounds the tokens of one step; `queue_size` bounds the jobs
+    waiting for free slots (past it, submit raises Overloaded)."""
+
+    def __init__(
+        self,
+        context: LlamaContext,
+        tokenizer: Tokenizer,
+        *,
+        n_batch: int,
+        queue_size: int,
+        prefill_chunk: int | None = None,
+    ) -> None:
+        self.context = context
+        self.tokenizer = tokenizer
+        self.n_ctx = context.params.n_ctx_per_seq
+        self.queue_size = queue_size
+        self.prefill_chunk = prefill_chunk or n_batch
+        self._batch = Batch(n_batch)
+        self._mask = np.zeros(context.n_vocab, dtype=np.bool_)
+        self._eog_ids = np.array(sorted(tokenizer.eog_ids), dtype=np.int64)
+        self._slots = [_Slot(seq_id) for seq_id in range(context.params.n_seq)]
+        self._waiting: deque[_Job] = deque()
+        self._running: list[_Job] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="edge-runtime-scheduler", daemon=True)
+        self._thread.start()
+
+    @property
+    def n_slots(self) -> int:
+        return len(self._slots)
+
+    @property
+    def busy_slots(self) -> int:
+        return sum(slot.busy for slot in self._slots)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
+    def check(self, request: GenerationRequest) -> None:
+        """Refuse what could never run, before anything is queued."""
+        n_prompt = len(request.prompt_tokens)
+        if n_prompt == 0:
+            raise BadRequest("the prompt is empty")
+        if n_prompt >= self.n_ctx:
+            raise ContextLengthExceeded(n_prompt, self.n_ctx)
+        sequences = max(request.n, request.best_of or 0)
+        if request.n < 1:
+            raise BadRequest(f"n must be at least 1, got {request.n}")
+        if request.best_of is not None and request.best_of < request.n:
+            raise BadRequest(f"best_of ({request.best_of}) must be at least n ({request.n})")
+        if sequences > len(self._slots):
+            raise BadRequest(f"{sequences} sequences asked but the model serves {len(self._slots)} at once")
+        if request.logprobs is not None and request.logprobs < 0:
+            raise BadRequest(f"logprobs must be >= 0, got {request.logprobs}")
+        bad = [t for t in request.prompt_tokens if not 0 <= t < self.context.n_vocab]
+        if bad:
+            raise BadRequest(f"token id {bad[0]} is outside the vocabulary of {self.context.n_vocab} tokens")
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        """Events of one request: text pieces, one ChoiceFinished per choice, then GenerationDone."""
+        self.check(request)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[GenerationEvent | BaseException] = asyncio.Queue()
+
+        def emit(event: GenerationEvent | BaseException) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
+                pass
+
+        job = _Job(request, emit)
+        with self._wake:
+            if self._stopping:
+                raise Overloaded("the model is shutting down")
+            if len(self._waiting) >= self.queue_size:
+                raise Overloaded(f"the queue is full ({self.queue_size} requests waiting)")
+            self._waiting.append(job)
+            self._wake.notify()
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, GenerationDone):
+                    return
+        finally:
+            with self._wake:
+                job.cancelled = True
+                self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+        self._batch.close()
+
+    # --- the scheduler thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and not self._waiting and not self._running:
+                    self._wake.wait()
+                if self._stopping:
+                    for job in [*self._waiting, *self._running]:
+                        job.emit(Overloaded("the model was unloaded"))
+                    self._waiting.clear()
+                    self._running.clear()
+                    return
+                self._drop_cancelled()
+                self._admit()
+            if self._running:
+                try:
+                    self._step()
+                except Exception as exc:  # a failed decode fails the jobs in it, never the thread
+                    log.exception("decode step failed")
+                    for job in list(self._running):
+                        self._fail(job, exc, forget_cache=True)
+
+    def _drop_cancelled(self) -> None:
+        for job in [j for j in self._waiting if j.cancelled]:
+            self._waiting.remove(job)
+        for job in [j for j in self._running if j.cancelled]:
+            self._running.remove(job)
+            self._release(job)
+
+    def _release(self, job: _Job) -> None:
+        for slot in job.slots:
+            slot.busy = False
+
+    def _admit(self) -> None:
+        while self._waiting:
+            job = self._waiting[0]
+            free = [slot for slot in self._slots if not slot.busy]
+            if len(free) < job.n_sequences:
+                return
+            self._waiting.popleft()
+            self._start(job, free)
+            self._running.append(job)
+
+    def _start(self, job: _Job, free: list[_Slot]) -> None:
+        prompt = job.request.prompt_tokens
+        want_prompt_logprobs = job.request.echo and job.request.logprobs is not None
+        first = max(free, key=lambda slot: _common_prefix(slot.history, prompt))
+        reuse = 0 if want_prompt_logprobs else min(_common_prefix(first.history, prompt), len(prompt) - 1)
+        if not self.context.remove(first.seq_id, reuse, -1):
+            reuse = 0
+            self.context.remove(first.seq_id, 0, -1)
+        del first.history[reuse:]
+        others = [slot for slot in free if slot is not first][: job.n_sequences - 1]
+        job.slots = [first, *others]
+        for slot in job.slots:
+            slot.busy = True
+        job.prompt_pos = job.cached = reuse
+        request = job.request
+        for index, slot in enumerate(job.slots):
+            constraint = request.constraint_factory() if request.constraint_factory else None
+            job.choices.append(
+                _Choice(
+                    index=index,
+                    slot=slot,
+                    sampler=TokenSampler.create(request.sampling, index, prompt),
+                    constraint=constraint,
+                    decoder=IncrementalDecoder(self.tokenizer),
+                    stops=StopStringFilter(request.stop),
+                )
+            )
+
+    def _step(self) -> None:
+        batch = self._batch
+        batch.clear()
+        for job in self._running:
+            for choice in job.choices:
+                if choice.finish is None and choice.pending:
+                    self._feed_choice(choice)
+        for job in self._running:
+            if job.reading_prompt and batch.free > 0:
+                self._feed_prompt(job)
+        if batch.size == 0:
+            return
+        self.context.decode(batch)
+        for job in list(self._running):
+            try:
+                self._after_decode(job)
+            except Exception as exc:  # one job's failure (a constraint with no way forward) is its own
+                log.exception("generation failed after decode")
+                self._fail(job, exc, forget_cache=False)
+
+    def _fail(self, job: _Job, exc: Exception, *, forget_cache: bool) -> None:
+        job.emit(exc if isinstance(exc, EdgeRuntimeError) else GenerationFailed(f"generation failed: {exc}"))
+        self._running.remove(job)
+        self._release(job)
+        if forget_cache:
+            for slot in job.slots:
+                slot.history.clear()
+                self.context.remove(slot.seq_id, 0, -1)
+
+    def _feed_choice(self, choice: _Choice) -> None:
+        slot = choice.slot
+        room = self._batch.free
+        tokens, choice.pending = choice.pending[:room], choice.pending[room:]
+        for i, token in enumerate(tokens):
+            is_last = i == len(tokens) - 1 and not choice.pending
+            index = self._batch.add(token, len(slot.history), slot.seq_id, is_last)
+            slot.history.append(token)
+            if is_last:
+                choice.logits_at = index
+
+    def _feed_prompt(self, job: _Job) -> None:
+        prompt = job.request.prompt_tokens
+        slot = job.slots[0]
+        want_all = job.request.echo and job.request.logprobs is not None
+        end = min(len(prompt), job.prompt_pos + min(self.prefill_chunk, self._batch.free))
+        for position in range(job.prompt_pos, end):
+            is_last = position == len(prompt) - 1
+            index = self._batch.add(prompt[position], position, slot.seq_id, is_last or want_all)
+            slot.history.append(prompt[position])
+            if want_all and not is_last:
+                job.prompt_logits_at.append((index, position + 1))
+            if is_last:
+                for choice in job.choices:
+                    choice.logits_at = index
+        job.prompt_pos = end
+
+    def _after_decode(self, job: _Job) -> None:
+        request = job.request
+        if job.prompt_logits_at:
+            self._collect_prompt_logprobs(job)
+        if job.reading_prompt:
+            return
+        if all(choice.logits_at < 0 for choice in job.choices):
+            return
+        if job.first_token is None:
+            job.first_token = time.perf_counter()
+            self._share_prompt(job)
+            if request.echo:
+                self._emit_echo(job)
+        shared_row: np.ndarray | None = None
+        for choice in job.choices:
+            if choice.finish is not None or choice.logits_at < 0:
+                continue
+            logits = self.context.logits(choice.logits_at)
+            if len(job.choices) > 1 and choice.pending == [] and choice.tokens == []:
+                if shared_row is None:
+                    shared_row = logits.copy()
+                logits = shared_row.copy()
+            choice.logits_at = -1
+            self._advance(job, choice, logits)
+        if all(choice.finish is not None for choice in job.choices):
+            self._finish(job)
+
+    def _share_prompt(self, job: _Job) -> None:
+        """The other choices start from a copy of the first one's prompt cache."""
+        first = job.slots[0]
+        for slot in job.slots[1:]:
+            self.context.remove(slot.seq_id, 0, -1)
+            self.context.copy(first.seq_id, slot.seq_id, 0, -1)
+            slot.history = list(first.history)
+
+    def _collect_prompt_logprobs(self, job: _Job) -> None:
+        top_n = job.request.logprobs or 0
+        prompt = job.request.prompt_tokens
+        if not job.echo_logprobs:
+            job.echo_logprobs.append(None)
+        for index, position in job.prompt_logits_at:
+            token = prompt[position]
+            info = log_softmax_info(self.context.logits(index), token, top_n)
+            job.echo_logprobs.append(self._token_logprob(token, info.chosen, info.top))
+        job.prompt_logits_at.clear()
+
+    def _emit_echo(self, job: _Job) -> None:
+        prompt = job.request.prompt_tokens
+        text = self.tokenizer.detokenize(prompt)
+        logprobs = list(job.echo_logprobs) if job.request.logprobs is not None else None
+        if logprobs is not None and len(logprobs) < len(prompt):
+            logprobs.extend([None] * (len(prompt) - len(logprobs)))
+        for choice in job.choices:
+            choice.text.append(text)
+            if not job.buffered:
+                job.emit(TextPiece(choice.index, text, list(prompt), logprobs))
+
+    def _token_logprob(self, token: int, logprob: float, top: list[tuple[int, float]]) -> TokenLogprob:
+        text = self.tokenizer.token_text
+        return TokenLogprob(token, text(token), logprob, [(t, text(t), lp) for t, lp in top])
+
+    def _advance(self, job: _Job, choice: _Choice, logits: np.ndarray) -> None:
+        request = job.request
+        need_logprobs = request.logprobs is not None or job.buffered
+        raw = logits.copy() if need_logprobs else None
+        token = choice.sampler.sample(logits, choice.constraint, self._mask)
+        entry = None
+        if raw is not None:
+            info = log_softmax_info(raw, token, request.logprobs or 0)
+            choice.cumulative_logprob += info.chosen
+            entry = self._token_logprob(token, info.chosen, info.top)
+        steps = [(token, entry)]
+        if choice.constraint is not None and token not in self.tokenizer.eog_ids:
+            for forced in choice.constraint.forced_tokens():
+                if not choice.constraint.accept_token(forced):
+                    break
+                steps.append((forced, self._token_logprob(forced, 0.0, [(forced, 0.0)]) if raw is not None else None))
+        for token, entry in steps:
+            self._take(job, choice, token, entry)
+            if choice.finish is not None:
+                break
+        if choice.finish is None and choice.constraint is not None and self._constraint_finished(choice):
+            self._close_choice(job, choice, "stop")
+
+    def _take(self, job: _Job, choice: _Choice, token: int, entry: TokenLogprob | None) -> None:
+        request = job.request
+        if token in self.tokenizer.eog_ids:
+            self._close_choice(job, choice, "stop")
+            return
+        choice.sampler.record(token)
+        choice.tokens.append(token)
+        text, stopped = choice.stops.feed(choice.decoder.feed(token))
+        choice.text.append(text)
+        if entry is not None:
+            choice.logprobs.append(entry)
+        if not job.buffered:
+            job.emit(TextPiece(choice.index, text, [token], [entry] if entry is not None else None))
+        if stopped:
+            self._close_choice(job, choice, "stop_string", flush=False)
+            return
+        generated = len(choice.tokens)
+        if request.max_tokens is not None and generated >= request.max_tokens:
+            self._close_choice(job, choice, "length")
+        elif len(choice.slot.history) + len(choice.pending) + 1 >= self.n_ctx:
+            self._close_choice(job, choice, "length")
+        else:
+            choice.pending.append(token)
+
+    def _constraint_finished(self, choice: _Choice) -> bool:
+        """Complete, and nothing but end-of-generation may follow: stop without another decode."""
+        constraint = choice.constraint
+        if constraint is None or not constraint.is_complete():
+            return False
+        constraint.fill_mask(self._mask)
+        self._mask[self._eog_ids] = False
+        return not self._mask.any()
+
+    def _close_choice(self, job: _Job, choice: _Choice, reason: FinishReason, *, flush: bool = True) -> None:
+        choice.finish = reason
+        choice.pending.clear()
+        if flush:
+            tail = choice.decoder.flush()
+            text, stopped = choice.stops.feed(tail)
+            text += "" if stopped else choice.stops.flush()
+            if stopped:
+                choice.finish = "stop_string"
+            if text:
+                choice.text.append(text)
+                if not job.buffered:
+                    job.emit(TextPiece(choice.index, text, [], [] if job.request.logprobs is not None else None))
+
+    def _finish(self, job: _Job) -> None:
+        self._running.remove(job)
+        self._release(job)
+        choices = job.choices
+        if job.buffered:
+            ranked = sorted(choices, key=lambda c: c.cumulative_logprob, reverse=True)[: job.request.n]
+            choices = []
+            for new_index, choice in enumerate(ranked):
+                choice.index = new_index
+                logprobs = choice.logprobs if job.request.logprobs is not None else None
+                job.emit(TextPiece(new_index, "".join(choice.text), list(choice.tokens), logprobs))
+                choices.append(choice)
+        finished = [
+            ChoiceFinished(c.index, c.finish or "stop", "".join(c.text), list(c.tokens), c.cumulative_logprob)
+            for c in choices
+        ]
+        for event in finished:
+            job.emit(event)
+        now = time.perf_counter()
+        job.emit(
+            GenerationDone(
+                choices=finished,
+                prompt_tokens=len(job.request.prompt_tokens),
+                completion_tokens=sum(len(c.tokens) for c in job.choices),
+                cached_prompt_tokens=job.cached,
+                time_to_first_token_s=(job.first_token or now) - job.started,
+                total_time_s=now - job.started,
+            )
+        )
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
