@@ -47,6 +47,10 @@ class GrammarConstraint:
     def is_complete(self) -> bool:
         return self.matcher.is_complete()
 
+    def is_finished(self) -> bool:
+        """Complete, and nothing but end-of-generation may follow (cheaper than inspecting a mask)."""
+        return self.matcher.is_finished()
+
 
 def _whole_characters(data: bytes) -> bytes:
     """`data` without a trailing incomplete UTF-8 sequence (a forced lead byte whose continuation is a

@@ -33,14 +33,14 @@ class ByteAutomaton:
         self._forced: dict[int, bytes] = {}
         self._table = np.full((64, 256), _UNKNOWN, dtype=np.int32)
         self.intern(frozenset())
-        self._table[DEAD, :] = DEAD
         self.initial = self.intern(self.machine.initial)
         self.finished = self.intern(frozenset({()}))
         """The state after a complete parse with nothing more allowed."""
 
     @property
     def table(self) -> np.ndarray:
-        """[n_states, 256] int32 next state per byte, -1 where not computed yet (see fill_transitions)."""
+        """[n_states, 256] int32 next state per byte, -1 where not computed yet (see fill_transitions).
+        Bytes that no stack top can take are DEAD from the moment the state is interned."""
         return self._table
 
     def intern(self, stacks: StackSet) -> int:
@@ -56,6 +56,9 @@ class ByteAutomaton:
                 grown = np.full((self._table.shape[0] * 2, 256), _UNKNOWN, dtype=np.int32)
                 grown[:state] = self._table[:state]
                 self._table = grown
+            allowed = self.machine.allowed_bytes(stacks).to_bytes(32, "little")
+            takes = np.unpackbits(np.frombuffer(allowed, dtype=np.uint8), bitorder="little").astype(bool)
+            self._table[state] = np.where(takes, _UNKNOWN, DEAD)
             self._sets.append(stacks)
             self._complete.append(() in stacks)
             self._token_tops.append(self.machine.token_element_tops(stacks))

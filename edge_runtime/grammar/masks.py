@@ -4,6 +4,10 @@ A mask depends only on the automaton state, so states met again (inside a JSON s
 cost a cache lookup. A new state costs one level-by-level pass over the vocabulary trie: every node's parse
 state is its parent's state stepped by its byte, gathered from the automaton's transition table with numpy,
 so shared prefixes are stepped once and only unseen (state, byte) pairs run the Python stack machine.
+
+Boundary for the C port: `_node_states` needs only plain arrays (the trie's node_parent / node_byte /
+level_offsets / child_offsets and the automaton's int32 table); a C loop can walk them and hand back the
+(state, byte) pairs it found unknown, for `ByteAutomaton.fill_transitions` to resolve before it resumes.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ _TOKEN = int(ElementKind.TOKEN)
 
 
 class TokenMasks:
-    """Thread-safe; keeps the `capacity` most recently used masks, packed 8 tokens a byte (32 KiB each for
-    262k tokens: 2 MiB per grammar and vocabulary at the default)."""
+    """Thread-safe; keeps the most recently used masks within `budget_bytes`, packed 8 tokens a byte (32 KiB
+    each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary)."""
 
-    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, capacity: int = 64) -> None:
+    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, budget_bytes: int = 8 << 20) -> None:
         self.automaton = automaton
         self.vocab = vocab
-        self.capacity = capacity
+        self.capacity = max(16, budget_bytes // max(1, (vocab.size + 7) // 8))
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         token_node = vocab.index.token_node

@@ -47,7 +47,7 @@ def test_mask_ends_with_only_end_of_generation(tiny_vocabulary: Vocabulary) -> N
         assert constraint.accept_token(token)
     assert not constraint.is_complete()
     assert constraint.accept_token(greedy_encode(tiny_vocabulary, b"}")[0])
-    assert constraint.is_complete()
+    assert constraint.is_complete() and constraint.is_finished()
     constraint.fill_mask(mask)
     assert sorted(np.flatnonzero(mask).tolist()) == sorted(tiny_vocabulary.eog_ids)
 
