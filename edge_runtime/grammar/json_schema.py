@@ -42,6 +42,8 @@ Resolver = Callable[[str], Any]
 
 MAX_REPEAT = 10_000
 MAX_BRANCHES = 256
+MAX_MODULUS = 1000
+"""Largest whole multipleOf step compiled to a remainder automaton (one rule per remainder)."""
 MAX_COUNTING_STATES = 4096
 """Bound on (declared properties x property counts) rules for minProperties/maxProperties."""
 
@@ -698,16 +700,19 @@ class _SchemaCompiler:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise self.invalid(pointer, f"{key} must be a number")
                 bounds[key] = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        low, low_inclusive = self.bound(bounds, "minimum", "exclusiveMinimum", lower=True)
+        high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
         if "multipleOf" in schema:
             step = schema["multipleOf"]
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
                 raise self.invalid(pointer, "multipleOf must be a number above 0")
+            multiples = self.multiples(Decimal(str(step)), integer, low is None and high is None)
+            if multiples is not None:
+                return multiples
             if step == 1:
                 integer = True
-            elif not (integer and step == int(step) and step == 1):
-                self.unenforceable("multipleOf", pointer)
-        low, low_inclusive = self.bound(bounds, "minimum", "exclusiveMinimum", lower=True)
-        high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
+            elif not (integer and (1 / Decimal(str(step))) % 1 == 0):
+                self.unenforceable("multipleOf", pointer, "beside bounds, or with this step")
         if integer:
             if low is None and high is None:
                 return self.use("integer")
@@ -725,6 +730,38 @@ class _SchemaCompiler:
         if low is None and high is None:
             return self.use("number")
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
+
+    def multiples(self, step: Decimal, integer: bool, unbounded: bool) -> str | None:
+        """Numbers that are multiples of `step` when a grammar says it alone (no bounds): whole steps
+        by a remainder automaton over the digits, steps 10^-k by at most k fraction digits."""
+        if not unbounded or step == 1 or (integer and (1 / step) % 1 == 0):
+            return None
+        if step % 1 == 0 and step <= MAX_MODULUS:
+            return self.rule("multiple", f'"-"? {self.remainder_rules(int(step))}')
+        exponent = step.normalize().as_tuple()
+        if not integer and exponent.digits == (1,) and isinstance(exponent.exponent, int):
+            places = -exponent.exponent
+            return self.rule("multiple", f'"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]{{1,{places}}} "0"* )?')
+        return None
+
+    def remainder_rules(self, modulus: int) -> str:
+        """Integers without sign divisible by `modulus`: rule `mod<m>-<r>` reads the rest of the digits
+        after a prefix whose value leaves remainder r."""
+        names = [f"mod{modulus}-{r}" for r in range(modulus)]
+        for remainder, name in enumerate(names):
+            targets: dict[int, list[int]] = {}
+            for digit in range(10):
+                targets.setdefault((remainder * 10 + digit) % modulus, []).append(digit)
+            options = ['""'] if remainder == 0 else []
+            options += [
+                f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in targets.items()
+            ]
+            self.rules.setdefault(name, " | ".join(options))
+        starts: dict[int, list[int]] = {}
+        for digit in range(1, 10):
+            starts.setdefault(digit % modulus, []).append(digit)
+        firsts = [f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in starts.items()]
+        return "( " + " | ".join(['"0"', *firsts]) + " )"
 
     @staticmethod
     def bound(

@@ -194,6 +194,16 @@ def test_decimal_ranges_are_exact(
         assert grammar.matches(text) == expected, text
 
 
+def test_multiple_of_without_bounds() -> None:
+    sevens = compile_json_schema({"type": "integer", "multipleOf": 7})
+    for value in range(-300, 300):
+        assert sevens.matches(str(value)) == (value % 7 == 0), value
+    assert sevens.matches("7" + "0" * 40) and not sevens.matches("7" + "0" * 39 + "1")
+    cents = compile_json_schema({"type": "number", "multipleOf": 0.01})
+    assert [cents.matches(t) for t in ("1.23", "1.2300", "-4", "1.231")] == [True, True, True, False]
+    assert compile_json_schema({"type": "integer", "multipleOf": 1e-8}).matches("12345")
+
+
 def test_number_bounds_in_a_schema() -> None:
     grammar = compile_json_schema({"type": "number", "exclusiveMinimum": 0, "maximum": 1.5})
     assert [grammar.matches(t) for t in ("0.001", "1.5", "1", "0", "-0", "1.51", "-1")] == [
@@ -551,7 +561,8 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         ({"not": {"minimum": 3}}, "not", "#"),
         ({"if": {"type": "string"}, "then": {"minLength": 2}}, "if", "#"),
-        ({"type": "integer", "multipleOf": 3}, "multipleOf", "#"),
+        ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
+        ({"type": "number", "multipleOf": 1.5}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
         ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
         ({"dependentRequired": {"a": ["b"]}}, "dependentRequired", "#"),
