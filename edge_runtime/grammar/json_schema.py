@@ -4,13 +4,14 @@ The grammar generates JSON in one family of layouts:
 - Whitespace is bounded: after `{`, `[`, `,` and `:` and before `}` and `]` there may be nothing, one
   space, or one newline and up to 20 spaces (rule `ws`); nothing before or after the value. A model can
   pretty-print but never emit endless whitespace.
-- Object properties come in schema order (`properties`, then `required` names that `properties` lacks),
-  optional ones skippable; extra properties (allowed by default, as JSON Schema says, unless
+- Object properties come in schema order (`properties`, then `required` names that `properties` lacks;
+  with allOf/$ref, the schema's own properties, then each branch's), optional ones skippable; extra properties (allowed by default, as JSON Schema says, unless
   `additionalProperties` says otherwise) come after them, with keys that differ from every declared name
   and written in one canonical form (controls as `\\n` or `\\u00xx`, nothing else escaped but `"` and `\\`).
   Valid JSON with declared properties in another order is therefore rejected: a narrowing, never a widening.
-- Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds are written
-  without exponent; `1.0` is not generated for an integer.
+- Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds (or a
+  multipleOf) are written without exponent; `1.0` is not generated for an integer, but an enum or const
+  number matches every decimal spelling of its value.
 
 A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
 `lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
