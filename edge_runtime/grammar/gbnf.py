@@ -6,6 +6,8 @@ Follows llama.cpp's grammar-parser: a rule ends at a newline unless inside paren
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterator
 
 from edge_runtime.grammar.errors import GrammarError
@@ -65,11 +67,14 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
+
+    def line_column(self, at: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.line_starts, at)
+        return line, at - self.line_starts[line - 1] + 1
 
     def error(self, reason: str, pos: int | None = None) -> GrammarError:
-        at = self.pos if pos is None else pos
-        line = self.text.count("\n", 0, at) + 1
-        column = at - (self.text.rfind("\n", 0, at) + 1) + 1
+        line, column = self.line_column(self.pos if pos is None else pos)
         return GrammarError(reason, line, column)
 
     def peek(self, offset: int = 0) -> str:
@@ -116,8 +121,7 @@ class _Parser:
         elif self.pos < len(self.text):
             raise self.error(f"expecting newline or end, found '{self.peek()}'")
         self.skip_space(True)
-        error = self.error("", start)
-        return Rule(name, body, error.line, error.column)
+        return Rule(name, body, *self.line_column(start))
 
     def parse_name(self) -> str:
         start = self.pos
@@ -150,8 +154,7 @@ class _Parser:
                 items.append(CharClass((), negated=True))
             elif _is_word_char(char):
                 name = self.parse_name()
-                where = self.error("", start)
-                items.append(RuleRef(name, where.line, where.column))
+                items.append(RuleRef(name, *self.line_column(start)))
             elif char == "(":
                 self.pos += 1
                 self.skip_space(True)
