@@ -27,6 +27,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from threading import Lock
 from typing import Any, overload
@@ -43,6 +44,8 @@ Resolver = Callable[[str], Any]
 
 MAX_REPEAT = 10_000
 MAX_BRANCHES = 256
+MAX_DEPENDENCIES = 8
+"""dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
 MAX_MODULUS = 1000
 """Largest whole multipleOf step compiled to a remainder automaton (one rule per remainder)."""
 MAX_COUNTING_STATES = 4096
@@ -196,6 +199,23 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A declared property: its `"name": value` rule (None when no value is allowed) and whether required."""
+
+    name: str
+    kv: str | None
+    required: bool
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """minProperties / maxProperties (None: no maximum)."""
+
+    low: int
+    high: int | None
 
 
 class _KeyTrie:
@@ -781,7 +801,7 @@ class _SchemaCompiler:
     # -------------------------------------------------------------------------------- objects
 
     def object(self, schema: dict[str, Any], pointer: str) -> str | None:
-        for keyword in ("patternProperties", "dependentSchemas", "dependencies", "dependentRequired"):
+        for keyword in ("patternProperties", "dependentSchemas", "dependencies"):
             if schema.get(keyword):
                 self.unenforceable(keyword, pointer)
         names_schema = schema.get("propertyNames", True)
@@ -791,34 +811,33 @@ class _SchemaCompiler:
             raise self.invalid(pointer, "properties must be an object")
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
             raise self.invalid(pointer, "required must be an array of strings")
+        dependencies = self.dependent_required(schema, pointer)
         # Without additionalProperties, what no sibling evaluates is left to unevaluatedProperties (allOf
         # and $ref are merged into this schema by now; a branch holding its own was refused).
         extra_schema = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
         low = self.count(schema, "minProperties", pointer, 0)
         high = self.count(schema, "maxProperties", pointer, None)
-        declared: list[tuple[str, Any, str]] = [
-            (name, sub, f"{pointer}/properties/{name}") for name, sub in properties.items()
-        ]
-        declared += [
-            (name, extra_schema, f"{pointer}/additionalProperties")
-            for name in dict.fromkeys(required)
-            if name not in properties
-        ]
-        members: list[tuple[str, bool]] = []
-        for name, sub, where in declared:
+        declared: dict[str, tuple[Any, str]] = {
+            name: (sub, f"{pointer}/properties/{name}") for name, sub in properties.items()
+        }
+        # Names that only required or dependentRequired mention take their place after the properties.
+        mentioned = [*required, *(n for trigger, needs in dependencies.items() for n in (*needs, trigger))]
+        for name in mentioned:
+            declared.setdefault(name, (extra_schema, f"{pointer}/additionalProperties"))
+        members: list[_Member] = []
+        for name, (sub, where) in declared.items():
             value = self.expr(sub, where)
-            if value is None:
-                if name in required:
-                    return None
-                continue
+            if value is None and name in required:
+                return None
             key = _gbnf_literal(json.dumps(name, ensure_ascii=False))
-            members.append((self.rule("kv", f'{key} ":" ws {value}'), name in required))
+            kv = None if value is None else self.rule("kv", f'{key} ":" ws {value}')
+            members.append(_Member(name, kv, name in required))
         self.use("ws")
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        extra_key = self.extra_key([name for name, _, _ in declared], names_schema, pointer)
+        extra_key = self.extra_key(list(declared), names_schema, pointer)
         if extra_value is not None and extra_key is not None:
             extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
         counted = high if high is not None else low
@@ -829,7 +848,18 @@ class _SchemaCompiler:
                 f"counting to {counted} over {len(members)} properties takes too many rules",
             )
             low, high = 0, None
-        return self.object_rule(members, extra, low, high)
+        return self.object_rule(members, extra, _Counts(low, high), dependencies)
+
+    def dependent_required(self, schema: dict[str, Any], pointer: str) -> dict[str, tuple[str, ...]]:
+        found = schema.get("dependentRequired", {})
+        if not isinstance(found, dict) or not all(
+            isinstance(needs, list) and all(isinstance(n, str) for n in needs) for needs in found.values()
+        ):
+            raise self.invalid(pointer, "dependentRequired must map names to arrays of names")
+        if len(found) > MAX_DEPENDENCIES:
+            self.unenforceable("dependentRequired", pointer, f"more than {MAX_DEPENDENCIES} dependencies")
+            return {}
+        return {trigger: tuple(needs) for trigger, needs in found.items() if needs}
 
     def extra_key(self, declared: list[str], names_schema: Any, pointer: str) -> str | None:
         """The key of an extra property: not a declared name, and valid under propertyNames."""
@@ -867,48 +897,68 @@ class _SchemaCompiler:
         return self.rule("key", " | ".join(options))
 
     def object_rule(
-        self, members: list[tuple[str, bool]], extra: str | None, low: int, high: int | None
+        self,
+        members: list[_Member],
+        extra: str | None,
+        counts: _Counts,
+        dependencies: dict[str, tuple[str, ...]],
     ) -> str | None:
+        """Members in order, each present or (unless required) skipped, then the extra properties, with
+        the property count in bounds and every present dependentRequired trigger's names present."""
+        low, high = counts.low, counts.high
         cap = high if high is not None else low
-        memo: dict[tuple[int, int, bool], str | None] = {}
+        position = {member.name: index for index, member in enumerate(members)}
+        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str]], str | None] = {}
 
-        def tail(index: int, count: int, first: bool) -> str | None:
-            """Members from `index` on, `count` written so far; `first`: none yet and one is needed."""
+        def tail(
+            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str]
+        ) -> str | None:
+            """Members from `index` on, `count` written so far; `first`: none yet and one is needed;
+            `pending`: names that must still come; `barred`: names that must not (a need was skipped)."""
             if high is not None and count > high:
                 return None
-            key = (index, min(count, cap + 1), first)
+            key = (index, min(count, cap + 1), first, pending, barred)
             if key in memo:
                 return memo[key]
-            memo[key] = None
             if index == len(members):
-                need = max(1 if first else 0, low - count)
-                room = None if high is None else high - count
-                if room is not None and room < need:
-                    result: str | None = None
-                elif extra is None:
-                    result = '""' if need == 0 else None
-                elif first:
-                    if room is not None and room - 1 > MAX_REPEAT or need - 1 > MAX_REPEAT:
-                        raise GrammarError("minProperties/maxProperties above the repetition limit")
-                    more = _repeat(f'"," ws {extra}', need - 1, None if room is None else room - 1)
-                    result = f"{extra} {more}"
-                else:
-                    result = _repeat(f'"," ws {extra}', need, room) if room != 0 else '""'
+                result = None if pending else self.extra_members(extra, count, first, counts)
             else:
-                member, is_required = members[index]
-                after = tail(index + 1, count + 1, False)
-                present = _seq(member if first else f'"," ws {member}', after)
-                skipped = None if is_required else tail(index + 1, count, first)
+                member = members[index]
+                present = None
+                if member.kv is not None and member.name not in barred:
+                    needs = {n for n in dependencies.get(member.name, ()) if position[n] > index}
+                    after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred)
+                    present = _seq(member.kv if first else f'"," ws {member.kv}', after)
+                skipped = None
+                if not member.required and member.name not in pending:
+                    triggers = {t for t, needs in dependencies.items() if member.name in needs}
+                    skipped = tail(index + 1, count, first, pending, barred | triggers)
                 result = self.rule("members", _alt([present, skipped]))
             memo[key] = result
             return result
 
-        empty_ok = low == 0 and not any(required for _, required in members)
-        nonempty = tail(0, 0, True)
+        empty_ok = low == 0 and not any(member.required for member in members)
+        nonempty = tail(0, 0, True, frozenset(), frozenset())
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", _alt(options))
+
+    @staticmethod
+    def extra_members(extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
+        """The extra properties after `count` declared ones, keeping the total within the counts."""
+        need = max(1 if first else 0, counts.low - count)
+        room = None if counts.high is None else counts.high - count
+        if room is not None and room < need:
+            return None
+        if extra is None:
+            return '""' if need == 0 else None
+        if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
+            raise GrammarError("minProperties/maxProperties above the repetition limit")
+        following = f'"," ws {extra}'
+        if first:
+            return f"{extra} {_repeat(following, need - 1, None if room is None else room - 1)}"
+        return _repeat(following, need, room) if room != 0 else '""'
 
     # -------------------------------------------------------------------------------- arrays
 

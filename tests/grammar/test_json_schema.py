@@ -384,6 +384,26 @@ def test_additional_properties_schema_and_false() -> None:
         compile_json_schema(unsatisfiable)
 
 
+def test_dependent_required_in_both_directions() -> None:
+    grammar = compile_json_schema(
+        {
+            "properties": {
+                "card": {"type": "string"},
+                "name": {"type": "string"},
+                "billing": {"type": "string"},
+            },
+            "dependentRequired": {"billing": ["card"], "card": ["name"]},
+            "additionalProperties": False,
+        }
+    )
+    assert grammar.matches('{"card": "1", "name": "n"}') and grammar.matches('{"name": "n"}')
+    assert grammar.matches('{"card": "1", "name": "n", "billing": "b"}') and grammar.matches("{}")
+    assert not grammar.matches('{"card": "1"}') and not grammar.matches('{"name": "n", "billing": "b"}')
+    undeclared = compile_json_schema({"dependentRequired": {"bar": ["foo"]}})
+    assert undeclared.matches('{"foo": 1, "bar": 2}') and undeclared.matches('{"foo": 1, "x": 2}')
+    assert not undeclared.matches('{"bar": 2}') and not undeclared.matches('{"bar": 2, "x": 1}')
+
+
 def test_min_and_max_properties() -> None:
     grammar = compile_json_schema(
         {
@@ -565,7 +585,8 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"type": "number", "multipleOf": 1.5}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
         ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
-        ({"dependentRequired": {"a": ["b"]}}, "dependentRequired", "#"),
+        ({"dependentSchemas": {"a": {"required": ["b"]}}}, "dependentSchemas", "#"),
+        ({"dependentRequired": {f"t{i}": ["x"] for i in range(9)}}, "dependentRequired", "#"),
         ({"patternProperties": {"^x": {"type": "string"}}}, "patternProperties", "#"),
         ({"properties": {"a": {}}, "propertyNames": {"maxLength": 2}}, "propertyNames", "#"),
         ({"allOf": [{"unevaluatedProperties": False}]}, "unevaluatedProperties", "#/allOf/0"),
