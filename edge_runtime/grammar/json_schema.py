@@ -801,7 +801,7 @@ class _SchemaCompiler:
     # -------------------------------------------------------------------------------- objects
 
     def object(self, schema: dict[str, Any], pointer: str) -> str | None:
-        for keyword in ("patternProperties", "dependentSchemas", "dependencies"):
+        for keyword in ("patternProperties", "dependentSchemas"):
             if schema.get(keyword):
                 self.unenforceable(keyword, pointer)
         names_schema = schema.get("propertyNames", True)
@@ -851,7 +851,14 @@ class _SchemaCompiler:
         return self.object_rule(members, extra, _Counts(low, high), dependencies)
 
     def dependent_required(self, schema: dict[str, Any], pointer: str) -> dict[str, tuple[str, ...]]:
+        """dependentRequired, with the name-list entries of draft 7's `dependencies` (its schema entries
+        are dependentSchemas, which no grammar here enforces)."""
         found = schema.get("dependentRequired", {})
+        legacy = schema.get("dependencies", {})
+        if isinstance(legacy, dict) and isinstance(found, dict):
+            if any(not isinstance(needs, list) for needs in legacy.values()):
+                self.unenforceable("dependencies", pointer, "its schema entries")
+            found = {**{k: v for k, v in legacy.items() if isinstance(v, list)}, **found}
         if not isinstance(found, dict) or not all(
             isinstance(needs, list) and all(isinstance(n, str) for n in needs) for needs in found.values()
         ):

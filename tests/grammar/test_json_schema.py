@@ -399,6 +399,10 @@ def test_dependent_required_in_both_directions() -> None:
     assert grammar.matches('{"card": "1", "name": "n"}') and grammar.matches('{"name": "n"}')
     assert grammar.matches('{"card": "1", "name": "n", "billing": "b"}') and grammar.matches("{}")
     assert not grammar.matches('{"card": "1"}') and not grammar.matches('{"name": "n", "billing": "b"}')
+    legacy = compile_json_schema({"dependencies": {"bar": ["foo"]}})
+    assert legacy.matches('{"foo": 1, "bar": 2}') and not legacy.matches('{"bar": 2}')
+    with pytest.raises(GrammarError, match="'dependencies' at '#'"):
+        compile_json_schema({"dependencies": {"bar": {"required": ["foo"]}}})
     undeclared = compile_json_schema({"dependentRequired": {"bar": ["foo"]}})
     assert undeclared.matches('{"foo": 1, "bar": 2}') and undeclared.matches('{"foo": 1, "x": 2}')
     assert not undeclared.matches('{"bar": 2}') and not undeclared.matches('{"bar": 2, "x": 1}')
