@@ -39,6 +39,9 @@ SPAN_POINTS = [
     0x10FFFF,
 ]
 
+MAX_ORACLE_TEXT = 24
+"""Python's backtracking `re` is exponential on nested quantifiers over long texts; keep its inputs short."""
+
 literals = st.text(st.sampled_from(ALPHABET), max_size=3).map(Literal)
 ranges = st.tuples(st.sampled_from(SPAN_POINTS), st.sampled_from(SPAN_POINTS)).map(lambda p: (min(p), max(p)))
 classes = st.builds(CharClass, st.lists(ranges, max_size=3).map(tuple), st.booleans())
@@ -114,4 +117,5 @@ def test_byte_grammar_agrees_with_python_re(node: Node, seed: int) -> None:
             texts.add(text[:cut] + rng.choice(ALPHABET) + text[cut:])
     texts.update(rng.choice(ALPHABET) * rng.randint(0, 3) for _ in range(3))
     for text in texts:
-        assert grammar.matches(text) == bool(pattern.fullmatch(text)), (text, pattern.pattern)
+        if len(text) <= MAX_ORACLE_TEXT:
+            assert grammar.matches(text) == bool(pattern.fullmatch(text)), (text, pattern.pattern)
