@@ -16,11 +16,21 @@ Truncation = Literal["none", "start", "end"]
 Pooling = Literal["model", "mean", "cls", "last"]
 
 _POOLING_TYPES = {
-    "model": llama.LLAMA_POOLING_TYPE_UNSPECIFIED,
     "mean": llama.LLAMA_POOLING_TYPE_MEAN,
     "cls": llama.LLAMA_POOLING_TYPE_CLS,
     "last": llama.LLAMA_POOLING_TYPE_LAST,
 }
+
+
+def _pooling_type(model: LlamaModel, pooling: Pooling) -> int:
+    """"model" means the GGUF's own pooling; a generative model declares none, and then it is mean pooling."""
+    if pooling != "model":
+        return _POOLING_TYPES[pooling]
+    architecture = model.meta("general.architecture")
+    declared = model.meta(f"{architecture}.pooling_type") if architecture else None
+    if declared is not None and declared.strip().isdigit() and int(declared) > llama.LLAMA_POOLING_TYPE_NONE:
+        return int(declared)
+    return llama.LLAMA_POOLING_TYPE_MEAN
 
 
 class Embedder:
@@ -31,15 +41,15 @@ class Embedder:
         self, model: LlamaModel, tokenizer: Tokenizer, *, n_ctx_per_seq: int, n_seq: int, n_threads: int,
         pooling: Pooling,
     ) -> None:
-        if pooling not in _POOLING_TYPES:
-            raise BadRequest(f"unknown pooling '{pooling}'; use one of {sorted(_POOLING_TYPES)}")
+        if pooling != "model" and pooling not in _POOLING_TYPES:
+            raise BadRequest(f"unknown pooling '{pooling}'; use model or one of {sorted(_POOLING_TYPES)}")
         self.tokenizer = tokenizer
         self.n_embd = model.n_embd
         self.n_ctx = n_ctx_per_seq
         self.n_seq = n_seq
         params = ContextParams(
             n_ctx_per_seq=n_ctx_per_seq, n_seq=n_seq, n_batch=n_ctx_per_seq, n_ubatch=n_ctx_per_seq,
-            n_threads=n_threads, embeddings=True, pooling_type=_POOLING_TYPES[pooling],
+            n_threads=n_threads, embeddings=True, pooling_type=_pooling_type(model, pooling),
         )
         self.context = LlamaContext(model, params)
         self._batch = Batch(n_ctx_per_seq)
