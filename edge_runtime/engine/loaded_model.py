@@ -93,6 +93,13 @@ def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType)
     return estimate.total_bytes
 
 
+def _pooling_for(info: ModelInfo, asked: Pooling) -> Pooling:
+    """A generative model served for embeddings has no pooling of its own in its GGUF: average its tokens."""
+    if asked == "model" and info.model_type != "embedding":
+        return "mean"
+    return asked
+
+
 class LoadedModel:
     """Thread-safe facade; generation runs on the model's scheduler thread, embeddings in a worker thread."""
 
@@ -143,7 +150,7 @@ class LoadedModel:
             self.n_ctx_per_slot = config.embedding_ctx
             self.embedder = Embedder(
                 self._model, self.tokenizer, n_ctx_per_seq=config.embedding_ctx, n_seq=config.embedding_seqs,
-                n_threads=threads, pooling=config.embedding_pooling,
+                n_threads=threads, pooling=_pooling_for(info, config.embedding_pooling),
             )
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
