@@ -56,29 +56,14 @@ class GrammarSpec:
     grammar: Grammar
 
 
-@dataclass(frozen=True)
-class ChoiceSpec:
-    """The output is exactly one of these strings."""
-
-    choices: tuple[str, ...]
-
-
-ConstraintSpec = GrammarSpec | ChoiceSpec
-
-
-def constraint_factory(spec: ConstraintSpec | None, model: TextModel) -> Callable[[], Constraint] | None:
+def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[], Constraint] | None:
     """One fresh constraint per choice; the compiled grammar (and the model's vocabulary index) are shared."""
     if spec is None:
         return None
-    if isinstance(spec, GrammarSpec):
-        from edge_runtime.engine.grammar_constraint import GrammarConstraint
+    from edge_runtime.engine.grammar_constraint import GrammarConstraint
 
-        grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
-        return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
-    from edge_runtime.engine.choice_constraint import ChoiceConstraint
-
-    choices = list(spec.choices)
-    return lambda: ChoiceConstraint(choices, model)
+    grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
+    return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
 
 
 def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool) -> list[int]:

@@ -37,6 +37,12 @@ class GrammarCache:
 
         return self._get_or_compile("gbnf:" + text, lambda: compile_gbnf(text))
 
+    def choice(self, choices: list[str]) -> Grammar:
+        """A grammar whose sentences are exactly the given strings (OpenAI/vLLM `guided_choice`)."""
+        from edge_runtime.engine.tool_calls_grammar import gbnf_literal
+
+        return self.gbnf("root ::= " + " | ".join(gbnf_literal(choice) for choice in choices))
+
     def __len__(self) -> int:
         return len(self._entries)
 

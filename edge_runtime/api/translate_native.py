@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
-    ConstraintSpec,
     GenerationResult,
     GrammarSpec,
     TextModel,
@@ -77,7 +77,7 @@ def sampling_from_native(params: nt.SamplingParams | None) -> tuple[SamplingPara
 
 def constraint_from_response_format(
     response_format: nt.ResponseFormat | None, grammars: GrammarCache
-) -> ConstraintSpec | None:
+) -> GrammarSpec | None:
     if response_format is None:
         return None
     if isinstance(response_format, nt.JsonSchemaResponseFormat):
@@ -179,14 +179,16 @@ def chat_messages(messages: list[nt.Message]) -> list[dict[str, Any]]:
 
 
 def _tool_specs(tools: list[nt.ToolDefinition] | None) -> list[ToolSpec]:
-    return [
-        ToolSpec.from_param_definitions(
+    """Llama Stack's parameter lists are closed: a call may pass only the parameters a tool defines."""
+    specs = []
+    for tool in tools or []:
+        spec = ToolSpec.from_param_definitions(
             tool.tool_name,
             tool.description,
             {name: p.model_dump() for name, p in (tool.parameters or {}).items()},
         )
-        for tool in tools or []
-    ]
+        specs.append(replace(spec, parameters={**spec.parameters, "additionalProperties": False}))
+    return specs
 
 
 def chat_to_generation(

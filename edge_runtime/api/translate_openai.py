@@ -16,8 +16,6 @@ from edge_runtime.api import openai_types as ot
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     ChoiceResult,
-    ChoiceSpec,
-    ConstraintSpec,
     GenerationResult,
     GrammarSpec,
     TextModel,
@@ -77,7 +75,7 @@ def _guided_constraint(
     guided_json: dict[str, Any] | str | None,
     guided_grammar: str | None,
     grammars: GrammarCache,
-) -> ConstraintSpec | None:
+) -> GrammarSpec | None:
     given = [
         name
         for name, value in (
@@ -92,7 +90,7 @@ def _guided_constraint(
     if guided_choice is not None:
         if not guided_choice or any(choice == "" for choice in guided_choice):
             raise ParameterError("guided_choice", "expected a non-empty list of non-empty strings")
-        return ChoiceSpec(tuple(guided_choice))
+        return GrammarSpec(grammars.choice(guided_choice))
     if guided_json is not None:
         schema = guided_json
         if isinstance(schema, str):
@@ -335,7 +333,7 @@ def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
 
 def _response_format_constraint(
     response_format: ot.ResponseFormat | None, grammars: GrammarCache
-) -> ConstraintSpec | None:
+) -> GrammarSpec | None:
     if response_format is None or isinstance(response_format, ot.ResponseFormatText):
         return None
     if isinstance(response_format, ot.ResponseFormatJSONObject):

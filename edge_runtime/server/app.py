@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import anyio
 from starlette.applications import Starlette
@@ -17,6 +18,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from edge_runtime.api.grammar_cache import GrammarCache
+from edge_runtime.engine.loaded_model import EngineConfig
+from edge_runtime.engine.manager import ModelManager
 from edge_runtime.server import routes_models, routes_native, routes_openai
 from edge_runtime.server.catalog import ModelCatalog
 from edge_runtime.server.metrics import ServerMetrics
@@ -47,17 +50,15 @@ def _open_store(settings: ServerSettings) -> ModelStore:
     return store
 
 
-def _engine_config(settings: ServerSettings) -> object:
-    from edge_runtime.engine.manager import EngineConfig
-
-    options: dict[str, object] = {"n_slots": settings.n_slots}
+def _engine_config(settings: ServerSettings) -> EngineConfig:
+    config = EngineConfig(n_slots=settings.n_slots)
     if settings.n_ctx is not None:
-        options["n_ctx_per_slot"] = settings.n_ctx
+        config = replace(config, n_ctx_per_slot=settings.n_ctx)
     if settings.n_threads is not None:
-        options["n_threads"] = settings.n_threads
+        config = replace(config, n_threads=settings.n_threads)
     if settings.queue_size is not None:
-        options["queue_size"] = settings.queue_size
-    return EngineConfig(**options)
+        config = replace(config, queue_size=settings.queue_size)
+    return config
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -75,8 +76,6 @@ def create_app(settings: ServerSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from edge_runtime.engine.manager import ModelManager
-
         store = await anyio.to_thread.run_sync(_open_store, settings)
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
@@ -91,6 +90,8 @@ def create_app(settings: ServerSettings) -> Starlette:
             await anyio.to_thread.run_sync(manager.close_all)
 
     async def metrics_endpoint(request: Request) -> Response:
+        state: ServerState = request.app.state.server
+        metrics.observe_engine(state.manager.loaded())
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     document = openapi_document()

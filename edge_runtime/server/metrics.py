@@ -9,6 +9,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 LabelValues = tuple[str, ...]
 
@@ -56,8 +57,8 @@ class Counter(_LabelledValues):
 class Gauge(_LabelledValues):
     kind = "gauge"
 
-    def add(self, *labels: str, amount: float) -> None:
-        self.values[labels] = self.values.get(labels, 0.0) + amount
+    def set(self, *labels: str, value: float) -> None:
+        self.values[labels] = value
 
 
 @dataclass
@@ -112,9 +113,26 @@ _TOKEN_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 _MASK_BOUNDS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
 
 
+class SchedulerView(Protocol):
+    @property
+    def busy_slots(self) -> int: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+
+
+class EngineModelView(Protocol):
+    """What a scrape reads from each loaded model (the engine's LoadedModel)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def scheduler(self) -> SchedulerView | None: ...
+
+
 class ServerMetrics:
-    """Every series the server exports. Queue depth and busy slots are counted at the server: a request is
-    queued from admission until its first event, busy while it generates."""
+    """Every series the server exports. Queue depth and busy slots are the schedulers' own, read per scrape."""
 
     def __init__(self) -> None:
         self.requests = Counter(
@@ -132,9 +150,9 @@ class ServerMetrics:
             "edge_runtime_generated_tokens_total", "Tokens generated.", ("model",)
         )
         self.queue_depth = Gauge(
-            "edge_runtime_queue_depth", "Generations admitted and waiting for their first event.", ("model",)
+            "edge_runtime_queue_depth", "Generations waiting for a free slot.", ("model",)
         )
-        self.busy_slots = Gauge("edge_runtime_busy_slots", "Sequences (choices) being generated.", ("model",))
+        self.busy_slots = Gauge("edge_runtime_busy_slots", "Slots holding a running sequence.", ("model",))
         self.time_to_first_token = Histogram(
             "edge_runtime_time_to_first_token_seconds",
             "Time from admission to the first generated token.",
@@ -153,6 +171,15 @@ class ServerMetrics:
             _MASK_BOUNDS,
             ("model",),
         )
+
+    def observe_engine(self, models: Sequence[EngineModelView]) -> None:
+        """Refresh the gauges from the loaded models' schedulers (unloaded models drop out)."""
+        self.queue_depth.values.clear()
+        self.busy_slots.values.clear()
+        for model in models:
+            if model.scheduler is not None:
+                self.queue_depth.set(model.model_id, value=model.scheduler.queue_depth)
+                self.busy_slots.set(model.model_id, value=model.scheduler.busy_slots)
 
     def render(self) -> str:
         series = (

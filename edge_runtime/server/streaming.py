@@ -63,25 +63,18 @@ class Generation:
     ) -> None:
         request.constraint_factory = timed_factory(request.constraint_factory, metrics, model.model_id)
         self._model_id = model.model_id
-        self._n = request.best_of or request.n
         self._metrics = metrics
         self._state = state
         self._events = model.generate(request)
         self._first: GenerationEvent | None = None
-        self._busy = False
         self._closed = False
 
     async def start(self) -> None:
-        self._metrics.queue_depth.add(self._model_id, amount=1)
         try:
             self._first = await self._events.__anext__()
         except BaseException:
             await self.close()
             raise
-        finally:
-            self._metrics.queue_depth.add(self._model_id, amount=-1)
-        self._metrics.busy_slots.add(self._model_id, amount=self._n)
-        self._busy = True
 
     async def events(self) -> AsyncGenerator[GenerationEvent, None]:
         """The first event, then the rest; the generation is closed (its slot freed) however iteration ends."""
@@ -104,8 +97,6 @@ class Generation:
         if self._closed:
             return
         self._closed = True
-        if self._busy:
-            self._metrics.busy_slots.add(self._model_id, amount=-self._n)
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -64,7 +64,7 @@ def tiny_settings(models_dir: Path, **overrides: object) -> ServerSettings:
         models_dir=models_dir,
         preload=(TINY_ID,),
         n_slots=N_SLOTS,
-        n_ctx=256,
+        n_ctx=1024,
         queue_size=QUEUE_SIZE,
         max_body_bytes=MAX_BODY_BYTES,
         import_default_model=False,

@@ -26,8 +26,8 @@ def test_counters_and_gauges_with_escaped_labels() -> None:
     metrics = ServerMetrics()
     metrics.requests.inc("/v1/models", "200")
     metrics.requests.inc("/v1/models", "200")
-    metrics.busy_slots.add('we"ird', amount=3)
-    metrics.busy_slots.add('we"ird', amount=-1)
+    metrics.busy_slots.set('we"ird', value=3)
+    metrics.busy_slots.set('we"ird', value=2)
     text = metrics.render()
     assert 'edge_runtime_requests_total{route="/v1/models",status="200"} 2' in text
     assert 'edge_runtime_busy_slots{model="we\\"ird"} 2' in text
