@@ -202,6 +202,9 @@ class _Builder:
 def _check_left_recursion(
     rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
 ) -> None:
+    """Refuse a rule that can reach itself without consuming input through a reference that keeps a frame
+    (one not last in its alternative): expanding it would push frames forever. Cycles through last-position
+    references only (`x*` with a nullable `x`) replace frames instead, and the closure's dedup ends them."""
     nullable = [False] * len(rules)
     changed = True
     while changed:
@@ -212,36 +215,83 @@ def _check_left_recursion(
                 for elements in alternatives
             ):
                 nullable[rule_id] = changed = True
-    left_refs: list[list[int]] = []
+    left_edges: list[list[tuple[int, bool]]] = []
     for alternatives in rules:
-        refs: list[int] = []
+        edges: list[tuple[int, bool]] = []
         for elements in alternatives:
-            for kind, value in elements:
+            for position, (kind, value) in enumerate(elements):
                 if kind != ElementKind.RULE:
                     break
-                refs.append(value)
+                edges.append((value, position == len(elements) - 1))
                 if not nullable[value]:
                     break
-        left_refs.append(refs)
-    state = [0] * len(rules)  # 0 unvisited, 1 on the current path, 2 done
-    for start in range(len(rules)):
-        if state[start]:
+        left_edges.append(edges)
+    component = _strongly_connected_components([[target for target, _ in edges] for edges in left_edges])
+    for source, edges in enumerate(left_edges):
+        for target, is_tail in edges:
+            if not is_tail and component[source] == component[target]:
+                _raise_left_recursion(_cycle(source, target, left_edges, component), names, origins)
+
+
+def _strongly_connected_components(successors: list[list[int]]) -> list[int]:
+    """Component id per node (iterative Tarjan)."""
+    count = len(successors)
+    index = [-1] * count
+    low = [0] * count
+    component = [-1] * count
+    on_stack = [False] * count
+    stack: list[int] = []
+    counter = 0
+    for root in range(count):
+        if index[root] >= 0:
             continue
-        path = [start]
-        iterators = [iter(left_refs[start])]
-        state[start] = 1
-        while iterators:
-            target = next(iterators[-1], None)
-            if target is None:
-                state[path.pop()] = 2
-                iterators.pop()
-            elif state[target] == 1:
-                cycle = path[path.index(target) :] + [target]
-                _raise_left_recursion(cycle, names, origins)
-            elif state[target] == 0:
-                state[target] = 1
-                path.append(target)
-                iterators.append(iter(left_refs[target]))
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            if child < len(successors[node]):
+                work.append((node, child + 1))
+                target = successors[node][child]
+                if index[target] < 0:
+                    work.append((target, 0))
+                elif on_stack[target]:
+                    low[node] = min(low[node], index[target])
+                continue
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    component[member] = node
+                    if member == node:
+                        break
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return component
+
+
+def _cycle(
+    source: int, target: int, left_edges: list[list[tuple[int, bool]]], component: list[int]
+) -> list[int]:
+    """A path source -> target -> ... -> source inside one component, for the error message."""
+    came_from = {target: target}
+    frontier = [target]
+    while source not in came_from:
+        following = []
+        for node in frontier:
+            for successor, _ in left_edges[node]:
+                if successor not in came_from and component[successor] == component[source]:
+                    came_from[successor] = node
+                    following.append(successor)
+        frontier = following
+    path = [source]
+    while path[-1] != target:
+        path.append(came_from[path[-1]])
+    return [source, *reversed(path)]
 
 
 def _raise_left_recursion(cycle: list[int], names: list[str], origins: list[tuple[int, int]]) -> None:

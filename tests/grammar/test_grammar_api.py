@@ -31,7 +31,7 @@ from edge_runtime.grammar import Grammar, GrammarError, compile_gbnf
         ('root ::= "a"\nroot ::= "b"', 2, 1, "defined twice"),
         ("root ::= <hello>", 1, 10, "<[id]>"),
         ('root ::= x\nx ::= y "a"\ny ::= "b"? x', 2, 1, "x -> y -> x"),
-        ('root ::= "a" ("b"?)*', 1, 1, "left-recursive"),
+        ('root ::= x\nx ::= (x "a")?', 2, 1, "rule 'x' is left-recursive"),
     ],
 )
 def test_errors_carry_line_and_column(text: str, line: int, column: int, words: str) -> None:
@@ -42,6 +42,13 @@ def test_errors_carry_line_and_column(text: str, line: int, column: int, words: 
     assert (error.line, error.column) == (line, column)
     assert words in str(error)
     assert f"{line}:{column}" in str(error)
+
+
+def test_repetitions_of_nullable_items_compile() -> None:
+    optional_star = compile_gbnf('root ::= ("a"?)* "!"')
+    assert optional_star.matches("!") and optional_star.matches("aaa!") and not optional_star.matches("b!")
+    nested = compile_gbnf('root ::= (ws ("x" | ws))+ "."\nws ::= " "*')
+    assert nested.matches(".") and nested.matches("  x x.") and not nested.matches("y.")
 
 
 def test_missing_root_has_no_position() -> None:
