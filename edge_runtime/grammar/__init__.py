@@ -6,32 +6,19 @@ per-request `GrammarMatcher` cursor. Nothing here knows about llama.cpp.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
-
-if TYPE_CHECKING:
-    from edge_runtime.grammar.matcher import GrammarMatcher
-    from edge_runtime.grammar.vocab import Vocabulary
+from edge_runtime.grammar.matcher import GrammarMatcher
+from edge_runtime.grammar.vocab import Vocabulary
 
 __all__ = ["Grammar", "GrammarError", "GrammarMatcher", "Vocabulary", "compile_gbnf", "compile_json_schema"]
 
 
 def compile_json_schema(schema: dict[str, Any] | bool, *, lenient: bool = False) -> Grammar:
-    """Compile a JSON Schema (draft 2020-12) to a grammar; see edge_runtime.grammar.json_schema."""
+    """Compile a JSON Schema (draft 2020-12) to a grammar; see edge_runtime.grammar.json_schema (imported on
+    first use: it is the larger module)."""
     from edge_runtime.grammar.json_schema import compile_json_schema as compile_schema
 
     return compile_schema(schema, lenient=lenient)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "GrammarMatcher":
-        from edge_runtime.grammar.matcher import GrammarMatcher
-
-        return GrammarMatcher
-    if name == "Vocabulary":
-        from edge_runtime.grammar.vocab import Vocabulary
-
-        return Vocabulary
-    raise AttributeError(f"module 'edge_runtime.grammar' has no attribute '{name}'")

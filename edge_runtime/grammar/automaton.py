@@ -21,7 +21,7 @@ class ByteAutomaton:
     """Thread-safe: interning, table growth and table writes happen under one lock (so no write lands in a
     table being replaced); lookups of known transitions do not lock.
     States are never forgotten, so memory grows with the distinct parse situations met (one 1 KiB table row
-    each); nesting depth, not text length, is what creates new states."""
+    each): nesting depth and positions inside bounded repetitions create states, repeated text does not."""
 
     def __init__(self, flat: FlatGrammar) -> None:
         self.machine = StackMachine(flat)
