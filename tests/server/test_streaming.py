@@ -12,6 +12,8 @@ import httpx
 import pytest
 from live_server import N_SLOTS, QUEUE_SIZE, TINY_ID, RunningServer, serve, tiny_settings
 
+from edge_runtime.store import read_gguf_header
+
 LONG = {"max_tokens": 200}
 
 
@@ -71,29 +73,44 @@ def test_openai_sse_framing_ends_with_done(http: httpx.Client) -> None:
     assert len({c["id"] for c in chunks}) == 1
 
 
-def _busy_slots(http: httpx.Client) -> float:
+def _metric(http: httpx.Client, name: str) -> float:
     for line in http.get("/metrics").text.splitlines():
-        if line.startswith(f'edge_runtime_busy_slots{{model="{TINY_ID}"}}'):
+        if line.startswith(f'{name}{{model="{TINY_ID}"}}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
-def test_disconnect_mid_stream_frees_the_slot(http: httpx.Client, tiny_server: RunningServer) -> None:
+def _no_end_of_generation(model_path: Path) -> dict[str, float]:
+    """A logit bias that bans the tiny model's special tokens, so a generation runs until the context is full."""
+    metadata = read_gguf_header(model_path).metadata
+    ids = {metadata[k] for k in metadata if k.startswith("tokenizer.ggml.") and k.endswith("_token_id")}
+    return {str(token_id): -100.0 for token_id in ids}
+
+
+def test_disconnect_mid_stream_cancels_the_generation(
+    http: httpx.Client, tiny_server: RunningServer, tiny_model_path: Path
+) -> None:
+    generated_before = _metric(http, "edge_runtime_generated_tokens_total")
+    body = {
+        "model": TINY_ID,
+        "prompt": "Count:",
+        "stream": True,
+        "max_tokens": None,
+        "logit_bias": _no_end_of_generation(tiny_model_path),
+    }
     for _ in range(N_SLOTS + 1):
         with (
             tiny_server.client() as leaving,
-            leaving.stream(
-                "POST",
-                "/v1/completions",
-                json={"model": TINY_ID, "prompt": "Count:", "stream": True, "max_tokens": None},
-            ) as response,
+            leaving.stream("POST", "/v1/completions", json=body) as response,
         ):
             first = next(response.iter_lines())
             assert first.startswith("data: ")
-    deadline = time.monotonic() + 30
-    while _busy_slots(http) != 0.0:
+    deadline = time.monotonic() + 60
+    while _metric(http, "edge_runtime_busy_slots") != 0.0:
         assert time.monotonic() < deadline, "slots still busy after the clients left"
         time.sleep(0.05)
+    # a generation that ran to the end would have reported its (context-filling) tokens; cancelled ones never do
+    assert _metric(http, "edge_runtime_generated_tokens_total") == generated_before
     answer = http.post("/v1/completions", json={"model": TINY_ID, "prompt": "ok", "max_tokens": 3})
     assert answer.status_code == 200
 
