@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SYNTHETIC_CONTROL_BASE, SYNTHETIC_EOG, greedy_encode, new_mask
 from grammar_cases import GBNF_DIR
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_runtime.grammar import GrammarMatcher, Vocabulary, compile_gbnf
@@ -47,13 +47,13 @@ def random_walk(matcher: GrammarMatcher, choices: list[int]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(WALK_GRAMMARS))
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None)
 @given(choices=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=25))
 def test_random_walk_on_tiny_vocabulary(name: str, choices: list[int], tiny_vocabulary: Vocabulary) -> None:
     random_walk(WALK_GRAMMARS[name].matcher(tiny_vocabulary), choices)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None)
 @given(choices=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=25))
 def test_random_walk_with_token_elements(choices: list[int], synthetic_vocabulary: Vocabulary) -> None:
     start, end, other = (SYNTHETIC_CONTROL_BASE + n for n in (10, 11, 12))
