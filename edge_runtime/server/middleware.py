@@ -84,8 +84,8 @@ class BodyLimitMiddleware:
 
 
 class AccessLogMiddleware:
-    """One log line per request (id, method, path, status, model, tokens, durations) when its response ends,
-    the request counter by route template and status, and an `X-Request-ID` response header."""
+    """One log line per request when its response ends (id, method, path, status, model, tokens, durations,
+    the OpenAI `user`), the request counter by route template and status, and an `X-Request-ID` header."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
@@ -112,7 +112,7 @@ class AccessLogMiddleware:
             self.metrics.requests.inc(template, str(status))
             access_log.info(
                 "request_id=%s method=%s path=%s status=%d model=%s prompt_tokens=%s completion_tokens=%s "
-                "ttft_ms=%s duration_ms=%.1f",
+                "ttft_ms=%s duration_ms=%.1f user=%s",
                 request_id,
                 scope["method"],
                 scope["path"],
@@ -122,6 +122,7 @@ class AccessLogMiddleware:
                 state.get("completion_tokens", "-"),
                 f"{state['ttft_s'] * 1000:.1f}" if "ttft_s" in state else "-",
                 (time.perf_counter() - started) * 1000,
+                state.get("user") or "-",
             )
 
         async def logging_send(message: Message) -> None:

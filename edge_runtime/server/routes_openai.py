@@ -39,6 +39,7 @@ def _data(chunk: BaseModel) -> bytes:
 async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.model = body.model
+    request.state.user = body.user
     _, model = await state.model(body.model, "llm")
     engine_requests = await anyio.to_thread.run_sync(
         to.completion_to_generations, body, model, state.grammars
@@ -89,6 +90,7 @@ async def _completion_sse(
 @endpoint("openai")
 async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.ChatCompletionRequest)
+    request.state.user = body.user
     plan, generation = await admit(
         request,
         state,
@@ -123,6 +125,7 @@ async def _chat_sse(
 async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.EmbeddingRequest)
     request.state.model = body.model
+    request.state.user = body.user
     texts = to.embedding_texts(body)
     _, model = await state.model(body.model, "embedding")
     vectors = await model.embed(texts, output_dimension=body.dimensions)
