@@ -14,6 +14,7 @@ import uvicorn
 
 from edge_runtime.server.app import create_app
 from edge_runtime.server.settings import ServerSettings
+from edge_runtime.store import read_gguf_header
 
 TINY_ID = "tiny"
 MAX_BODY_BYTES = 256 * 1024
@@ -70,3 +71,11 @@ def tiny_settings(models_dir: Path, **overrides: object) -> ServerSettings:
         import_default_model=False,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def no_special_tokens_bias(model_path: Path) -> dict[str, float]:
+    """An OpenAI logit_bias banning the model's special tokens (BOS, EOS, EOT...), so that a generation
+    runs until its context is full."""
+    metadata = read_gguf_header(model_path).metadata
+    ids = {int(metadata[k]) for k in metadata if k.startswith("tokenizer.ggml.") and k.endswith("_token_id")}
+    return {str(token_id): -100.0 for token_id in ids}

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-from live_server import TINY_ID, free_port
+from live_server import TINY_ID, free_port, no_special_tokens_bias
 
 
-def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path) -> None:
+def test_serve_answers_logs_and_stops_gracefully_on_sigterm(
+    tiny_store_dir: Path, tiny_model_path: Path
+) -> None:
     port = free_port()
     command = [
         sys.executable,
@@ -53,12 +55,29 @@ def test_serve_answers_logs_and_stops_gracefully_on_sigterm(tiny_store_dir: Path
                 json={"model_id": TINY_ID, "content": "hi", "sampling_params": {"max_tokens": 3}},
             )
             assert answer.status_code == 200
-        process.send_signal(signal.SIGTERM)
+            with http.stream(
+                "POST",
+                "/v1/completions",
+                headers={"authorization": "Bearer secret"},
+                json={
+                    "model": TINY_ID,
+                    "prompt": "Count:",
+                    "stream": True,
+                    "max_tokens": None,
+                    "logit_bias": no_special_tokens_bias(tiny_model_path),
+                },
+            ) as running:
+                lines = running.iter_lines()
+                assert next(lines).startswith("data: ")
+                process.send_signal(signal.SIGTERM)
+                rest = [line for line in lines if line]
         output, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    # the request running at SIGTERM was let finish (its context filled) before the server stopped
+    assert rest[-1] == "data: [DONE]" and '"finish_reason":"length"' in rest[-2]
     # uvicorn finishes its graceful shutdown, then re-raises the signal so the exit status tells the parent.
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import N_SLOTS, QUEUE_SIZE, TINY_ID, RunningServer, serve, tiny_settings
-
-from edge_runtime.store import read_gguf_header
+from live_server import (
+    N_SLOTS,
+    QUEUE_SIZE,
+    TINY_ID,
+    RunningServer,
+    no_special_tokens_bias,
+    serve,
+    tiny_settings,
+)
 
 LONG = {"max_tokens": 200}
 
@@ -80,13 +86,6 @@ def _metric(http: httpx.Client, name: str) -> float:
     return 0.0
 
 
-def _no_end_of_generation(model_path: Path) -> dict[str, float]:
-    """A logit bias that bans the tiny model's special tokens, so a generation runs until the context is full."""
-    metadata = read_gguf_header(model_path).metadata
-    ids = {metadata[k] for k in metadata if k.startswith("tokenizer.ggml.") and k.endswith("_token_id")}
-    return {str(token_id): -100.0 for token_id in ids}
-
-
 def test_disconnect_mid_stream_cancels_the_generation(
     http: httpx.Client, tiny_server: RunningServer, tiny_model_path: Path
 ) -> None:
@@ -96,7 +95,7 @@ def test_disconnect_mid_stream_cancels_the_generation(
         "prompt": "Count:",
         "stream": True,
         "max_tokens": None,
-        "logit_bias": _no_end_of_generation(tiny_model_path),
+        "logit_bias": no_special_tokens_bias(tiny_model_path),
     }
     for _ in range(N_SLOTS + 1):
         with (
