@@ -16,9 +16,11 @@ from edge_runtime.grammar.vocab import Vocabulary
 __all__ = ["Grammar", "GrammarError", "GrammarMatcher", "Vocabulary", "compile_gbnf", "compile_json_schema"]
 
 
-def compile_json_schema(schema: dict[str, Any] | bool, *, lenient: bool = False) -> Grammar:
+def compile_json_schema(
+    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Any = None
+) -> Grammar:
     """Compile a JSON Schema (draft 2020-12) to a grammar; see edge_runtime.grammar.json_schema (imported on
-    first use: it is the larger module)."""
+    first use: it is the larger module). `resolver` serves remote `$ref`s from local documents."""
     from edge_runtime.grammar.json_schema import compile_json_schema as compile_schema
 
-    return compile_schema(schema, lenient=lenient)
+    return compile_schema(schema, lenient=lenient, resolver=resolver)
