@@ -49,7 +49,7 @@ class Embedder:
         self.n_seq = n_seq
         params = ContextParams(
             n_ctx_per_seq=n_ctx_per_seq, n_seq=n_seq, n_batch=n_ctx_per_seq, n_ubatch=n_ctx_per_seq,
-            n_threads=n_threads, embeddings=True, pooling_type=_pooling_type(model, pooling),
+            n_threads=n_threads, embeddings=True, pooling_type=_pooling_type(model, pooling), unified_kv=True,
         )
         self.context = LlamaContext(model, params)
         self._batch = Batch(n_ctx_per_seq)

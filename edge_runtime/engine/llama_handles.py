@@ -90,6 +90,9 @@ class ContextParams:
     n_threads: int
     embeddings: bool = False
     pooling_type: int = llama.LLAMA_POOLING_TYPE_UNSPECIFIED
+    unified_kv: bool = False
+    """One cache for all sequences: llama.cpp then cuts a batch into micro-batches in token order, instead of
+    taking the same number of tokens from each sequence (which splits a sequence that pooling needs whole)."""
 
 
 class LlamaContext:
@@ -105,6 +108,7 @@ class LlamaContext:
         cparams.n_threads_batch = params.n_threads
         cparams.embeddings = params.embeddings
         cparams.pooling_type = params.pooling_type
+        cparams.kv_unified = params.unified_kv
         cparams.swa_full = True
         """Prefix reuse trims a sequence back to any position, which a window-sized cache cannot do."""
         cparams.no_perf = True
