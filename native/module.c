@@ -8,6 +8,20 @@ static PyMethodDef native_methods[] = {
     {"apply_mask", edge_apply_mask, METH_VARARGS,
      "apply_mask(logits: float32 buffer, mask: bool buffer) -> None\n"
      "Set logits[i] = -inf wherever mask[i] is false, in place. Releases the GIL."},
+    {"trie_walk", edge_trie_walk, METH_VARARGS,
+     "trie_walk(table, node_byte, node_depth, subtree_end, token_start, sorted_ids, max_depth, entries,\n"
+     "          out_bits, pending) -> int\n"
+     "Walk the preorder vocabulary trie from each (node, parent state) row of `entries` through the int32\n"
+     "[n_states, 256] transition table, setting the bit (little order) of every token whose bytes stay alive\n"
+     "in `out_bits` (uint8, zeroed by the caller). Dead prefixes skip their subtree. Unknown transitions (-1)\n"
+     "are written to `pending` as (node, parent state) rows with their subtrees unwalked; returns how many.\n"
+     "Costs one table lookup per live trie node; releases the GIL."},
+    {"pack_mask", edge_pack_mask, METH_VARARGS,
+     "pack_mask(bools: bool buffer, out_bits: uint8 buffer) -> None\n"
+     "Pack one bool per token into bits, little bit order (token i is bit i & 7 of byte i >> 3)."},
+    {"unpack_mask", edge_unpack_mask, METH_VARARGS,
+     "unpack_mask(bits: uint8 buffer, out_bools: bool buffer) -> None\n"
+     "Unpack a little-bit-order bitmask into one bool per token (the inverse of pack_mask)."},
     {NULL, NULL, 0, NULL},
 };
 

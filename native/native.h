@@ -4,5 +4,8 @@
 #include <Python.h>
 
 PyObject *edge_apply_mask(PyObject *self, PyObject *args);
+PyObject *edge_trie_walk(PyObject *self, PyObject *args);
+PyObject *edge_pack_mask(PyObject *self, PyObject *args);
+PyObject *edge_unpack_mask(PyObject *self, PyObject *args);
 
 #endif

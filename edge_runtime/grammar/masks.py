@@ -1,22 +1,24 @@
 """Token masks of one grammar over one vocabulary, computed per automaton state and cached.
 
 A mask depends only on the automaton state, so states met again (inside a JSON string, between array items)
-cost a cache lookup. A new state costs one level-by-level pass over the vocabulary trie: every node's parse
-state is its parent's state stepped by its byte, gathered from the automaton's transition table with numpy,
-so shared prefixes are stepped once and only unseen (state, byte) pairs run the Python stack machine.
+cost a cache lookup. A new state costs one walk of the vocabulary trie: every node's parse state is its
+parent's stepped by its byte through the automaton's transition table, so shared prefixes are stepped once and
+only unseen (state, byte) pairs run the Python stack machine.
 
-Boundary for the C port: `_node_states` needs only plain arrays (the trie's node_parent / node_byte /
-level_offsets / child_offsets and the automaton's int32 table); a C loop can walk them and hand back the
-(state, byte) pairs it found unknown, for `ByteAutomaton.fill_transitions` to resolve before it resumes.
+Two walks give the same masks: the native one (`edge_runtime._native.trie_walk`, depth first over the trie in
+preorder, skipping dead subtrees) and the numpy level pass it is tested against.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
+from edge_runtime import _native
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
 from edge_runtime.grammar.ir import ElementKind
 from edge_runtime.grammar.vocab import Vocabulary
@@ -24,16 +26,97 @@ from edge_runtime.grammar.vocab import Vocabulary
 _TOKEN = int(ElementKind.TOKEN)
 
 
+@dataclass(frozen=True, eq=False)
+class PreorderTrie:
+    """The vocabulary trie numbered depth first (node 0 is the empty prefix), the layout of the native walk:
+    node n's subtree is nodes n .. subtree_end[n] - 1, and the tokens spelled by node n are
+    sorted_ids[token_start[n] : token_start[n + 1]] (tokens in byte order end at nodes in preorder)."""
+
+    node_byte: np.ndarray
+    node_depth: np.ndarray
+    subtree_end: np.ndarray
+    token_start: np.ndarray
+    sorted_ids: np.ndarray
+    max_depth: int
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_byte)
+
+
+_preorder_tries: WeakKeyDictionary[Vocabulary, PreorderTrie] = WeakKeyDictionary()
+_preorder_lock = threading.Lock()
+
+
+def preorder_trie(vocab: Vocabulary) -> PreorderTrie:
+    """The preorder layout of `vocab`'s trie, built once per vocabulary (about 0.1 s for 262k tokens)."""
+    with _preorder_lock:
+        found = _preorder_tries.get(vocab)
+        if found is None:
+            found = _preorder_tries[vocab] = _build_preorder(vocab)
+        return found
+
+
+def _build_preorder(vocab: Vocabulary) -> PreorderTrie:
+    """Token k (in byte order) creates the nodes of depths lcp[k] + 1 .. len(k); listing them token by token,
+    shallow first, is exactly preorder. Subtree sizes come bottom-up through the level layout's parents."""
+    index = vocab.index
+    sorted_ids = index.sorted_ids.astype(np.int32)
+    lcp = index.lcp.astype(np.int64)
+    spelled = [vocab.token_bytes[token] for token in sorted_ids.tolist()]
+    lengths = np.fromiter(map(len, spelled), dtype=np.int64, count=len(spelled))
+    created = lengths - lcp
+    n_nodes = 1 + int(created.sum())
+    first_new = np.cumsum(created) - created
+    owner = np.repeat(np.arange(len(spelled)), created)
+    depth = np.arange(n_nodes - 1) - np.repeat(first_new, created) + np.repeat(lcp, created) + 1
+    data = np.frombuffer(b"".join(spelled), dtype=np.uint8)
+    token_offsets = np.cumsum(lengths) - lengths
+    node_byte = np.zeros(n_nodes, dtype=np.uint8)
+    node_byte[1:] = data[token_offsets[owner] + depth - 1]
+    node_depth = np.zeros(n_nodes, dtype=np.int32)
+    node_depth[1:] = depth
+
+    end_node = np.maximum.accumulate(np.where(created > 0, first_new + created, 0))
+    token_start = np.searchsorted(end_node, np.arange(n_nodes + 1), side="left").astype(np.int32)
+
+    by_level = np.argsort(node_depth, kind="stable")
+    parent = np.zeros(n_nodes, dtype=np.int64)
+    parent[by_level] = by_level[np.maximum(index.node_parent.astype(np.int64), 0)]
+    sizes = np.ones(n_nodes, dtype=np.int64)
+    level_starts = np.searchsorted(node_depth[by_level], np.arange(int(depth.max(initial=0)) + 2))
+    for level in range(len(level_starts) - 2, 0, -1):
+        members = by_level[level_starts[level] : level_starts[level + 1]]
+        np.add.at(sizes, parent[members], sizes[members])
+    subtree_end = (np.arange(n_nodes) + sizes).astype(np.int32)
+    return PreorderTrie(
+        node_byte=node_byte,
+        node_depth=node_depth,
+        subtree_end=subtree_end,
+        token_start=token_start,
+        sorted_ids=sorted_ids,
+        max_depth=max(1, int(depth.max(initial=0))),
+    )
+
+
 class TokenMasks:
     """Thread-safe; keeps the most recently used masks within `budget_bytes`, packed 8 tokens a byte (32 KiB
-    each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary)."""
+    each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary). `native=False` computes
+    masks with the numpy level pass instead of the C walk (the reference the C walk is tested against)."""
 
-    def __init__(self, automaton: ByteAutomaton, vocab: Vocabulary, budget_bytes: int = 8 << 20) -> None:
+    def __init__(
+        self, automaton: ByteAutomaton, vocab: Vocabulary, budget_bytes: int = 8 << 20, *, native: bool = True
+    ) -> None:
         self.automaton = automaton
         self.vocab = vocab
-        self.capacity = max(16, budget_bytes // max(1, (vocab.size + 7) // 8))
+        self.native = native
+        self._n_packed = (vocab.size + 7) // 8
+        self.capacity = max(16, budget_bytes // max(1, self._n_packed))
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._scratch = threading.local()
+        if native:
+            self._trie = preorder_trie(vocab)
         token_node = vocab.index.token_node
         self._n_nodes = len(vocab.index.node_parent)
         self._token_node_or_dead = np.where(token_node >= 0, token_node, self._n_nodes).astype(np.intp)
@@ -45,10 +128,11 @@ class TokenMasks:
             if packed is not None:
                 self._packed.move_to_end(state)
         if packed is not None:
-            out[:] = np.unpackbits(packed, count=self.vocab.size).view(np.bool_)
+            _native.unpack_mask(packed, out)
             return
         self.compute(state, out)
-        packed = np.packbits(out)
+        packed = np.empty(self._n_packed, dtype=np.uint8)
+        _native.pack_mask(out, packed)
         with self._lock:
             self._packed[state] = packed
             while len(self._packed) > self.capacity:
@@ -60,6 +144,8 @@ class TokenMasks:
         automaton = self.automaton
         if state == DEAD:
             out[:] = False
+        elif self.native:
+            _native.unpack_mask(self._text_token_bits(state), out)
         else:
             np.not_equal(self._node_states(state)[self._token_node_or_dead], DEAD, out=out)
         size = self.vocab.size
@@ -81,6 +167,25 @@ class TokenMasks:
                 if not out[token_id]:
                     out[token_id] = automaton.after_token_element(state, token_id) != DEAD
         out[self.vocab.eog_array] = automaton.is_complete(state)
+
+    def _text_token_bits(self, state: int) -> np.ndarray:
+        """Packed mask of the text tokens alive from `state`, by the C walk. Each round walks the subtrees
+        the previous one stopped at (unknown transitions), after the automaton has computed them."""
+        trie = self._trie
+        pending = getattr(self._scratch, "pending", None)
+        if pending is None:
+            pending = self._scratch.pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
+        bits = np.zeros(self._n_packed, dtype=np.uint8)
+        entries = np.array([[0, state]], dtype=np.int32)
+        while True:
+            n_pending = _native.trie_walk(
+                self.automaton.table, trie.node_byte, trie.node_depth, trie.subtree_end, trie.token_start,
+                trie.sorted_ids, trie.max_depth, entries, bits, pending,
+            )
+            if n_pending == 0:
+                return bits
+            entries = pending[:n_pending].copy()
+            self.automaton.fill_transitions(entries[:, 1], trie.node_byte[entries[:, 0]])
 
     def _node_states(self, state: int) -> np.ndarray:
         """Parse state of every trie node reachable from `state` (DEAD elsewhere), level by level: a dense
