@@ -23,7 +23,7 @@ _POOLING_TYPES = {
 
 
 def _pooling_type(model: LlamaModel, pooling: Pooling) -> int:
-    """"model" means the GGUF's own pooling; a generative model declares none, and then it is mean pooling."""
+    """ "model" means the GGUF's own pooling; a generative model declares none, and then it is mean pooling."""
     if pooling != "model":
         return _POOLING_TYPES[pooling]
     architecture = model.meta("general.architecture")
@@ -38,7 +38,13 @@ class Embedder:
     input, as pooling needs); calls are serialized by a lock."""
 
     def __init__(
-        self, model: LlamaModel, tokenizer: Tokenizer, *, n_ctx_per_seq: int, n_seq: int, n_threads: int,
+        self,
+        model: LlamaModel,
+        tokenizer: Tokenizer,
+        *,
+        n_ctx_per_seq: int,
+        n_seq: int,
+        n_threads: int,
         pooling: Pooling,
     ) -> None:
         if pooling != "model" and pooling not in _POOLING_TYPES:
@@ -48,15 +54,25 @@ class Embedder:
         self.n_ctx = n_ctx_per_seq
         self.n_seq = n_seq
         params = ContextParams(
-            n_ctx_per_seq=n_ctx_per_seq, n_seq=n_seq, n_batch=n_ctx_per_seq, n_ubatch=n_ctx_per_seq,
-            n_threads=n_threads, embeddings=True, pooling_type=_pooling_type(model, pooling), unified_kv=True,
+            n_ctx_per_seq=n_ctx_per_seq,
+            n_seq=n_seq,
+            n_batch=n_ctx_per_seq,
+            n_ubatch=n_ctx_per_seq,
+            n_threads=n_threads,
+            embeddings=True,
+            pooling_type=_pooling_type(model, pooling),
+            unified_kv=True,
         )
         self.context = LlamaContext(model, params)
         self._batch = Batch(n_ctx_per_seq)
         self._lock = threading.Lock()
 
     def embed(
-        self, texts: list[str], *, truncation: Truncation = "none", output_dimension: int | None = None,
+        self,
+        texts: list[str],
+        *,
+        truncation: Truncation = "none",
+        output_dimension: int | None = None,
         normalize: bool = True,
     ) -> list[list[float]]:
         if truncation not in ("none", "start", "end"):
@@ -113,7 +129,10 @@ class Embedder:
             for position, token in enumerate(tokens):
                 batch.add(token, position, seq_id, True)
         self.context.decode(batch)
-        return [self.context.sequence_embedding(seq_id, self.n_embd).astype(np.float64) for seq_id in range(len(group))]
+        return [
+            self.context.sequence_embedding(seq_id, self.n_embd).astype(np.float64)
+            for seq_id in range(len(group))
+        ]
 
     def close(self) -> None:
         self._batch.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,13 +83,19 @@ def available_memory_bytes() -> int:
 def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType) -> int:
     if model_type == "embedding":
         estimate = estimate_memory(
-            info, n_ctx=config.embedding_ctx * config.embedding_seqs, n_seq=config.embedding_seqs,
-            n_ubatch=config.embedding_ctx, swa_full=True,
+            info,
+            n_ctx=config.embedding_ctx * config.embedding_seqs,
+            n_seq=config.embedding_seqs,
+            n_ubatch=config.embedding_ctx,
+            swa_full=True,
         )
     else:
         estimate = estimate_memory(
-            info, n_ctx=config.n_ctx_per_slot * config.n_slots, n_seq=config.n_slots,
-            n_ubatch=config.n_ubatch, swa_full=True,
+            info,
+            n_ctx=config.n_ctx_per_slot * config.n_slots,
+            n_seq=config.n_slots,
+            n_ubatch=config.n_ubatch,
+            swa_full=True,
         )
     return estimate.total_bytes
 
@@ -104,8 +111,14 @@ class LoadedModel:
     """Thread-safe facade; generation runs on the model's scheduler thread, embeddings in a worker thread."""
 
     def __init__(
-        self, path: Path, model_id: str, config: EngineConfig, *, model_type: ModelType = "llm",
-        chat_template_override: str | None = None, free_bytes: int | None = None,
+        self,
+        path: Path,
+        model_id: str,
+        config: EngineConfig,
+        *,
+        model_type: ModelType = "llm",
+        chat_template_override: str | None = None,
+        free_bytes: int | None = None,
     ) -> None:
         info = model_info_from_header(read_gguf_header(path))
         need = required_bytes(info, config, model_type)
@@ -138,8 +151,11 @@ class LoadedModel:
             self._context = LlamaContext(
                 self._model,
                 ContextParams(
-                    n_ctx_per_seq=config.n_ctx_per_slot, n_seq=config.n_slots, n_batch=config.n_batch,
-                    n_ubatch=config.n_ubatch, n_threads=threads,
+                    n_ctx_per_seq=config.n_ctx_per_slot,
+                    n_seq=config.n_slots,
+                    n_batch=config.n_batch,
+                    n_ubatch=config.n_ubatch,
+                    n_threads=threads,
                 ),
             )
             self.scheduler = BatchScheduler(
@@ -149,8 +165,12 @@ class LoadedModel:
             self.n_slots = config.embedding_seqs
             self.n_ctx_per_slot = config.embedding_ctx
             self.embedder = Embedder(
-                self._model, self.tokenizer, n_ctx_per_seq=config.embedding_ctx, n_seq=config.embedding_seqs,
-                n_threads=threads, pooling=_pooling_for(info, config.embedding_pooling),
+                self._model,
+                self.tokenizer,
+                n_ctx_per_seq=config.embedding_ctx,
+                n_seq=config.embedding_seqs,
+                n_threads=threads,
+                pooling=_pooling_for(info, config.embedding_pooling),
             )
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
@@ -170,18 +190,26 @@ class LoadedModel:
         """The grammar engine's index of this model's tokens (built once, cached beside the model file)."""
         return self.tokenizer.vocabulary(self._cache_dir)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         if self.scheduler is None:
             raise WrongModelType(f"model '{self.model_id}' is an embedding model; it does not generate text")
-        async for event in self.scheduler.generate(request):
-            yield event
+        # Closing this stream closes the scheduler's at once (not when it is collected), which frees the slot.
+        async with aclosing(self.scheduler.generate(request)) as events:
+            async for event in events:
+                yield event
 
     async def embed(
-        self, texts: list[str], *, truncation: Truncation = "none", output_dimension: int | None = None,
+        self,
+        texts: list[str],
+        *,
+        truncation: Truncation = "none",
+        output_dimension: int | None = None,
         normalize: bool = True,
     ) -> list[list[float]]:
         if self.embedder is None:
-            raise WrongModelType(f"model '{self.model_id}' is an llm; register it as an embedding model to embed")
+            raise WrongModelType(
+                f"model '{self.model_id}' is an llm; register it as an embedding model to embed"
+            )
         embedder = self.embedder
         return await anyio.to_thread.run_sync(
             lambda: embedder.embed(

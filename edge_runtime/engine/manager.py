@@ -55,7 +55,10 @@ class ModelManager:
             self._make_room(required_bytes(info, self.config, model_type), keep=key)
             model = await anyio.to_thread.run_sync(
                 lambda: LoadedModel(
-                    path, entry.id, self.config, model_type=model_type,
+                    path,
+                    entry.id,
+                    self.config,
+                    model_type=model_type,
                     chat_template_override=entry.chat_template_override,
                 )
             )

@@ -7,6 +7,7 @@ runs alone or beside others.
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ class TokenSampler:
 
     @classmethod
     def create(cls, params: SamplingParams, choice_index: int, prompt: list[int]) -> TokenSampler:
-        seed = params.seed if params.seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
+        seed = params.seed if params.seed is not None else secrets.randbits(64)
         rng = np.random.Generator(np.random.PCG64([seed & ((1 << 64) - 1), choice_index]))
         sampler = cls(params, rng)
         sampler.recent.extend(prompt[-REPETITION_WINDOW:])

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,7 +156,7 @@ class BatchScheduler:
         if bad:
             raise BadRequest(f"token id {bad[0]} is outside the vocabulary of {self.context.n_vocab} tokens")
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Events of one request: text pieces, one ChoiceFinished per choice, then GenerationDone."""
         self.check(request)
         loop = asyncio.get_running_loop()
@@ -400,7 +400,9 @@ class BatchScheduler:
             for forced in choice.constraint.forced_tokens():
                 if not choice.constraint.accept_token(forced):
                     break
-                steps.append((forced, self._token_logprob(forced, 0.0, [(forced, 0.0)]) if raw is not None else None))
+                steps.append(
+                    (forced, self._token_logprob(forced, 0.0, [(forced, 0.0)]) if raw is not None else None)
+                )
         for token, entry in steps:
             self._take(job, choice, token, entry)
             if choice.finish is not None:
@@ -425,9 +427,11 @@ class BatchScheduler:
             self._close_choice(job, choice, "stop_string", flush=False)
             return
         generated = len(choice.tokens)
-        if request.max_tokens is not None and generated >= request.max_tokens:
-            self._close_choice(job, choice, "length")
-        elif len(choice.slot.history) + len(choice.pending) + 1 >= self.n_ctx:
+        if (
+            request.max_tokens is not None
+            and generated >= request.max_tokens
+            or len(choice.slot.history) + len(choice.pending) + 1 >= self.n_ctx
+        ):
             self._close_choice(job, choice, "length")
         else:
             choice.pending.append(token)
@@ -453,7 +457,9 @@ class BatchScheduler:
             if text:
                 choice.text.append(text)
                 if not job.buffered:
-                    job.emit(TextPiece(choice.index, text, [], [] if job.request.logprobs is not None else None))
+                    job.emit(
+                        TextPiece(choice.index, text, [], [] if job.request.logprobs is not None else None)
+                    )
 
     def _finish(self, job: _Job) -> None:
         self._running.remove(job)

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
-from edge_runtime.engine.types import ChoiceFinished, GenerationDone, GenerationEvent, GenerationRequest, TextPiece
+from edge_runtime.engine.types import (
+    ChoiceFinished,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    TextPiece,
+)
 
 TINY_CONFIG = EngineConfig(n_slots=4, n_ctx_per_slot=256, n_threads=1, n_batch=256, n_ubatch=64, queue_size=8)
 

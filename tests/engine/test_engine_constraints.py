@@ -85,7 +85,7 @@ def test_forced_tokens_follow_the_canonical_trie(tiny_llm: LoadedModel) -> None:
 
 
 def test_forced_tokens_never_skip_a_choice_spelled_another_way(tiny_llm: LoadedModel) -> None:
-    """"the" is spelled t|he and "th" t|h: after t, he is the trie's only way on, yet "th" is still possible."""
+    """ "the" is spelled t|he and "th" t|h: after t, he is the trie's only way on, yet "th" is still possible."""
     t, he, h = (tiny_llm.encode_bytes(text)[0] for text in (b"t", b"he", b"h"))
     spellings = {b"the": [t, he], b"th": [t, h]}
     constraint = ChoiceConstraint(["the", "th"], tiny_llm, encode=spellings.__getitem__)
@@ -130,7 +130,9 @@ def test_jump_forward_tokens_are_taken_even_when_sampling_would_never_pick_them(
     vocabulary = tiny_llm.vocabulary
     head = b'{"name": "'
     spellings = {token for start in range(len(head)) for token in tiny_llm.encode_bytes(head[start:])}
-    banned = SamplingParams(logit_bias={token: -100.0 for token in spellings if tiny_llm.token_text(token) != "{"})
+    banned = SamplingParams(
+        logit_bias={token: -100.0 for token in spellings if tiny_llm.token_text(token) != "{"}
+    )
     prompt = tiny_llm.tokenize("Return the name as JSON:")
     free = run(tiny_llm, GenerationRequest(prompt, banned, max_tokens=30))
     assert not set(free.tokens()) & set(banned.logit_bias)

@@ -46,8 +46,12 @@ def test_gemma_generates_chooses_and_keeps_seeds(gemma: LoadedModel, run: RunGen
 
     async def together() -> list[list[int]]:
         others = [
-            GenerationRequest(gemma.tokenize("Once upon a time"), SamplingParams(temperature=1.0, seed=1), max_tokens=16),
-            GenerationRequest(gemma.tokenize("def main():"), SamplingParams(temperature=0.7, seed=2), max_tokens=9),
+            GenerationRequest(
+                gemma.tokenize("Once upon a time"), SamplingParams(temperature=1.0, seed=1), max_tokens=16
+            ),
+            GenerationRequest(
+                gemma.tokenize("def main():"), SamplingParams(temperature=0.7, seed=2), max_tokens=9
+            ),
         ]
         results = await asyncio.gather(*(collect(gemma, r) for r in [request, *others]))
         return [result.tokens() for result in results]

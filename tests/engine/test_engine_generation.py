@@ -96,7 +96,9 @@ def test_utf8_character_split_across_tokens_is_never_cut(tiny_llm: LoadedModel, 
     generation = run(
         tiny_llm,
         GenerationRequest(
-            tiny_llm.tokenize(PROMPT), max_tokens=20, constraint_factory=lambda: ChoiceConstraint([word], tiny_llm)
+            tiny_llm.tokenize(PROMPT),
+            max_tokens=20,
+            constraint_factory=lambda: ChoiceConstraint([word], tiny_llm),
         ),
     )
     assert generation.done.choices[0].text == word
@@ -130,7 +132,9 @@ def test_bad_requests_are_refused_before_queueing(tiny_llm: LoadedModel, run: Ru
             run(tiny_llm, request)
 
 
-def test_n_choices_share_the_prompt_and_follow_their_own_seeds(tiny_llm: LoadedModel, run: RunGeneration) -> None:
+def test_n_choices_share_the_prompt_and_follow_their_own_seeds(
+    tiny_llm: LoadedModel, run: RunGeneration
+) -> None:
     prompt = tiny_llm.tokenize(PROMPT)
     three = run(tiny_llm, GenerationRequest(prompt, sampled(7), max_tokens=16, n=3))
     assert [c.index for c in three.finished] == [0, 1, 2]
@@ -152,7 +156,9 @@ def test_best_of_keeps_the_choices_with_the_highest_total_logprob(
     candidates = run(tiny_llm, GenerationRequest(prompt, sampled(9), max_tokens=12, n=4, logprobs=0))
     ranked = sorted(candidates.done.choices, key=lambda c: c.cumulative_logprob, reverse=True)
     for choice in candidates.done.choices:
-        assert choice.cumulative_logprob == pytest.approx(sum(e.logprob for e in choice_logprobs(candidates, choice.index)))
+        assert choice.cumulative_logprob == pytest.approx(
+            sum(e.logprob for e in choice_logprobs(candidates, choice.index))
+        )
     best = run(tiny_llm, GenerationRequest(prompt, sampled(9), max_tokens=12, n=2, best_of=4))
     assert [c.token_ids for c in best.done.choices] == [c.token_ids for c in ranked[:2]]
     assert [c.cumulative_logprob for c in best.done.choices] == pytest.approx(
@@ -194,7 +200,9 @@ def test_echo_with_logprobs_scores_every_prompt_token(tiny_llm: LoadedModel, run
 
 
 def test_logprobs_are_at_most_zero_and_top_n_sorted(tiny_llm: LoadedModel, run: RunGeneration) -> None:
-    generation = run(tiny_llm, GenerationRequest(tiny_llm.tokenize(PROMPT), sampled(11), max_tokens=20, logprobs=5))
+    generation = run(
+        tiny_llm, GenerationRequest(tiny_llm.tokenize(PROMPT), sampled(11), max_tokens=20, logprobs=5)
+    )
     entries = choice_logprobs(generation, 0)
     assert [e.token_id for e in entries] == generation.tokens()
     for entry in entries:
@@ -202,7 +210,7 @@ def test_logprobs_are_at_most_zero_and_top_n_sorted(tiny_llm: LoadedModel, run: 
         assert len(entry.top) == 5 and entry.logprob <= 0.0 and all(v <= 0.0 for v in values)
         assert values == sorted(values, reverse=True)
         if entry.token_id in [t for t, _, _ in entry.top]:
-            assert dict((t, lp) for t, _, lp in entry.top)[entry.token_id] == pytest.approx(entry.logprob)
+            assert {t: lp for t, _, lp in entry.top}[entry.token_id] == pytest.approx(entry.logprob)
         else:
             assert entry.logprob <= values[-1]
     greedy = run(tiny_llm, GenerationRequest(tiny_llm.tokenize(PROMPT), max_tokens=8, logprobs=1))
@@ -212,10 +220,14 @@ def test_logprobs_are_at_most_zero_and_top_n_sorted(tiny_llm: LoadedModel, run: 
 def test_logit_bias_forces_and_bans_tokens(tiny_llm: LoadedModel, run: RunGeneration) -> None:
     prompt = tiny_llm.tokenize(PROMPT)
     greedy = run(tiny_llm, GenerationRequest(prompt, max_tokens=6)).tokens()
-    banned = run(tiny_llm, GenerationRequest(prompt, SamplingParams(logit_bias={greedy[0]: -100.0}), max_tokens=6))
+    banned = run(
+        tiny_llm, GenerationRequest(prompt, SamplingParams(logit_bias={greedy[0]: -100.0}), max_tokens=6)
+    )
     assert greedy[0] not in banned.tokens()
     forced_token = tiny_llm.tokenize("Z", add_special=False)[0]
-    forced = run(tiny_llm, GenerationRequest(prompt, sampled(1, logit_bias={forced_token: 100.0}), max_tokens=6))
+    forced = run(
+        tiny_llm, GenerationRequest(prompt, sampled(1, logit_bias={forced_token: 100.0}), max_tokens=6)
+    )
     assert forced.tokens() == [forced_token] * 6 and forced.done.choices[0].text == "Z" * 6
 
 
@@ -235,7 +247,8 @@ def test_penalties_change_a_greedy_generation(tiny_llm: LoadedModel, run: RunGen
 
 
 def test_prefix_reuse_reports_cached_tokens_and_keeps_greedy_output(
-    make_tiny_llm, run: RunGeneration  # type: ignore[no-untyped-def]
+    make_tiny_llm,
+    run: RunGeneration,  # type: ignore[no-untyped-def]
 ) -> None:
     model: LoadedModel = make_tiny_llm(TINY_CONFIG)
     shared = model.tokenize("Please return the name of the city, the country and the population as JSON.")

@@ -119,7 +119,9 @@ def test_full_queue_raises_overloaded(make_tiny_llm) -> None:  # type: ignore[no
     async def scenario() -> list[int]:
         running = asyncio.create_task(collect(model, gated_request(model, gate, max_tokens=5)))
         await asyncio.to_thread(gate.reached.wait, WAIT_S)
-        waiting = [asyncio.create_task(collect(model, GenerationRequest(prompt, max_tokens=4))) for _ in range(2)]
+        waiting = [
+            asyncio.create_task(collect(model, GenerationRequest(prompt, max_tokens=4))) for _ in range(2)
+        ]
         await wait_until(lambda: scheduler.queue_depth == 2)
         with pytest.raises(Overloaded):
             await collect(model, GenerationRequest(prompt, max_tokens=4))
