@@ -1,0 +1,270 @@
+"""Benchmark the engine beside llama-cpp-python's own `Llama` on the same model, threads and prompts.
+
+    python scripts/bench_engine.py [--model PATH] [--threads N] [--tokens N] [--repeats N] [--ubatch-sweep]
+
+Prints single-stream decode tokens/s, prompt tokens/s, the aggregate tokens/s of 4 concurrent streams and the
+time to first token on a repeated 1,000-token prefix (first vs second time), each with the ratio to `Llama`,
+and the machine's load average before and after (numbers taken on a busy machine mean little). Each figure is
+the best of `--repeats` runs, engine and baseline taking turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from llama_cpp import Llama
+
+from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
+from edge_runtime.engine.types import GenerationDone, GenerationRequest, SamplingParams, TextPiece
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = REPO_ROOT / ".cache" / "test-models" / "gemma-3-270m-q4_k_m.gguf"
+UBATCH_SIZES = (32, 64, 128, 256)
+PREFIX_TOKENS = 1000
+STREAMS = 4
+
+SENTENCES = [
+    "The committee reviewed the quarterly figures and asked for a second opinion on the forecast.",
+    "A small river runs through the valley, and the farmers use it to water their fields in summer.",
+    "Every record in the archive carries a name, a date, a place and a short description of the event.",
+    "The engineers measured the bridge twice, once in the cold morning and once in the afternoon heat.",
+    "Our library lends books, maps and recordings, and it keeps a reading room open until nine.",
+    "When the train was late, the passengers waited in the hall and talked about the weather.",
+]
+
+
+def document(label: str, n_tokens: int, model: LoadedModel) -> list[int]:
+    """Deterministic prose of about `n_tokens` tokens, starting with `label` (different labels share only BOS)."""
+    text = label
+    index = 0
+    while len(model.tokenize(text)) < n_tokens:
+        text += f" {index}. {SENTENCES[index % len(SENTENCES)]}"
+        index += 1
+    return model.tokenize(text)[:n_tokens]
+
+
+@dataclass(frozen=True)
+class Timing:
+    first_token_s: float
+    decode_tokens_per_s: float
+
+
+def best(runs: int, measure: Callable[[], float], *, lowest: bool = False) -> float:
+    values = [measure() for _ in range(runs)]
+    return min(values) if lowest else max(values)
+
+
+# --- our engine --------------------------------------------------------------------------------------------
+
+
+async def engine_stream(model: LoadedModel, prompt: list[int], n_tokens: int) -> Timing:
+    """Greedy, end-of-generation banned so every run writes exactly n_tokens."""
+    no_end = {token: -1e9 for token in model.tokenizer.eog_ids}
+    request = GenerationRequest(prompt, SamplingParams(logit_bias=no_end), max_tokens=n_tokens)
+    start = time.perf_counter()
+    first = last = 0.0
+    produced = 0
+    async for event in model.generate(request):
+        if isinstance(event, TextPiece) and event.token_ids:
+            last = time.perf_counter()
+            produced += len(event.token_ids)
+            if produced == len(event.token_ids):
+                first = last
+        elif isinstance(event, GenerationDone):
+            break
+    if produced != n_tokens:
+        raise RuntimeError(f"the engine wrote {produced} tokens, not {n_tokens}")
+    return Timing(first - start, (n_tokens - 1) / (last - first))
+
+
+def engine_decode(model: LoadedModel, prompt: list[int], n_tokens: int) -> float:
+    return asyncio.run(engine_stream(model, prompt, n_tokens)).decode_tokens_per_s
+
+
+def engine_first_token(model: LoadedModel, prompt: list[int]) -> float:
+    return asyncio.run(engine_stream(model, prompt, 2)).first_token_s
+
+
+def engine_concurrent(model: LoadedModel, prompts: list[list[int]], n_tokens: int) -> float:
+    async def together() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(engine_stream(model, prompt, n_tokens) for prompt in prompts))
+        return len(prompts) * n_tokens / (time.perf_counter() - start)
+
+    return asyncio.run(together())
+
+
+# --- llama-cpp-python's Llama ------------------------------------------------------------------------------
+
+
+def llama_stream(llm: Llama, prompt: list[int], n_tokens: int) -> Timing:
+    """Greedy through Llama.generate, which (unlike create_completion) never stops at end of generation."""
+    start = time.perf_counter()
+    first = last = 0.0
+    for produced, _ in enumerate(llm.generate(prompt, top_k=1, temp=0.0), start=1):
+        last = time.perf_counter()
+        if produced == 1:
+            first = last
+        if produced == n_tokens:
+            break
+    return Timing(first - start, (n_tokens - 1) / (last - first))
+
+
+def llama_prompt(llm: Llama, prompt: list[int]) -> float:
+    llm.reset()
+    start = time.perf_counter()
+    llm.eval(prompt)
+    return len(prompt) / (time.perf_counter() - start)
+
+
+def llama_first_token(llm: Llama, prompt: list[int]) -> float:
+    return llama_stream(llm, prompt, 2).first_token_s
+
+
+# --- the report --------------------------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def row(name: str, ours: float, theirs: float, unit: str, *, lower_is_better: bool = False) -> None:
+    ratio = theirs / ours if lower_is_better else ours / theirs
+    print(f"{name:<44} {ours:>10.1f} {theirs:>10.1f} {unit:<9} {ratio:>6.2f}x")
+
+
+def open_models(path: Path, config: EngineConfig) -> Iterator[tuple[LoadedModel, Llama]]:
+    model = LoadedModel(path, "bench", config)
+    llm = Llama(
+        str(path),
+        n_ctx=config.n_ctx_per_slot,
+        n_threads=config.threads,
+        n_threads_batch=config.threads,
+        n_batch=config.n_batch,
+        n_ubatch=config.n_ubatch,
+        swa_full=True,
+        verbose=False,
+    )
+    try:
+        yield model, llm
+    finally:
+        llm.close()
+        model.close()
+
+
+def compare(path: Path, config: EngineConfig, n_tokens: int, repeats: int) -> None:
+    for model, llm in open_models(path, config):
+        short = document("Write a long story about the valley.", 24, model)
+        fresh = iter(range(10**6))
+
+        def new_document() -> list[int]:
+            return document(f"Document number {next(fresh)}:", PREFIX_TOKENS, model)
+
+        print(f"{'':<44} {'engine':>10} {'Llama':>10} {'':<9} {'ratio':>7}")
+        ours_decode = best(repeats, lambda: engine_decode(model, short, n_tokens))
+        theirs_decode = best(repeats, lambda: llama_stream(llm, short, n_tokens).decode_tokens_per_s)
+        row(f"decode, 1 stream, {n_tokens} tokens", ours_decode, theirs_decode, "tokens/s")
+
+        ours_prompt = best(repeats, lambda: PREFIX_TOKENS / engine_first_token(model, new_document()))
+        theirs_prompt = best(repeats, lambda: llama_prompt(llm, new_document()))
+        row(f"prompt, {PREFIX_TOKENS} tokens", ours_prompt, theirs_prompt, "tokens/s")
+
+        prompts = [document(f"Story {i} begins here.", 24, model) for i in range(STREAMS)]
+        ours_streams = best(repeats, lambda: engine_concurrent(model, prompts, n_tokens))
+        # Llama serves one sequence: its streams run one after another.
+        theirs_streams = best(
+            repeats,
+            lambda: (
+                STREAMS
+                * n_tokens
+                / sum(n_tokens / llama_stream(llm, p, n_tokens).decode_tokens_per_s for p in prompts)
+            ),
+        )
+        row(f"decode, {STREAMS} concurrent streams (aggregate)", ours_streams, theirs_streams, "tokens/s")
+        print(f"{'':<44} {STREAMS} streams / 1 stream (engine): {ours_streams / ours_decode:.2f}x")
+
+        def first_and_again(first_token: Callable[[list[int]], float]) -> tuple[float, float]:
+            shared = new_document()
+            cold = first_token([*shared, *model.tokenize(" First question:", add_special=False)])
+            warm = first_token([*shared, *model.tokenize(" Second question:", add_special=False)])
+            return cold, warm
+
+        ours_cold, ours_warm = min(
+            (first_and_again(lambda p: engine_first_token(model, p)) for _ in range(repeats)), key=sum
+        )
+        theirs_cold, theirs_warm = min(
+            (first_and_again(lambda p: llama_first_token(llm, p)) for _ in range(repeats)), key=sum
+        )
+        row(
+            f"first token, new {PREFIX_TOKENS}-token prompt",
+            ours_cold * 1e3,
+            theirs_cold * 1e3,
+            "ms",
+            lower_is_better=True,
+        )
+        row(
+            f"first token, same {PREFIX_TOKENS}-token prefix again",
+            ours_warm * 1e3,
+            theirs_warm * 1e3,
+            "ms",
+            lower_is_better=True,
+        )
+        print(
+            f"{'':<44} first / again (engine): {ours_cold / ours_warm:.1f}x, (Llama): {theirs_cold / theirs_warm:.1f}x"
+        )
+
+
+def ubatch_sweep(path: Path, config: EngineConfig, repeats: int) -> None:
+    print(f"\nprompt speed by n_ubatch ({PREFIX_TOKENS}-token prompts, engine)")
+    for n_ubatch in UBATCH_SIZES:
+        model = LoadedModel(path, "bench", replace(config, n_ubatch=n_ubatch))
+        try:
+            fresh = iter(range(10**6))
+            speed = best(
+                repeats,
+                lambda: (
+                    PREFIX_TOKENS
+                    / engine_first_token(model, document(f"Report {next(fresh)}:", PREFIX_TOKENS, model))
+                ),
+            )
+        finally:
+            model.close()
+        print(f"  n_ubatch {n_ubatch:>4}: {speed:8.1f} tokens/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--threads", type=int, default=0, help="0: one per physical core")
+    parser.add_argument("--tokens", type=int, default=128, help="tokens per decode stream")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--ubatch-sweep", action="store_true", help=f"also time prompts at n_ubatch {UBATCH_SIZES}"
+    )
+    args = parser.parse_args()
+    if not args.model.exists():
+        parser.error(
+            f"{args.model} does not exist (run the Gemma tests once to assemble it, or pass --model)"
+        )
+    config = EngineConfig(n_slots=STREAMS, n_ctx_per_slot=2048, n_threads=args.threads)
+    print(
+        f"model {args.model.name}, {config.threads} threads, n_batch {config.n_batch}, n_ubatch {config.n_ubatch}"
+    )
+    print(f"load average before: {load_average()}")
+    compare(args.model, config, args.tokens, args.repeats)
+    if args.ubatch_sweep:
+        ubatch_sweep(args.model, config, args.repeats)
+    print(f"load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
