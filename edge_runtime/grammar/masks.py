@@ -122,6 +122,11 @@ class TokenMasks:
         self._token_node_or_dead = np.where(token_node >= 0, token_node, self._n_nodes).astype(np.intp)
         """Node per token; tokens that never match text point at an extra, always dead, node."""
 
+    def is_cached(self, state: int) -> bool:
+        """Whether fill(state) is a cache hit now (benchmarks tell cold masks from warm ones by it)."""
+        with self._lock:
+            return state in self._packed
+
     def fill(self, state: int, out: np.ndarray) -> None:
         with self._lock:
             packed = self._packed.get(state)
