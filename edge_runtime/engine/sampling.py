@@ -7,6 +7,7 @@ runs alone or beside others.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -19,9 +20,17 @@ from edge_runtime.engine.types import Constraint, SamplingParams
 REPETITION_WINDOW = 64
 """The repetition penalty looks at this many most recent tokens (prompt included), as llama.cpp does."""
 
-_TOP_P_CANDIDATES = 512
-"""Top-p first tries the most likely tokens only; it sorts the whole vocabulary only when they hold too
-little of the probability mass."""
+_NEGLIGIBLE_GAP = 30.0
+"""A token whose temperature-scaled logit is this far below the best has under e^-30 (1e-13) of its probability;
+the whole vocabulary of such tokens holds under 1e-7 of the mass. They are dropped before the softmax (and so is
+what min_p drops: p / p_best < min_p), which spares exp and sorting over the whole vocabulary."""
+
+_TOP_N_WINDOW = 16.0
+"""Top-N alternatives are first looked for among the tokens this close to the best logit (usually plenty)."""
+
+_NUCLEUS_FLOORS = (1e-2, 1e-4, 1e-6)
+"""Top-p sorts only the tokens at least this likely relative to the best, trying each floor until they hold
+enough of the mass (and sorts them all when none does)."""
 
 
 @dataclass
@@ -38,12 +47,21 @@ class TokenSampler:
     rng: np.random.Generator
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=REPETITION_WINDOW))
     generated: Counter[int] = field(default_factory=Counter)
+    bias_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    bias_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     @classmethod
     def create(cls, params: SamplingParams, choice_index: int, prompt: list[int]) -> TokenSampler:
         seed = params.seed if params.seed is not None else secrets.randbits(64)
         rng = np.random.Generator(np.random.PCG64([seed & ((1 << 64) - 1), choice_index]))
-        sampler = cls(params, rng)
+        sampler = cls(
+            params,
+            rng,
+            bias_ids=np.fromiter(params.logit_bias.keys(), dtype=np.int64, count=len(params.logit_bias)),
+            bias_values=np.fromiter(
+                params.logit_bias.values(), dtype=np.float32, count=len(params.logit_bias)
+            ),
+        )
         sampler.recent.extend(prompt[-REPETITION_WINDOW:])
         return sampler
 
@@ -69,9 +87,8 @@ class TokenSampler:
 
     def _adjust(self, logits: np.ndarray) -> None:
         params = self.params
-        if params.logit_bias:
-            ids = np.fromiter(params.logit_bias.keys(), dtype=np.int64)
-            logits[ids] += np.fromiter(params.logit_bias.values(), dtype=np.float32)
+        if self.bias_ids.shape[0]:
+            logits[self.bias_ids] += self.bias_values
         if self.generated and (params.frequency_penalty or params.presence_penalty):
             ids = np.fromiter(self.generated.keys(), dtype=np.int64)
             counts = np.fromiter(self.generated.values(), dtype=np.float32)
@@ -87,52 +104,55 @@ class TokenSampler:
         params = self.params
         if params.temperature <= 0.0 or params.top_k == 1:
             return int(np.argmax(logits))
-        if params.top_k > 0 and params.top_k < logits.shape[0]:
+        peak = float(logits.max())
+        gap = _NEGLIGIBLE_GAP if params.min_p <= 0.0 else min(_NEGLIGIBLE_GAP, -math.log(params.min_p))
+        floor = peak - gap * params.temperature
+        if 0 < params.top_k < logits.shape[0]:
             candidates = np.argpartition(logits, -params.top_k)[-params.top_k :]
-            scores = logits[candidates].astype(np.float64) / params.temperature
+            candidates = candidates[logits[candidates] >= floor]
         else:
-            candidates = None
-            scores = logits.astype(np.float64) / params.temperature
-        scores -= scores.max()
-        probs = np.exp(scores)
-        if params.min_p > 0.0:
-            probs[probs < params.min_p] = 0.0
-        probs /= probs.sum()
+            candidates = np.flatnonzero(logits >= floor)
+        probs = logits[candidates] - np.float32(peak)
+        probs *= np.float32(1.0 / params.temperature)
+        np.exp(probs, out=probs)
         if params.top_p < 1.0:
-            probs = _nucleus(probs, params.top_p)
-        uniform = self.rng.random()
-        index = int(np.searchsorted(np.cumsum(probs), uniform * probs.sum(), side="right"))
-        index = min(index, probs.shape[0] - 1)
-        while probs[index] == 0.0 and index > 0:
-            index -= 1
-        return int(candidates[index]) if candidates is not None else index
+            keep = _nucleus(probs, params.top_p)
+            candidates, probs = candidates[keep], probs[keep]
+        cumulative = np.cumsum(probs, dtype=np.float64)
+        index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        return int(candidates[min(index, candidates.shape[0] - 1)])
 
 
 def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
-    """Zero every probability outside the smallest set of most likely tokens whose mass reaches top_p."""
-    n = probs.shape[0]
-    k = min(_TOP_P_CANDIDATES, n)
-    head = np.argpartition(probs, n - k)[n - k :] if k < n else np.arange(n)
+    """Indices of the smallest set of most likely entries whose share of the mass reaches top_p, most likely
+    first. Only the entries above a probability floor are sorted, the floor lowered until they hold enough."""
+    target = top_p * float(probs.sum(dtype=np.float64))
+    best = float(probs.max())
+    head = np.arange(probs.shape[0])
+    for ratio in _NUCLEUS_FLOORS:
+        above = np.flatnonzero(probs >= ratio * best)
+        if float(probs[above].sum(dtype=np.float64)) >= target:
+            head = above
+            break
     head = head[np.argsort(-probs[head], kind="stable")]
-    cumulative = np.cumsum(probs[head])
-    if cumulative[-1] < top_p and k < n:
-        head = np.argsort(-probs, kind="stable")
-        cumulative = np.cumsum(probs[head])
-    keep = int(np.searchsorted(cumulative, top_p, side="left")) + 1
-    kept = np.zeros_like(probs)
-    chosen = head[:keep]
-    kept[chosen] = probs[chosen]
-    return kept
+    cumulative = np.cumsum(probs[head], dtype=np.float64)
+    return head[: int(np.searchsorted(cumulative, target, side="left")) + 1]
 
 
 def log_softmax_info(raw: np.ndarray, token: int, top_n: int) -> Logprobs:
     """The chosen token's log-probability and the top-N alternatives, highest first, from unprocessed logits."""
     peak = float(raw.max())
-    log_total = peak + float(np.log(np.exp(raw.astype(np.float64) - peak).sum()))
+    shifted = raw - np.float32(peak)
+    np.exp(shifted, out=shifted)
+    log_total = peak + math.log(float(shifted.sum(dtype=np.float64)))
     top: list[tuple[int, float]] = []
     if top_n > 0:
         n = min(top_n, raw.shape[0])
-        ids = np.argpartition(raw, -n)[-n:]
+        near = np.flatnonzero(raw >= peak - _TOP_N_WINDOW)
+        if near.shape[0] >= n:
+            ids = near[np.argpartition(raw[near], -n)[-n:]]
+        else:
+            ids = np.argpartition(raw, -n)[-n:]
         ids = ids[np.argsort(-raw[ids], kind="stable")]
         top = [(int(i), min(0.0, float(raw[i]) - log_total)) for i in ids]
     return Logprobs(min(0.0, float(raw[token]) - log_total), top)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +28,7 @@ from edge_runtime.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
+    SamplingParams,
     TextPiece,
     TokenLogprob,
 )
@@ -38,6 +39,40 @@ log = logging.getLogger(__name__)
 
 class GenerationFailed(EdgeRuntimeError):
     """The engine could not finish a generation (a llama.cpp failure or a constraint with no way forward)."""
+
+
+class _Mailbox:
+    """Events from the scheduler thread to one consumer's event loop, posted once per step: one wake-up per
+    batch of events, and none while the consumer has not picked up the last batch yet."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._events: deque[GenerationEvent | BaseException] = deque()
+        self._ready = asyncio.Event()
+        self._wake_pending = False
+        self._lock = threading.Lock()
+
+    def post(self, events: list[GenerationEvent | BaseException]) -> None:
+        """Scheduler thread."""
+        with self._lock:
+            self._events.extend(events)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
+            pass
+
+    async def take(self) -> list[GenerationEvent | BaseException]:
+        """Consumer's loop: every event posted so far (waits for the first)."""
+        await self._ready.wait()
+        with self._lock:
+            self._ready.clear()
+            self._wake_pending = False
+            events = list(self._events)
+            self._events.clear()
+        return events
 
 
 @dataclass
@@ -69,7 +104,9 @@ class _Choice:
 @dataclass
 class _Job:
     request: GenerationRequest
-    emit: Callable[[GenerationEvent | BaseException], None]
+    mailbox: _Mailbox
+    outbox: list[GenerationEvent | BaseException] = field(default_factory=list)
+    """Events of the current step, posted to the mailbox all at once."""
     slots: list[_Slot] = field(default_factory=list)
     choices: list[_Choice] = field(default_factory=list)
     prompt_pos: int = 0
@@ -80,6 +117,14 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
     cancelled: bool = False
+
+    def emit(self, event: GenerationEvent | BaseException) -> None:
+        self.outbox.append(event)
+
+    def deliver(self) -> None:
+        if self.outbox:
+            self.mailbox.post(self.outbox)
+            self.outbox = []
 
     @property
     def n_sequences(self) -> int:
@@ -119,6 +164,8 @@ class BatchScheduler:
         self._slots = [_Slot(seq_id) for seq_id in range(context.params.n_seq)]
         self._waiting: deque[_Job] = deque()
         self._running: list[_Job] = []
+        self._ended: list[_Job] = []
+        """Jobs that finished or failed since their events were last delivered."""
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="edge-runtime-scheduler", daemon=True)
@@ -152,23 +199,18 @@ class BatchScheduler:
             raise BadRequest(f"{sequences} sequences asked but the model serves {len(self._slots)} at once")
         if request.logprobs is not None and request.logprobs < 0:
             raise BadRequest(f"logprobs must be >= 0, got {request.logprobs}")
-        bad = [t for t in request.prompt_tokens if not 0 <= t < self.context.n_vocab]
+        if request.max_tokens is not None and request.max_tokens < 0:
+            raise BadRequest(f"max_tokens must be >= 0, got {request.max_tokens}")
+        n_vocab = self.context.n_vocab
+        bad = [t for t in [*request.prompt_tokens, *request.sampling.logit_bias] if not 0 <= t < n_vocab]
         if bad:
-            raise BadRequest(f"token id {bad[0]} is outside the vocabulary of {self.context.n_vocab} tokens")
+            raise BadRequest(f"token id {bad[0]} is outside the vocabulary of {n_vocab} tokens")
+        _check_sampling(request.sampling)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Events of one request: text pieces, one ChoiceFinished per choice, then GenerationDone."""
         self.check(request)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[GenerationEvent | BaseException] = asyncio.Queue()
-
-        def emit(event: GenerationEvent | BaseException) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-            except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
-                pass
-
-        job = _Job(request, emit)
+        job = _Job(request, _Mailbox(asyncio.get_running_loop()))
         with self._wake:
             if self._stopping:
                 raise Overloaded("the model is shutting down")
@@ -178,12 +220,12 @@ class BatchScheduler:
             self._wake.notify()
         try:
             while True:
-                event = await queue.get()
-                if isinstance(event, BaseException):
-                    raise event
-                yield event
-                if isinstance(event, GenerationDone):
-                    return
+                for event in await job.mailbox.take():
+                    if isinstance(event, BaseException):
+                        raise event
+                    yield event
+                    if isinstance(event, GenerationDone):
+                        return
         finally:
             with self._wake:
                 job.cancelled = True
@@ -200,12 +242,15 @@ class BatchScheduler:
 
     def _run(self) -> None:
         while True:
+            if not self._running:
+                self._deliver()
             with self._wake:
                 while not self._stopping and not self._waiting and not self._running:
                     self._wake.wait()
                 if self._stopping:
                     for job in [*self._waiting, *self._running]:
                         job.emit(Overloaded("the model was unloaded"))
+                        job.deliver()
                     self._waiting.clear()
                     self._running.clear()
                     return
@@ -225,6 +270,15 @@ class BatchScheduler:
         for job in [j for j in self._running if j.cancelled]:
             self._running.remove(job)
             self._release(job)
+
+    def _deliver(self) -> None:
+        """Post the events of the last step. Called just before a decode, which releases the GIL, so the
+        consumers run while llama.cpp computes instead of contending with the scheduler thread."""
+        for job in self._running:
+            job.deliver()
+        for job in self._ended:
+            job.deliver()
+        self._ended.clear()
 
     def _release(self, job: _Job) -> None:
         for slot in job.slots:
@@ -278,6 +332,7 @@ class BatchScheduler:
         for job in self._running:
             if job.reading_prompt and batch.free > 0:
                 self._feed_prompt(job)
+        self._deliver()
         if batch.size == 0:
             return
         self.context.decode(batch)
@@ -291,6 +346,7 @@ class BatchScheduler:
     def _fail(self, job: _Job, exc: Exception, *, forget_cache: bool) -> None:
         job.emit(exc if isinstance(exc, EdgeRuntimeError) else GenerationFailed(f"generation failed: {exc}"))
         self._running.remove(job)
+        self._ended.append(job)
         self._release(job)
         if forget_cache:
             for slot in job.slots:
@@ -337,6 +393,11 @@ class BatchScheduler:
             self._share_prompt(job)
             if request.echo:
                 self._emit_echo(job)
+            if request.max_tokens == 0:
+                for choice in job.choices:
+                    self._close_choice(job, choice, "length")
+                self._finish(job)
+                return
         shared_row: np.ndarray | None = None
         for choice in job.choices:
             if choice.finish is not None or choice.logits_at < 0:
@@ -463,6 +524,7 @@ class BatchScheduler:
 
     def _finish(self, job: _Job) -> None:
         self._running.remove(job)
+        self._ended.append(job)
         self._release(job)
         choices = job.choices
         if job.buffered:
@@ -490,6 +552,22 @@ class BatchScheduler:
                 total_time_s=now - job.started,
             )
         )
+
+
+def _check_sampling(params: SamplingParams) -> None:
+    problems = [
+        (params.temperature < 0.0, f"temperature must be >= 0, got {params.temperature}"),
+        (not 0.0 < params.top_p <= 1.0, f"top_p must be in (0, 1], got {params.top_p}"),
+        (params.top_k < 0, f"top_k must be >= 0, got {params.top_k}"),
+        (not 0.0 <= params.min_p <= 1.0, f"min_p must be in [0, 1], got {params.min_p}"),
+        (
+            params.repetition_penalty <= 0.0,
+            f"repetition_penalty must be > 0, got {params.repetition_penalty}",
+        ),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise BadRequest(message)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

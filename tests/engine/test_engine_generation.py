@@ -127,6 +127,13 @@ def test_bad_requests_are_refused_before_queueing(tiny_llm: LoadedModel, run: Ru
         GenerationRequest(prompt, n=TINY_CONFIG.n_slots + 1),
         GenerationRequest(prompt, logprobs=-1),
         GenerationRequest([*prompt, tiny_llm.n_vocab]),
+        GenerationRequest(prompt, SamplingParams(logit_bias={-1: 1.0})),
+        GenerationRequest(prompt, max_tokens=-1),
+        GenerationRequest(prompt, SamplingParams(temperature=-0.5)),
+        GenerationRequest(prompt, SamplingParams(top_p=0.0)),
+        GenerationRequest(prompt, SamplingParams(top_k=-1)),
+        GenerationRequest(prompt, SamplingParams(min_p=1.5)),
+        GenerationRequest(prompt, SamplingParams(repetition_penalty=0.0)),
     ):
         with pytest.raises(BadRequest):
             run(tiny_llm, request)
@@ -181,6 +188,16 @@ def test_echo_puts_the_prompt_first(tiny_llm: LoadedModel, run: RunGeneration) -
     choice = generation.done.choices[0]
     assert choice.text.startswith(tiny_llm.detokenize(prompt))
     assert choice.token_ids == generation.tokens() and len(choice.token_ids) == 5
+
+
+def test_echo_with_no_new_tokens_scores_the_prompt_only(tiny_llm: LoadedModel, run: RunGeneration) -> None:
+    prompt = tiny_llm.tokenize(PROMPT)
+    generation = run(tiny_llm, GenerationRequest(prompt, max_tokens=0, echo=True, logprobs=1, n=2))
+    assert [c.finish_reason for c in generation.done.choices] == ["length", "length"]
+    assert [c.text for c in generation.done.choices] == [tiny_llm.detokenize(prompt)] * 2
+    assert generation.done.completion_tokens == 0
+    echoed = generation.pieces[0].logprobs
+    assert echoed is not None and len(echoed) == len(prompt)
 
 
 def test_echo_with_logprobs_scores_every_prompt_token(tiny_llm: LoadedModel, run: RunGeneration) -> None:
