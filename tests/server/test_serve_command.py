@@ -33,7 +33,7 @@ def test_serve_answers_logs_and_stops_gracefully_on_sigterm(
         "--ctx",
         "256",
         "--grace",
-        "5",
+        "120",
     ]
     env = {**os.environ, "EDGE_RUNTIME_API_KEYS": "secret"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -71,7 +71,7 @@ def test_serve_answers_logs_and_stops_gracefully_on_sigterm(
                 assert next(lines).startswith("data: ")
                 process.send_signal(signal.SIGTERM)
                 rest = [line for line in lines if line]
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=180)
     finally:
         if process.poll() is None:
             process.kill()
