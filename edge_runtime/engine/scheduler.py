@@ -37,6 +37,11 @@ from edge_runtime.errors import BadRequest, ContextLengthExceeded, EdgeRuntimeEr
 log = logging.getLogger(__name__)
 
 
+SCORED_PROMPT_CHUNK = 32
+"""Prompt tokens per step when each needs its logits (echo with logprobs): llama.cpp sizes its output buffer by
+the most logits one decode asked for, a vocabulary-sized row each (1 MiB for Gemma)."""
+
+
 class GenerationFailed(EdgeRuntimeError):
     """The engine could not finish a generation (a llama.cpp failure or a constraint with no way forward)."""
 
@@ -368,7 +373,10 @@ class BatchScheduler:
         prompt = job.request.prompt_tokens
         slot = job.slots[0]
         want_all = job.request.echo and job.request.logprobs is not None
-        end = min(len(prompt), job.prompt_pos + min(self.prefill_chunk, self._batch.free))
+        chunk = min(
+            self.prefill_chunk, self._batch.free, SCORED_PROMPT_CHUNK if want_all else self.prefill_chunk
+        )
+        end = min(len(prompt), job.prompt_pos + chunk)
         for position in range(job.prompt_pos, end):
             is_last = position == len(prompt) - 1
             index = self._batch.add(prompt[position], position, slot.seq_id, is_last or want_all)

@@ -10,6 +10,7 @@ from conftest import TINY_CONFIG, Generation, RunGeneration, collect
 
 from edge_runtime.engine.choice_constraint import ChoiceConstraint
 from edge_runtime.engine.loaded_model import LoadedModel
+from edge_runtime.engine.scheduler import SCORED_PROMPT_CHUNK
 from edge_runtime.engine.types import GenerationRequest, SamplingParams
 from edge_runtime.errors import BadRequest, ContextLengthExceeded
 
@@ -201,7 +202,8 @@ def test_echo_with_no_new_tokens_scores_the_prompt_only(tiny_llm: LoadedModel, r
 
 
 def test_echo_with_logprobs_scores_every_prompt_token(tiny_llm: LoadedModel, run: RunGeneration) -> None:
-    prompt = tiny_llm.tokenize(PROMPT)
+    prompt = tiny_llm.tokenize(PROMPT * 5)
+    assert len(prompt) > 2 * SCORED_PROMPT_CHUNK
     generation = run(tiny_llm, GenerationRequest(prompt, max_tokens=3, echo=True, logprobs=3))
     echoed = generation.pieces[0].logprobs
     assert echoed is not None and len(echoed) == len(prompt) and echoed[0] is None
