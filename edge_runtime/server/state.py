@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from edge_runtime.engine.manager import ModelManager
 
 Body = TypeVar("Body", bound=BaseModel)
+log = logging.getLogger("edge_runtime.server")
 
 
 @dataclass
@@ -50,8 +52,15 @@ def server_state(request: Request) -> ServerState:
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:
-    """Validate the JSON body against a wire type (pydantic reports bad JSON as a validation error too)."""
-    return model.model_validate_json(await request.body())
+    """Validate the JSON body against a wire type (pydantic reports bad JSON as a validation error too).
+    Native types ignore unknown keys (Llama Stack clients send extras); the top-level ones are logged."""
+    raw = await request.body()
+    body = model.model_validate_json(raw)
+    if model.model_config.get("extra") == "ignore":
+        ignored = sorted(set(json.loads(raw)) - set(model.model_fields))
+        if ignored:
+            log.info("request_id=%s ignored unknown keys: %s", request.state.request_id, ", ".join(ignored))
+    return body
 
 
 def json_response(payload: BaseModel | list[Any] | dict[str, Any] | None, status_code: int = 200) -> Response:
