@@ -29,6 +29,9 @@ typedef struct {
     Py_ssize_t pending_capacity;
     int32_t *depth_states;
     Py_ssize_t max_depth;
+    const int32_t *visit;
+    Py_ssize_t n_visit;
+    int32_t *node_states;
 } TrieWalk;
 
 typedef enum { WALK_OK, WALK_BAD_TRIE, WALK_BAD_STATE, WALK_BAD_TOKEN, WALK_PENDING_FULL } WalkStatus;
@@ -63,16 +66,32 @@ mark_tokens(const TrieWalk *walk, Py_ssize_t node)
     return WALK_OK;
 }
 
-/* Walks the subtree of `root` given its parent's state (for the trie's root node 0: the node's own state). */
+/* The first position of the visit list holding a node >= `node` (the list is sorted). */
+static Py_ssize_t
+visit_position(const TrieWalk *walk, Py_ssize_t low, Py_ssize_t node)
+{
+    Py_ssize_t high = walk->n_visit;
+    while (low < high) {
+        Py_ssize_t middle = low + (high - low) / 2;
+        if (walk->visit[middle] < node)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+/* Walks the subtree of `root` given its parent's state (for the trie's root node 0: the node's own state).
+ * With a visit list, only the listed nodes are stepped: it holds every ancestor of each node it holds. */
 static WalkStatus
 walk_subtree(TrieWalk *walk, Py_ssize_t root, int32_t parent_state, Py_ssize_t *n_pending)
 {
-    Py_ssize_t node, end;
+    Py_ssize_t first, end;
     if (parent_state < 0 || parent_state >= walk->n_states)
         return WALK_BAD_STATE;
     if (root == 0) {
         walk->depth_states[0] = parent_state;
-        node = 1;
+        first = 1;
         end = walk->n_nodes;
     }
     else {
@@ -80,10 +99,15 @@ walk_subtree(TrieWalk *walk, Py_ssize_t root, int32_t parent_state, Py_ssize_t *
         if (depth < 1 || depth > walk->max_depth)
             return WALK_BAD_TRIE;
         walk->depth_states[depth - 1] = parent_state;
-        node = root;
+        first = root;
         end = walk->subtree_end[root];
     }
-    while (node < end) {
+    Py_ssize_t position = walk->visit ? visit_position(walk, 0, first) : first;
+    Py_ssize_t stop = walk->visit ? visit_position(walk, position, end) : end;
+    while (position < stop) {
+        Py_ssize_t node = walk->visit ? walk->visit[position] : position;
+        if (node < 1 || node >= walk->n_nodes)
+            return WALK_BAD_TRIE;
         int32_t depth = walk->node_depth[node];
         if (depth < 1 || depth > walk->max_depth)
             return WALK_BAD_TRIE;
@@ -102,16 +126,18 @@ walk_subtree(TrieWalk *walk, Py_ssize_t root, int32_t parent_state, Py_ssize_t *
             Py_ssize_t skip_to = walk->subtree_end[node];
             if (skip_to <= node || skip_to > walk->n_nodes)
                 return WALK_BAD_TRIE;
-            node = skip_to;
+            position = walk->visit ? visit_position(walk, position + 1, skip_to) : skip_to;
             continue;
         }
         if (next >= walk->n_states)
             return WALK_BAD_STATE;
         walk->depth_states[depth] = next;
+        if (walk->node_states)
+            walk->node_states[node] = next;
         WalkStatus status = mark_tokens(walk, node);
         if (status != WALK_OK)
             return status;
-        node++;
+        position++;
     }
     return WALK_OK;
 }
@@ -155,16 +181,18 @@ raise_walk_error(WalkStatus status)
 PyObject *
 edge_trie_walk(PyObject *self, PyObject *args)
 {
-    PyObject *objects[10];
+    PyObject *objects[11];
     Py_buffer table = {0}, node_byte = {0}, node_depth = {0}, subtree_end = {0}, token_start = {0};
-    Py_buffer sorted_ids = {0}, entries = {0}, out_bits = {0}, pending = {0};
+    Py_buffer sorted_ids = {0}, entries = {0}, out_bits = {0}, pending = {0}, visit = {0}, node_states = {0};
     Py_ssize_t max_depth;
     PyObject *result = NULL;
     TrieWalk walk;
     int32_t *depth_states = NULL;
 
-    if (!PyArg_ParseTuple(args, "OOOOOOnOOO:trie_walk", &objects[0], &objects[1], &objects[2], &objects[3],
-                          &objects[4], &objects[5], &max_depth, &objects[6], &objects[7], &objects[8]))
+    objects[9] = objects[10] = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOOnOOO|OO:trie_walk", &objects[0], &objects[1], &objects[2], &objects[3],
+                          &objects[4], &objects[5], &max_depth, &objects[6], &objects[7], &objects[8],
+                          &objects[9], &objects[10]))
         return NULL;
     if (buffer_of(&table, objects[0], PyBUF_SIMPLE, 4, "table") < 0 ||
         buffer_of(&node_byte, objects[1], PyBUF_SIMPLE, 1, "node_byte") < 0 ||
@@ -174,7 +202,9 @@ edge_trie_walk(PyObject *self, PyObject *args)
         buffer_of(&sorted_ids, objects[5], PyBUF_SIMPLE, 4, "sorted_ids") < 0 ||
         buffer_of(&entries, objects[6], PyBUF_SIMPLE, 4, "entries") < 0 ||
         buffer_of(&out_bits, objects[7], PyBUF_WRITABLE, 1, "out_bits") < 0 ||
-        buffer_of(&pending, objects[8], PyBUF_WRITABLE, 4, "pending") < 0)
+        buffer_of(&pending, objects[8], PyBUF_WRITABLE, 4, "pending") < 0 ||
+        (objects[9] != Py_None && buffer_of(&visit, objects[9], PyBUF_SIMPLE, 4, "visit") < 0) ||
+        (objects[10] != Py_None && buffer_of(&node_states, objects[10], PyBUF_WRITABLE, 4, "node_states") < 0))
         goto exit;
     Py_ssize_t n_nodes = node_byte.len;
     if (table.len % (256 * 4) != 0) {
@@ -186,6 +216,11 @@ edge_trie_walk(PyObject *self, PyObject *args)
                      "trie arrays disagree: %zd nodes but %zd depths, %zd subtree ends, %zd token starts "
                      "(want one more token start than nodes)",
                      n_nodes, node_depth.len / 4, subtree_end.len / 4, token_start.len / 4);
+        goto exit;
+    }
+    if (node_states.obj != NULL && node_states.len / 4 != n_nodes) {
+        PyErr_Format(PyExc_ValueError, "node_states has %zd entries for %zd trie nodes", node_states.len / 4,
+                     n_nodes);
         goto exit;
     }
     if (n_nodes < 1 || max_depth < 1) {
@@ -207,6 +242,8 @@ edge_trie_walk(PyObject *self, PyObject *args)
         .sorted_ids = sorted_ids.buf, .n_nodes = n_nodes, .n_tokens = sorted_ids.len / 4,
         .out_bits = out_bits.buf, .n_bits = out_bits.len * 8, .pending = pending.buf,
         .pending_capacity = pending.len / 8, .depth_states = depth_states, .max_depth = max_depth,
+        .visit = visit.obj != NULL ? visit.buf : NULL, .n_visit = visit.len / 4,
+        .node_states = node_states.obj != NULL ? node_states.buf : NULL,
     };
     Py_ssize_t n_pending = 0;
     WalkStatus status;
@@ -229,5 +266,7 @@ exit:
     PyBuffer_Release(&entries);
     PyBuffer_Release(&out_bits);
     PyBuffer_Release(&pending);
+    PyBuffer_Release(&visit);
+    PyBuffer_Release(&node_states);
     return result;
 }

@@ -7,6 +7,12 @@ only unseen (state, byte) pairs run the Python stack machine.
 
 Two walks give the same masks: the native one (`edge_runtime._native.trie_walk`, depth first over the trie in
 preorder, skipping dead subtrees) and the numpy level pass it is tested against.
+
+The native side also splits a wide state (one taking most bytes, as inside a JSON string) by the tops of
+its stacks (XGrammar's adaptive token masks, in automaton terms): the state of its stacks without the bottom
+part they all share, walked once and shared by every state with the same tops (each string-valued property
+of a schema, say), accepts tokens that every such state accepts; the shared bottom matters only under the trie
+nodes where the tops' frames can end, so only the paths to those are walked per state.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class PreorderTrie:
     subtree_end: np.ndarray
     token_start: np.ndarray
     sorted_ids: np.ndarray
+    node_parent: np.ndarray
     max_depth: int
 
     @property
@@ -95,21 +102,41 @@ def _build_preorder(vocab: Vocabulary) -> PreorderTrie:
         subtree_end=subtree_end,
         token_start=token_start,
         sorted_ids=sorted_ids,
+        node_parent=parent.astype(np.int32),
         max_depth=max(1, int(depth.max(initial=0))),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _TopsWalk:
+    """What a state's stack tops (its stacks without their common bottom) decide alone. `accepted` (packed): text tokens accepted by every state with
+    these tops. `visit`: the sorted trie nodes where the stacks below can matter (the paths to, and subtrees
+    under, nodes where a top's frame can end); None when that is too much of the trie to be worth it."""
+
+    accepted: np.ndarray
+    visit: np.ndarray | None
 
 
 class TokenMasks:
     """Thread-safe; keeps the most recently used masks within `budget_bytes`, packed 8 tokens a byte (32 KiB
     each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary). `native=False` computes
-    masks with the numpy level pass instead of the C walk (the reference the C walk is tested against)."""
+    masks with the numpy level pass instead of the C walk (the reference the C walk is tested against).
+    `adaptive_share`: split a state by its stack tops only when the nodes left to walk per state are at most
+    this share of the trie; `wide_bytes`: only states taking at least this many distinct bytes are split."""
 
     def __init__(
-        self, automaton: ByteAutomaton, vocab: Vocabulary, budget_bytes: int = 8 << 20, *, native: bool = True
+        self, automaton: ByteAutomaton, vocab: Vocabulary, budget_bytes: int = 8 << 20, *, native: bool = True,
+        adaptive_share: float = 0.125, wide_bytes: int = 64,
     ) -> None:
+        if not 0.0 <= adaptive_share <= 1.0:
+            raise ValueError(f"adaptive_share must be between 0 and 1, got {adaptive_share}")
         self.automaton = automaton
         self.vocab = vocab
         self.native = native
+        self.adaptive_share = adaptive_share
+        self.wide_bytes = wide_bytes
+        self._tops_walks: OrderedDict[int, _TopsWalk] = OrderedDict()
+        self._split_of: dict[int, _TopsWalk | None] = {}
         self._n_packed = (vocab.size + 7) // 8
         self.capacity = max(16, budget_bytes // max(1, self._n_packed))
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -174,18 +201,91 @@ class TokenMasks:
         out[self.vocab.eog_array] = automaton.is_complete(state)
 
     def _text_token_bits(self, state: int) -> np.ndarray:
-        """Packed mask of the text tokens alive from `state`, by the C walk. Each round walks the subtrees
-        the previous one stopped at (unknown transitions), after the automaton has computed them."""
+        """Packed mask of the text tokens alive from `state`: the shared answer of its stack tops, plus a walk
+        of the nodes where the stacks below matter; or one whole walk when splitting does not pay."""
+        tops_walk = self._split(state)
+        if tops_walk is None or tops_walk.visit is None:
+            return self._walk(state)
+        bits = tops_walk.accepted.copy()
+        self._walk(state, bits, visit=tops_walk.visit)
+        return bits
+
+    def _split(self, state: int) -> _TopsWalk | None:
+        """The shared walk of `state`'s stack tops, when the state is wide, its stacks share a bottom, and the
+        nodes left to walk per state are few; else None."""
+        if state in self._split_of:
+            return self._split_of[state]
+        found = None
+        stacks = [stack for stack in self.automaton.stacks(state) if stack]
+        if stacks and np.count_nonzero(self.automaton.table[state]) >= self.wide_bytes:
+            first, keep = stacks[0], min(map(len, stacks)) - 1
+            common = 0
+            while common < keep and all(stack[common] == first[common] for stack in stacks):
+                common += 1
+            if common:
+                tops_walk = self._tops_walk(self.automaton.intern(frozenset(s[common:] for s in stacks)))
+                found = tops_walk if tops_walk.visit is not None else None
+        self._split_of[state] = found
+        return found
+
+    def _tops_walk(self, tops: int) -> _TopsWalk:
+        with self._lock:
+            found = self._tops_walks.get(tops)
+            if found is not None:
+                self._tops_walks.move_to_end(tops)
+                return found
+        trie = self._trie
+        node_states = np.zeros(trie.n_nodes, dtype=np.int32)
+        accepted = self._walk(tops, node_states=node_states)
+        live = np.flatnonzero(node_states)
+        live_states = node_states[live]
+        distinct = np.unique(live_states)
+        ends_frame = np.array([self.automaton.is_complete(int(s)) for s in distinct.tolist()], dtype=bool)
+        exits = live[ends_frame[np.searchsorted(distinct, live_states)]]
+        limit = self.adaptive_share * trie.n_nodes
+        visit = self._nodes_around(exits) if len(exits) <= limit else None
+        if visit is not None and len(visit) > limit:
+            visit = None
+        found = _TopsWalk(accepted, visit)
+        with self._lock:
+            self._tops_walks[tops] = found
+            while len(self._tops_walks) > self.capacity:
+                self._tops_walks.popitem(last=False)
+        return found
+
+    def _nodes_around(self, exits: np.ndarray) -> np.ndarray:
+        """Sorted nodes on the paths to `exits` and in their subtrees (the root excluded)."""
+        trie = self._trie
+        change = np.zeros(trie.n_nodes + 1, dtype=np.int32)
+        np.add.at(change, exits, 1)
+        np.add.at(change, trie.subtree_end[exits], -1)
+        chosen = np.cumsum(change[:-1]) > 0
+        ancestors = trie.node_parent[exits]
+        while len(ancestors):
+            ancestors = ancestors[~chosen[ancestors]]
+            chosen[ancestors] = True
+            ancestors = trie.node_parent[ancestors[ancestors > 0]]
+        chosen[0] = False
+        return np.flatnonzero(chosen).astype(np.int32)
+
+    def _walk(
+        self, state: int, bits: np.ndarray | None = None, *, visit: np.ndarray | None = None,
+        node_states: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Sets in `bits` (packed; new when None) the text tokens alive from `state` by the C walk, over the
+        `visit` nodes only when given. Each round walks the subtrees the previous one stopped at (unknown
+        transitions), after the automaton has computed them."""
         trie = self._trie
         pending = getattr(self._scratch, "pending", None)
         if pending is None:
             pending = self._scratch.pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
-        bits = np.zeros(self._n_packed, dtype=np.uint8)
+        if bits is None:
+            bits = np.zeros(self._n_packed, dtype=np.uint8)
         entries = np.array([[0, state]], dtype=np.int32)
         while True:
             n_pending = _native.trie_walk(
                 self.automaton.table, trie.node_byte, trie.node_depth, trie.subtree_end, trie.token_start,
-                trie.sorted_ids, trie.max_depth, entries, bits, pending,
+                trie.sorted_ids, trie.max_depth, entries, bits, pending, visit, node_states,
             )
             if n_pending == 0:
                 return bits

@@ -38,15 +38,19 @@ EXTRACTION_SCHEMA = {
 
 
 def assert_native_matches_numpy(grammar: Grammar, vocab: Vocabulary, choices: list[int]) -> None:
-    """Walk the grammar by masked tokens picked by `choices`; at every state the C walk and the numpy level
-    pass give the same mask. The native side computes first, so it meets the unknown transitions."""
+    """Walk the grammar by masked tokens picked by `choices`; at every state the C walk (whole, and split by
+    stack tops wherever possible) and the numpy level pass give the same mask. The native side computes first,
+    so it meets the unknown transitions."""
+    split = TokenMasks(grammar.automaton, vocab, adaptive_share=1.0, wide_bytes=0)
     native = TokenMasks(grammar.automaton, vocab)
     numpy = TokenMasks(grammar.automaton, vocab, native=False)
     matcher = grammar.matcher(vocab)
-    by_native, by_numpy = new_mask(vocab), new_mask(vocab)
+    by_split, by_native, by_numpy = new_mask(vocab), new_mask(vocab), new_mask(vocab)
     for choice in choices:
+        split.compute(matcher.state, by_split)
         native.compute(matcher.state, by_native)
         numpy.compute(matcher.state, by_numpy)
+        np.testing.assert_array_equal(by_split, by_numpy)
         np.testing.assert_array_equal(by_native, by_numpy)
         allowed = np.flatnonzero(by_native)
         if len(allowed) == 0 or matcher.is_finished():
@@ -173,3 +177,24 @@ def gemma_vocabulary(gemma_model_path: Path) -> Vocabulary:
 )
 def test_native_masks_on_gemma_vocabulary(schema: dict[str, object], gemma_vocabulary: Vocabulary) -> None:
     assert_native_matches_numpy(compile_json_schema(schema), gemma_vocabulary, [5, 99_999, 7, 12_345, 3, 0, 1])
+
+
+@pytest.mark.gemma
+def test_string_states_on_gemma_are_split_by_their_stack_tops(gemma_vocabulary: Vocabulary) -> None:
+    """Inside a JSON string most tokens are allowed; the default masks take the split path there (so
+    the equality tests above cover it on a real vocabulary), and two string properties share one tops walk."""
+    grammar = compile_json_schema(EXTRACTION_SCHEMA)
+    masks = TokenMasks(grammar.automaton, gemma_vocabulary)
+    numpy = TokenMasks(grammar.automaton, gemma_vocabulary, native=False)
+    splits = []
+    for prefix in (b'{"name": "Ann', b'{"name": "Ann", "age": 3, "email": "a', b'{"name": "x", "age": 1, "tags": ["'):
+        matcher = grammar.matcher(gemma_vocabulary)
+        assert matcher.accept_bytes(prefix)
+        by_native, by_numpy = new_mask(gemma_vocabulary), new_mask(gemma_vocabulary)
+        masks.compute(matcher.state, by_native)
+        numpy.compute(matcher.state, by_numpy)
+        np.testing.assert_array_equal(by_native, by_numpy)
+        assert by_native.sum() > 0.2 * gemma_vocabulary.size
+        splits.append(masks._split(matcher.state))
+    assert all(split is not None for split in splits)
+    assert splits[0] is splits[2]
