@@ -197,4 +197,10 @@ def test_string_states_on_gemma_are_split_by_their_stack_tops(gemma_vocabulary: 
         assert by_native.sum() > 0.2 * gemma_vocabulary.size
         splits.append(masks._split(matcher.state))
     assert all(split is not None for split in splits)
-    assert splits[0] is splits[2]
+    string = {"type": "string"}
+    two_strings = compile_json_schema({"type": "object", "properties": {"a": string, "b": string}})
+    masks = TokenMasks(two_strings.automaton, gemma_vocabulary)
+    first, second = two_strings.matcher(gemma_vocabulary), two_strings.matcher(gemma_vocabulary)
+    assert first.accept_bytes(b'{"a": "x') and second.accept_bytes(b'{"a": "x", "b": "y')
+    assert first.state != second.state
+    assert masks._split(first.state) is masks._split(second.state) is not None
