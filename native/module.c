@@ -10,10 +10,10 @@ static PyMethodDef native_methods[] = {
      "Set logits[i] = -inf wherever mask[i] is false, in place. Releases the GIL."},
     {"trie_walk", edge_trie_walk, METH_VARARGS,
      "trie_walk(table, node_byte, node_depth, subtree_end, token_start, sorted_ids, max_depth, entries,\n"
-     "          out_bits, pending[, visit, node_states]) -> int\n"
+     "          out_mask, pending[, visit, node_states]) -> int\n"
      "Walk the preorder vocabulary trie from each (node, parent state) row of `entries` through the int32\n"
-     "[n_states, 256] transition table, setting the bit (little order) of every token whose bytes stay alive\n"
-     "in `out_bits` (uint8, zeroed by the caller). Dead prefixes skip their subtree. Unknown transitions (-1)\n"
+     "[n_states, 256] transition table, setting out_mask[token] (bool, one per token) for every token whose\n"
+     "bytes stay alive (others are left as they are). Dead prefixes skip their subtree. Unknown transitions (-1)\n"
      "are written to `pending` as (node, parent state) rows with their subtrees unwalked; returns how many.\n"
      "`visit` (sorted int32 node ids holding every ancestor of each id) limits the walk to those nodes;\n"
      "`node_states` (int32, one per node) receives the state of every live node walked.\n"

@@ -177,7 +177,7 @@ class TokenMasks:
         if state == DEAD:
             out[:] = False
         elif self.native:
-            _native.unpack_mask(self._text_token_bits(state), out)
+            self._text_tokens(state, out)
         else:
             np.not_equal(self._node_states(state)[self._token_node_or_dead], DEAD, out=out)
         size = self.vocab.size
@@ -200,15 +200,16 @@ class TokenMasks:
                     out[token_id] = automaton.after_token_element(state, token_id) != DEAD
         out[self.vocab.eog_array] = automaton.is_complete(state)
 
-    def _text_token_bits(self, state: int) -> np.ndarray:
-        """Packed mask of the text tokens alive from `state`: the shared answer of its stack tops, plus a walk
+    def _text_tokens(self, state: int, out: np.ndarray) -> None:
+        """Sets `out` to the text tokens alive from `state`: the shared answer of its stack tops, plus a walk
         of the nodes where the stacks below matter; or one whole walk when splitting does not pay."""
         tops_walk = self._split(state)
         if tops_walk is None or tops_walk.visit is None:
-            return self._walk(state)
-        bits = tops_walk.accepted.copy()
-        self._walk(state, bits, visit=tops_walk.visit)
-        return bits
+            out[:] = False
+            self._walk(state, out)
+        else:
+            _native.unpack_mask(tops_walk.accepted, out)
+            self._walk(state, out, visit=tops_walk.visit)
 
     def _split(self, state: int) -> _TopsWalk | None:
         """The shared walk of `state`'s stack tops, when the state is wide, its stacks share a bottom, and the
@@ -236,7 +237,10 @@ class TokenMasks:
                 return found
         trie = self._trie
         node_states = np.zeros(trie.n_nodes, dtype=np.int32)
-        accepted = self._walk(tops, node_states=node_states)
+        alive = np.zeros(self.vocab.size, dtype=bool)
+        self._walk(tops, alive, node_states=node_states)
+        accepted = np.empty(self._n_packed, dtype=np.uint8)
+        _native.pack_mask(alive, accepted)
         live = np.flatnonzero(node_states)
         live_states = node_states[live]
         distinct = np.unique(live_states)
@@ -269,26 +273,24 @@ class TokenMasks:
         return np.flatnonzero(chosen).astype(np.int32)
 
     def _walk(
-        self, state: int, bits: np.ndarray | None = None, *, visit: np.ndarray | None = None,
+        self, state: int, out: np.ndarray, *, visit: np.ndarray | None = None,
         node_states: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Sets in `bits` (packed; new when None) the text tokens alive from `state` by the C walk, over the
-        `visit` nodes only when given. Each round walks the subtrees the previous one stopped at (unknown
+    ) -> None:
+        """Sets in `out` the text tokens alive from `state` by the C walk (others are left as they are), over
+        the `visit` nodes only when given. Each round walks the subtrees the previous one stopped at (unknown
         transitions), after the automaton has computed them."""
         trie = self._trie
         pending = getattr(self._scratch, "pending", None)
         if pending is None:
             pending = self._scratch.pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
-        if bits is None:
-            bits = np.zeros(self._n_packed, dtype=np.uint8)
         entries = np.array([[0, state]], dtype=np.int32)
         while True:
             n_pending = _native.trie_walk(
                 self.automaton.table, trie.node_byte, trie.node_depth, trie.subtree_end, trie.token_start,
-                trie.sorted_ids, trie.max_depth, entries, bits, pending, visit, node_states,
+                trie.sorted_ids, trie.max_depth, entries, out, pending, visit, node_states,
             )
             if n_pending == 0:
-                return bits
+                return
             entries = pending[:n_pending].copy()
             self.automaton.fill_transitions(entries[:, 1], trie.node_byte[entries[:, 0]])
 

@@ -130,7 +130,7 @@ def test_pack_refuses_a_bitmask_of_the_wrong_size() -> None:
 def test_trie_walk_reports_bad_inputs(synthetic_vocabulary: Vocabulary) -> None:
     grammar = compile_gbnf('root ::= "ab" [a-z]*')
     trie = preorder_trie(synthetic_vocabulary)
-    bits = np.zeros((synthetic_vocabulary.size + 7) // 8, dtype=np.uint8)
+    out = new_mask(synthetic_vocabulary)
     pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
     arrays = (trie.node_byte, trie.node_depth, trie.subtree_end, trie.token_start, trie.sorted_ids)
 
@@ -138,23 +138,24 @@ def test_trie_walk_reports_bad_inputs(synthetic_vocabulary: Vocabulary) -> None:
         return int(_native.trie_walk(table, *arrays, trie.max_depth, entries, out, rows))
 
     start = np.array([[0, grammar.automaton.initial]], dtype=np.int32)
-    assert walk(grammar.automaton.table, start, bits, pending) > 0
+    assert walk(grammar.automaton.table, start, out, pending) > 0
     with pytest.raises(OverflowError, match="one row per trie node"):
-        walk(grammar.automaton.table, start, bits, pending[:0])
+        walk(grammar.automaton.table, start, out, pending[:0])
     mask = new_mask(synthetic_vocabulary)
     TokenMasks(grammar.automaton, synthetic_vocabulary).compute(grammar.automaton.initial, mask)
     table = grammar.automaton.table
-    bits[:] = 0
-    assert walk(table, start, bits, pending) == 0
-    np.testing.assert_array_equal(bits, np.packbits(mask, bitorder="little"))
+    out[:] = False
+    assert walk(table, start, out, pending) == 0
+    mask[synthetic_vocabulary.eog_array] = False
+    np.testing.assert_array_equal(out, mask)
     with pytest.raises(ValueError, match="outside the transition table"):
-        walk(table, np.array([[0, table.shape[0]]], dtype=np.int32), bits, pending)
+        walk(table, np.array([[0, table.shape[0]]], dtype=np.int32), out, pending)
     with pytest.raises(ValueError, match="256 int32 columns"):
-        walk(table.ravel()[:1000].copy(), start, bits, pending)
+        walk(table.ravel()[:1000].copy(), start, out, pending)
     with pytest.raises(TypeError, match="4-byte items"):
-        walk(table.astype(np.int64), start, bits, pending)
-    with pytest.raises(ValueError, match="output bitmask"):
-        walk(table, start, bits[:1], pending)
+        walk(table.astype(np.int64), start, out, pending)
+    with pytest.raises(ValueError, match="outside the output mask"):
+        walk(table, start, out[:8], pending)
 
 
 @pytest.fixture(scope="module")
