@@ -241,11 +241,9 @@ class TokenMasks:
         self._walk(tops, alive, node_states=node_states)
         accepted = np.empty(self._n_packed, dtype=np.uint8)
         _native.pack_mask(alive, accepted)
-        live = np.flatnonzero(node_states)
-        live_states = node_states[live]
-        distinct = np.unique(live_states)
-        ends_frame = np.array([self.automaton.is_complete(int(s)) for s in distinct.tolist()], dtype=bool)
-        exits = live[ends_frame[np.searchsorted(distinct, live_states)]]
+        n_states = int(node_states.max()) + 1
+        complete = np.fromiter(map(self.automaton.is_complete, range(n_states)), dtype=bool, count=n_states)
+        exits = np.flatnonzero(complete[node_states])
         limit = self.adaptive_share * trie.n_nodes
         visit = self._nodes_around(exits) if len(exits) <= limit else None
         if visit is not None and len(visit) > limit:
