@@ -59,3 +59,33 @@ def test_gemma_answers_on_both_apis(gemma_server: RunningServer) -> None:
     text = "".join(c.event.delta.text for c in chunks if c.event.delta.type == "text")
     assert chunks[0].event.event_type == "start" and chunks[-1].event.event_type == "complete"
     assert text.strip() and "<end_of_turn>" not in text
+
+
+@pytest.mark.gemma
+def test_gemma_forced_tool_call_validates(gemma_server: RunningServer) -> None:
+    """A named tool_choice on the real model: the call parses and its arguments validate, streamed or not."""
+    parameters = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 30}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    }
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": parameters}}]
+    messages = [{"role": "user", "content": "What is the weather in Paris, in celsius?"}]
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    sdk = openai.OpenAI(base_url=f"{gemma_server.base_url}/v1", api_key="unused", max_retries=0)
+    answer = sdk.chat.completions.create(
+        model=GEMMA_ID, temperature=0, max_tokens=80, messages=messages, tools=tools, tool_choice=choice
+    )
+    assert answer.choices[0].finish_reason == "tool_calls"
+    (call,) = answer.choices[0].message.tool_calls or []
+    assert call.function.name == "get_weather"
+    jsonschema.validate(json.loads(call.function.arguments), parameters)
+
+    with sdk.chat.completions.stream(
+        model=GEMMA_ID, temperature=0, max_tokens=80, messages=messages, tools=tools, tool_choice=choice
+    ) as stream:
+        final = stream.get_final_completion()
+    (streamed,) = final.choices[0].message.tool_calls or []
+    assert streamed.function.name == "get_weather"
+    assert json.loads(streamed.function.arguments) == json.loads(call.function.arguments)
