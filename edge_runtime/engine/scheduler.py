@@ -219,7 +219,7 @@ class BatchScheduler:
         with self._wake:
             if self._stopping:
                 raise Overloaded("the model is shutting down")
-            if len(self._waiting) >= self.queue_size:
+            if self._must_wait(job) > self.queue_size:
                 raise Overloaded(f"the queue is full ({self.queue_size} requests waiting)")
             self._waiting.append(job)
             self._wake.notify()
@@ -235,6 +235,18 @@ class BatchScheduler:
             with self._wake:
                 job.cancelled = True
                 self._wake.notify()
+
+    def _must_wait(self, job: _Job) -> int:
+        """How many queued jobs, `job` last, free slots cannot take at once (admission is first come, first
+        served): a burst arriving while slots are free is not counted against the queue."""
+        free = sum(not slot.busy for slot in self._slots)
+        waiting = 0
+        for queued in [*self._waiting, job]:
+            if waiting == 0 and queued.n_sequences <= free:
+                free -= queued.n_sequences
+            else:
+                waiting += 1
+        return waiting
 
     def close(self) -> None:
         with self._wake:
