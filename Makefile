@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.10+ and a C compiler):
 #   make run   installs into .venv and serves the default model on 127.0.0.1:8321
-#   make test  installs into .venv and runs the whole test suite
+#   make test  installs into .venv, lints (ruff, mypy) and runs the whole test suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,6 +19,8 @@ run: $(STAMP)
 	$(VENV)/bin/edge-runtime serve $(ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check edge_runtime tests scripts
+	$(VENV)/bin/mypy edge_runtime
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -31,7 +31,7 @@ class ChatTemplateError(BadRequest):
 class _GenerationBlock(Extension):
     """Accepts HF's `{% generation %}...{% endgeneration %}` (assistant-mask markers) and renders the body."""
 
-    tags = {"generation"}
+    tags = {"generation"}  # noqa: RUF012 (jinja2.ext.Extension declares `tags` as a plain set)
 
     def parse(self, parser: Any) -> list[nodes.Node]:
         next(parser.stream)

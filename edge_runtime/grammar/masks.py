@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 
-import edge_runtime._native as _native
+from edge_runtime import _native
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
 from edge_runtime.grammar.ir import ElementKind
 from edge_runtime.grammar.vocab import Vocabulary
