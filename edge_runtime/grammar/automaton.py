@@ -126,6 +126,18 @@ class ByteAutomaton:
         return self.intern(self._sets[first] | self._sets[second])
 
     def fill_transitions(self, states: np.ndarray, next_bytes: np.ndarray) -> None:
-        """Compute every unknown transition among the given (state, byte) pairs."""
+        """Compute every unknown transition among the given (state, byte) pairs. Bytes that each top class of
+        a state's stacks treats alike lead to the same state, so one stack-machine step serves a whole group."""
+        by_state: dict[int, list[int]] = {}
         for key in np.unique(states.astype(np.int64) * 256 + next_bytes).tolist():
-            self.next_state(key >> 8, key & 0xFF)
+            by_state.setdefault(key >> 8, []).append(key & 0xFF)
+        for state, byte_values in by_state.items():
+            classes = self.machine.top_classes(self._sets[state])
+            groups: dict[bytes, list[int]] = {}
+            for byte in byte_values:
+                groups.setdefault(bytes(row[byte] for row in classes), []).append(byte)
+            for first, *rest in groups.values():
+                found = self.next_state(state, first)
+                if rest:
+                    with self._lock:
+                        self._table[state, rest] = found

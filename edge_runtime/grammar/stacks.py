@@ -65,6 +65,12 @@ class StackMachine:
                 done.add(stack)
         return frozenset(done)
 
+    def top_classes(self, stacks: StackSet) -> list[bytes]:
+        """The byte classes on top of the stacks: step_byte's result depends only on which of them hold a byte."""
+        kinds, values = self.kinds, self.values
+        rows = {values[stack[-1]] for stack in stacks if stack and kinds[stack[-1]] == _BYTES}
+        return [self.byte_classes[row] for row in sorted(rows)]
+
     def step_byte(self, stacks: StackSet, byte: int) -> StackSet:
         kinds, values, classes = self.kinds, self.values, self.byte_classes
         moved = [
