@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_CONFIG
+from engine_support import TINY_CONFIG
 
 from edge_runtime.engine.loaded_model import LoadedModel
 from edge_runtime.errors import BadRequest, ContextLengthExceeded, WrongModelType

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import RunGeneration
+from engine_support import RunGeneration
 
 from edge_runtime.engine.choice_constraint import ChoiceConstraint
 from edge_runtime.engine.grammar_constraint import GrammarConstraint

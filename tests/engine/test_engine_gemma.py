@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RunGeneration, collect
+from engine_support import RunGeneration, collect
 
 from edge_runtime.engine.choice_constraint import ChoiceConstraint
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel

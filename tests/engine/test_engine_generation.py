@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TINY_CONFIG, Generation, RunGeneration, collect
+from engine_support import TINY_CONFIG, Generation, RunGeneration, collect
 
 from edge_runtime.engine.choice_constraint import ChoiceConstraint
 from edge_runtime.engine.loaded_model import LoadedModel

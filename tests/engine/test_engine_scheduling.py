@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from conftest import TINY_CONFIG, collect
+from engine_support import TINY_CONFIG, collect
 
 from edge_runtime.engine.loaded_model import LoadedModel
 from edge_runtime.engine.types import GenerationRequest, SamplingParams, TextPiece

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CONFIG
+from engine_support import TINY_CONFIG
 
 from edge_runtime.engine.loaded_model import LoadedModel, required_bytes
 from edge_runtime.engine.manager import ModelManager

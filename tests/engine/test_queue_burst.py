@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from conftest import TINY_CONFIG, collect
+from engine_support import TINY_CONFIG, collect
 
 from edge_runtime.engine.types import GenerationRequest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from conftest import greedy_encode, new_mask
+from grammar_support import greedy_encode, new_mask
 
 from edge_runtime.engine.grammar_constraint import GrammarConstraint
 from edge_runtime.engine.types import Constraint

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import SYNTHETIC_CONTROL_BASE, SYNTHETIC_EOG, greedy_encode, new_mask
 from grammar_cases import GBNF_DIR
+from grammar_support import SYNTHETIC_CONTROL_BASE, SYNTHETIC_EOG, greedy_encode, new_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SYNTHETIC_CONTROL_BASE, new_mask
 from grammar_cases import GBNF_DIR, load_llamacpp
+from grammar_support import SYNTHETIC_CONTROL_BASE, new_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import SYNTHETIC_CONTROL_BASE
 from grammar_cases import integration_grammar_cases
+from grammar_support import SYNTHETIC_CONTROL_BASE
 
 from edge_runtime.grammar import Vocabulary, compile_gbnf
 
