@@ -111,6 +111,10 @@ class ChoiceConstraint:
     def is_complete(self) -> bool:
         return self._written in self._remaining
 
+    def is_finished(self) -> bool:
+        """A whole choice is written and no other choice continues it."""
+        return self._remaining == [self._written]
+
     def accept_token(self, token_id: int) -> bool:
         if token_id in self._eog_set:
             return self.is_complete()

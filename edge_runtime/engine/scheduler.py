@@ -165,7 +165,6 @@ class BatchScheduler:
         self.prefill_chunk = prefill_chunk or n_batch
         self._batch = Batch(n_batch)
         self._mask = np.zeros(context.n_vocab, dtype=np.bool_)
-        self._eog_ids = np.array(sorted(tokenizer.eog_ids), dtype=np.int64)
         self._slots = [_Slot(seq_id) for seq_id in range(context.params.n_seq)]
         self._waiting: deque[_Job] = deque()
         self._running: list[_Job] = []
@@ -488,7 +487,7 @@ class BatchScheduler:
             self._take(job, choice, token, entry)
             if choice.finish is not None:
                 break
-        if choice.finish is None and choice.constraint is not None and self._constraint_finished(choice):
+        if choice.finish is None and choice.constraint is not None and choice.constraint.is_finished():
             self._close_choice(job, choice, "stop")
 
     def _take(self, job: _Job, choice: _Choice, token: int, entry: TokenLogprob | None) -> None:
@@ -516,15 +515,6 @@ class BatchScheduler:
             self._close_choice(job, choice, "length")
         else:
             choice.pending.append(token)
-
-    def _constraint_finished(self, choice: _Choice) -> bool:
-        """Complete, and nothing but end-of-generation may follow: stop without another decode."""
-        constraint = choice.constraint
-        if constraint is None or not constraint.is_complete():
-            return False
-        constraint.fill_mask(self._mask)
-        self._mask[self._eog_ids] = False
-        return not self._mask.any()
 
     def _close_choice(self, job: _Job, choice: _Choice, reason: FinishReason, *, flush: bool = True) -> None:
         choice.finish = reason

@@ -36,6 +36,10 @@ class Constraint(Protocol):
         """True when the text so far is a whole sentence of the constraint (the sequence may stop here)."""
         ...
 
+    def is_finished(self) -> bool:
+        """Complete, and nothing but end-of-generation may follow (the sequence stops without another decode)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SamplingParams:

@@ -45,6 +45,9 @@ class TimedConstraint:
     def is_complete(self) -> bool:
         return self._inner.is_complete()
 
+    def is_finished(self) -> bool:
+        return self._inner.is_finished()
+
 
 def timed_factory(
     factory: Callable[[], Constraint] | None, metrics: ServerMetrics, model_id: str

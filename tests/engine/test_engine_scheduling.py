@@ -50,6 +50,9 @@ class GateConstraint:
     def is_complete(self) -> bool:
         return False
 
+    def is_finished(self) -> bool:
+        return False
+
 
 async def wait_until(condition: Callable[[], bool]) -> None:
     for _ in range(int(WAIT_S / 0.005)):
