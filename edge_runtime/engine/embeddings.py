@@ -67,6 +67,10 @@ class Embedder:
         self._batch = Batch(n_ctx_per_seq)
         self._lock = threading.Lock()
 
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
     def embed(
         self,
         texts: list[str],

@@ -65,6 +65,9 @@ class EngineConfig:
     memory_budget_bytes: int | None = None
     """Loaded models' estimated total may not exceed this (least recently used are unloaded first);
     None: what the machine has available."""
+    idle_unload_s: float | None = None
+    """Unload a model no request has asked for in this many seconds (it loads again on next use);
+    None keeps models loaded."""
 
     @property
     def threads(self) -> int:
@@ -174,6 +177,13 @@ class LoadedModel:
                 n_threads=threads,
                 pooling=_pooling_for(info, config.embedding_pooling),
             )
+
+    @property
+    def busy(self) -> bool:
+        """A generation is running or waiting, or an embedding call is in progress."""
+        if self.scheduler is not None and (self.scheduler.busy_slots or self.scheduler.queue_depth):
+            return True
+        return self.embedder is not None and self.embedder.busy
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
         return self.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 
 import anyio
@@ -32,6 +33,7 @@ class ModelManager:
         self.config = config or EngineConfig()
         self._loaded: OrderedDict[tuple[str, ModelType], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, ModelType], asyncio.Lock] = {}
+        self._last_used: dict[tuple[str, ModelType], float] = {}
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._loaded.values())
@@ -41,6 +43,7 @@ class ModelManager:
         if entry.model_type == "embedding" and model_type == "llm":
             raise WrongModelType(f"model '{model_id}' is an embedding model; it does not generate text")
         key = (entry.id, model_type)
+        self._last_used[key] = time.monotonic()
         found = self._loaded.get(key)
         if found is not None:
             self._loaded.move_to_end(key)
@@ -77,7 +80,7 @@ class ModelManager:
             if fits:
                 return
             model = self._loaded[key]
-            if model.scheduler is not None and (model.scheduler.busy_slots or model.scheduler.queue_depth):
+            if model.busy:
                 continue
             log.info("unloading '%s' to make room", key[0])
             del self._loaded[key]
@@ -86,6 +89,21 @@ class ModelManager:
             raise InsufficientMemory(
                 f"loading needs about {need >> 20} MiB more than the memory budget of {budget >> 20} MiB allows"
             )
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload the models nobody asked for within `config.idle_unload_s`; returns their ids."""
+        timeout = self.config.idle_unload_s
+        if timeout is None:
+            return []
+        now = time.monotonic() if now is None else now
+        unloaded = []
+        for key, model in list(self._loaded.items()):
+            if now - self._last_used.get(key, now) >= timeout and not model.busy:
+                log.info("unloading '%s' (%s): idle for %.0f s", key[0], key[1], now - self._last_used[key])
+                del self._loaded[key]
+                model.close()
+                unloaded.append(key[0])
+        return unloaded
 
     def unload(self, model_id: str) -> None:
         for key in [k for k in self._loaded if k[0] == model_id]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,44 @@ def test_least_recently_used_is_unloaded_to_fit_the_budget(store: ModelStore) ->
 def test_loading_refuses_more_than_the_free_memory(tiny_model_path: Path) -> None:
     with pytest.raises(InsufficientMemory, match=r"needs about \d+ MiB but only 1 MiB is free"):
         LoadedModel(tiny_model_path, "tiny", TINY_CONFIG, free_bytes=1 << 20)
+
+
+def test_idle_models_are_unloaded_and_load_again_on_next_use(store: ModelStore) -> None:
+    manager = ModelManager(store, dataclasses.replace(TINY_CONFIG, idle_unload_s=60.0))
+    try:
+        first = asyncio.run(manager.get("tiny"))
+        embedder = asyncio.run(manager.get("tiny-embed", model_type="embedding"))
+        assert manager.unload_idle() == []
+        asyncio.run(manager.get("tiny"))
+        later = time.monotonic() + 61.0
+        assert sorted(manager.unload_idle(now=later)) == ["tiny", "tiny-embed"]
+        assert manager.loaded() == []
+        assert first.scheduler is None and embedder.embedder is None
+        again = asyncio.run(manager.get("tiny"))
+        assert again is not first and manager.loaded() == [again]
+    finally:
+        manager.close_all()
+
+
+def test_idle_unloading_spares_a_busy_model_and_is_off_by_default(store: ModelStore) -> None:
+    manager = ModelManager(store, dataclasses.replace(TINY_CONFIG, idle_unload_s=1.0))
+    default = ModelManager(store, TINY_CONFIG)
+    try:
+        model = asyncio.run(manager.get("tiny"))
+        idle_model = asyncio.run(default.get("tiny"))
+        assert default.unload_idle(now=time.monotonic() + 1e9) == [] and default.loaded() == [idle_model]
+
+        async def unload_while_generating() -> list[str]:
+            request = GenerationRequest(model.tokenize("hello"), max_tokens=50)
+            events = model.generate(request)
+            await anext(events)
+            try:
+                return manager.unload_idle(now=time.monotonic() + 10.0)
+            finally:
+                await events.aclose()
+
+        assert asyncio.run(unload_while_generating()) == []
+        assert manager.loaded() == [model]
+    finally:
+        manager.close_all()
+        default.close_all()
