@@ -3,6 +3,7 @@ manager and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,7 +59,16 @@ def _engine_config(settings: ServerSettings) -> EngineConfig:
         config = replace(config, n_threads=settings.n_threads)
     if settings.queue_size is not None:
         config = replace(config, queue_size=settings.queue_size)
+    if settings.idle_unload_s is not None:
+        config = replace(config, idle_unload_s=settings.idle_unload_s)
     return config
+
+
+async def _unload_idle_models(manager: ModelManager, idle_unload_s: float) -> None:
+    """Runs for the server's life: looks for idle models a few times per idle period."""
+    while True:
+        await anyio.sleep(min(max(idle_unload_s / 4, 0.05), 30.0))
+        manager.unload_idle()
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -80,13 +90,18 @@ def create_app(settings: ServerSettings) -> Starlette:
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state
+        janitor: asyncio.Task[None] | None = None
         try:
             for name in settings.preload:
                 served = state.catalog.resolve(name)
                 await manager.get(served.entry.id, model_type=served.model_type)
                 log.info("loaded model '%s'", name)
+            if settings.idle_unload_s is not None:
+                janitor = asyncio.create_task(_unload_idle_models(manager, settings.idle_unload_s))
             yield
         finally:
+            if janitor is not None:
+                janitor.cancel()
             await anyio.to_thread.run_sync(manager.close_all)
 
     async def metrics_endpoint(request: Request) -> Response:

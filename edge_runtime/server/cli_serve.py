@@ -13,6 +13,16 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8321
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from edge_runtime.cli import models_dir_parent
 
@@ -53,6 +63,13 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="ORIGIN",
         help="allow this browser origin (repeatable); CORS is off by default",
     )
+    serve.add_argument(
+        "--idle-unload",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="unload a model no request has used for this long (default: keep models loaded)",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="request body limit")
     serve.add_argument("--grace", type=float, default=10.0, help="seconds running requests get at shutdown")
     serve.set_defaults(handler=run_serve)
@@ -81,6 +98,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         n_ctx=args.ctx,
         n_threads=args.threads,
         queue_size=args.queue,
+        idle_unload_s=args.idle_unload,
         cors_origins=tuple(args.cors_origin),
         max_body_bytes=args.max_body_bytes,
         shutdown_grace_s=args.grace,

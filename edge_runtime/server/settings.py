@@ -30,6 +30,8 @@ class ServerSettings:
     n_threads: int | None = None
     queue_size: int | None = None
     """Requests that may wait for a slot before the server answers 503/429; None: the engine's default."""
+    idle_unload_s: float | None = None
+    """Unload a model no request has used for this long (it loads again on next use); None: never."""
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 8 * 1024 * 1024
     import_default_model: bool = True
