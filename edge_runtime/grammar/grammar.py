@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
+from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf
 from edge_runtime.grammar.ir import FlatGrammar, compile_syntax
 from edge_runtime.grammar.masks import TokenMasks
@@ -63,4 +64,7 @@ class Grammar:
 
 def compile_gbnf(text: str) -> Grammar:
     """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column."""
-    return Grammar.from_syntax(parse_gbnf(text))
+    try:
+        return Grammar.from_syntax(parse_gbnf(text))
+    except RecursionError:
+        raise GrammarError("the grammar is nested too deeply to compile") from None

@@ -63,10 +63,12 @@ class FlatGrammar:
 
 
 def compile_syntax(syntax: GrammarSyntax) -> FlatGrammar:
-    """Lower the code-point syntax tree to the flat byte grammar; refuses left recursion."""
+    """Lower the code-point syntax tree to the flat byte grammar; refuses left recursion and rules that
+    can never finish."""
     builder = _Builder(syntax)
     flat = builder.flatten()
     _check_left_recursion(builder.rules, builder.names, builder.origins)
+    _check_productive(builder.rules, builder.names, builder.origins)
     return flat
 
 
@@ -231,6 +233,47 @@ def _check_left_recursion(
         for target, is_tail in edges:
             if not is_tail and component[source] == component[target]:
                 _raise_left_recursion(_cycle(source, target, left_edges, component), names, origins)
+
+
+def _check_productive(
+    rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
+) -> None:
+    """Refuse a rule none of whose alternatives can ever end (`root ::= root`, a schema that `$ref`s only
+    itself): a matcher inside it would find no allowed token. Worklist over the rules each one waits on."""
+    waiting_on: list[list[int]] = [[] for _ in rules]
+    missing: list[int] = []
+    owner: list[int] = []
+    ready: list[int] = []
+    for rule_id, alternatives in enumerate(rules):
+        for elements in alternatives:
+            alt_id = len(missing)
+            refs = {value for kind, value in elements if kind == ElementKind.RULE}
+            missing.append(len(refs))
+            owner.append(rule_id)
+            for ref in refs:
+                waiting_on[ref].append(alt_id)
+            if not refs:
+                ready.append(alt_id)
+    productive = [False] * len(rules)
+    while ready:
+        rule_id = owner[ready.pop()]
+        if productive[rule_id]:
+            continue
+        productive[rule_id] = True
+        for alt_id in waiting_on[rule_id]:
+            missing[alt_id] -= 1
+            if missing[alt_id] == 0:
+                ready.append(alt_id)
+    endless = [rule_id for rule_id, ok in enumerate(productive) if not ok]
+    if endless:
+        shown = list(dict.fromkeys(names[rule_id].split("~")[0] for rule_id in endless))
+        line, column = origins[endless[0]]
+        raise GrammarError(
+            f"{'rules' if len(shown) > 1 else 'rule'} {', '.join(repr(n) for n in shown[:5])} can never finish: "
+            "every alternative recurses without end",
+            line,
+            column,
+        )
 
 
 def _strongly_connected_components(successors: list[list[int]]) -> list[int]:

@@ -1069,7 +1069,12 @@ def json_schema_to_gbnf(
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
     compiler = _SchemaCompiler(registry, lenient)
-    root = compiler.expr(root_schema, "#")
+    try:
+        root = compiler.expr(root_schema, "#")
+    except RecursionError:
+        raise GrammarError(
+            "the schema is too deeply nested or has too many properties or items to compile"
+        ) from None
     if root is None:
         raise GrammarError("the schema accepts no value, so no output can satisfy it")
     return compiler.gbnf(root), tuple(compiler.unenforced)
@@ -1077,7 +1082,11 @@ def json_schema_to_gbnf(
 
 def _compile(schema: Any, lenient: bool, resolver: Resolver | None) -> Grammar:
     text, unenforced = json_schema_to_gbnf(schema, lenient=lenient, resolver=resolver)
-    return dataclasses.replace(compile_gbnf(text), unenforced=unenforced)
+    try:
+        grammar = compile_gbnf(text)
+    except GrammarError as exc:
+        raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
+    return dataclasses.replace(grammar, unenforced=unenforced)
 
 
 class _LruCache:

@@ -1,0 +1,99 @@
+"""Hostile request bodies found by fuzzing: each gets a 400 naming the problem, and the server keeps serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from live_server import TINY_ID
+
+NATIVE_COMPLETION = "/v1/inference/completion"
+OPENAI_CHAT = "/v1/chat/completions"
+
+
+def _native_with_format(response_format: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_id": TINY_ID,
+        "content": "hi",
+        "sampling_params": {"max_tokens": 4},
+        "response_format": response_format,
+    }
+
+
+def _gbnf(text: str) -> dict[str, Any]:
+    return _native_with_format({"type": "grammar", "bnf": {"grammar": text}})
+
+
+def _schema(schema: object) -> dict[str, Any]:
+    return _native_with_format({"type": "json_schema", "json_schema": schema})
+
+
+def _many_properties(count: int) -> dict[str, Any]:
+    return {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(count)}}
+
+
+def _assert_native_400(http: httpx.Client, body: dict[str, Any], *fragments: str) -> None:
+    response = http.post(NATIVE_COMPLETION, json=body)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    for fragment in fragments:
+        assert fragment in detail
+    assert http.get("/v1/health").json() == {"status": "OK"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        pytest.param(_gbnf("root ::= root"), ("rule 'root'", "can never finish"), id="gbnf-self-reference"),
+        pytest.param(
+            _gbnf('root ::= "a" x\nx ::= "b" x'), ("'root', 'x'", "can never finish"), id="gbnf-endless-tail"
+        ),
+        pytest.param(
+            _gbnf("root ::= " + "(" * 5000 + '"a"' + ")" * 5000),
+            ("nested too deeply",),
+            id="gbnf-deep-parens",
+        ),
+        pytest.param(_schema({"$ref": "#"}), ("schema", "can never finish"), id="schema-ref-root"),
+        pytest.param(
+            _schema({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
+            ("schema", "can never finish"),
+            id="schema-ref-cycle",
+        ),
+        pytest.param(
+            _schema({"type": "object", "properties": {"a": {"$ref": "#"}}, "required": ["a"]}),
+            ("schema", "can never finish"),
+            id="schema-required-self",
+        ),
+        pytest.param(_schema(_many_properties(3000)), ("too many properties",), id="schema-3000-properties"),
+        pytest.param(
+            _schema({"type": "array", "prefixItems": [{"type": "integer"}] * 3000}),
+            ("too many properties or items",),
+            id="schema-3000-prefix-items",
+        ),
+    ],
+)
+def test_uncompilable_grammar_is_a_400_naming_it(
+    http: httpx.Client, body: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    _assert_native_400(http, body, *fragments)
+
+
+def _openai_chat_400_message(http: httpx.Client, **extra: object) -> str:
+    body = {"model": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, **extra}
+    response = http.post(OPENAI_CHAT, json=body)
+    assert response.status_code == 400, response.text
+    message: str = response.json()["error"]["message"]
+    return message
+
+
+def test_openai_json_schema_referring_only_to_itself_is_a_400(http: httpx.Client) -> None:
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#"}}}
+    assert "can never finish" in _openai_chat_400_message(http, response_format=response_format)
+
+
+def test_tool_with_too_many_parameters_is_a_400_naming_the_tool(http: httpx.Client) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": _many_properties(3000)}}
+    message = _openai_chat_400_message(http, tools=[tool], tool_choice="required")
+    assert "tool 'f'" in message
+    assert "too many properties" in message
