@@ -239,12 +239,18 @@ def _check_productive(
     rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
 ) -> None:
     """Refuse a rule none of whose alternatives can ever end (`root ::= root`, a schema that `$ref`s only
-    itself): a matcher inside it would find no allowed token. Worklist over the rules each one waits on."""
+    itself): a matcher inside it would find no allowed token. A rule with no alternatives (an empty class)
+    matches nothing by construction, not by recursion, and counts as finishing. Worklist over the rules
+    each alternative waits on."""
     waiting_on: list[list[int]] = [[] for _ in rules]
     missing: list[int] = []
     owner: list[int] = []
     ready: list[int] = []
     for rule_id, alternatives in enumerate(rules):
+        if not alternatives:
+            ready.append(len(missing))
+            missing.append(0)
+            owner.append(rule_id)
         for elements in alternatives:
             alt_id = len(missing)
             refs = {value for kind, value in elements if kind == ElementKind.RULE}

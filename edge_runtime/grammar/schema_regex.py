@@ -15,6 +15,8 @@ from edge_runtime.grammar.errors import GrammarError
 
 MAX_CODE_POINT = 0x10FFFF
 MAX_REPEAT = 10_000
+MAX_PATTERN_CHARS = 10_000
+"""Longer patterns are refused: compiling grows with their length (a 60k-alternative pattern took ~45 s)."""
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -476,6 +478,8 @@ def _top_options(node: _Node) -> list[_Node]:
 def pattern_to_gbnf(pattern: str, any_char: str) -> str | None:
     """GBNF for the JSON string content that `pattern` matches somewhere (ECMAScript search semantics);
     `any_char` is the expression of one arbitrary JSON string character. None: nothing matches."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise GrammarError(f"a pattern of {len(pattern)} characters exceeds the limit of {MAX_PATTERN_CHARS}")
     tree = _RegexParser(pattern).parse()
     options = []
     for option in _top_options(tree):

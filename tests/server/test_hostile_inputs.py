@@ -71,6 +71,11 @@ def _assert_native_400(http: httpx.Client, body: dict[str, Any], *fragments: str
             ("too many properties or items",),
             id="schema-3000-prefix-items",
         ),
+        pytest.param(
+            _schema({"type": "string", "pattern": "|".join(f"w{i}" for i in range(20000))}),
+            ("'pattern'", "exceeds the limit of 10000"),
+            id="schema-pattern-20000-alternatives",
+        ),
     ],
 )
 def test_uncompilable_grammar_is_a_400_naming_it(
