@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -111,6 +112,11 @@ def _loc(error: ErrorDetails) -> list[str | int]:
     return ["body", *error["loc"]]
 
 
+def _located(loc: Sequence[object], msg: str) -> str:
+    """`field.path: msg`, or the bare msg when the whole body is at fault (e.g. it is not JSON)."""
+    return f"{'.'.join(str(part) for part in loc)}: {msg}" if loc else msg
+
+
 def validation_response(exc: ValidationError, family: Family) -> JSONResponse:
     """A body that fails validation: 400 with every error's location (OpenAI: the first one's parameter)."""
     errors = [{"loc": _loc(e), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
@@ -121,7 +127,7 @@ def validation_response(exc: ValidationError, family: Family) -> JSONResponse:
     if first["type"] == "extra_forbidden":
         message = f"unknown parameter: '{param}'"
     else:
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in errors)
+        message = "; ".join(_located(e["loc"][1:], str(e["msg"])) for e in errors)
     body = {
         "error": {"message": message, "type": "invalid_request_error", "param": param, "code": first["type"]}
     }

@@ -102,3 +102,25 @@ def test_tool_with_too_many_parameters_is_a_400_naming_the_tool(http: httpx.Clie
     message = _openai_chat_400_message(http, tools=[tool], tool_choice="required")
     assert "tool 'f'" in message
     assert "too many properties" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        pytest.param(
+            b'{"model": "tiny", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+            "unicode",
+            id="bad-utf8",
+        ),
+        pytest.param(b"[" * 10000 + b"]" * 10000, "recursion limit", id="nested-10000-deep"),
+        pytest.param(b'{"model": "tiny", "messages": [', "EOF", id="truncated"),
+    ],
+)
+def test_openai_body_that_is_not_json_is_a_400_saying_so(
+    http: httpx.Client, raw: bytes, problem: str
+) -> None:
+    response = http.post(OPENAI_CHAT, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith("Invalid JSON")
+    assert problem in message
