@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.errors import WrongModelType
 from edge_runtime.server.catalog import CatalogModel, ModelCatalog, ModelType
-from edge_runtime.server.errors import Family, error_response, validation_response
+from edge_runtime.server.errors import ClientDisconnected, Family, error_response, validation_response
 from edge_runtime.server.metrics import ServerMetrics
 from edge_runtime.server.settings import ServerSettings
 
@@ -54,7 +54,10 @@ def server_state(request: Request) -> ServerState:
 async def read_body(request: Request, model: type[Body]) -> Body:
     """Validate the JSON body against a wire type (pydantic reports bad JSON as a validation error too).
     Native types ignore unknown keys (Llama Stack clients send extras); the top-level ones are logged."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        raise ClientDisconnected("the client left before sending the whole body") from None
     body = model.model_validate_json(raw)
     if model.model_config.get("extra") == "ignore":
         ignored = sorted(set(json.loads(raw)) - set(model.model_fields))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import httpx
 import pytest
-from live_server import TINY_ID
+from live_server import TINY_ID, RunningServer
 
 NATIVE_COMPLETION = "/v1/inference/completion"
 OPENAI_CHAT = "/v1/chat/completions"
@@ -124,3 +126,30 @@ def test_openai_body_that_is_not_json_is_a_400_saying_so(
     message = response.json()["error"]["message"]
     assert message.startswith("Invalid JSON")
     assert problem in message
+
+
+def _requests_with_status(http: httpx.Client, status_prefix: str) -> float:
+    lines = http.get("/metrics").text.splitlines()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("edge_runtime_requests_total{") and f'status="{status_prefix}' in line
+    )
+
+
+def test_client_leaving_mid_body_is_a_499_not_a_server_error(
+    tiny_server: RunningServer, http: httpx.Client
+) -> None:
+    errors_before = _requests_with_status(http, "5")
+    left_before = _requests_with_status(http, "499")
+    host, port = tiny_server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 500\r\n\r\n{"model": "tiny"'
+        )
+    deadline = time.monotonic() + 10
+    while _requests_with_status(http, "499") == left_before:
+        assert time.monotonic() < deadline, "the server never recorded the abandoned request"
+        time.sleep(0.05)
+    assert _requests_with_status(http, "5") == errors_before
