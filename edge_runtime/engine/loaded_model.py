@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -147,6 +147,7 @@ class LoadedModel:
         self.eos_token = self.tokenizer.eos_token
         self.embedding_dimension = self._model.n_embd
         self._context: LlamaContext | None = None
+        self._users = 0
         self.scheduler: BatchScheduler | None = None
         self.embedder: Embedder | None = None
         threads = config.threads
@@ -180,10 +181,23 @@ class LoadedModel:
 
     @property
     def busy(self) -> bool:
-        """A generation is running or waiting, or an embedding call is in progress."""
-        if self.scheduler is not None and (self.scheduler.busy_slots or self.scheduler.queue_depth):
+        """A request holds the model (see in_use), a generation is running or waiting, or an embedding call is
+        in progress: unloading passes it by."""
+        if self._users or (
+            self.scheduler is not None and (self.scheduler.busy_slots or self.scheduler.queue_depth)
+        ):
             return True
         return self.embedder is not None and self.embedder.busy
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Hold the model while a request prepares its work (rendering, tokenizing, compiling a grammar)
+        before the scheduler has it. Event-loop thread only, like the model manager that reads it."""
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
         return self.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)
@@ -223,11 +237,12 @@ class LoadedModel:
                 f"model '{self.model_id}' is an llm; register it as an embedding model to embed"
             )
         embedder = self.embedder
-        return await anyio.to_thread.run_sync(
-            lambda: embedder.embed(
-                texts, truncation=truncation, output_dimension=output_dimension, normalize=normalize
+        with self.in_use():
+            return await anyio.to_thread.run_sync(
+                lambda: embedder.embed(
+                    texts, truncation=truncation, output_dimension=output_dimension, normalize=normalize
+                )
             )
-        )
 
     def close(self) -> None:
         """Free in order: scheduler (stops using the context), contexts, then the model."""

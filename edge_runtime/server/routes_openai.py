@@ -41,19 +41,20 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
     request.state.model = body.model
     request.state.user = body.user
     _, model = await state.model(body.model, "llm")
-    engine_requests = await anyio.to_thread.run_sync(
-        to.completion_to_generations, body, model, state.grammars
-    )
     generations: list[Generation] = []
-    try:
-        for engine_request in engine_requests:
-            generation = Generation(model, engine_request, state.metrics, request.scope["state"])
-            generations.append(generation)
-            await generation.start()
-    except BaseException:
-        for generation in generations:
-            await generation.close()
-        raise
+    with model.in_use():
+        engine_requests = await anyio.to_thread.run_sync(
+            to.completion_to_generations, body, model, state.grammars
+        )
+        try:
+            for engine_request in engine_requests:
+                generation = Generation(model, engine_request, state.metrics, request.scope["state"])
+                generations.append(generation)
+                await generation.start()
+        except BaseException:
+            for generation in generations:
+                await generation.close()
+            raise
     if body.stream:
         return EventStreamResponse(_completion_sse(body, model, generations), generations)
     try:
@@ -128,8 +129,9 @@ async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     request.state.user = body.user
     texts = to.embedding_texts(body)
     _, model = await state.model(body.model, "embedding")
-    vectors = await model.embed(texts, output_dimension=body.dimensions)
-    prompt_tokens = await anyio.to_thread.run_sync(lambda: sum(len(model.tokenize(t)) for t in texts))
+    with model.in_use():
+        vectors = await model.embed(texts, output_dimension=body.dimensions)
+        prompt_tokens = await anyio.to_thread.run_sync(lambda: sum(len(model.tokenize(t)) for t in texts))
     request.state.prompt_tokens = prompt_tokens
     return json_response(to.embedding_response(body, vectors, prompt_tokens))
 

@@ -132,10 +132,11 @@ async def admit(
     start the generation; any error up to its first event is still an HTTP error."""
     request.state.model = model_name
     served, model = await state.model(model_name, "llm")
-    plan = await anyio.to_thread.run_sync(translate, model, served)
-    engine_request = plan.request if isinstance(plan, ChatGeneration) else plan
-    generation = Generation(model, engine_request, state.metrics, request.scope["state"])
-    await generation.start()
+    with model.in_use():
+        plan = await anyio.to_thread.run_sync(translate, model, served)
+        engine_request = plan.request if isinstance(plan, ChatGeneration) else plan
+        generation = Generation(model, engine_request, state.metrics, request.scope["state"])
+        await generation.start()
     return plan, generation
 
 

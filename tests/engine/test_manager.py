@@ -134,3 +134,15 @@ def test_idle_unloading_spares_a_busy_model_and_is_off_by_default(store: ModelSt
     finally:
         manager.close_all()
         default.close_all()
+
+
+def test_a_model_held_by_a_request_is_not_unloaded(store: ModelStore) -> None:
+    """Between loading and handing work to the scheduler a request holds the model (in_use)."""
+    manager = ModelManager(store, dataclasses.replace(TINY_CONFIG, idle_unload_s=1.0))
+    try:
+        model = asyncio.run(manager.get("tiny"))
+        with model.in_use():
+            assert manager.unload_idle(now=time.monotonic() + 10.0) == []
+        assert manager.unload_idle(now=time.monotonic() + 10.0) == ["tiny"]
+    finally:
+        manager.close_all()
