@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class OpenAIRequest(BaseModel):
     """Base of every OpenAI request: an unknown parameter fails validation with its name (never dropped)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class OpenAIResponse(BaseModel):

@@ -128,6 +128,15 @@ def test_openai_body_that_is_not_json_is_a_400_saying_so(
     assert problem in message
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_openai_non_finite_number_is_a_400_saying_so(http: httpx.Client, value: str) -> None:
+    raw = f'{{"model": "{TINY_ID}", "messages": [{{"role": "user", "content": "hi"}}], "temperature": {value}}}'
+    response = http.post(OPENAI_CHAT, content=raw.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "finite number" in error["message"] and error["param"] == "temperature"
+
+
 def _requests_with_status(http: httpx.Client, status_prefix: str) -> float:
     lines = http.get("/metrics").text.splitlines()
     return sum(
