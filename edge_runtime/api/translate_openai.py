@@ -50,23 +50,15 @@ from edge_runtime.engine.types import (
 )
 
 
-def _sampling(
-    *,
-    temperature: float | None,
-    top_p: float | None,
-    frequency_penalty: float | None,
-    presence_penalty: float | None,
-    logit_bias: dict[str, float] | None,
-    seed: int | None,
-    n_vocab: int,
-) -> SamplingParams:
+def _sampling(request: ot.CompletionRequest | ot.ChatCompletionRequest, n_vocab: int) -> SamplingParams:
+    """OpenAI's defaults: temperature 1, top_p 1, no penalties."""
     return SamplingParams(
-        temperature=1.0 if temperature is None else temperature,
-        top_p=1.0 if top_p is None else top_p,
-        frequency_penalty=frequency_penalty or 0.0,
-        presence_penalty=presence_penalty or 0.0,
-        logit_bias=parse_logit_bias(logit_bias, n_vocab),
-        seed=seed,
+        temperature=1.0 if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        frequency_penalty=request.frequency_penalty or 0.0,
+        presence_penalty=request.presence_penalty or 0.0,
+        logit_bias=parse_logit_bias(request.logit_bias, n_vocab),
+        seed=request.seed,
     )
 
 
@@ -146,15 +138,7 @@ def completion_to_generations(
         raise ParameterError("best_of", f"best_of ({request.best_of}) must be at least n ({n})")
     if request.stream and request.best_of is not None and request.best_of > n:
         raise ParameterError("best_of", "best_of greater than n cannot be streamed")
-    sampling = _sampling(
-        temperature=request.temperature,
-        top_p=request.top_p,
-        frequency_penalty=request.frequency_penalty,
-        presence_penalty=request.presence_penalty,
-        logit_bias=request.logit_bias,
-        seed=request.seed,
-        n_vocab=model.n_vocab,
-    )
+    sampling = _sampling(request, model.n_vocab)
     spec = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
     stop = stop_list(request.stop)
     factory = constraint_factory(spec, model)
@@ -414,15 +398,7 @@ def chat_to_generation(
     stop = stop_list(request.stop)
     engine_request = GenerationRequest(
         prompt_tokens=prompt,
-        sampling=_sampling(
-            temperature=request.temperature,
-            top_p=request.top_p,
-            frequency_penalty=request.frequency_penalty,
-            presence_penalty=request.presence_penalty,
-            logit_bias=request.logit_bias,
-            seed=request.seed,
-            n_vocab=model.n_vocab,
-        ),
+        sampling=_sampling(request, model.n_vocab),
         max_tokens=_chat_max_tokens(request),
         stop=stop + [s for s in template_stops if s not in stop],
         n=request.n or 1,
