@@ -17,7 +17,7 @@ from edge_runtime.engine.loaded_model import (
     required_bytes,
 )
 from edge_runtime.errors import InsufficientMemory, WrongModelType
-from edge_runtime.store import ModelStore
+from edge_runtime.store import ModelEntry, ModelStore
 
 __all__ = ["EngineConfig", "ModelManager"]
 
@@ -39,9 +39,12 @@ class ModelManager:
         return list(self._loaded.values())
 
     async def get(self, model_id: str, *, model_type: ModelType = "llm") -> LoadedModel:
-        entry = self.store.get(model_id)
+        return await self.get_entry(self.store.get(model_id), model_type=model_type)
+
+    async def get_entry(self, entry: ModelEntry, *, model_type: ModelType = "llm") -> LoadedModel:
+        """As get, for a caller that has already resolved the store entry (no second manifest read)."""
         if entry.model_type == "embedding" and model_type == "llm":
-            raise WrongModelType(f"model '{model_id}' is an embedding model; it does not generate text")
+            raise WrongModelType(f"model '{entry.id}' is an embedding model; it does not generate text")
         key = (entry.id, model_type)
         self._last_used[key] = time.monotonic()
         found = self._loaded.get(key)

@@ -94,7 +94,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         try:
             for name in settings.preload:
                 served = state.catalog.resolve(name)
-                await manager.get(served.entry.id, model_type=served.model_type)
+                await manager.get_entry(served.entry, model_type=served.model_type)
                 log.info("loaded model '%s'", name)
             if settings.idle_unload_s is not None:
                 janitor = asyncio.create_task(_unload_idle_models(manager, settings.idle_unload_s))

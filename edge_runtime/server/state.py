@@ -43,7 +43,7 @@ class ServerState:
             raise WrongModelType(
                 f"model '{name}' is an {served.model_type} model; this endpoint needs an {model_type} model"
             )
-        return served, await self.manager.get(served.entry.id, model_type=model_type)
+        return served, await self.manager.get_entry(served.entry, model_type=model_type)
 
 
 def server_state(request: Request) -> ServerState:
