@@ -24,7 +24,8 @@ class GrammarCache:
     def json_schema(self, schema: dict[str, Any] | bool) -> Grammar:
         from edge_runtime.grammar import compile_json_schema
 
-        key = "schema:" + json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # key order kept: properties come out in schema order, so reordered schemas are different grammars
+        key = "schema:" + json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
         return self._get_or_compile(key, lambda: compile_json_schema(schema))
 
     def json_object(self) -> Grammar:
