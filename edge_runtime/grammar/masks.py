@@ -27,6 +27,8 @@ import numpy as np
 from edge_runtime import _native
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
 from edge_runtime.grammar.ir import ElementKind
+from edge_runtime.grammar.stack_keys import StackKeys
+from edge_runtime.grammar.stacks import StackSet
 from edge_runtime.grammar.vocab import Vocabulary
 
 _TOKEN = int(ElementKind.TOKEN)
@@ -45,6 +47,9 @@ class PreorderTrie:
     sorted_ids: np.ndarray
     node_parent: np.ndarray
     max_depth: int
+    byte_order: np.ndarray
+    """Nodes sorted by their byte: the nodes spelling byte b are byte_order[byte_offsets[b] : byte_offsets[b + 1]]."""
+    byte_offsets: np.ndarray
 
     @property
     def n_nodes(self) -> int:
@@ -96,6 +101,8 @@ def _build_preorder(vocab: Vocabulary) -> PreorderTrie:
         members = by_level[level_starts[level] : level_starts[level + 1]]
         np.add.at(sizes, parent[members], sizes[members])
     subtree_end = (np.arange(n_nodes) + sizes).astype(np.int32)
+    byte_order = np.argsort(node_byte[1:], kind="stable").astype(np.int32) + 1
+    byte_offsets = np.searchsorted(node_byte[byte_order], np.arange(257)).astype(np.int64)
     return PreorderTrie(
         node_byte=node_byte,
         node_depth=node_depth,
@@ -104,17 +111,68 @@ def _build_preorder(vocab: Vocabulary) -> PreorderTrie:
         sorted_ids=sorted_ids,
         node_parent=parent.astype(np.int32),
         max_depth=max(1, int(depth.max(initial=0))),
+        byte_order=byte_order,
+        byte_offsets=byte_offsets,
     )
 
 
 @dataclass(frozen=True, eq=False)
 class _TopsWalk:
-    """What a state's stack tops (its stacks without their common bottom) decide alone. `accepted` (packed): text tokens accepted by every state with
-    these tops. `visit`: the sorted trie nodes where the stacks below can matter (the paths to, and subtrees
-    under, nodes where a top's frame can end); None when that is too much of the trie to be worth it."""
+    """What a set of stack tops decides alone, over one vocabulary. `accepted` (packed over tokens): the text
+    tokens alive from the tops, so alive from any state made of these tops over any bottom. `exits` (packed over
+    trie nodes): where the tops can all have ended, handing the parse to the bottom below them."""
 
     accepted: np.ndarray
-    visit: np.ndarray | None
+    exits: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Split:
+    """A state cut into its tops' shared walk and the sorted trie nodes where its bottom can matter: the
+    children of exits whose byte the bottom takes, the paths to them and their subtrees."""
+
+    tops: _TopsWalk
+    visit: np.ndarray
+
+
+class _SharedTopsWalks:
+    """Tops walks of one vocabulary keyed by StackKeys, so grammars with the same sub-grammar on top (every
+    JSON string body, say) share one walk. Least recently used first out; thread-safe."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._walks: OrderedDict[bytes, _TopsWalk] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> _TopsWalk | None:
+        with self._lock:
+            found = self._walks.get(key)
+            if found is not None:
+                self._walks.move_to_end(key)
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._walks.clear()
+
+    def put(self, key: bytes, walk: _TopsWalk) -> None:
+        with self._lock:
+            self._walks[key] = walk
+            while len(self._walks) > self.capacity:
+                self._walks.popitem(last=False)
+
+
+_shared_tops_walks: WeakKeyDictionary[Vocabulary, _SharedTopsWalks] = WeakKeyDictionary()
+SHARED_TOPS_WALKS = 64
+"""Tops walks kept per vocabulary: about 100 KiB each for Gemma's 262,144 tokens."""
+
+
+def shared_tops_walks(vocab: Vocabulary) -> _SharedTopsWalks:
+    with _preorder_lock:
+        found = _shared_tops_walks.get(vocab)
+        if found is None:
+            found = _shared_tops_walks[vocab] = _SharedTopsWalks(SHARED_TOPS_WALKS)
+        return found
 
 
 class TokenMasks:
@@ -135,8 +193,8 @@ class TokenMasks:
         self.native = native
         self.adaptive_share = adaptive_share
         self.wide_bytes = wide_bytes
-        self._tops_walks: OrderedDict[int, _TopsWalk] = OrderedDict()
-        self._split_of: dict[int, _TopsWalk | None] = {}
+        self._splits: OrderedDict[int, _Split | None] = OrderedDict()
+        self._stack_keys: StackKeys | None = None
         self._n_packed = (vocab.size + 7) // 8
         self.capacity = max(16, budget_bytes // max(1, self._n_packed))
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -144,6 +202,7 @@ class TokenMasks:
         self._scratch = threading.local()
         if native:
             self._trie = preorder_trie(vocab)
+            self._shared = shared_tops_walks(vocab)
         token_node = vocab.index.token_node
         self._n_nodes = len(vocab.index.node_parent)
         self._token_node_or_dead = np.where(token_node >= 0, token_node, self._n_nodes).astype(np.intp)
@@ -202,73 +261,100 @@ class TokenMasks:
 
     def _text_tokens(self, state: int, out: np.ndarray) -> None:
         """Sets `out` to the text tokens alive from `state`: the shared answer of its stack tops, plus a walk
-        of the nodes where the stacks below matter; or one whole walk when splitting does not pay."""
-        tops_walk = self._split(state)
-        if tops_walk is None or tops_walk.visit is None:
+        of the nodes where its bottom matters; or one whole walk when splitting does not pay."""
+        split = self._split(state)
+        if split is None:
             out[:] = False
             self._walk(state, out)
         else:
-            _native.unpack_mask(tops_walk.accepted, out)
-            self._walk(state, out, visit=tops_walk.visit)
+            _native.unpack_mask(split.tops.accepted, out)
+            self._walk(state, out, visit=split.visit)
 
-    def _split(self, state: int) -> _TopsWalk | None:
-        """The shared walk of `state`'s stack tops, when the state is wide, its stacks share a bottom, and the
-        nodes left to walk per state are few; else None."""
-        if state in self._split_of:
-            return self._split_of[state]
-        found = None
-        stacks = [stack for stack in self.automaton.stacks(state) if stack]
-        if stacks and np.count_nonzero(self.automaton.table[state]) >= self.wide_bytes:
-            first, keep = stacks[0], min(map(len, stacks)) - 1
-            common = 0
-            while common < keep and all(stack[common] == first[common] for stack in stacks):
-                common += 1
-            if common:
-                tops_walk = self._tops_walk(self.automaton.intern(frozenset(s[common:] for s in stacks)))
-                found = tops_walk if tops_walk.visit is not None else None
-        self._split_of[state] = found
+    def _split(self, state: int) -> _Split | None:
+        """`state` cut into tops over one shared bottom (a stack equal to the bottom is a tops that has ended
+        at once), when the state is wide and the nodes left to walk per state are few; else None."""
+        with self._lock:
+            if state in self._splits:
+                self._splits.move_to_end(state)
+                return self._splits[state]
+        found = self._cut(state)
+        with self._lock:
+            self._splits[state] = found
+            while len(self._splits) > self.capacity:
+                self._splits.popitem(last=False)
         return found
 
-    def _tops_walk(self, tops: int) -> _TopsWalk:
-        with self._lock:
-            found = self._tops_walks.get(tops)
-            if found is not None:
-                self._tops_walks.move_to_end(tops)
-                return found
+    def _cut(self, state: int) -> _Split | None:
+        automaton = self.automaton
+        stacks = list(automaton.stacks(state))
+        if not stacks or not all(stacks) or np.count_nonzero(automaton.table[state]) < self.wide_bytes:
+            return None
+        first, shortest = stacks[0], min(map(len, stacks))
+        common = 0
+        while common < shortest and all(stack[common] == first[common] for stack in stacks):
+            common += 1
+        tops = frozenset(stack[common:] for stack in stacks if len(stack) > common)
+        if common == 0 or not tops:
+            return None
+        bottom = first[:common]
+        takes = automaton.machine.allowed_bytes(automaton.machine.closure([bottom]))
+        tops_walk = self._tops_walk(tops)
+        trie = self._trie
+        bytes_taken = [byte for byte in range(256) if takes >> byte & 1]
+        candidates = np.concatenate(
+            [trie.byte_order[trie.byte_offsets[byte] : trie.byte_offsets[byte + 1]] for byte in bytes_taken]
+            or [np.empty(0, dtype=np.int32)]
+        )
+        limit = self.adaptive_share * trie.n_nodes
+        if len(candidates) > limit:
+            return None
+        parents = trie.node_parent[candidates]
+        after_exit = (tops_walk.exits[parents >> 3] >> (parents & 7)) & 1 > 0
+        if len(tops) < len(stacks):
+            after_exit |= parents == 0
+        visit = self._nodes_around(candidates[after_exit])
+        return _Split(tops_walk, visit) if len(visit) <= limit else None
+
+    def _tops_walk(self, tops: StackSet) -> _TopsWalk:
+        if self._stack_keys is None:
+            self._stack_keys = StackKeys(self.automaton.machine)
+        key = self._stack_keys.key(tops)
+        found = self._shared.get(key)
+        if found is not None:
+            return found
         trie = self._trie
         node_states = np.zeros(trie.n_nodes, dtype=np.int32)
         alive = np.zeros(self.vocab.size, dtype=bool)
-        self._walk(tops, alive, node_states=node_states)
+        self._walk(self.automaton.intern(tops), alive, node_states=node_states)
         accepted = np.empty(self._n_packed, dtype=np.uint8)
         _native.pack_mask(alive, accepted)
         n_states = int(node_states.max()) + 1
         complete = np.fromiter(map(self.automaton.is_complete, range(n_states)), dtype=bool, count=n_states)
-        exits = np.flatnonzero(complete[node_states])
-        limit = self.adaptive_share * trie.n_nodes
-        visit = self._nodes_around(exits) if len(exits) <= limit else None
-        if visit is not None and len(visit) > limit:
-            visit = None
-        found = _TopsWalk(accepted, visit)
-        with self._lock:
-            self._tops_walks[tops] = found
-            while len(self._tops_walks) > self.capacity:
-                self._tops_walks.popitem(last=False)
+        exits = np.packbits(complete[node_states], bitorder="little")
+        found = _TopsWalk(accepted, exits)
+        self._shared.put(key, found)
         return found
 
-    def _nodes_around(self, exits: np.ndarray) -> np.ndarray:
-        """Sorted nodes on the paths to `exits` and in their subtrees (the root excluded)."""
+    def _nodes_around(self, nodes: np.ndarray) -> np.ndarray:
+        """Sorted nodes on the paths to `nodes` and in their subtrees (the root excluded), in time proportional
+        to the answer: a subtree is a contiguous range in preorder."""
         trie = self._trie
-        change = np.zeros(trie.n_nodes + 1, dtype=np.int32)
-        np.add.at(change, exits, 1)
-        np.add.at(change, trie.subtree_end[exits], -1)
-        chosen = np.cumsum(change[:-1]) > 0
-        ancestors = trie.node_parent[exits]
+        starts = np.sort(nodes)
+        ends = trie.subtree_end[starts]
+        outermost = np.ones(len(starts), dtype=bool)
+        outermost[1:] = starts[1:] >= np.maximum.accumulate(ends)[:-1]
+        starts, ends = starts[outermost], ends[outermost]
+        lengths = (ends - starts).astype(np.int64)
+        inside = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        paths = [inside.astype(np.int32)]
+        ancestors = np.unique(trie.node_parent[starts])
+        while len(ancestors) and ancestors[0] == 0:
+            ancestors = ancestors[1:]
         while len(ancestors):
-            ancestors = ancestors[~chosen[ancestors]]
-            chosen[ancestors] = True
-            ancestors = trie.node_parent[ancestors[ancestors > 0]]
-        chosen[0] = False
-        return np.flatnonzero(chosen).astype(np.int32)
+            paths.append(ancestors)
+            ancestors = np.unique(trie.node_parent[ancestors])
+            ancestors = ancestors[ancestors > 0]
+        return np.unique(np.concatenate(paths)).astype(np.int32)
 
     def _walk(
         self, state: int, out: np.ndarray, *, visit: np.ndarray | None = None,

@@ -173,8 +173,14 @@ def gemma_vocabulary(gemma_model_path: Path) -> Vocabulary:
 @pytest.mark.gemma
 @pytest.mark.parametrize(
     "schema",
-    [EXTRACTION_SCHEMA, {"type": "array", "items": {"type": "number"}, "maxItems": 3}, {"enum": ["red", 1, None]}],
-    ids=["extraction", "numbers", "enum"],
+    [
+        EXTRACTION_SCHEMA,
+        {"type": "array", "items": {"type": "number"}, "maxItems": 3},
+        {"enum": ["red", 1, None]},
+        {"type": "string"},
+        {},
+    ],
+    ids=["extraction", "numbers", "enum", "string", "any"],
 )
 def test_native_masks_on_gemma_vocabulary(schema: dict[str, object], gemma_vocabulary: Vocabulary) -> None:
     assert_native_matches_numpy(compile_json_schema(schema), gemma_vocabulary, [5, 99_999, 7, 12_345, 3, 0, 1])
@@ -204,4 +210,31 @@ def test_string_states_on_gemma_are_split_by_their_stack_tops(gemma_vocabulary: 
     first, second = two_strings.matcher(gemma_vocabulary), two_strings.matcher(gemma_vocabulary)
     assert first.accept_bytes(b'{"a": "x') and second.accept_bytes(b'{"a": "x", "b": "y')
     assert first.state != second.state
-    assert masks._split(first.state) is masks._split(second.state) is not None
+    first_split, second_split = masks._split(first.state), masks._split(second.state)
+    assert first_split is not None and second_split is not None
+    assert first_split.tops is second_split.tops
+
+
+@pytest.mark.gemma
+def test_string_bodies_of_different_grammars_share_one_tops_walk(gemma_vocabulary: Vocabulary) -> None:
+    """A top-level string (its closing quote a stack of its own below the body), a string in an array and a
+    string property: three grammars, one walk of the string body, and each mask still the numpy pass's."""
+    cases = [
+        ({"type": "string"}, b'"ab'),
+        ({"type": "array", "items": {"type": "string"}}, b'["x", "ab'),
+        ({"type": "object", "properties": {"k": {"type": "string"}}}, b'{"k": "ab'),
+    ]
+    tops = []
+    for schema, prefix in cases:
+        grammar = compile_json_schema(schema)
+        masks = TokenMasks(grammar.automaton, gemma_vocabulary)
+        matcher = grammar.matcher(gemma_vocabulary)
+        assert matcher.accept_bytes(prefix)
+        split = masks._split(matcher.state)
+        assert split is not None, schema
+        tops.append(split.tops)
+        by_native, by_numpy = new_mask(gemma_vocabulary), new_mask(gemma_vocabulary)
+        masks.compute(matcher.state, by_native)
+        TokenMasks(grammar.automaton, gemma_vocabulary, native=False).compute(matcher.state, by_numpy)
+        np.testing.assert_array_equal(by_native, by_numpy)
+    assert tops[0] is tops[1] is tops[2]
