@@ -9,10 +9,13 @@ Two walks give the same masks: the native one (`edge_runtime._native.trie_walk`,
 preorder, skipping dead subtrees) and the numpy level pass it is tested against.
 
 The native side also splits a wide state (one taking most bytes, as inside a JSON string) by the tops of
-its stacks (XGrammar's adaptive token masks, in automaton terms): the state of its stacks without the bottom
-part they all share, walked once and shared by every state with the same tops (each string-valued property
-of a schema, say), accepts tokens that every such state accepts; the shared bottom matters only under the trie
-nodes where the tops' frames can end, so only the paths to those are walked per state.
+its stacks (XGrammar's adaptive token masks, in automaton terms). Its stacks share a bottom; the tops are what
+lies above it (a stack that is the bottom alone is a tops that has already ended). The tops alone, walked once,
+accept tokens that any state with these tops accepts, and mark the trie nodes where they can end. The bottom
+matters only below such a node, through a child whose byte the bottom takes; only the paths to those children
+and their subtrees are walked per state. A tops walk depends on the tops' sub-grammar alone, so it is keyed by
+StackKeys and shared by every grammar over the vocabulary: each string-valued property of a schema, and every
+schema's strings after the first.
 """
 
 from __future__ import annotations
@@ -177,8 +180,9 @@ def shared_tops_walks(vocab: Vocabulary) -> _SharedTopsWalks:
 
 class TokenMasks:
     """Thread-safe; keeps the most recently used masks within `budget_bytes`, packed 8 tokens a byte (32 KiB
-    each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary). `native=False` computes
-    masks with the numpy level pass instead of the C walk (the reference the C walk is tested against).
+    each for 262k tokens: 256 masks in the default 8 MiB per grammar and vocabulary), and the states' splits
+    within as many bytes again. `native=False` computes masks with the numpy level pass instead of the C walk
+    (the reference the C walk is tested against).
     `adaptive_share`: split a state by its stack tops only when the nodes left to walk per state are at most
     this share of the trie; `wide_bytes`: only states taking at least this many distinct bytes are split."""
 
@@ -194,6 +198,9 @@ class TokenMasks:
         self.adaptive_share = adaptive_share
         self.wide_bytes = wide_bytes
         self._splits: OrderedDict[int, _Split | None] = OrderedDict()
+        self._split_bytes = 0
+        """Bytes held by the visit lists in _splits, kept within budget_bytes as well."""
+        self.budget_bytes = budget_bytes
         self._stack_keys: StackKeys | None = None
         self._n_packed = (vocab.size + 7) // 8
         self.capacity = max(16, budget_bytes // max(1, self._n_packed))
@@ -279,9 +286,13 @@ class TokenMasks:
                 return self._splits[state]
         found = self._cut(state)
         with self._lock:
+            replaced = self._splits.pop(state, None)
+            self._split_bytes -= replaced.visit.nbytes if replaced is not None else 0
             self._splits[state] = found
-            while len(self._splits) > self.capacity:
-                self._splits.popitem(last=False)
+            self._split_bytes += found.visit.nbytes if found is not None else 0
+            while len(self._splits) > self.capacity or self._split_bytes > self.budget_bytes:
+                _, evicted = self._splits.popitem(last=False)
+                self._split_bytes -= evicted.visit.nbytes if evicted is not None else 0
         return found
 
     def _cut(self, state: int) -> _Split | None:
@@ -298,7 +309,6 @@ class TokenMasks:
             return None
         bottom = first[:common]
         takes = automaton.machine.allowed_bytes(automaton.machine.closure([bottom]))
-        tops_walk = self._tops_walk(tops)
         trie = self._trie
         bytes_taken = [byte for byte in range(256) if takes >> byte & 1]
         candidates = np.concatenate(
@@ -308,6 +318,7 @@ class TokenMasks:
         limit = self.adaptive_share * trie.n_nodes
         if len(candidates) > limit:
             return None
+        tops_walk = self._tops_walk(tops)
         parents = trie.node_parent[candidates]
         after_exit = (tops_walk.exits[parents >> 3] >> (parents & 7)) & 1 > 0
         if len(tops) < len(stacks):
