@@ -62,8 +62,15 @@ class Grammar:
         return GrammarMatcher(self, vocab, max_rollback=max_rollback)
 
 
+MAX_GRAMMAR_CHARS = 512 * 1024
+"""Compiling takes about 2 ms per KiB of grammar text and holds the GIL meanwhile, so a bigger grammar (or a
+schema that compiles to one) would stall every stream for seconds: it is refused instead."""
+
+
 def compile_gbnf(text: str) -> Grammar:
     """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column."""
+    if len(text) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"the grammar is {len(text):,} characters long; the limit is {MAX_GRAMMAR_CHARS:,}")
     try:
         return Grammar.from_syntax(parse_gbnf(text))
     except RecursionError:

@@ -10,6 +10,7 @@ A parse position is an element index; a pushdown stack is a sequence of position
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -207,16 +208,9 @@ def _check_left_recursion(
     """Refuse a rule that can reach itself without consuming input through a reference that keeps a frame
     (one not last in its alternative): expanding it would push frames forever. Cycles through last-position
     references only (`x*` with a nullable `x`) replace frames instead, and the closure's dedup ends them."""
-    nullable = [False] * len(rules)
-    changed = True
-    while changed:
-        changed = False
-        for rule_id, alternatives in enumerate(rules):
-            if not nullable[rule_id] and any(
-                all(kind == ElementKind.RULE and nullable[value] for kind, value in elements)
-                for elements in alternatives
-            ):
-                nullable[rule_id] = changed = True
+    nullable = _rules_with_a_finished_alternative(
+        rules, lambda elements: all(kind == ElementKind.RULE for kind, _ in elements), mark_empty=False
+    )
     left_edges: list[list[tuple[int, bool]]] = []
     for alternatives in rules:
         edges: list[tuple[int, bool]] = []
@@ -242,34 +236,7 @@ def _check_productive(
     itself): a matcher inside it would find no allowed token. A rule with no alternatives (an empty class)
     matches nothing by construction, not by recursion, and counts as finishing. Worklist over the rules
     each alternative waits on."""
-    waiting_on: list[list[int]] = [[] for _ in rules]
-    missing: list[int] = []
-    owner: list[int] = []
-    ready: list[int] = []
-    for rule_id, alternatives in enumerate(rules):
-        if not alternatives:
-            ready.append(len(missing))
-            missing.append(0)
-            owner.append(rule_id)
-        for elements in alternatives:
-            alt_id = len(missing)
-            refs = {value for kind, value in elements if kind == ElementKind.RULE}
-            missing.append(len(refs))
-            owner.append(rule_id)
-            for ref in refs:
-                waiting_on[ref].append(alt_id)
-            if not refs:
-                ready.append(alt_id)
-    productive = [False] * len(rules)
-    while ready:
-        rule_id = owner[ready.pop()]
-        if productive[rule_id]:
-            continue
-        productive[rule_id] = True
-        for alt_id in waiting_on[rule_id]:
-            missing[alt_id] -= 1
-            if missing[alt_id] == 0:
-                ready.append(alt_id)
+    productive = _rules_with_a_finished_alternative(rules, lambda elements: True, mark_empty=True)
     endless = [rule_id for rule_id, ok in enumerate(productive) if not ok]
     if endless:
         shown = list(dict.fromkeys(names[rule_id].split("~")[0] for rule_id in endless))
@@ -280,6 +247,45 @@ def _check_productive(
             line,
             column,
         )
+
+
+def _rules_with_a_finished_alternative(
+    rules: list[list[list[Element]]], eligible: Callable[[list[Element]], bool], *, mark_empty: bool
+) -> list[bool]:
+    """Per rule, whether one of its eligible alternatives has every rule it references marked too (the least
+    fixpoint; a rule with no alternatives is marked when `mark_empty`). Worklist over the rules each alternative waits on, so a
+    long chain of rules costs linear time, not a pass per link."""
+    waiting_on: list[list[int]] = [[] for _ in rules]
+    missing: list[int] = []
+    owner: list[int] = []
+    ready: list[int] = []
+    for rule_id, alternatives in enumerate(rules):
+        if not alternatives and mark_empty:
+            ready.append(len(missing))
+            missing.append(0)
+            owner.append(rule_id)
+        for elements in alternatives:
+            if not eligible(elements):
+                continue
+            alt_id = len(missing)
+            refs = {value for kind, value in elements if kind == ElementKind.RULE}
+            missing.append(len(refs))
+            owner.append(rule_id)
+            for ref in refs:
+                waiting_on[ref].append(alt_id)
+            if not refs:
+                ready.append(alt_id)
+    marked = [False] * len(rules)
+    while ready:
+        rule_id = owner[ready.pop()]
+        if marked[rule_id]:
+            continue
+        marked[rule_id] = True
+        for alt_id in waiting_on[rule_id]:
+            missing[alt_id] -= 1
+            if missing[alt_id] == 0:
+                ready.append(alt_id)
+    return marked
 
 
 def _strongly_connected_components(successors: list[list[int]]) -> list[int]:

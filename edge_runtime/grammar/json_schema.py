@@ -33,7 +33,7 @@ from threading import Lock
 from typing import Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.grammar import Grammar, compile_gbnf
+from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_refs import SchemaRegistry
@@ -1124,6 +1124,8 @@ def compile_json_schema(
         key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise GrammarError(f"the schema is not JSON: {exc}") from exc
+    if len(key) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"the schema is {len(key):,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
     return _CACHE.get((key, lenient), lambda: _compile(json.loads(key), lenient, None))
 
 

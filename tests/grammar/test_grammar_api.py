@@ -136,3 +136,22 @@ def test_unenforced_defaults_empty_and_is_replaceable() -> None:
     assert relaxed.unenforced == ("uniqueItems",) and relaxed.matches("a")
     rebuilt = Grammar.from_syntax(grammar.syntax, unenforced=("not",))
     assert rebuilt.unenforced == ("not",) and not rebuilt.matches("b")
+
+
+def _chain(last: str) -> str:
+    """`root ::= n0 root "x"` over a chain n0 -> n1 -> ... -> n299 written last link first, so that working out
+    which rules can match nothing takes the whole chain; `last` is what n299 matches."""
+    links = [f"n{i} ::= n{i + 1}" for i in reversed(range(299))]
+    return "\n".join([f"n299 ::= {last}", *links, 'root ::= n0 root "x" | "y"'])
+
+
+def test_left_recursion_through_a_long_chain_of_empty_rules_is_refused() -> None:
+    with pytest.raises(GrammarError, match="left"):
+        compile_gbnf(_chain('""'))
+    grammar = compile_gbnf(_chain('"z"'))
+    assert grammar.matches("zyx") and not grammar.matches("yx")
+
+
+def test_grammar_text_over_the_limit_is_refused_before_parsing() -> None:
+    with pytest.raises(GrammarError, match="the limit is 524,288"):
+        compile_gbnf("root ::= " + '"a" ' * 200_000)

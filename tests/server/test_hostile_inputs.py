@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from live_server import TINY_ID, RunningServer
+from live_server import TINY_ID, RunningServer, serve, tiny_settings
 
 NATIVE_COMPLETION = "/v1/inference/completion"
 OPENAI_CHAT = "/v1/chat/completions"
@@ -68,6 +70,7 @@ def _assert_native_400(http: httpx.Client, body: dict[str, Any], *fragments: str
             id="schema-required-self",
         ),
         pytest.param(_schema(_many_properties(3000)), ("too many properties",), id="schema-3000-properties"),
+
         pytest.param(
             _schema({"type": "array", "prefixItems": [{"type": "integer"}] * 3000}),
             ("too many properties or items",),
@@ -84,6 +87,35 @@ def test_uncompilable_grammar_is_a_400_naming_it(
     http: httpx.Client, body: dict[str, Any], fragments: tuple[str, ...]
 ) -> None:
     _assert_native_400(http, body, *fragments)
+
+
+@pytest.fixture(scope="module")
+def roomy_http(tiny_store_dir: Path) -> Iterator[httpx.Client]:
+    """A server taking bodies of up to 8 MiB (the serve default), so grammars meet the grammar limit first."""
+    for server in serve(tiny_settings(tiny_store_dir, max_body_bytes=8 << 20)):
+        with server.client() as client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        pytest.param(
+            _gbnf("root ::= " + " | ".join(f'"w{i}"' for i in range(80000))),
+            ("the grammar is", "the limit is 524,288"),
+            id="gbnf-over-512-kib",
+        ),
+        pytest.param(
+            _schema({"enum": [f"value-{i}" for i in range(60000)]}),
+            ("characters of JSON", "the limit is 524,288"),
+            id="schema-over-512-kib",
+        ),
+    ],
+)
+def test_grammar_too_big_to_compile_quickly_is_a_400_naming_the_limit(
+    roomy_http: httpx.Client, body: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    _assert_native_400(roomy_http, body, *fragments)
 
 
 def _openai_chat_400_message(http: httpx.Client, **extra: object) -> str:
