@@ -11,7 +11,9 @@ The grammar generates JSON in one family of layouts:
   Valid JSON with declared properties in another order is therefore rejected: a narrowing, never a widening.
 - Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds (or a
   multipleOf) are written without exponent; `1.0` is not generated for an integer, but an enum or const
-  number matches every decimal spelling of its value.
+  number matches every decimal spelling of its value. multipleOf is exact without bounds (whole steps by a
+  remainder automaton, steps 10^-k by digit count) and between bounds (steps 10^-k by digit count, others
+  by listing up to 1,000 multiples).
 
 A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
 `lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
@@ -48,6 +50,8 @@ MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
 MAX_MODULUS = 1000
 """Largest whole multipleOf step compiled to a remainder automaton (one rule per remainder)."""
+MAX_LISTED_MULTIPLES = 1000
+"""Most multiples of a step between two bounds that a grammar lists one by one."""
 MAX_COUNTING_STATES = 4096
 """Bound on (declared properties x property counts) rules for minProperties/maxProperties."""
 
@@ -730,6 +734,9 @@ class _SchemaCompiler:
             multiples = self.multiples(Decimal(str(step)), integer, low is None and high is None)
             if multiples is not None:
                 return multiples
+            bounded = self.bounded_multiples(Decimal(str(step)), integer, low, low_inclusive, high, high_inclusive)
+            if bounded is not None:
+                return self.rule("multiple", bounded or None)
             if step == 1:
                 integer = True
             elif not (integer and (1 / Decimal(str(step))) % 1 == 0):
@@ -764,6 +771,31 @@ class _SchemaCompiler:
             places = -exponent.exponent
             return self.rule("multiple", f'"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]{{1,{places}}} "0"* )?')
         return None
+
+    def bounded_multiples(
+        self, step: Decimal, integer: bool, low: Decimal | None, low_inclusive: bool, high: Decimal | None,
+        high_inclusive: bool,
+    ) -> str | None:
+        """Multiples of `step` between bounds, when a grammar says it: steps 10^-k as a decimal range with at
+        most k fraction digits, other steps by listing the multiples when both bounds are given and there are
+        at most MAX_LISTED_MULTIPLES of them. "" when no number qualifies; None when this cannot be said."""
+        shape = step.normalize().as_tuple()
+        if not integer and shape.digits == (1,) and isinstance(shape.exponent, int) and shape.exponent < 0:
+            return decimal_range(low, low_inclusive, high, high_inclusive, places=-shape.exponent) or ""
+        if low is None or high is None:
+            return None
+        first = math.ceil(low / step)
+        if not low_inclusive and first * step == low:
+            first += 1
+        last = math.floor(high / step)
+        if not high_inclusive and last * step == high:
+            last -= 1
+        if last - first + 1 > MAX_LISTED_MULTIPLES:
+            return None
+        values = [step * k for k in range(first, last + 1)]
+        if integer:
+            values = [value for value in values if value == value.to_integral_value()]
+        return " | ".join(f'"{format(value.normalize(), "f")}"' for value in values)
 
     def remainder_rules(self, modulus: int) -> str:
         """Integers without sign divisible by `modulus`: rule `mod<m>-<r>` reads the rest of the digits

@@ -109,20 +109,41 @@ def _after_digit(bound: Bound, digit: str, lower: bool) -> tuple[bool, Bound]:
     return True, None if lower and rest == ("", True) else rest
 
 
-def fraction_digits(low: Bound, high: Bound) -> tuple[bool, str | None]:
-    """Digit strings d after a decimal point (d may be empty: no fraction) with low <(=) 0.d <(=) high:
-    (whether the empty string is in, an expression for the non-empty ones or None)."""
+def _any_fraction(places: int | None) -> str:
+    """Any non-empty digits after a point, with at most `places` of them significant."""
+    return "[0-9]+" if places is None else f'[0-9]{{1,{places}}} "0"*'
+
+
+def _nonzero_fraction(places: int | None) -> str:
+    """Non-empty digits after a point that are not all zero, with at most `places` of them significant."""
+    if places is None:
+        return '"0"* [1-9] [0-9]*'
+    options = [
+        ('"0"' + (f"{{{zeros}}} " if zeros > 1 else " ") if zeros else "")
+        + "[1-9]"
+        + (f" [0-9]{{0,{places - 1 - zeros}}}" if places - 1 - zeros else "")
+        for zeros in range(places)
+    ]
+    return "(" + " | ".join(options) + ') "0"*'
+
+
+def fraction_digits(low: Bound, high: Bound, places: int | None = None) -> tuple[bool, str | None]:
+    """Digit strings d after a decimal point (d may be empty: no fraction) with low <(=) 0.d <(=) high and
+    no nonzero digit after the first `places` (None: no limit): (whether the empty string is in, an expression
+    for the non-empty ones or None)."""
     if low == ("", True):
         low = None
     if high == ("", False) or (high == ("", True) and low is not None):
         return False, None
     if high == ("", True):
         return True, '"0"+'
+    if places == 0:
+        return (True, '"0"+') if low is None else (False, None)
     if high is None:
         if low is None:
-            return True, "[0-9]+"
+            return True, _any_fraction(places)
         if low == ("", False):
-            return False, '"0"* [1-9] [0-9]*'
+            return False, _nonzero_fraction(places)
     empty_ok = low is None
     groups: dict[tuple[Bound, Bound], list[str]] = {}
     for digit in "0123456789":
@@ -133,7 +154,7 @@ def fraction_digits(low: Bound, high: Bound) -> tuple[bool, str | None]:
     options = []
     for (next_low, next_high), digits in groups.items():
         head = _digit_class(digits[0], digits[-1])
-        tail_empty, tail = fraction_digits(next_low, next_high)
+        tail_empty, tail = fraction_digits(next_low, next_high, None if places is None else places - 1)
         if tail is None:
             if tail_empty:
                 options.append(head)
@@ -150,8 +171,11 @@ def _with_fraction(integer: int, fraction: tuple[bool, str | None]) -> str | Non
     return f'"{integer}" ("." {rest})' + ("?" if empty else "")
 
 
-def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_inclusive: bool) -> str | None:
-    """Unsigned decimals (no exponent) with low <(=) value <(=) high, 0 <= low."""
+def _magnitudes(
+    low: Decimal, low_inclusive: bool, high: Decimal | None, high_inclusive: bool, places: int | None
+) -> str | None:
+    """Unsigned decimals (no exponent) with low <(=) value <(=) high, 0 <= low, and at most `places`
+    significant fraction digits."""
     low_int = int(low)
     low_frac = _fraction_digits(low - low_int)
     if high is not None:
@@ -161,19 +185,19 @@ def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_in
             return None
         if low_int == high_int:
             return _with_fraction(
-                low_int, fraction_digits((low_frac, low_inclusive), (high_frac, high_inclusive))
+                low_int, fraction_digits((low_frac, low_inclusive), (high_frac, high_inclusive), places)
             )
     options = []
-    low_part = _with_fraction(low_int, fraction_digits((low_frac, low_inclusive), None))
+    low_part = _with_fraction(low_int, fraction_digits((low_frac, low_inclusive), None, places))
     if low_part:
         options.append(low_part)
     middle = natural_range(low_int + 1, None if high is None else int(high) - 1)
     if middle:
-        options.append(f'{middle} ("." [0-9]+)?')
+        options.append(f'{middle} ("." {_any_fraction(places)})?')
     if high is not None:
         high_int = int(high)
         high_part = _with_fraction(
-            high_int, fraction_digits(None, (_fraction_digits(high - high_int), high_inclusive))
+            high_int, fraction_digits(None, (_fraction_digits(high - high_int), high_inclusive), places)
         )
         if high_part:
             options.append(high_part)
@@ -181,16 +205,18 @@ def _magnitudes(low: Decimal, low_inclusive: bool, high: Decimal | None, high_in
 
 
 def decimal_range(
-    low: Decimal | None, low_inclusive: bool, high: Decimal | None, high_inclusive: bool
+    low: Decimal | None, low_inclusive: bool, high: Decimal | None, high_inclusive: bool,
+    places: int | None = None,
 ) -> str | None:
-    """JSON numbers without exponent in the interval; `-0`, `-0.0` count as zero."""
+    """JSON numbers without exponent in the interval, with at most `places` significant fraction digits (the
+    multiples of 10^-places; None: any); `-0`, `-0.0` count as zero."""
     options = []
     if high is None or high > 0 or (high == 0 and high_inclusive):
         if low is None or low < 0:
             start, start_inclusive = Decimal(0), True
         else:
             start, start_inclusive = low, low_inclusive
-        positive = _magnitudes(start, start_inclusive, high, high_inclusive)
+        positive = _magnitudes(start, start_inclusive, high, high_inclusive, places)
         if positive:
             options.append(positive)
     if low is None or low < 0 or (low == 0 and low_inclusive):
@@ -198,7 +224,7 @@ def decimal_range(
             least, least_inclusive = Decimal(0), True
         else:
             least, least_inclusive = -high, high_inclusive
-        negative = _magnitudes(least, least_inclusive, None if low is None else -low, low_inclusive)
+        negative = _magnitudes(least, least_inclusive, None if low is None else -low, low_inclusive, places)
         if negative:
             options.append(f'"-" {negative}')
     return _alt(options)

@@ -8,6 +8,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
+import jsonschema
 import pytest
 from grammar_cases import load_llamacpp
 
@@ -202,6 +203,35 @@ def test_multiple_of_without_bounds() -> None:
     cents = compile_json_schema({"type": "number", "multipleOf": 0.01})
     assert [cents.matches(t) for t in ("1.23", "1.2300", "-4", "1.231")] == [True, True, True, False]
     assert compile_json_schema({"type": "integer", "multipleOf": 1e-8}).matches("12345")
+
+
+@pytest.mark.parametrize(
+    ("schema", "step"),
+    [
+        ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "multipleOf": 0.01}, Decimal("0.01")),
+        ({"type": "number", "minimum": -1.5, "maximum": 100.25, "multipleOf": 0.001}, Decimal("0.001")),
+        ({"type": "integer", "minimum": -12, "maximum": 20, "multipleOf": 5}, Decimal(5)),
+        ({"type": "number", "minimum": 0, "exclusiveMaximum": 2, "multipleOf": 0.5}, Decimal("0.5")),
+        ({"type": "integer", "minimum": 1, "maximum": 9, "multipleOf": 2.5}, Decimal("2.5")),
+    ],
+    ids=["cents-open", "thousandths", "fives", "halves", "integer-of-2.5"],
+)
+def test_multiple_of_between_bounds(schema: dict[str, Any], step: Decimal) -> None:
+    """pydantic's `Field(gt=0, lt=1, multiple_of=0.01)` and friends: every plain decimal with up to four
+    fraction digits in a window around the bounds is accepted exactly when the schema says it is valid."""
+    grammar = compile_json_schema(schema)
+    bounds = jsonschema.Draft202012Validator({key: value for key, value in schema.items() if key != "multipleOf"})
+    for hundredths in range(-2000, 12000, 7):
+        for value in (Decimal(hundredths) / 100, Decimal(hundredths) / 10000):
+            text = format(value, "f")
+            in_bounds = bounds.is_valid(int(value) if value == int(value) else float(text))
+            whole_if_integer = schema["type"] == "number" or "." not in text
+            assert grammar.matches(text) == (in_bounds and value % step == 0 and whole_if_integer), text
+
+
+def test_multiple_of_between_bounds_with_no_multiple_in_them_accepts_nothing() -> None:
+    with pytest.raises(GrammarError, match="accepts no value"):
+        compile_json_schema({"type": "integer", "minimum": 11, "maximum": 14, "multipleOf": 5})
 
 
 def test_number_bounds_in_a_schema() -> None:
@@ -586,6 +616,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"not": {"minimum": 3}}, "not", "#"),
         ({"if": {"type": "string"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
+        ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10**6}, "multipleOf", "#"),
         ({"type": "number", "multipleOf": 1.5}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
         ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
