@@ -760,17 +760,84 @@ class _SchemaCompiler:
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
 
     def multiples(self, step: Decimal, integer: bool, unbounded: bool) -> str | None:
-        """Numbers that are multiples of `step` when a grammar says it alone (no bounds): whole steps
-        by a remainder automaton over the digits, steps 10^-k by at most k fraction digits."""
-        if not unbounded or step == 1 or (integer and (1 / step) % 1 == 0):
+        """Numbers that are multiples of `step` when a grammar says it alone (no bounds). With step = a * 10^-n:
+        an integer is a multiple when it is one of a / gcd(a, 10^n) (a remainder automaton over its digits); a
+        decimal when its digits, the point dropped and padded to n fraction digits, spell a multiple of a (a
+        remainder automaton that also counts fraction digits; for a = 1 simply at most n of them)."""
+        if not unbounded or step == 1:
             return None
-        if step % 1 == 0 and step <= MAX_MODULUS:
-            return self.rule("multiple", f'"-"? {self.remainder_rules(int(step))}')
-        exponent = step.normalize().as_tuple()
-        if not integer and exponent.digits == (1,) and isinstance(exponent.exponent, int):
-            places = -exponent.exponent
+        numerator, places = _decimal_parts(step)
+        if integer:
+            modulus = numerator // math.gcd(numerator, 10**places)
+            if modulus == 1 or modulus > MAX_MODULUS:
+                return None
+            return self.rule("multiple", f'"-"? {self.remainder_rules(modulus)}')
+        if places == 0 and numerator <= MAX_MODULUS:
+            return self.rule("multiple", f'"-"? {self.remainder_rules(numerator)}')
+        if numerator == 1:
             return self.rule("multiple", f'"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]{{1,{places}}} "0"* )?')
+        if numerator * (places + 1) <= MAX_MODULUS:
+            return self.rule("multiple", f'"-"? {self.decimal_remainder_rules(numerator, places)}')
         return None
+
+    def decimal_remainder_rules(self, modulus: int, places: int) -> str:
+        """Decimals without sign whose digits (point dropped, padded with zeros to `places` fraction digits)
+        spell a multiple of `modulus`: rule `dmod<m>p<p>-<r>-<j>` reads the rest after a prefix leaving
+        remainder r with j fraction digits read (`i`: still in the integer part). States that can never end
+        get no rule and no reference."""
+        State = tuple[int, int | None]
+
+        def name(state: State) -> str:
+            remainder, read = state
+            return f"dmod{modulus}p{places}-{remainder}-{'i' if read is None else read}"
+
+        def moves(state: State) -> dict[State, list[str]]:
+            remainder, read = state
+            found: dict[State, list[str]] = {}
+            if read is None or read < places:
+                following = None if read is None else read + 1
+                for digit in range(10):
+                    found.setdefault(((remainder * 10 + digit) % modulus, following), []).append(str(digit))
+            if read is None:
+                found.setdefault((remainder, 0), []).append(".")
+            return found
+
+        def ends(state: State) -> str | None:
+            remainder, read = state
+            if read == places:
+                return '"0"*' if remainder == 0 else None
+            if read == 0:
+                return None
+            return '""' if remainder * 10 ** (places - (read or 0)) % modulus == 0 else None
+
+        states: list[State] = [(r, read) for r in range(modulus) for read in [None, *range(places + 1)]]
+        alive = {state for state in states if ends(state) is not None}
+        grew = True
+        while grew:
+            grew = False
+            for state in states:
+                if state not in alive and any(target in alive for target in moves(state)):
+                    alive.add(state)
+                    grew = True
+
+        def options(state: State) -> list[str]:
+            found = []
+            for target, labels in moves(state).items():
+                if target in alive:
+                    head = '"."' if labels == ["."] else f"[{''.join(labels)}]"
+                    found.append(f"{head} {name(target)}")
+            end_option = ends(state)
+            return found + ([end_option] if end_option is not None else [])
+
+        for state in states:
+            if state in alive:
+                self.rules.setdefault(name(state), " | ".join(options(state)))
+        starts: dict[State, list[str]] = {}
+        for digit in range(1, 10):
+            starts.setdefault((digit % modulus, None), []).append(str(digit))
+        firsts = [f"[{''.join(digits)}] {name(target)}" for target, digits in starts.items() if target in alive]
+        zero = f'"0" ( "." {name((0, 0))} )?' if (0, 0) in alive else '"0"'
+        return "( " + " | ".join([zero, *firsts]) + " )"
 
     def bounded_multiples(
         self, step: Decimal, integer: bool, low: Decimal | None, low_inclusive: bool, high: Decimal | None,
@@ -1119,6 +1186,17 @@ def _compile(schema: Any, lenient: bool, resolver: Resolver | None) -> Grammar:
     except GrammarError as exc:
         raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
     return dataclasses.replace(grammar, unenforced=unenforced)
+
+
+def _decimal_parts(value: Decimal) -> tuple[int, int]:
+    """(a, n) with value == a * 10^-n, a a positive integer and n >= 0 as small as can be."""
+    _, digits, exponent = value.normalize().as_tuple()
+    if not isinstance(exponent, int):
+        raise TypeError(f"{value} is not a finite number")
+    numerator = int("".join(map(str, digits)))
+    if exponent >= 0:
+        return numerator * 10**exponent, 0
+    return numerator, -exponent
 
 
 class _LruCache:

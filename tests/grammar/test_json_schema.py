@@ -205,6 +205,21 @@ def test_multiple_of_without_bounds() -> None:
     assert compile_json_schema({"type": "integer", "multipleOf": 1e-8}).matches("12345")
 
 
+@pytest.mark.parametrize("step", ["1.5", "0.3", "2.5", "0.75", "12"])
+def test_multiple_of_a_decimal_step_without_bounds(step: str) -> None:
+    """Every plain decimal with up to three fraction digits (and padded spellings like 4.50) is accepted exactly
+    when it is a multiple; an integer schema takes the integers that are."""
+    grammar = compile_json_schema({"type": "number", "multipleOf": float(step)})
+    integers = compile_json_schema({"type": "integer", "multipleOf": float(step)})
+    for thousandths in range(-20000, 20000, 3):
+        value = Decimal(thousandths) / 1000
+        for text in (format(value, "f"), format(value, "f") + "00"):
+            if "." in text or text == format(value, "f"):
+                assert grammar.matches(text) == (value % Decimal(step) == 0), text
+        if value == int(value):
+            assert integers.matches(str(int(value))) == (value % Decimal(step) == 0), value
+
+
 @pytest.mark.parametrize(
     ("schema", "step"),
     [
@@ -617,7 +632,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"if": {"type": "string"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10**6}, "multipleOf", "#"),
-        ({"type": "number", "multipleOf": 1.5}, "multipleOf", "#"),
+        ({"type": "number", "multipleOf": 0.123456789}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
         ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
         ({"dependentSchemas": {"a": {"required": ["b"]}}}, "dependentSchemas", "#"),
