@@ -11,9 +11,10 @@ The grammar generates JSON in one family of layouts:
   Valid JSON with declared properties in another order is therefore rejected: a narrowing, never a widening.
 - Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds (or a
   multipleOf) are written without exponent; `1.0` is not generated for an integer, but an enum or const
-  number matches every decimal spelling of its value. multipleOf is exact without bounds (whole steps by a
-  remainder automaton, steps 10^-k by digit count) and between bounds (steps 10^-k by digit count, others
-  by listing up to 1,000 multiples).
+  number matches every decimal spelling of its value. uniqueItems is enforced when the items are at most 8
+  known values (one rule per subset used). multipleOf is exact without bounds (a remainder automaton over
+  the digits, for steps of up to 1,000 remainder states) and between bounds (steps 10^-k by fraction digit
+  count, others by listing up to 1,000 multiples).
 
 A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
 `lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
@@ -48,6 +49,8 @@ MAX_REPEAT = 10_000
 MAX_BRANCHES = 256
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
+MAX_UNIQUE_DOMAIN = 8
+"""Most distinct item values for which uniqueItems is enforced (one rule per subset of them used)."""
 MAX_MODULUS = 1000
 """Largest whole multipleOf step compiled to a remainder automaton (one rule per remainder)."""
 MAX_LISTED_MULTIPLES = 1000
@@ -159,6 +162,19 @@ def json_text(value: Any) -> str:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _value_key(value: Any) -> Any:
+    """A key equal for equal JSON values: 1 and 1.0 are one number, true is not 1."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, (int, float)):
+        return ("number", Decimal(str(value)).normalize())
+    if isinstance(value, list):
+        return ("array", tuple(_value_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", tuple(sorted((key, _value_key(item)) for key, item in value.items())))
+    return ("other", repr(value))
 
 
 def _alt(options: Sequence[str | None]) -> str | None:
@@ -1087,7 +1103,12 @@ class _SchemaCompiler:
         low = self.count(schema, "minItems", pointer, 0)
         high = self.count(schema, "maxItems", pointer, None)
         if schema.get("uniqueItems") is True and not (high is not None and high <= 1):
-            self.unenforceable("uniqueItems", pointer)
+            domain = None if prefix or "contains" in schema else self.item_domain(rest, rest_where)
+            if domain is not None:
+                return self.unique_array(domain, low, high)
+            self.unenforceable(
+                "uniqueItems", pointer, "over items that are not a few known values (enum, const, boolean)"
+            )
         if "contains" in schema:
             if unevaluated not in (True, {}):
                 self.unenforceable("unevaluatedItems", pointer, "beside contains")
@@ -1139,6 +1160,52 @@ class _SchemaCompiler:
         nonempty = tail(0) if high is None or high > 0 else None
         if nonempty is not None:
             options.append(f'"[" ws {nonempty} ws "]"')
+        return self.rule("array", _alt(options))
+
+    def item_domain(self, items: Any, pointer: str) -> list[Any] | None:
+        """The distinct JSON values `items` accepts when there are at most MAX_UNIQUE_DOMAIN of them, known
+        from const, enum, or the types boolean and null (through $ref and allOf); else None."""
+        schema = self.resolved(items, pointer)
+        if not isinstance(schema, dict) or "anyOf" in schema or "oneOf" in schema:
+            return None
+        if "const" in schema or "enum" in schema:
+            candidates = [schema["const"]] if "const" in schema else schema["enum"]
+            if not isinstance(candidates, list):
+                return None
+        else:
+            types = self.declared_types(schema, pointer)
+            if not set(types) <= {"boolean", "null"}:
+                return None
+            candidates = ([True, False] if "boolean" in types else []) + ([None] if "null" in types else [])
+        distinct = list({_value_key(value): value for value in candidates}.values())
+        if len(distinct) > MAX_UNIQUE_DOMAIN:
+            return None
+        checker = self.sub_grammar(schema, pointer)
+        return [value for value in distinct if checker.matches(json_text(value))]
+
+    def unique_array(self, domain: list[Any], low: int, high: int | None) -> str | None:
+        """Arrays of distinct values from `domain` (uniqueItems): rule `<name>-<used>` continues an array whose
+        values so far are the bits of `used`, so no value can come twice."""
+        high = len(domain) if high is None else min(high, len(domain))
+        if low > high:
+            return None
+        literals = [self.literal(value) for value in domain]
+        base = self.new_name("unique")
+        self.use("ws")
+        for used in range(1 << len(domain)):
+            count = used.bit_count()
+            if count == 0 or count > high:
+                continue
+            options = [
+                f'"," ws {literal} {base}-{used | 1 << index}'
+                for index, literal in enumerate(literals)
+                if not used >> index & 1 and count < high
+            ]
+            if count >= low:
+                options.append('""')
+            self.rules[f"{base}-{used}"] = " | ".join(options)
+        firsts = [f"{literal} {base}-{1 << index}" for index, literal in enumerate(literals)] if high else []
+        options = (['"[" ws "]"'] if low == 0 else []) + ([f'"[" ws ( {" | ".join(firsts)} ) ws "]"'] if firsts else [])
         return self.rule("array", _alt(options))
 
     def contains_array(self, items: Any, contains: Any, count: int, pointer: str) -> str | None:

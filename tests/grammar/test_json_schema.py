@@ -3,6 +3,7 @@ from it), exact number ranges, patterns, formats, references, refusals and bound
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from decimal import Decimal
@@ -247,6 +248,32 @@ def test_multiple_of_between_bounds(schema: dict[str, Any], step: Decimal) -> No
 def test_multiple_of_between_bounds_with_no_multiple_in_them_accepts_nothing() -> None:
     with pytest.raises(GrammarError, match="accepts no value"):
         compile_json_schema({"type": "integer", "minimum": 11, "maximum": 14, "multipleOf": 5})
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "uniqueItems": True},
+        {"type": "array", "items": {"type": "boolean"}, "uniqueItems": True, "minItems": 1},
+        {"type": "array", "items": {"enum": [1, 1.0, 2, True]}, "uniqueItems": True, "maxItems": 2},
+        {
+            "$defs": {"Color": {"type": "string", "enum": ["red", "blue"]}},
+            "type": "array",
+            "items": {"$ref": "#/$defs/Color"},
+            "uniqueItems": True,
+        },
+    ],
+    ids=["enum", "booleans-min-1", "numbers-max-2", "pydantic-set-of-enum"],
+)
+def test_unique_items_over_a_few_known_values(schema: dict[str, Any]) -> None:
+    """Every array of up to four values from a pool is accepted exactly when a JSON Schema validator
+    accepts it: repeats (1 and 1.0 are one number) are never allowed."""
+    grammar = compile_json_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    pool = ["red", "green", "blue", True, False, 1, 1.0, 2, None]
+    for length in range(5):
+        for items in itertools.product(pool, repeat=length):
+            assert grammar.matches(json.dumps(list(items))) == validator.is_valid(list(items)), items
 
 
 def test_number_bounds_in_a_schema() -> None:
