@@ -165,6 +165,10 @@ class _SharedTopsWalks:
                 self._walks.popitem(last=False)
 
 
+_scratch = threading.local()
+"""Per thread, the walk's buffer of pending (node, state) pairs: one row per trie node of the largest trie
+walked, shared by every grammar's masks."""
+
 _shared_tops_walks: WeakKeyDictionary[Vocabulary, _SharedTopsWalks] = WeakKeyDictionary()
 SHARED_TOPS_WALKS = 64
 """Tops walks kept per vocabulary: about 100 KiB each for Gemma's 262,144 tokens."""
@@ -206,7 +210,6 @@ class TokenMasks:
         self.capacity = max(16, budget_bytes // max(1, self._n_packed))
         self._packed: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self._scratch = threading.local()
         if native:
             self._trie = preorder_trie(vocab)
             self._shared = shared_tops_walks(vocab)
@@ -375,9 +378,9 @@ class TokenMasks:
         the `visit` nodes only when given. Each round walks the subtrees the previous one stopped at (unknown
         transitions), after the automaton has computed them."""
         trie = self._trie
-        pending = getattr(self._scratch, "pending", None)
-        if pending is None:
-            pending = self._scratch.pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
+        pending = getattr(_scratch, "pending", None)
+        if pending is None or len(pending) < trie.n_nodes:
+            pending = _scratch.pending = np.empty((trie.n_nodes, 2), dtype=np.int32)
         entries = np.array([[0, state]], dtype=np.int32)
         while True:
             n_pending = _native.trie_walk(
