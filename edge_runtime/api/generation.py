@@ -51,9 +51,10 @@ class TextModel(Protocol):
 
 @dataclass(frozen=True)
 class GrammarSpec:
-    """Decode with a compiled grammar."""
+    """Decode with a compiled grammar; `unenforced` lists the schema keywords a lenient compile left out."""
 
     grammar: Grammar
+    unenforced: tuple[str, ...] = ()
 
 
 def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[], Constraint] | None:

@@ -21,12 +21,15 @@ class GrammarCache:
         self._entries: OrderedDict[str, Grammar] = OrderedDict()
         self._lock = threading.Lock()
 
-    def json_schema(self, schema: dict[str, Any] | bool) -> Grammar:
+    def json_schema(self, schema: dict[str, Any] | bool, *, lenient: bool = False) -> Grammar:
+        """Strict unless `lenient`: then keywords a grammar cannot enforce are left out and listed in the
+        grammar's `unenforced`."""
         from edge_runtime.grammar import compile_json_schema
 
         # key order kept: properties come out in schema order, so reordered schemas are different grammars
-        key = "schema:" + json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
-        return self._get_or_compile(key, lambda: compile_json_schema(schema))
+        kind = "lenient-schema:" if lenient else "schema:"
+        key = kind + json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
+        return self._get_or_compile(key, lambda: compile_json_schema(schema, lenient=lenient))
 
     def json_object(self) -> Grammar:
         from edge_runtime.grammar.json_schema import compile_json_object

@@ -43,6 +43,8 @@ class ChatGeneration:
 
     request: GenerationRequest
     tool_use: ToolUse | None
+    unenforced: tuple[str, ...] = ()
+    """Schema keywords the decoding grammar leaves out (OpenAI `strict: false`), for the response to name."""
 
 
 def plan_tool_use(
@@ -118,7 +120,7 @@ def tool_constraint(use: ToolUse, grammars: GrammarCache) -> GrammarSpec:
     required = use.choice != "auto"
     only = use.choice if use.choice not in ("auto", "required") else None
     grammar = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
-    return GrammarSpec(grammars.gbnf(grammar.gbnf))
+    return GrammarSpec(grammars.gbnf(grammar.gbnf), grammar.unenforced)
 
 
 def split_calls(text: str, use: ToolUse) -> tuple[str, list[ParsedToolCall]]:

@@ -323,7 +323,10 @@ def _response_format_constraint(
     if isinstance(response_format, ot.ResponseFormatJSONObject):
         return GrammarSpec(grammars.json_object())
     schema = response_format.json_schema.schema_
-    return GrammarSpec(grammars.json_object() if schema is None else grammars.json_schema(schema))
+    if schema is None:
+        return GrammarSpec(grammars.json_object())
+    grammar = grammars.json_schema(schema, lenient=response_format.json_schema.strict is False)
+    return GrammarSpec(grammar, tuple(f"response_format: {keyword}" for keyword in grammar.unenforced))
 
 
 def _chat_max_tokens(request: ot.ChatCompletionRequest) -> int | None:
@@ -343,7 +346,10 @@ def _tool_specs(request: ot.ChatCompletionRequest) -> list[ToolSpec]:
         raise ParameterError("functions", "send either tools or the deprecated functions, not both")
     definitions = [t.function for t in request.tools or []] + list(request.functions or [])
     return [
-        ToolSpec(d.name, d.description or "", d.parameters or {"type": "object", "properties": {}})
+        ToolSpec(
+            d.name, d.description or "", d.parameters or {"type": "object", "properties": {}},
+            lenient=d.strict is False,
+        )
         for d in definitions
     ]
 
@@ -405,7 +411,7 @@ def chat_to_generation(
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         constraint_factory=constraint_factory(spec, model),
     )
-    return ChatGeneration(engine_request, use)
+    return ChatGeneration(engine_request, use, spec.unenforced if spec is not None else ())
 
 
 def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLogprobs:

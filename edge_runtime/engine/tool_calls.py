@@ -59,6 +59,9 @@ class ToolSpec:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    lenient: bool = False
+    """Keywords of `parameters` a grammar cannot enforce are left out and reported, not refused (OpenAI's
+    `strict: false`)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():

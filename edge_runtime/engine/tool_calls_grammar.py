@@ -21,10 +21,12 @@ from edge_runtime.grammar.json_schema import json_schema_to_gbnf
 
 @dataclass(frozen=True)
 class CallGrammar:
-    """A call grammar. The schema compiler runs strict: a keyword it cannot enforce is refused, so every
-    sentence's arguments validate."""
+    """A call grammar. The schema compiler runs strict unless a tool is lenient: a keyword it cannot enforce
+    is refused, so every sentence's arguments validate; a lenient tool's are listed in `unenforced`
+    ("tool 'name' parameters: keyword at pointer")."""
 
     gbnf: str
+    unenforced: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------------------------------ GBNF writing
@@ -75,12 +77,14 @@ def python_spellings(gbnf: str) -> str:
     return "".join(_PYTHON_SPELLINGS.get(token, token) for token in _TOKEN.findall(gbnf))
 
 
-def _compiled_schema(schema: Any, prefix: str, where: str) -> str:
-    """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`)."""
+def _compiled_schema(schema: Any, prefix: str, where: str, tool: ToolSpec, unenforced: list[str]) -> str:
+    """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`); what a
+    lenient tool's schema leaves unenforced is added to `unenforced`."""
     try:
-        gbnf, _ = json_schema_to_gbnf(schema)
+        gbnf, left_out = json_schema_to_gbnf(schema, lenient=tool.lenient)
     except GrammarError as exc:
         raise GrammarError(f"{where}: {exc.reason}") from exc
+    unenforced.extend(f"{where}: {keyword}" for keyword in left_out)
     return prefixed_rules(gbnf, prefix)
 
 
@@ -144,7 +148,7 @@ _TOP_LEVEL_KWARGS_KEYWORDS = frozenset(
 )
 
 
-def _kwargs_rules(tool: ToolSpec, prefix: str) -> list[str]:
+def _kwargs_rules(tool: ToolSpec, prefix: str, unenforced: list[str]) -> list[str]:
     """Rules for python_list keyword arguments `a=1, b="x"`: each property's value is compiled on its own,
     properties in schema order, optional ones may be left out."""
     schema = tool.parameters
@@ -174,7 +178,7 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> list[str]:
         for key, defs in shared.items():
             value_schema[key] = {**defs, **value_schema.get(key, {})}
         value_prefix = f"{prefix}arg{index}-"
-        gbnf = _compiled_schema(value_schema, value_prefix, f"tool '{tool.name}' argument '{name}'")
+        gbnf = _compiled_schema(value_schema, value_prefix, f"tool '{tool.name}' argument '{name}'", tool, unenforced)
         rules.append(python_spellings(gbnf))
         kwargs.append((f"{gbnf_literal(name + '=')} {value_prefix}root", name in required))
     # after-k: arguments k.. when one is already written (each needs ", "); first-k: when none is yet.
@@ -191,16 +195,16 @@ def _kwargs_rules(tool: ToolSpec, prefix: str) -> list[str]:
     return rules
 
 
-def _call_rules(tool: ToolSpec, fmt: ToolFormat, prefix: str) -> list[str]:
+def _call_rules(tool: ToolSpec, fmt: ToolFormat, prefix: str, unenforced: list[str]) -> list[str]:
     """Rules for one call of `tool`, starting at `prefix + "call"`."""
     name_json = json.dumps(tool.name, ensure_ascii=False)
     if fmt == "python_list":
         if not _PYTHON_NAME.match(tool.name):
             raise BadRequest(f"tool '{tool.name}': python_list needs a Python name for the function")
         call = f'{prefix}call ::= {gbnf_literal(tool.name + "(")} {prefix}kwargs ")"'
-        return [*_kwargs_rules(tool, prefix), call]
+        return [*_kwargs_rules(tool, prefix, unenforced), call]
     arguments = f"{prefix}args-"
-    gbnf = _compiled_schema(tool.parameters, arguments, f"tool '{tool.name}' parameters")
+    gbnf = _compiled_schema(tool.parameters, arguments, f"tool '{tool.name}' parameters", tool, unenforced)
     if fmt == "json":
         opening, closing = '{"type": "function", "name": ' + name_json + ', "parameters": ', "}"
     elif fmt == "function_tag":
@@ -253,12 +257,13 @@ def call_grammar(
     chosen = _selected(tools, only)
     rules: list[str] = list(_root(fmt, required=required, parallel=parallel))
     alternatives: list[str] = []
+    unenforced: list[str] = []
     for index, tool in enumerate(chosen):
         prefix = f"tool{index}-"
-        rules.extend(_call_rules(tool, fmt, prefix))
+        rules.extend(_call_rules(tool, fmt, prefix, unenforced))
         alternatives.append(f"{prefix}call")
     rules.insert(0, f"call ::= {' | '.join(alternatives)}")
-    return CallGrammar(gbnf="\n".join(rule.strip() for rule in rules) + "\n")
+    return CallGrammar(gbnf="\n".join(rule.strip() for rule in rules) + "\n", unenforced=tuple(unenforced))
 
 
 def call_grammar_gbnf(tools: Sequence[ToolSpec], fmt: str, *, required: bool, parallel: bool) -> str:

@@ -19,7 +19,7 @@ from edge_runtime.engine.types import GenerationDone
 from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
 from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
+from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
 from edge_runtime.server.streaming import (
     EventStreamResponse,
     Generation,
@@ -100,10 +100,11 @@ async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
             body, model, state.grammars, served.entry.chat_template_override
         ),
     )
+    headers = unenforced_headers(plan.unenforced)
     if body.stream:
-        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use), [generation])
+        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use), [generation], headers)
     (result,) = await collect_while_connected(request, [generation], body.n or 1)
-    return json_response(to.chat_response(body, result, plan.tool_use))
+    return json_response(to.chat_response(body, result, plan.tool_use), headers=headers)
 
 
 async def _chat_sse(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,14 +66,29 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     return body
 
 
-def json_response(payload: BaseModel | list[Any] | dict[str, Any] | None, status_code: int = 200) -> Response:
+def json_response(
+    payload: BaseModel | list[Any] | dict[str, Any] | None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """Every field serialized, nulls included, with the wire names."""
     data = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
     return Response(
         json.dumps(data, ensure_ascii=False, separators=(",", ":")),
         status_code=status_code,
         media_type="application/json",
+        headers=headers,
     )
+
+
+UNENFORCED_HEADER = "x-unenforced-schema-keywords"
+"""Names what a lenient schema compile (OpenAI `strict: false`) left out of the grammar, "; "-separated."""
+
+
+def unenforced_headers(unenforced: Sequence[str]) -> dict[str, str]:
+    if not unenforced:
+        return {}
+    return {UNENFORCED_HEADER: "; ".join(unenforced).encode("ascii", "backslashreplace").decode("ascii")}
 
 
 Handler = Callable[[Request, ServerState], Awaitable[ASGIApp]]

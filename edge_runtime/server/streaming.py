@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -183,9 +183,15 @@ class EventStreamResponse:
     `http.disconnect`; when the client leaves it cancels the producer. However the response ends, the
     producer and the generations behind it are closed (freeing their slots), even if it never started."""
 
-    def __init__(self, events: AsyncGenerator[bytes, None], generations: Sequence[Generation] = ()) -> None:
+    def __init__(
+        self,
+        events: AsyncGenerator[bytes, None],
+        generations: Sequence[Generation] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._events = events
         self._generations = tuple(generations)
+        self._headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -197,6 +203,7 @@ class EventStreamResponse:
                         (b"content-type", b"text/event-stream; charset=utf-8"),
                         (b"cache-control", b"no-cache"),
                         (b"x-accel-buffering", b"no"),
+                        *self._headers,
                     ],
                 }
             )

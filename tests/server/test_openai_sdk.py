@@ -189,3 +189,71 @@ def test_sdk_errors_are_typed(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, top_logprobs=2)  # type: ignore[arg-type]
     assert "top_logprobs" in str(caught.value)
+
+
+TAGS_SCHEMA = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": {"type": "string", "maxLength": 4}, "uniqueItems": True}},
+    "required": ["tags"],
+    "additionalProperties": False,
+}
+"""uniqueItems over strings: no grammar can say it."""
+
+
+def _tags_format(strict: bool | None) -> dict[str, object]:
+    schema: dict[str, object] = {"name": "tags", "schema": TAGS_SCHEMA}
+    if strict is not None:
+        schema["strict"] = strict
+    return {"type": "json_schema", "json_schema": schema}
+
+
+@pytest.mark.parametrize("strict", [True, None])
+def test_schema_keyword_no_grammar_can_enforce_is_a_400_unless_strict_is_false(
+    sdk: openai.OpenAI, strict: bool | None
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=TINY_ID, messages=MESSAGES, max_tokens=50, response_format=_tags_format(strict)  # type: ignore[arg-type]
+        )
+    assert "uniqueItems" in str(caught.value) and "#/properties/tags" in str(caught.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_strict_false_compiles_the_rest_and_names_what_it_left_out(sdk: openai.OpenAI, stream: bool) -> None:
+    """OpenAI's `strict: false`: the output still follows everything a grammar can say (here the string
+    lengths and the object's shape), and a response header names the keyword left out."""
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=TINY_ID,
+        messages=MESSAGES,
+        max_tokens=200,
+        seed=3,
+        stream=stream,
+        response_format=_tags_format(False),  # type: ignore[arg-type]
+    )
+    assert raw.headers["x-unenforced-schema-keywords"] == "response_format: uniqueItems at #/properties/tags"
+    parsed = raw.parse()
+    if stream:
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in parsed if chunk.choices)  # type: ignore[union-attr]
+    else:
+        text = parsed.choices[0].message.content or ""  # type: ignore[union-attr]
+    without_unique = {**TAGS_SCHEMA, "properties": {"tags": {"type": "array", "items": {"type": "string", "maxLength": 4}}}}
+    jsonschema.validate(json.loads(text), without_unique)
+
+
+def test_a_tool_with_strict_false_is_called_with_what_its_schema_enforces(sdk: openai.OpenAI) -> None:
+    tool = {
+        "type": "function",
+        "function": {"name": "tag", "parameters": TAGS_SCHEMA, "strict": False},
+    }
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=TINY_ID, messages=MESSAGES, max_tokens=200, seed=4, tools=[tool], tool_choice="required"  # type: ignore[list-item]
+    )
+    assert raw.headers["x-unenforced-schema-keywords"] == "tool 'tag' parameters: uniqueItems at #/properties/tags"
+    call = raw.parse().choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "tag"
+    assert isinstance(json.loads(call.function.arguments)["tags"], list)
+    strict_tool = {"type": "function", "function": {"name": "tag", "parameters": TAGS_SCHEMA}}
+    with pytest.raises(openai.BadRequestError):
+        sdk.chat.completions.create(
+            model=TINY_ID, messages=MESSAGES, max_tokens=50, tools=[strict_tool], tool_choice="required"  # type: ignore[list-item]
+        )
