@@ -1232,6 +1232,11 @@ def json_schema_to_gbnf(
     """GBNF text (start rule `root`) of the JSON texts valid under `schema`, and the keywords left
     unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
     a keyword it cannot enforce (strict), or a schema that accepts no value."""
+    try:
+        size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise GrammarError(f"the schema is not JSON: {exc}") from exc
+    _check_schema_size(size)
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
     compiler = _SchemaCompiler(registry, lenient)
@@ -1253,6 +1258,12 @@ def _compile(schema: Any, lenient: bool, resolver: Resolver | None) -> Grammar:
     except GrammarError as exc:
         raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
     return dataclasses.replace(grammar, unenforced=unenforced)
+
+
+def _check_schema_size(json_chars: int) -> None:
+    """A schema bigger than the grammar limit would compile to a bigger grammar still; refused up front."""
+    if json_chars > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"the schema is {json_chars:,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
 
 
 def _decimal_parts(value: Decimal) -> tuple[int, int]:
@@ -1301,8 +1312,7 @@ def compile_json_schema(
         key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise GrammarError(f"the schema is not JSON: {exc}") from exc
-    if len(key) > MAX_GRAMMAR_CHARS:
-        raise GrammarError(f"the schema is {len(key):,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
+    _check_schema_size(len(key))
     return _CACHE.get((key, lenient), lambda: _compile(json.loads(key), lenient, None))
 
 

@@ -194,3 +194,20 @@ def test_client_leaving_mid_body_is_a_499_not_a_server_error(
         assert time.monotonic() < deadline, "the server never recorded the abandoned request"
         time.sleep(0.05)
     assert _requests_with_status(http, "5") == errors_before
+
+
+def test_tool_schema_too_big_to_compile_quickly_is_a_400_naming_the_tool(roomy_http: httpx.Client) -> None:
+    parameters = {"type": "object", "properties": {"color": {"enum": [f"value-{i}" for i in range(60000)]}}}
+    tool = {"type": "function", "function": {"name": "paint", "parameters": parameters}}
+    body = {
+        "model": TINY_ID,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 4,
+        "tools": [tool],
+        "tool_choice": "required",
+    }
+    response = roomy_http.post(OPENAI_CHAT, json=body)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert "tool 'paint'" in message and "the limit is 524,288" in message
+    assert roomy_http.get("/v1/health").json() == {"status": "OK"}
