@@ -3,6 +3,7 @@ and Gemma vocabularies), the preorder trie layout, bitmask packing, and the C fu
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from edge_runtime import _native
 from edge_runtime.grammar import Grammar, Vocabulary, compile_gbnf, compile_json_schema
-from edge_runtime.grammar.masks import TokenMasks, preorder_trie
+from edge_runtime.grammar.masks import TokenMasks, preorder_trie, shared_tops_walks
 
 JSON_GBNF = (GBNF_DIR / "json.gbnf").read_text(encoding="utf-8")
 WALK_GBNF = {
@@ -238,3 +239,44 @@ def test_string_bodies_of_different_grammars_share_one_tops_walk(gemma_vocabular
         TokenMasks(grammar.automaton, gemma_vocabulary, native=False).compute(matcher.state, by_numpy)
         np.testing.assert_array_equal(by_native, by_numpy)
     assert tops[0] is tops[1] is tops[2]
+
+
+@pytest.mark.gemma
+def test_grammars_sharing_tops_walks_from_several_threads_give_the_reference_masks(
+    gemma_vocabulary: Vocabulary,
+) -> None:
+    """Four schemas with string values, each walked from its own thread at once: the shared tops walks and
+    the per-thread walk buffers give every state the numpy pass's mask."""
+    schemas = [
+        {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}},
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "properties": {"z": {"type": "array", "items": {"type": "string"}}}},
+        {"type": "string"},
+    ]
+    prefixes = [b'{"a": "hello wor', b'["x", "y', b'{"z": ["p", "q', b'"abc']
+    grammars = [compile_json_schema(schema) for schema in schemas]
+    shared_tops_walks(gemma_vocabulary).clear()
+
+    def masks_along(index: int) -> list[np.ndarray]:
+        grammar, prefix = grammars[index], prefixes[index]
+        masks = TokenMasks(grammar.automaton, gemma_vocabulary)
+        found = []
+        for end in range(1, len(prefix) + 1):
+            matcher = grammar.matcher(gemma_vocabulary)
+            assert matcher.accept_bytes(prefix[:end])
+            mask = new_mask(gemma_vocabulary)
+            masks.compute(matcher.state, mask)
+            found.append(mask)
+        return found
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(masks_along, range(len(schemas))))
+    for index, found in enumerate(results):
+        grammar, prefix = grammars[index], prefixes[index]
+        reference = TokenMasks(grammar.automaton, gemma_vocabulary, native=False)
+        for end, mask in zip(range(1, len(prefix) + 1), found):
+            matcher = grammar.matcher(gemma_vocabulary)
+            assert matcher.accept_bytes(prefix[:end])
+            expected = new_mask(gemma_vocabulary)
+            reference.compute(matcher.state, expected)
+            np.testing.assert_array_equal(mask, expected, err_msg=f"{schemas[index]} after {prefix[:end]!r}")
