@@ -14,11 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_MODELS_DIR = REPO_ROOT / ".cache" / "test-models"
 TINY_MODEL_SCRIPT = REPO_ROOT / "scripts" / "make_tiny_model.py"
 GEMMA_FILE_NAME = "gemma-3-270m-q4_k_m.gguf"
+
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("EDGE_RUNTIME_HYPOTHESIS", "deterministic"))
+"""Property tests draw the same examples on every run, so `make test` passes or fails the same way each time;
+EDGE_RUNTIME_HYPOTHESIS=explore draws new ones (and finds new failures) when we go looking."""
 
 
 @contextmanager
