@@ -16,6 +16,10 @@ The grammar generates JSON in one family of layouts:
   the digits, for steps of up to 1,000 remainder states) and between bounds (steps 10^-k by fraction digit
   count, others by listing up to 1,000 multiples).
 
+`not` and `if`/`then`/`else` compile when the negated schema's complement can be written as a schema
+(schema_negation: types, bounds, lengths and counts, non-string consts and enums, required, properties, anyOf,
+double negation); otherwise they are refused like any keyword the grammar cannot enforce.
+
 A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
 `lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
 Formats the specification defines but no grammar here checks are refused the same way; formats it does not
@@ -37,7 +41,9 @@ from typing import Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
+from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, ASSERTIONS, TYPES
 from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
+from edge_runtime.grammar.schema_negation import conditional, without_not
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_refs import SchemaRegistry
 from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
@@ -84,61 +90,6 @@ _BASE_DEPENDENCIES = {
     "object-any": ("ws", "string", "value"),
     "array-any": ("ws", "value"),
 }
-
-ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "$comment",
-        "examples",
-        "default",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "$schema",
-        "$id",
-        "$anchor",
-        "$dynamicAnchor",
-        "$vocabulary",
-        "$defs",
-        "definitions",
-        "contentMediaType",
-        "contentEncoding",
-        "contentSchema",
-    }
-)
-_TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
-_STRING_KEYS = ("minLength", "maxLength", "pattern", "format")
-_NUMBER_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
-_OBJECT_KEYS = (
-    "properties",
-    "required",
-    "additionalProperties",
-    "minProperties",
-    "maxProperties",
-    "patternProperties",
-    "propertyNames",
-    "dependentRequired",
-    "dependentSchemas",
-    "dependencies",
-    "unevaluatedProperties",
-)
-_ARRAY_KEYS = (
-    "items",
-    "prefixItems",
-    "additionalItems",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "contains",
-    "minContains",
-    "maxContains",
-    "unevaluatedItems",
-)
-_GENERAL_KEYS = ("type", "enum", "const", "not", "if", "then", "else", "$dynamicRef", "$recursiveRef")
-ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS)
-"""Keywords that constrain the value (besides the applicators $ref, allOf, anyOf, oneOf)."""
-
 
 def _gbnf_literal(text: str) -> str:
     out = []
@@ -339,6 +290,9 @@ class _SchemaCompiler:
             return None
         if not isinstance(schema, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
+        rewritten = self.without_logic(schema, pointer)
+        if rewritten is not schema:
+            return self.expr(rewritten, pointer)
         if "$ref" in schema:
             return self.with_ref(schema, pointer)
         if "allOf" in schema:
@@ -346,6 +300,21 @@ class _SchemaCompiler:
         if "anyOf" in schema or "oneOf" in schema:
             return self.alternatives(schema, pointer)
         return self.plain(schema, pointer)
+
+    def without_logic(self, schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+        """`schema` with `if`/`then`/`else` and `not` written as anyOf/allOf where their negation can be
+        written (see schema_negation); what cannot be stays, for plain() to refuse by name."""
+        def resolve(sub: Any) -> Any:
+            return self.resolved(sub, pointer)
+
+        if any(schema.get(key, True) not in (True, {}) for key in ("unevaluatedProperties", "unevaluatedItems")):
+            return schema  # what `not` and a failed `if` evaluate must not count as evaluated; allOf's would
+        out = schema
+        if "if" in out and ("then" in out or "else" in out):
+            out = conditional(out, resolve) or out
+        if "not" in out:
+            out = without_not(out, resolve) or out
+        return out
 
     def with_ref(self, schema: dict[str, Any], pointer: str) -> str | None:
         ref = schema["$ref"]
@@ -424,7 +393,7 @@ class _SchemaCompiler:
                     or ("number" in mine_set and "integer" in theirs)
                     else set()
                 )
-                out[key] = [t for t in _TYPES if t in both]
+                out[key] = [t for t in TYPES if t in both]
             elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"):
                 out[key] = max(mine, value)
             elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"):
@@ -519,7 +488,7 @@ class _SchemaCompiler:
         if schema is False:
             return set()
         if not isinstance(schema, dict):
-            return set(_TYPES)
+            return set(TYPES)
         if "const" in schema:
             return {_json_type(schema["const"])} | (
                 {"number"} if _json_type(schema["const"]) == "integer" else set()
@@ -529,7 +498,7 @@ class _SchemaCompiler:
             return found | ({"number"} if "integer" in found else set())
         declared = schema.get("type")
         if declared is None:
-            return set(_TYPES)
+            return set(TYPES)
         names = set(declared) if isinstance(declared, list) else {declared}
         return names | ({"integer"} if "number" in names else set())
 
@@ -591,18 +560,18 @@ class _SchemaCompiler:
                 options.append(self.object(schema, pointer))
             elif name == "array":
                 options.append(self.array(schema, pointer))
-        if set(types) == set(_TYPES) and all(k in ANNOTATIONS or k not in ASSERTIONS for k in schema):
+        if set(types) == set(TYPES) and all(k in ANNOTATIONS or k not in ASSERTIONS for k in schema):
             return self.use("value")
         return self.rule("v", _alt(options))
 
     def declared_types(self, schema: dict[str, Any], pointer: str) -> list[str]:
         declared = schema.get("type")
         if declared is None:
-            names = list(_TYPES)
+            names = list(TYPES)
         else:
             names = declared if isinstance(declared, list) else [declared]
             for name in names:
-                if not isinstance(name, str) or name not in _TYPES:
+                if not isinstance(name, str) or name not in TYPES:
                     raise self.invalid(pointer, f"unknown type {name!r}")
         negated = schema.get("not")
         if isinstance(negated, dict) and set(negated) - ANNOTATIONS <= {"type"} and "type" in negated:
@@ -610,7 +579,7 @@ class _SchemaCompiler:
             names = [n for n in names if n not in excluded and not (n == "integer" and "number" in excluded)]
             if "integer" in excluded and "number" in names:
                 self.unenforceable("not", pointer, "excluding integers from numbers")
-        return [n for n in _TYPES if n in names]
+        return [n for n in TYPES if n in names]
 
     def negates_everything(self, schema: dict[str, Any], pointer: str) -> bool:
         """Checks `not`, `if` and dynamic references; True when `not` excludes every value."""

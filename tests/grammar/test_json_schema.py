@@ -276,6 +276,49 @@ def test_unique_items_over_a_few_known_values(schema: dict[str, Any]) -> None:
             assert grammar.matches(json.dumps(list(items))) == validator.is_valid(list(items)), items
 
 
+NEGATION_POOL: list[Any] = [
+    None, True, False, -3, -1, 0, 0.5, 1, 1.0, 2, 2.5, 7, "", "a", "ab", "abcd", [], [1], [1, 2, 3],
+    {}, {"a": 1}, {"a": "x"}, {"b": 2}, {"a": 1, "b": "y"}, {"a": None},
+]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"not": {"minimum": 1}},
+        {"not": {"type": "string", "maxLength": 2}},
+        {"not": {"enum": [1, None, True]}},
+        {"not": {"required": ["a"]}},
+        {"type": "object", "not": {"properties": {"a": {"type": "string"}}}},
+        {"not": {"not": {"type": ["null", "array"]}}},
+        {"not": {"anyOf": [{"type": "boolean"}, {"maxItems": 1}]}},
+        {"if": {"type": "number"}, "then": {"minimum": 1}, "else": {"type": "string"}},
+        {"if": {"exclusiveMaximum": 0}, "then": {"minimum": -2}},
+        {"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"maxProperties": 0}},
+        {"if": {"const": 1}, "then": False},
+        {"if": {"maxLength": 1}, "then": {"const": "a"}, "else": {"minLength": 4}},
+    ],
+)
+def test_not_and_if_then_else_accept_what_a_validator_accepts(schema: dict[str, Any]) -> None:
+    """Written through their negations as anyOf/allOf: every value of a mixed pool is accepted exactly when
+    a JSON Schema validator accepts it."""
+    grammar = compile_json_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for value in NEGATION_POOL:
+        assert grammar.matches(json_text(value)) == validator.is_valid(value), value
+
+
+def test_negation_of_what_no_schema_here_can_say_is_refused_by_name() -> None:
+    for schema, keyword in (
+        ({"not": {"pattern": "^a"}}, "not"),
+        ({"not": {"type": "integer"}}, "not"),
+        ({"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}, "if"),
+    ):
+        with pytest.raises(GrammarError, match=f"'{keyword}'"):
+            compile_json_schema(schema)
+        assert compile_json_schema(schema, lenient=True).unenforced
+
+
 def test_number_bounds_in_a_schema() -> None:
     grammar = compile_json_schema({"type": "number", "exclusiveMinimum": 0, "maximum": 1.5})
     assert [grammar.matches(t) for t in ("0.001", "1.5", "1", "0", "-0", "1.51", "-1")] == [
@@ -655,8 +698,9 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
     "schema, keyword, pointer",
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
-        ({"not": {"minimum": 3}}, "not", "#"),
-        ({"if": {"type": "string"}, "then": {"minLength": 2}}, "if", "#"),
+        ({"not": {"pattern": "^a"}}, "not", "#"),
+        ({"not": {"const": "a"}}, "not", "#"),
+        ({"if": {"pattern": "^a"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10**6}, "multipleOf", "#"),
         ({"type": "number", "multipleOf": 0.123456789}, "multipleOf", "#"),

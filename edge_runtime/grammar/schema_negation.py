@@ -1,0 +1,166 @@
+"""`not` and `if`/`then`/`else` without a negation operator: the complement of a simple schema written as a
+schema the compiler already knows.
+
+A schema is a conjunction of keyword constraints, each of which holds trivially for values of other types
+(`minimum` says nothing about strings). So not-S is the disjunction of the keywords' complements, and each
+complement is the keyword's type with the opposite bound: not `{"minimum": 3}` is
+`{"type": "number", "exclusiveMaximum": 3}`. Keywords with no complement the compiler could say (a string
+`const`, `pattern`, `multipleOf`, `items`, ...) make the whole negation unavailable: None, and the caller
+refuses the keyword by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, TYPES
+
+Schema = Any
+Resolve = Callable[[Schema], Schema]
+
+_OPPOSITE_BOUND = {
+    "minimum": "exclusiveMaximum",
+    "exclusiveMinimum": "maximum",
+    "maximum": "exclusiveMinimum",
+    "exclusiveMaximum": "minimum",
+}
+_COUNTS = {
+    "minLength": ("string", "maxLength", -1),
+    "maxLength": ("string", "minLength", 1),
+    "minItems": ("array", "maxItems", -1),
+    "maxItems": ("array", "minItems", 1),
+    "minProperties": ("object", "maxProperties", -1),
+    "maxProperties": ("object", "minProperties", 1),
+}
+_PLAIN_TYPES = [name for name in TYPES if name != "integer"]
+"""The types that partition JSON values (integers are numbers)."""
+
+
+def negation(schema: Schema, resolve: Resolve) -> Schema | None:
+    """A schema accepting exactly the values `schema` rejects, or None when it cannot be written. `resolve`
+    merges a schema's $ref and allOf into it."""
+    schema = resolve(schema)
+    if schema is True:
+        return False
+    if schema is False:
+        return True
+    if not isinstance(schema, dict):
+        return None
+    parts: list[Schema] = []
+    for key, value in schema.items():
+        if key in ANNOTATIONS:
+            continue
+        part = _keyword_negation(key, value, schema, resolve)
+        if part is None:
+            return None
+        if part is not False:
+            parts.append(part)
+    if not parts:
+        return False
+    return parts[0] if len(parts) == 1 else {"anyOf": parts}
+
+
+def conditional(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
+    """`if`/`then`/`else` as `anyOf: [if and then, not-if and else]` (the rest of `schema` kept), or None
+    when `if` has no negation."""
+    condition = schema["if"]
+    then_branch, else_branch = schema.get("then", True), schema.get("else", True)
+    rest = {key: value for key, value in schema.items() if key not in ("if", "then", "else")}
+    if condition is True:
+        choice: Schema = then_branch
+    elif condition is False:
+        choice = else_branch
+    else:
+        negated = negation(condition, resolve)
+        if negated is None:
+            return None
+        choice = {"anyOf": [{"allOf": [condition, then_branch]}, {"allOf": [negated, else_branch]}]}
+    return {**rest, "allOf": [*rest.get("allOf", []), choice]}
+
+
+def without_not(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
+    """`schema` with its `not` replaced by the negation, or None when the negation cannot be written."""
+    negated = negation(schema["not"], resolve)
+    if negated is None:
+        return None
+    rest = {key: value for key, value in schema.items() if key != "not"}
+    return {**rest, "allOf": [*rest.get("allOf", []), negated]}
+
+
+def _other_types(names: list[str]) -> list[str]:
+    return [name for name in _PLAIN_TYPES if name not in names]
+
+
+def _keyword_negation(key: str, value: Any, schema: dict[str, Any], resolve: Resolve) -> Schema | None:
+    """The values that fail this one keyword (False: none do), or None when that cannot be written."""
+    if key == "type":
+        names = value if isinstance(value, list) else [value]
+        if not all(isinstance(name, str) and name in TYPES for name in names):
+            return None
+        if "integer" in names and "number" not in names:
+            return None  # the non-integral numbers have no schema of their own here
+        others = _other_types(names)
+        return {"type": others} if others else False
+    if key in _OPPOSITE_BOUND:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return {"type": "number", _OPPOSITE_BOUND[key]: value}
+    if key in _COUNTS:
+        kind, opposite, step = _COUNTS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
+            return None
+        bound = int(value) + step
+        return False if bound < 0 else {"type": kind, opposite: bound}
+    if key == "const":
+        return _not_value(value)
+    if key == "enum":
+        if not isinstance(value, list):
+            return None
+        each = [_not_value(item) for item in value]
+        if any(part is None for part in each):
+            return None
+        return {"allOf": each} if each else True
+    if key == "required":
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            return None
+        missing = [{"type": "object", "properties": {name: False}} for name in dict.fromkeys(value)]
+        return False if not missing else missing[0] if len(missing) == 1 else {"anyOf": missing}
+    if key == "properties":
+        if not isinstance(value, dict):
+            return None
+        failing = []
+        for name, subschema in value.items():
+            negated = negation(subschema, resolve)
+            if negated is None:
+                return None
+            if negated is not False:
+                failing.append({"type": "object", "required": [name], "properties": {name: negated}})
+        return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
+    if key == "not":
+        return value
+    if key == "anyOf":
+        if not isinstance(value, list) or not value:
+            return None
+        each = [negation(branch, resolve) for branch in value]
+        if any(part is None for part in each):
+            return None
+        return {"allOf": each}
+    return None
+
+
+def _not_value(value: Any) -> Schema | None:
+    """Every value but `value` (JSON equality: 1 and 1.0 are one number), when that can be written."""
+    if value is None:
+        return {"type": _other_types(["null"])}
+    if isinstance(value, bool):
+        return {"anyOf": [{"type": _other_types(["boolean"])}, {"const": not value}]}
+    if isinstance(value, (int, float)):
+        return {
+            "anyOf": [
+                {"type": _other_types(["number"])},
+                {"type": "number", "exclusiveMaximum": value},
+                {"type": "number", "exclusiveMinimum": value},
+            ]
+        }
+    return None
