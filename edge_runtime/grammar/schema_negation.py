@@ -12,6 +12,8 @@ refuses the keyword by name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, TYPES
@@ -113,14 +115,9 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], resolve: Res
         bound = int(value) + step
         return False if bound < 0 else {"type": kind, opposite: bound}
     if key == "const":
-        return _not_value(value)
+        return _not_values([value])
     if key == "enum":
-        if not isinstance(value, list):
-            return None
-        each = [_not_value(item) for item in value]
-        if any(part is None for part in each):
-            return None
-        return {"allOf": each} if each else True
+        return _not_values(value) if isinstance(value, list) else None
     if key == "required":
         if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
             return None
@@ -149,18 +146,34 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], resolve: Res
     return None
 
 
-def _not_value(value: Any) -> Schema | None:
-    """Every value but `value` (JSON equality: 1 and 1.0 are one number), when that can be written."""
-    if value is None:
-        return {"type": _other_types(["null"])}
-    if isinstance(value, bool):
-        return {"anyOf": [{"type": _other_types(["boolean"])}, {"const": not value}]}
-    if isinstance(value, (int, float)):
-        return {
-            "anyOf": [
-                {"type": _other_types(["number"])},
-                {"type": "number", "exclusiveMaximum": value},
-                {"type": "number", "exclusiveMinimum": value},
-            ]
-        }
-    return None
+def _not_values(values: list[Any]) -> Schema | None:
+    """Every value but those listed (JSON equality: 1 and 1.0 are one number), when that can be written:
+    the types none of them has, the other boolean, and the open intervals between the numbers."""
+    if any(isinstance(value, (str, list, dict)) for value in values):
+        return None
+    numbers = sorted(
+        {
+            Decimal(str(value)): value
+            for value in values
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }.items()
+    )
+    booleans = {value for value in values if isinstance(value, bool)}
+    present = ({"null"} if None in values else set()) | ({"boolean"} if booleans else set())
+    present |= {"number"} if numbers else set()
+    parts: list[Schema] = []
+    whole = _other_types(sorted(present))
+    if whole:
+        parts.append({"type": whole})
+    parts += [{"const": value} for value in (True, False) if booleans and value not in booleans]
+    if numbers:
+        bounds = [bound for _, bound in numbers]
+        parts.append({"type": "number", "exclusiveMaximum": bounds[0]})
+        parts += [
+            {"type": "number", "exclusiveMinimum": low, "exclusiveMaximum": high}
+            for low, high in pairwise(bounds)
+        ]
+        parts.append({"type": "number", "exclusiveMinimum": bounds[-1]})
+    if not parts:
+        return False
+    return parts[0] if len(parts) == 1 else {"anyOf": parts}

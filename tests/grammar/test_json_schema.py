@@ -288,6 +288,7 @@ NEGATION_POOL: list[Any] = [
         {"not": {"minimum": 1}},
         {"not": {"type": "string", "maxLength": 2}},
         {"not": {"enum": [1, None, True]}},
+        {"not": {"enum": [-1, 0.5, 2, 7, 2.0, False]}},
         {"not": {"required": ["a"]}},
         {"type": "object", "not": {"properties": {"a": {"type": "string"}}}},
         {"not": {"not": {"type": ["null", "array"]}}},
