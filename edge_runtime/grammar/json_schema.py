@@ -17,8 +17,9 @@ The grammar generates JSON in one family of layouts:
   count, others by listing up to 1,000 multiples).
 
 `not` and `if`/`then`/`else` compile when the negated schema's complement can be written as a schema
-(schema_negation: types, bounds, lengths and counts, non-string consts and enums, required, properties, anyOf,
-double negation); otherwise they are refused like any keyword the grammar cannot enforce.
+(schema_negation: types, bounds, lengths and counts, consts and enums of scalars, required, properties,
+anyOf, double negation); a string other than some given ones is written directly (the canonical spelling of
+a string unequal to each). Otherwise they are refused like any keyword the grammar cannot enforce.
 
 A keyword the grammar cannot enforce raises `GrammarError` naming it and its JSON pointer, unless
 `lenient=True`, which leaves it out and lists it in `Grammar.unenforced` ("keyword at pointer").
@@ -43,7 +44,7 @@ from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, ASSERTIONS, TYPES
 from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
-from edge_runtime.grammar.schema_negation import conditional, without_not
+from edge_runtime.grammar.schema_negation import conditional, string_exclusion, without_not
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_refs import SchemaRegistry
 from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
@@ -312,7 +313,7 @@ class _SchemaCompiler:
         out = schema
         if "if" in out and ("then" in out or "else" in out):
             out = conditional(out, resolve) or out
-        if "not" in out:
+        if "not" in out and not (out.get("type") == "string" and string_exclusion(out["not"]) is not None):
             out = without_not(out, resolve) or out
         return out
 
@@ -590,7 +591,8 @@ class _SchemaCompiler:
             type_only = (
                 isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
             )
-            if negated is not False and not type_only:
+            written_by_string = schema.get("type") == "string" and string_exclusion(negated) is not None
+            if negated is not False and not type_only and not written_by_string:
                 self.unenforceable("not", pointer)
         if "if" in schema and ("then" in schema or "else" in schema):
             self.unenforceable("if", pointer)
@@ -681,6 +683,9 @@ class _SchemaCompiler:
                 self.unenforceable("pattern", pointer)
             else:
                 constraints.append(("pattern", self.rule("pat", _seq('"\\""', content, '"\\""'))))
+        excluded = string_exclusion(schema.get("not"))
+        if excluded is not None:
+            constraints.append(("not", self.key_not_in(excluded)))
         name = schema.get("format")
         if isinstance(name, str) and name in FORMAT_RULES:
             constraints.append(("format", f'"\\"" {self.use(FORMAT_RULES[name])} "\\""'))

@@ -4,9 +4,10 @@ schema the compiler already knows.
 A schema is a conjunction of keyword constraints, each of which holds trivially for values of other types
 (`minimum` says nothing about strings). So not-S is the disjunction of the keywords' complements, and each
 complement is the keyword's type with the opposite bound: not `{"minimum": 3}` is
-`{"type": "number", "exclusiveMaximum": 3}`. Keywords with no complement the compiler could say (a string
-`const`, `pattern`, `multipleOf`, `items`, ...) make the whole negation unavailable: None, and the caller
-refuses the keyword by name.
+`{"type": "number", "exclusiveMaximum": 3}`; not `{"const": "x"}` is every other type, and strings under
+`{"not": {"enum": ["x"]}}`, a form the compiler writes itself. Keywords with no complement the compiler could
+say (`pattern`, `multipleOf`, `items`, the integers apart from other numbers, ...) make the whole negation
+unavailable: None, and the caller refuses the keyword by name.
 """
 
 from __future__ import annotations
@@ -146,11 +147,24 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], resolve: Res
     return None
 
 
+def string_exclusion(negated: Any) -> list[str] | None:
+    """The strings `not` excludes when it is `{"const": string}` or `{"enum": [strings]}`: on a string schema
+    the compiler writes that itself (a string spelled differently from each), so it is never rewritten."""
+    if not isinstance(negated, dict) or set(negated) - ANNOTATIONS not in ({"const"}, {"enum"}):
+        return None
+    values = [negated["const"]] if "const" in negated else negated["enum"]
+    if not isinstance(values, list) or not values or not all(isinstance(value, str) for value in values):
+        return None
+    return list(values)
+
+
 def _not_values(values: list[Any]) -> Schema | None:
     """Every value but those listed (JSON equality: 1 and 1.0 are one number), when that can be written:
-    the types none of them has, the other boolean, and the open intervals between the numbers."""
-    if any(isinstance(value, (str, list, dict)) for value in values):
+    the types none of them has, the other boolean, strings other than the listed ones, and the open intervals
+    between the numbers."""
+    if any(isinstance(value, (list, dict)) for value in values):
         return None
+    strings = [value for value in values if isinstance(value, str)]
     numbers = sorted(
         {
             Decimal(str(value)): value
@@ -161,10 +175,13 @@ def _not_values(values: list[Any]) -> Schema | None:
     booleans = {value for value in values if isinstance(value, bool)}
     present = ({"null"} if None in values else set()) | ({"boolean"} if booleans else set())
     present |= {"number"} if numbers else set()
+    present |= {"string"} if strings else set()
     parts: list[Schema] = []
     whole = _other_types(sorted(present))
     if whole:
         parts.append({"type": whole})
+    if strings:
+        parts.append({"type": "string", "not": {"enum": strings}})
     parts += [{"const": value} for value in (True, False) if booleans and value not in booleans]
     if numbers:
         bounds = [bound for _, bound in numbers]

@@ -277,8 +277,9 @@ def test_unique_items_over_a_few_known_values(schema: dict[str, Any]) -> None:
 
 
 NEGATION_POOL: list[Any] = [
-    None, True, False, -3, -1, 0, 0.5, 1, 1.0, 2, 2.5, 7, "", "a", "ab", "abcd", [], [1], [1, 2, 3],
-    {}, {"a": 1}, {"a": "x"}, {"b": 2}, {"a": 1, "b": "y"}, {"a": None},
+    None, True, False, -3, -1, 0, 0.5, 1, 1.0, 2, 2.5, 7, "", "a", "ab", "abcd", "a\n", [], [1], [1, 2, 3],
+    {}, {"a": 1}, {"a": "x"}, {"b": 2}, {"a": 1, "b": "y"}, {"a": None}, {"a": "x", "b": "yz"}, {"a": "y", "b": "yz"},
+    {"a": "y", "b": "z"}, {"a": "x"},
 ]
 
 
@@ -298,6 +299,16 @@ NEGATION_POOL: list[Any] = [
         {"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"maxProperties": 0}},
         {"if": {"const": 1}, "then": False},
         {"if": {"maxLength": 1}, "then": {"const": "a"}, "else": {"minLength": 4}},
+        {"not": {"const": "a"}},
+        {"type": "string", "not": {"enum": ["", "ab", "a\n"]}},
+        {
+            "type": "object",
+            "properties": {"a": {"enum": [1, "x", "y"]}, "b": {"type": "string"}},
+            "required": ["a"],
+            "if": {"properties": {"a": {"const": "x"}}},
+            "then": {"required": ["b"]},
+            "else": {"properties": {"b": {"maxLength": 1}}},
+        },
     ],
 )
 def test_not_and_if_then_else_accept_what_a_validator_accepts(schema: dict[str, Any]) -> None:
@@ -700,7 +711,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         ({"not": {"pattern": "^a"}}, "not", "#"),
-        ({"not": {"const": "a"}}, "not", "#"),
+        ({"type": "string", "minLength": 2, "not": {"const": "ab"}}, "not", "#"),
         ({"if": {"pattern": "^a"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10**6}, "multipleOf", "#"),

@@ -131,7 +131,7 @@ def test_every_sentence_a_schema_grammar_writes_is_valid() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_sentences_of_schemas_with_new_keywords_are_valid(seed: int) -> None:
-    """multipleOf (with and without bounds), uniqueItems over known values, and their mixes."""
+    """multipleOf (with and without bounds), uniqueItems over known values, not and if/then/else."""
     rng = random.Random(seed)
     schemas: list[dict[str, Any]] = [
         {"type": "number", "multipleOf": 1.5},
@@ -146,6 +146,15 @@ def test_sentences_of_schemas_with_new_keywords_are_valid(seed: int) -> None:
                 "sizes": {"type": "array", "items": {"enum": ["S", "M", "L"]}, "uniqueItems": True},
             },
             "required": ["price", "sizes"],
+        },
+        {"not": {"enum": ["", "n/a", 0, None]}},
+        {
+            "type": "object",
+            "properties": {"country": {"enum": ["US", "CA"]}, "zip": {"type": "string"}},
+            "required": ["country", "zip"],
+            "if": {"properties": {"country": {"const": "US"}}},
+            "then": {"properties": {"zip": {"pattern": "^[0-9]{5}$"}}},
+            "else": {"properties": {"zip": {"minLength": 6, "maxLength": 7}}},
         },
     ]
     for schema in schemas:
