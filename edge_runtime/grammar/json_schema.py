@@ -16,7 +16,8 @@ The grammar generates JSON in one family of layouts:
   the digits, for steps of up to 1,000 remainder states) and between bounds (steps 10^-k by fraction digit
   count, others by listing up to 1,000 multiples).
 
-`not` and `if`/`then`/`else` compile when the negated schema's complement can be written as a schema
+`dependentSchemas` compiles as a conditional on its property being present. `not` and `if`/`then`/`else`
+compile when the negated schema's complement can be written as a schema
 (schema_negation: types, bounds, lengths and counts, consts and enums of scalars, required, properties,
 anyOf, double negation); a string other than some given ones is written directly (the canonical spelling of
 a string unequal to each). Otherwise they are refused like any keyword the grammar cannot enforce.
@@ -44,7 +45,12 @@ from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, ASSERTIONS, TYPES
 from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
-from edge_runtime.grammar.schema_negation import conditional, string_exclusion, without_not
+from edge_runtime.grammar.schema_negation import (
+    conditional,
+    string_exclusion,
+    without_dependent_schemas,
+    without_not,
+)
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_refs import SchemaRegistry
 from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
@@ -303,14 +309,17 @@ class _SchemaCompiler:
         return self.plain(schema, pointer)
 
     def without_logic(self, schema: dict[str, Any], pointer: str) -> dict[str, Any]:
-        """`schema` with `if`/`then`/`else` and `not` written as anyOf/allOf where their negation can be
-        written (see schema_negation); what cannot be stays, for plain() to refuse by name."""
+        """`schema` with `dependentSchemas`, `if`/`then`/`else` and `not` written as anyOf/allOf where their
+        negation can be written (see schema_negation); what cannot be stays, for plain() to refuse by name."""
         def resolve(sub: Any) -> Any:
             return self.resolved(sub, pointer)
 
         if any(schema.get(key, True) not in (True, {}) for key in ("unevaluatedProperties", "unevaluatedItems")):
             return schema  # what `not` and a failed `if` evaluate must not count as evaluated; allOf's would
         out = schema
+        if out.get("dependentSchemas") or isinstance(out.get("dependencies"), dict):
+            rewritten = without_dependent_schemas(out, resolve)
+            out = rewritten if rewritten != out else out
         if "if" in out and ("then" in out or "else" in out):
             out = conditional(out, resolve) or out
         if "not" in out and not (out.get("type") == "string" and string_exclusion(out["not"]) is not None):

@@ -82,6 +82,33 @@ def conditional(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
     return {**rest, "allOf": [*rest.get("allOf", []), choice]}
 
 
+def without_dependent_schemas(schema: dict[str, Any], resolve: Resolve) -> dict[str, Any]:
+    """`dependentSchemas` (and the schema entries of draft 7's `dependencies`) as conditionals: with the
+    property present the object also meets the schema."""
+    out = dict(schema)
+    added: list[Schema] = []
+    for keyword in ("dependentSchemas", "dependencies"):
+        entries = out.get(keyword)
+        if not isinstance(entries, dict):
+            continue
+        kept = {}
+        for name, subschema in entries.items():
+            if keyword == "dependencies" and isinstance(subschema, list):
+                kept[name] = subschema
+                continue
+            present = {"type": "object", "required": [name]}
+            absent = negation(present, resolve)  # not an object, or one without the property
+            # the subschema first: names it requires come before the trigger, as with dependentRequired
+            added.append({"anyOf": [{"allOf": [subschema, present]}, absent]})
+        if kept:
+            out[keyword] = kept
+        else:
+            del out[keyword]
+    if added:
+        out["allOf"] = [*out.get("allOf", []), *added]
+    return out
+
+
 def without_not(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
     """`schema` with its `not` replaced by the negation, or None when the negation cannot be written."""
     negated = negation(schema["not"], resolve)

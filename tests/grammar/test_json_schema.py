@@ -298,6 +298,9 @@ NEGATION_POOL: list[Any] = [
         {"if": {"exclusiveMaximum": 0}, "then": {"minimum": -2}},
         {"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"maxProperties": 0}},
         {"if": {"const": 1}, "then": False},
+        {"dependentSchemas": {"a": {"required": ["b"]}, "b": {"properties": {"a": {"maximum": 1}}}}},
+        {"type": "object", "dependentSchemas": {"a": False}},
+        {"dependentSchemas": {"a": {"type": "object", "maxProperties": 1}, "b": False}},
         {"if": {"maxLength": 1}, "then": {"const": "a"}, "else": {"minLength": 4}},
         {"not": {"const": "a"}},
         {"type": "string", "not": {"enum": ["", "ab", "a\n"]}},
@@ -528,8 +531,8 @@ def test_dependent_required_in_both_directions() -> None:
     assert not grammar.matches('{"card": "1"}') and not grammar.matches('{"name": "n", "billing": "b"}')
     legacy = compile_json_schema({"dependencies": {"bar": ["foo"]}})
     assert legacy.matches('{"foo": 1, "bar": 2}') and not legacy.matches('{"bar": 2}')
-    with pytest.raises(GrammarError, match="'dependencies' at '#'"):
-        compile_json_schema({"dependencies": {"bar": {"required": ["foo"]}}})
+    schema_entry = compile_json_schema({"dependencies": {"bar": {"required": ["foo"]}}})
+    assert schema_entry.matches('{"foo": 1, "bar": 2}') and not schema_entry.matches('{"bar": 2}')
     undeclared = compile_json_schema({"dependentRequired": {"bar": ["foo"]}})
     assert undeclared.matches('{"foo": 1, "bar": 2}') and undeclared.matches('{"foo": 1, "x": 2}')
     assert not undeclared.matches('{"bar": 2}') and not undeclared.matches('{"bar": 2, "x": 1}')
@@ -718,7 +721,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"type": "number", "multipleOf": 0.123456789}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
         ({"type": "array", "contains": {"type": "string"}, "maxItems": 3}, "contains", "#"),
-        ({"dependentSchemas": {"a": {"required": ["b"]}}}, "dependentSchemas", "#"),
+        ({"dependentSchemas": {"a": {"required": ["b"]}}, "unevaluatedProperties": False}, "dependentSchemas", "#"),
         ({"dependentRequired": {f"t{i}": ["x"] for i in range(9)}}, "dependentRequired", "#"),
         ({"patternProperties": {"^x": {"type": "string"}}}, "patternProperties", "#"),
         ({"properties": {"a": {}}, "propertyNames": {"maxLength": 2}}, "propertyNames", "#"),
