@@ -118,10 +118,6 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _value_key(value: Any) -> Any:
     """A key equal for equal JSON values: 1 and 1.0 are one number, true is not 1."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -133,6 +129,16 @@ def _value_key(value: Any) -> Any:
     if isinstance(value, dict):
         return ("object", tuple(sorted((key, _value_key(item)) for key, item in value.items())))
     return ("other", repr(value))
+
+
+def _may_be_string(schema: dict[str, Any]) -> bool:
+    declared = schema.get("type", "string")
+    return "string" in (declared if isinstance(declared, list) else [declared])
+
+
+def _excludes_strings(schema: dict[str, Any]) -> bool:
+    """A string schema whose `not` lists strings: string() writes it (a string unequal to each), no rewrite."""
+    return schema.get("type") in ("string", ["string"]) and string_exclusion(schema.get("not")) is not None
 
 
 def _alt(options: Sequence[str | None]) -> str | None:
@@ -322,7 +328,9 @@ class _SchemaCompiler:
             out = rewritten if rewritten != out else out
         if "if" in out and ("then" in out or "else" in out):
             out = conditional(out, resolve) or out
-        if "not" in out and not (out.get("type") == "string" and string_exclusion(out["not"]) is not None):
+        if "not" in out and string_exclusion(out["not"]) is not None and not _may_be_string(out):
+            out = {key: value for key, value in out.items() if key != "not"}  # it only excludes strings
+        if "not" in out and not _excludes_strings(out):
             out = without_not(out, resolve) or out
         return out
 
@@ -415,7 +423,11 @@ class _SchemaCompiler:
             elif key in ("additionalProperties", "items", "propertyNames"):
                 out[key] = {"allOf": [mine, value]} if mine != value else mine
             elif key == "not":
-                out[key] = {"anyOf": [mine, value]} if mine != value else mine
+                excluded = [string_exclusion(x) for x in (mine, value)]
+                if excluded[0] is not None and excluded[1] is not None:
+                    out[key] = {"enum": list(dict.fromkeys(excluded[0] + excluded[1]))}  # string() writes it
+                else:
+                    out[key] = {"anyOf": [mine, value]} if mine != value else mine
             elif key == "properties" or key == "prefixItems":
                 continue
             elif key == "anyOf":
@@ -432,8 +444,8 @@ class _SchemaCompiler:
             known = [values for values in value_sets if values is not None]
             common = known[0]
             for values in known[1:]:
-                keys = {_canonical(v) for v in values}
-                common = [v for v in common if _canonical(v) in keys]
+                keys = {_value_key(v) for v in values}
+                common = [v for v in common if _value_key(v) in keys]
             out["enum"] = common
         self.merge_properties(a, b, out)
         self.merge_prefix_items(a, b, out)
@@ -522,7 +534,7 @@ class _SchemaCompiler:
             return True
         values_a, values_b = self.finite_values(a), self.finite_values(b)
         if values_a is not None and values_b is not None:
-            return not ({_canonical(v) for v in values_a} & {_canonical(v) for v in values_b})
+            return not ({_value_key(v) for v in values_a} & {_value_key(v) for v in values_b})
         if self.types_of(a) & self.types_of(b) <= {"object"}:
             props_a, props_b = a.get("properties") or {}, b.get("properties") or {}
             for name in set(a.get("required") or []) & set(b.get("required") or []):
@@ -540,11 +552,12 @@ class _SchemaCompiler:
 
     @staticmethod
     def finite_values(schema: dict[str, Any]) -> list[Any] | None:
-        if "const" in schema:
-            return [schema["const"]]
+        """The values `const` and `enum` allow together (both hold when both are given), or None."""
+        found = [schema["const"]] if "const" in schema else None
         if isinstance(schema.get("enum"), list):
-            return list(schema["enum"])
-        return None
+            listed = {_value_key(value) for value in schema["enum"]}
+            found = list(schema["enum"]) if found is None else [v for v in found if _value_key(v) in listed]
+        return found
 
     # -------------------------------------------------------------------------------- one schema
 
@@ -600,8 +613,7 @@ class _SchemaCompiler:
             type_only = (
                 isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
             )
-            written_by_string = schema.get("type") == "string" and string_exclusion(negated) is not None
-            if negated is not False and not type_only and not written_by_string:
+            if negated is not False and not type_only and not _excludes_strings(schema):
                 self.unenforceable("not", pointer)
         if "if" in schema and ("then" in schema or "else" in schema):
             self.unenforceable("if", pointer)
@@ -616,9 +628,9 @@ class _SchemaCompiler:
         candidates = [schema["const"]] if "const" in schema else []
         if "enum" in schema:
             enum_values = schema["enum"]
-            keys = {_canonical(v) for v in enum_values}
+            keys = {_value_key(v) for v in enum_values}
             candidates = (
-                [v for v in candidates if _canonical(v) in keys] if "const" in schema else enum_values
+                [v for v in candidates if _value_key(v) in keys] if "const" in schema else enum_values
             )
         allowed_types = set(types) | ({"integer"} if "number" in types else set())
         kept = [v for v in candidates if _json_type(v) in allowed_types]
@@ -692,7 +704,7 @@ class _SchemaCompiler:
                 self.unenforceable("pattern", pointer)
             else:
                 constraints.append(("pattern", self.rule("pat", _seq('"\\""', content, '"\\""'))))
-        excluded = string_exclusion(schema.get("not"))
+        excluded = string_exclusion(schema.get("not")) if _excludes_strings(schema) else None
         if excluded is not None:
             constraints.append(("not", self.key_not_in(excluded)))
         name = schema.get("format")

@@ -1,5 +1,5 @@
-"""`not` and `if`/`then`/`else` without a negation operator: the complement of a simple schema written as a
-schema the compiler already knows.
+"""`not`, `if`/`then`/`else` and `dependentSchemas` without a negation operator: the complement of a simple
+schema written as a schema the compiler already knows.
 
 A schema is a conjunction of keyword constraints, each of which holds trivially for values of other types
 (`minimum` says nothing about strings). So not-S is the disjunction of the keywords' complements, and each
@@ -54,7 +54,7 @@ def negation(schema: Schema, resolve: Resolve) -> Schema | None:
     for key, value in schema.items():
         if key in ANNOTATIONS:
             continue
-        part = _keyword_negation(key, value, schema, resolve)
+        part = _keyword_negation(key, value, resolve)
         if part is None:
             return None
         if part is not False:
@@ -122,7 +122,7 @@ def _other_types(names: list[str]) -> list[str]:
     return [name for name in _PLAIN_TYPES if name not in names]
 
 
-def _keyword_negation(key: str, value: Any, schema: dict[str, Any], resolve: Resolve) -> Schema | None:
+def _keyword_negation(key: str, value: Any, resolve: Resolve) -> Schema | None:
     """The values that fail this one keyword (False: none do), or None when that cannot be written."""
     if key == "type":
         names = value if isinstance(value, list) else [value]

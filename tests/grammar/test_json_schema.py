@@ -304,6 +304,11 @@ NEGATION_POOL: list[Any] = [
         {"if": {"maxLength": 1}, "then": {"const": "a"}, "else": {"minLength": 4}},
         {"not": {"const": "a"}},
         {"type": "string", "not": {"enum": ["", "ab", "a\n"]}},
+        {"type": ["string", "null"], "not": {"const": "a"}},
+        {"anyOf": [{"type": "string"}, {"type": "null"}], "not": {"const": "ab"}},
+        {"type": "null", "not": {"const": "a"}},
+        {"not": {"enum": ["a", 1]}},
+        {"type": "string", "allOf": [{"not": {"const": "a"}}, {"not": {"const": "ab"}}]},
         {
             "type": "object",
             "properties": {"a": {"enum": [1, "x", "y"]}, "b": {"type": "string"}},
@@ -323,11 +328,24 @@ def test_not_and_if_then_else_accept_what_a_validator_accepts(schema: dict[str, 
         assert grammar.matches(json_text(value)) == validator.is_valid(value), value
 
 
+def test_const_and_enum_together_allow_only_values_in_both() -> None:
+    """Found by tests/grammar/test_schema_fuzz.py: merging allOf branches kept `const` and dropped `enum`."""
+    for schema in (
+        {"anyOf": [{"const": "ab", "enum": [0, 2.5]}], "maximum": -1},
+        {"if": {"minLength": 2}, "then": {"enum": [""], "const": False}, "minLength": 3},
+    ):
+        with pytest.raises(GrammarError, match="accepts no value"):
+            compile_json_schema(schema)
+    both = compile_json_schema({"allOf": [{"const": 1}, {"enum": [1.0, 2]}]})
+    assert both.matches("1") and both.matches("1.0") and not both.matches("2")
+
+
 def test_negation_of_what_no_schema_here_can_say_is_refused_by_name() -> None:
     for schema, keyword in (
         ({"not": {"pattern": "^a"}}, "not"),
         ({"not": {"type": "integer"}}, "not"),
         ({"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}, "if"),
+        ({"if": {"enum": [1, None, "a"]}, "else": {"not": {"enum": ["ab"], "maxLength": 1}}, "const": ""}, "not"),
     ):
         with pytest.raises(GrammarError, match=f"'{keyword}'"):
             compile_json_schema(schema)
