@@ -131,6 +131,26 @@ def _value_key(value: Any) -> Any:
     return ("other", repr(value))
 
 
+_MODIFIERS = {"minContains": "contains", "maxContains": "contains", "then": "if", "else": "if"}
+"""Keywords that act only beside another in the same schema object (and do nothing without it)."""
+
+
+def _without_orphans(schema: Any) -> Any:
+    """`schema` without modifiers whose keyword is absent, and without an `if` that has neither `then` nor
+    `else`: merged into another schema object (allOf, $ref) they would act with that object's keywords, which
+    the specification says they never see."""
+    if not isinstance(schema, dict):
+        return schema
+    lone_if = "if" in schema and "then" not in schema and "else" not in schema
+    if not lone_if and not any(key in schema and base not in schema for key, base in _MODIFIERS.items()):
+        return schema
+    return {
+        key: value
+        for key, value in schema.items()
+        if not (key == "if" and lone_if) and (key not in _MODIFIERS or _MODIFIERS[key] in schema)
+    }
+
+
 def _may_be_string(schema: dict[str, Any]) -> bool:
     declared = schema.get("type", "string")
     return "string" in (declared if isinstance(declared, list) else [declared])
@@ -366,7 +386,7 @@ class _SchemaCompiler:
         try:
             if self.merge_depth > 32:
                 raise GrammarError(f"schema at '{pointer}': $ref/allOf nest too deep (a reference cycle?)")
-            merged: Any = {k: v for k, v in schema.items() if k not in ("$ref", "allOf")}
+            merged: Any = _without_orphans({k: v for k, v in schema.items() if k not in ("$ref", "allOf")})
             parts: list[tuple[Any, str]] = []
             if "$ref" in schema:
                 parts.append((self.registry.resolve(schema["$ref"], pointer), schema["$ref"]))
@@ -375,7 +395,7 @@ class _SchemaCompiler:
                 raise self.invalid(pointer, "allOf must be a non-empty array")
             parts.extend((branch, f"{pointer}/allOf/{index}") for index, branch in enumerate(branches))
             for part, where in parts:
-                branch = self.resolved(part, where)
+                branch = _without_orphans(self.resolved(part, where))
                 for keyword in ("unevaluatedProperties", "unevaluatedItems"):
                     if isinstance(branch, dict) and branch.get(keyword, True) not in (True, {}):
                         self.unenforceable(keyword, where, "inside an applicator it sees only its own branch")

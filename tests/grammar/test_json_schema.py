@@ -340,6 +340,18 @@ def test_const_and_enum_together_allow_only_values_in_both() -> None:
     assert both.matches("1") and both.matches("1.0") and not both.matches("2")
 
 
+def test_modifiers_act_only_beside_their_keyword_in_one_schema_object() -> None:
+    """minContains, then and else do nothing without contains or if in their own object; merged by allOf or
+    $ref into another object they must not start acting there (minContains 0 beside another object's
+    contains accepted arrays with no match)."""
+    contains = compile_json_schema({"contains": {"const": 1}, "allOf": [{"minContains": 0}]})
+    assert contains.matches("[1]") and not contains.matches("[]")
+    by_ref = compile_json_schema({"contains": {"const": 1}, "$defs": {"x": {"minContains": 0}}, "$ref": "#/$defs/x"})
+    assert not by_ref.matches("[]")
+    split = compile_json_schema({"allOf": [{"if": {"exclusiveMaximum": 0}}, {"then": {"minimum": -10}}]})
+    assert split.matches("-100") and split.matches("3")
+
+
 def test_negation_of_what_no_schema_here_can_say_is_refused_by_name() -> None:
     for schema, keyword in (
         ({"not": {"pattern": "^a"}}, "not"),
