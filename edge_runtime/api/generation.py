@@ -64,6 +64,7 @@ def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[
     from edge_runtime.engine.grammar_constraint import GrammarConstraint
 
     grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
+    grammar.check_tokens(vocabulary)
     return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
 
 

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+import numpy as np
+
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf
-from edge_runtime.grammar.ir import FlatGrammar, compile_syntax
+from edge_runtime.grammar.ir import ElementKind, FlatGrammar, compile_syntax
 from edge_runtime.grammar.masks import TokenMasks
 from edge_runtime.grammar.syntax import GrammarSyntax
 from edge_runtime.grammar.vocab import Vocabulary
+
+_TOKEN_KINDS = (int(ElementKind.TOKEN), int(ElementKind.TOKEN_NOT))
 
 if TYPE_CHECKING:
     from edge_runtime.grammar.matcher import GrammarMatcher
@@ -33,6 +37,8 @@ class Grammar:
     def __post_init__(self) -> None:
         object.__setattr__(self, "automaton", ByteAutomaton(self.flat))
         object.__setattr__(self, "_masks", WeakKeyDictionary())
+        if self.automaton.initial == DEAD:
+            raise GrammarError("the grammar matches nothing: every way through root meets an empty class")
 
     @classmethod
     def from_syntax(cls, syntax: GrammarSyntax, unenforced: tuple[str, ...] = ()) -> Grammar:
@@ -48,6 +54,16 @@ class Grammar:
     def to_gbnf(self) -> str:
         """GBNF text that compiles to an equivalent grammar (the parsed rules, normalized)."""
         return self.syntax.to_gbnf()
+
+    def check_tokens(self, vocab: Vocabulary) -> None:
+        """Refuses (GrammarError, an HTTP 400) a grammar naming a token id `vocab` does not have: decoding
+        could reach a place where that token is the only way on."""
+        named = self.flat.values[np.isin(self.flat.kinds, _TOKEN_KINDS)]
+        if len(named) and int(named.max()) >= vocab.size:
+            raise GrammarError(
+                f"the grammar names token {int(named.max())}, outside this model's vocabulary of "
+                f"{vocab.size} tokens (ids 0..{vocab.size - 1})"
+            )
 
     def token_masks(self, vocab: Vocabulary) -> TokenMasks:
         """The mask cache of this grammar over `vocab`, shared by all its matchers."""

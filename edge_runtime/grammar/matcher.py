@@ -22,6 +22,7 @@ class GrammarMatcher:
     def __init__(self, grammar: Grammar, vocab: Vocabulary, max_rollback: int = 64) -> None:
         if max_rollback < 0:
             raise ValueError(f"max_rollback must be >= 0, got {max_rollback}")
+        grammar.check_tokens(vocab)
         self.grammar = grammar
         self.vocab = vocab
         self._automaton = grammar.automaton

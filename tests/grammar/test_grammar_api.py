@@ -155,3 +155,13 @@ def test_left_recursion_through_a_long_chain_of_empty_rules_is_refused() -> None
 def test_grammar_text_over_the_limit_is_refused_before_parsing() -> None:
     with pytest.raises(GrammarError, match="the limit is 524,288"):
         compile_gbnf("root ::= " + '"a" ' * 200_000)
+
+
+def test_a_grammar_that_matches_nothing_is_refused() -> None:
+    """An empty class on every way through root: a matcher would have no token to allow at the start."""
+    with pytest.raises(GrammarError, match="matches nothing"):
+        compile_gbnf("root ::= [^\\x00-\\U0010FFFF]")
+    with pytest.raises(GrammarError, match="matches nothing"):
+        compile_gbnf('root ::= x "a"\nx ::= [^\\x00-\\U0010FFFF]')
+    dead_branch = compile_gbnf('root ::= "a" | x\nx ::= [^\\x00-\\U0010FFFF]')
+    assert dead_branch.matches("a") and not dead_branch.matches("")

@@ -12,7 +12,7 @@ from grammar_support import SYNTHETIC_CONTROL_BASE, SYNTHETIC_EOG, greedy_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.grammar import GrammarMatcher, Vocabulary, compile_gbnf
+from edge_runtime.grammar import GrammarError, GrammarMatcher, Vocabulary, compile_gbnf
 from edge_runtime.grammar.reference import reference_fill_mask
 
 JSON_GRAMMAR = compile_gbnf((GBNF_DIR / "json.gbnf").read_text(encoding="utf-8"))
@@ -201,3 +201,11 @@ def test_token_excluded_by_one_element_is_taken_by_another(synthetic_vocabulary:
     only_text = compile_gbnf("root ::= !<[97]>").matcher(synthetic_vocabulary)
     only_text.fill_mask(mask)
     assert not mask[97] and mask[98] and mask[SYNTHETIC_CONTROL_BASE]
+
+
+def test_a_grammar_naming_a_token_the_vocabulary_lacks_is_refused(synthetic_vocabulary: Vocabulary) -> None:
+    size = synthetic_vocabulary.size
+    for gbnf in (f"root ::= <[{size}]>", f'root ::= "a" | !<[{size + 5}]>'):
+        with pytest.raises(GrammarError, match=f"outside this model's vocabulary of {size} tokens"):
+            compile_gbnf(gbnf).matcher(synthetic_vocabulary)
+    assert compile_gbnf(f"root ::= <[{size - 1}]>").matcher(synthetic_vocabulary).accept_token(size - 1)

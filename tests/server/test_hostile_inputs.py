@@ -70,6 +70,15 @@ def _assert_native_400(http: httpx.Client, body: dict[str, Any], *fragments: str
             id="schema-required-self",
         ),
         pytest.param(_schema(_many_properties(3000)), ("too many properties",), id="schema-3000-properties"),
+        pytest.param(
+            _gbnf("root ::= <[999999]>"), ("token 999999", "outside this model's vocabulary"), id="gbnf-unknown-token"
+        ),
+        pytest.param(_gbnf("root ::= [^\\x00-\\U0010FFFF]"), ("matches nothing",), id="gbnf-empty-class"),
+        pytest.param(
+            _schema({"$defs": {"x": {"type": "string", "minLength": 5, "maxLength": 2}}, "$ref": "#/$defs/x"}),
+            ("matches nothing",),
+            id="schema-ref-to-nothing",
+        ),
 
         pytest.param(
             _schema({"type": "array", "prefixItems": [{"type": "integer"}] * 3000}),
