@@ -12,9 +12,9 @@ The grammar generates JSON in one family of layouts:
 - Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds (or a
   multipleOf) are written without exponent; `1.0` is not generated for an integer, but an enum or const
   number matches every decimal spelling of its value. uniqueItems is enforced when the items are at most 8
-  known values (one rule per subset used). multipleOf is exact without bounds (a remainder automaton over
-  the digits, for steps of up to 1,000 remainder states) and between bounds (steps 10^-k by fraction digit
-  count, others by listing up to 1,000 multiples).
+  known values (one rule per subset used). multipleOf is exact without bounds or with zero as the only bound
+  (a remainder automaton over the digits, for steps of up to 1,000 remainder states) and between bounds
+  (steps 10^-k by fraction digit count, others by listing up to 1,000 multiples).
 
 `dependentSchemas` compiles as a conditional on its property being present. `not` and `if`/`then`/`else`
 compile when the negated schema's complement can be written as a schema
@@ -762,7 +762,8 @@ class _SchemaCompiler:
             step = schema["multipleOf"]
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
                 raise self.invalid(pointer, "multipleOf must be a number above 0")
-            multiples = self.multiples(Decimal(str(step)), integer, low is None and high is None)
+            sign = self.zero_bounded(low, low_inclusive, high, high_inclusive)
+            multiples = self.multiples(Decimal(str(step)), integer, sign)
             if multiples is not None:
                 return multiples
             bounded = self.bounded_multiples(Decimal(str(step)), integer, low, low_inclusive, high, high_inclusive)
@@ -790,25 +791,47 @@ class _SchemaCompiler:
             return self.use("number")
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
 
-    def multiples(self, step: Decimal, integer: bool, unbounded: bool) -> str | None:
-        """Numbers that are multiples of `step` when a grammar says it alone (no bounds). With step = a * 10^-n:
-        an integer is a multiple when it is one of a / gcd(a, 10^n) (a remainder automaton over its digits); a
-        decimal when its digits, the point dropped and padded to n fraction digits, spell a multiple of a (a
-        remainder automaton that also counts fraction digits; for a = 1 simply at most n of them)."""
-        if not unbounded or step == 1:
+    def multiples(self, step: Decimal, integer: bool, sign: str | None) -> str | None:
+        """Numbers that are multiples of `step` when a grammar says it alone, with no bounds (`sign` "any") or
+        with zero as the only bound ("nonnegative", "positive", "nonpositive", "negative"; None: other bounds).
+        With step = a * 10^-n: an integer is a multiple when it is one of a / gcd(a, 10^n) (a remainder
+        automaton over its digits); a decimal when its digits, the point dropped and padded to n fraction
+        digits, spell a multiple of a (a remainder automaton that also counts fraction digits; for a = 1 simply
+        at most n of them)."""
+        if sign is None or step == 1:
             return None
         numerator, places = _decimal_parts(step)
-        if integer:
-            modulus = numerator // math.gcd(numerator, 10**places)
-            if modulus == 1 or modulus > MAX_MODULUS:
-                return None
-            return self.rule("multiple", f'"-"? {self.remainder_rules(modulus)}')
-        if places == 0 and numerator <= MAX_MODULUS:
-            return self.rule("multiple", f'"-"? {self.remainder_rules(numerator)}')
+        modulus = numerator // math.gcd(numerator, 10**places) if integer else numerator
+        if (integer or places == 0) and 1 < modulus <= MAX_MODULUS:
+            unsigned, nonzero = self.remainder_rules(modulus), self.remainder_rules(modulus, zero=False)
+            signed = {
+                "any": f'"-"? {unsigned}',
+                "nonnegative": unsigned,
+                "positive": nonzero,
+                "nonpositive": f'"-" {nonzero} | "0"',
+                "negative": f'"-" {nonzero}',
+            }
+            return self.rule("multiple", signed[sign])
+        if integer or sign not in ("any", "nonnegative"):
+            return None
+        prefix = '"-"? ' if sign == "any" else ""
         if numerator == 1:
-            return self.rule("multiple", f'"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]{{1,{places}}} "0"* )?')
+            return self.rule("multiple", f'{prefix}( "0" | [1-9] [0-9]* ) ( "." [0-9]{{1,{places}}} "0"* )?')
         if numerator * (places + 1) <= MAX_MODULUS:
-            return self.rule("multiple", f'"-"? {self.decimal_remainder_rules(numerator, places)}')
+            return self.rule("multiple", prefix + self.decimal_remainder_rules(numerator, places))
+        return None
+
+    @staticmethod
+    def zero_bounded(
+        low: Decimal | None, low_inclusive: bool, high: Decimal | None, high_inclusive: bool
+    ) -> str | None:
+        """The sign bounds leave when zero is their only value ("any" without bounds), else None."""
+        if low is None and high is None:
+            return "any"
+        if high is None and low == 0:
+            return "nonnegative" if low_inclusive else "positive"
+        if low is None and high == 0:
+            return "nonpositive" if high_inclusive else "negative"
         return None
 
     def decimal_remainder_rules(self, modulus: int, places: int) -> str:
@@ -895,9 +918,9 @@ class _SchemaCompiler:
             values = [value for value in values if value == value.to_integral_value()]
         return " | ".join(f'"{format(value.normalize(), "f")}"' for value in values)
 
-    def remainder_rules(self, modulus: int) -> str:
-        """Integers without sign divisible by `modulus`: rule `mod<m>-<r>` reads the rest of the digits
-        after a prefix whose value leaves remainder r."""
+    def remainder_rules(self, modulus: int, *, zero: bool = True) -> str:
+        """Integers without sign divisible by `modulus` (zero among them unless not `zero`): rule
+        `mod<m>-<r>` reads the rest of the digits after a prefix whose value leaves remainder r."""
         names = [f"mod{modulus}-{r}" for r in range(modulus)]
         for remainder, name in enumerate(names):
             targets: dict[int, list[int]] = {}
@@ -912,7 +935,7 @@ class _SchemaCompiler:
         for digit in range(1, 10):
             starts.setdefault(digit % modulus, []).append(digit)
         firsts = [f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in starts.items()]
-        return "( " + " | ".join(['"0"', *firsts]) + " )"
+        return "( " + " | ".join(['"0"', *firsts] if zero else firsts) + " )"
 
     @staticmethod
     def bound(

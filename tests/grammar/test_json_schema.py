@@ -245,6 +245,32 @@ def test_multiple_of_between_bounds(schema: dict[str, Any], step: Decimal) -> No
             assert grammar.matches(text) == (in_bounds and value % step == 0 and whole_if_integer), text
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "integer", "minimum": 0, "multipleOf": 5},
+        {"type": "integer", "exclusiveMinimum": 0, "multipleOf": 5},
+        {"type": "number", "exclusiveMaximum": 0, "multipleOf": 3},
+        {"type": "number", "maximum": 0, "multipleOf": 2},
+        {"type": "number", "minimum": 0, "multipleOf": 1.5},
+        {"type": "integer", "minimum": 0, "multipleOf": 0.3},
+        {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01},
+    ],
+    ids=["ge0-5", "gt0-5", "lt0-3", "le0-2", "ge0-1.5", "int-ge0-0.3", "gt0-cents"],
+)
+def test_multiple_of_with_zero_as_its_only_bound(schema: dict[str, Any]) -> None:
+    """pydantic's `conint(ge=0, multiple_of=5)` and friends: plain decimals around zero are accepted exactly
+    when they are valid (an integer schema is judged on integers)."""
+    grammar = compile_json_schema(schema)
+    validator = jsonschema.Draft202012Validator(json.loads(json.dumps(schema), parse_float=Decimal))
+    for units in range(-400, 400):
+        for value in (Decimal(units), Decimal(units) / 10, Decimal(units) / 100):
+            text = format(value, "f")
+            if schema["type"] == "integer" and "." in text:
+                continue
+            assert grammar.matches(text) == validator.is_valid(json.loads(text, parse_float=Decimal)), text
+
+
 def test_multiple_of_between_bounds_with_no_multiple_in_them_accepts_nothing() -> None:
     with pytest.raises(GrammarError, match="accepts no value"):
         compile_json_schema({"type": "integer", "minimum": 11, "maximum": 14, "multipleOf": 5})
@@ -747,6 +773,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
         ({"type": "string", "minLength": 2, "not": {"const": "ab"}}, "not", "#"),
         ({"if": {"pattern": "^a"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
+        ({"type": "number", "multipleOf": 1.5, "exclusiveMinimum": 0}, "multipleOf", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10**6}, "multipleOf", "#"),
         ({"type": "number", "multipleOf": 0.123456789}, "multipleOf", "#"),
         ({"contains": {"type": "string"}, "maxContains": 2}, "contains", "#"),
