@@ -32,11 +32,15 @@ class Grammar:
     flat: FlatGrammar
     unenforced: tuple[str, ...] = ()
     automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
+    max_token_id: int = field(init=False, repr=False, compare=False)
+    """The largest token id a `<[id]>` or `!<[id]>` element names, -1 when none does."""
     _masks: WeakKeyDictionary[Vocabulary, TokenMasks] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "automaton", ByteAutomaton(self.flat))
         object.__setattr__(self, "_masks", WeakKeyDictionary())
+        named = self.flat.values[np.isin(self.flat.kinds, _TOKEN_KINDS)]
+        object.__setattr__(self, "max_token_id", int(named.max()) if len(named) else -1)
         if self.automaton.initial == DEAD:
             raise GrammarError("the grammar matches nothing: every way through root meets an empty class")
 
@@ -58,10 +62,9 @@ class Grammar:
     def check_tokens(self, vocab: Vocabulary) -> None:
         """Refuses (GrammarError, an HTTP 400) a grammar naming a token id `vocab` does not have: decoding
         could reach a place where that token is the only way on."""
-        named = self.flat.values[np.isin(self.flat.kinds, _TOKEN_KINDS)]
-        if len(named) and int(named.max()) >= vocab.size:
+        if self.max_token_id >= vocab.size:
             raise GrammarError(
-                f"the grammar names token {int(named.max())}, outside this model's vocabulary of "
+                f"the grammar names token {self.max_token_id}, outside this model's vocabulary of "
                 f"{vocab.size} tokens (ids 0..{vocab.size - 1})"
             )
 
