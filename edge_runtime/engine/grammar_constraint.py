@@ -38,7 +38,10 @@ class GrammarConstraint:
         forced = _whole_characters(self.matcher.forced_bytes())
         if not forced:
             return []
-        tokens = self._encode_bytes(forced)
+        try:
+            tokens = self._encode_bytes(forced)
+        except UnicodeDecodeError:
+            return []  # not text the tokenizer can take: sample these bytes instead of jumping over them
         probe = self.matcher.fork()
         if all(probe.accept_token(token) for token in tokens):
             return tokens
@@ -54,7 +57,10 @@ class GrammarConstraint:
 
 def _whole_characters(data: bytes) -> bytes:
     """`data` without a trailing incomplete UTF-8 sequence (a forced lead byte whose continuation is a
-    choice), so jump-forward never tokenizes half a character."""
+    choice), so jump-forward never tokenizes half a character; nothing when it starts inside a character
+    (a byte token took the lead byte: the rest of that character is sampled, not tokenized as text)."""
+    if data and data[0] & 0xC0 == 0x80:
+        return b""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
         if byte & 0xC0 != 0x80:

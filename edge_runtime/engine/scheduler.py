@@ -307,8 +307,12 @@ class BatchScheduler:
             if len(free) < job.n_sequences:
                 return
             self._waiting.popleft()
-            self._start(job, free)
             self._running.append(job)
+            try:
+                self._start(job, free)
+            except Exception as exc:  # noqa: BLE001 - a job that cannot start (its constraint refuses the model) fails alone
+                log.warning("generation could not start: %s", exc)
+                self._fail(job, exc, forget_cache=True)
 
     def _start(self, job: _Job, free: list[_Slot]) -> None:
         prompt = job.request.prompt_tokens

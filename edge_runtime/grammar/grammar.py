@@ -34,6 +34,8 @@ class Grammar:
     automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
     max_token_id: int = field(init=False, repr=False, compare=False)
     """The largest token id a `<[id]>` or `!<[id]>` element names, -1 when none does."""
+    required_tokens: frozenset[int] = field(init=False, repr=False, compare=False)
+    """The token ids `<[id]>` elements name."""
     _masks: WeakKeyDictionary[Vocabulary, TokenMasks] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +43,8 @@ class Grammar:
         object.__setattr__(self, "_masks", WeakKeyDictionary())
         named = self.flat.values[np.isin(self.flat.kinds, _TOKEN_KINDS)]
         object.__setattr__(self, "max_token_id", int(named.max()) if len(named) else -1)
+        required = self.flat.values[self.flat.kinds == int(ElementKind.TOKEN)]
+        object.__setattr__(self, "required_tokens", frozenset(required.tolist()))
         if self.automaton.initial == DEAD:
             raise GrammarError("the grammar matches nothing: every way through root meets an empty class")
 
@@ -60,12 +64,19 @@ class Grammar:
         return self.syntax.to_gbnf()
 
     def check_tokens(self, vocab: Vocabulary) -> None:
-        """Refuses (GrammarError, an HTTP 400) a grammar naming a token id `vocab` does not have: decoding
-        could reach a place where that token is the only way on."""
+        """Refuses (GrammarError, an HTTP 400) a grammar naming a token id `vocab` does not have, or asking
+        for an end-of-generation token: decoding could reach a place where that token is the only way on,
+        and end of generation is allowed only once the grammar is complete."""
         if self.max_token_id >= vocab.size:
             raise GrammarError(
                 f"the grammar names token {self.max_token_id}, outside this model's vocabulary of "
                 f"{vocab.size} tokens (ids 0..{vocab.size - 1})"
+            )
+        ending = sorted(self.required_tokens & vocab.eog_ids)
+        if ending:
+            raise GrammarError(
+                f"the grammar asks for token {ending[0]}, which ends generation; generation ends by itself "
+                "where the grammar is complete, so leave it out"
             )
 
     def token_masks(self, vocab: Vocabulary) -> TokenMasks:

@@ -166,3 +166,35 @@ def test_a_wholly_forced_grammar_stops_when_complete(tiny_llm: LoadedModel, run:
     )
     choice = generation.done.choices[0]
     assert choice.text == '{"ok": true}' and choice.finish_reason == "stop"
+
+
+def test_a_byte_token_inside_a_forced_character_is_followed_by_sampling(tiny_llm: LoadedModel) -> None:
+    """A byte token can take the lead byte of a character the grammar forces; the rest of that character is
+    not text the tokenizer can take, so jump-forward waits (it raised UnicodeDecodeError, failing the
+    generation) and the mask offers the continuation byte."""
+    grammar = compile_gbnf('root ::= "é!"')
+    constraint = GrammarConstraint(grammar.matcher(tiny_llm.vocabulary), tiny_llm.encode_bytes)
+    lead = next(t for t in tiny_llm.vocabulary.text_token_ids() if tiny_llm.vocabulary.token_bytes[t] == b"\xc3")
+    assert constraint.accept_token(lead)
+    assert constraint.forced_tokens() == []
+    mask = np.zeros(tiny_llm.n_vocab, dtype=np.bool_)
+    constraint.fill_mask(mask)
+    assert [tiny_llm.vocabulary.token_bytes[t] for t in np.flatnonzero(mask)] == [b"\xa9"]
+
+
+def test_a_job_whose_constraint_cannot_start_fails_alone(tiny_llm: LoadedModel, run: RunGeneration) -> None:
+    """The constraint factory runs on the scheduler thread; its error fails that request only (it used to
+    end the thread, and every later request on the model waited forever)."""
+    eos = min(tiny_llm.vocabulary.eog_ids)
+    asks_for_eos = compile_gbnf(f'root ::= "a" <[{eos}]>')
+    vocabulary = tiny_llm.vocabulary
+    prompt = tiny_llm.tokenize("Answer:")
+    refused = GenerationRequest(
+        prompt,
+        SamplingParams(),
+        max_tokens=5,
+        constraint_factory=lambda: GrammarConstraint(asks_for_eos.matcher(vocabulary), tiny_llm.encode_bytes),
+    )
+    with pytest.raises(BadRequest, match="ends generation"):
+        run(tiny_llm, refused)
+    assert run(tiny_llm, GenerationRequest(prompt, SamplingParams(), max_tokens=3)).done.completion_tokens > 0

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from live_server import TINY_ID, RunningServer, serve, tiny_settings
 
+from edge_runtime.store import read_gguf_header
+
 NATIVE_COMPLETION = "/v1/inference/completion"
 OPENAI_CHAT = "/v1/chat/completions"
 
@@ -220,3 +222,8 @@ def test_tool_schema_too_big_to_compile_quickly_is_a_400_naming_the_tool(roomy_h
     message = response.json()["error"]["message"]
     assert "tool 'paint'" in message and "the limit is 524,288" in message
     assert roomy_http.get("/v1/health").json() == {"status": "OK"}
+
+
+def test_grammar_asking_for_the_end_of_generation_token_is_a_400(http: httpx.Client, tiny_model_path: Path) -> None:
+    eos = int(read_gguf_header(tiny_model_path).metadata["tokenizer.ggml.eos_token_id"])
+    _assert_native_400(http, _gbnf(f'root ::= "a" <[{eos}]>'), f"token {eos}", "ends generation")
