@@ -310,7 +310,7 @@ class BatchScheduler:
             self._running.append(job)
             try:
                 self._start(job, free)
-            except Exception as exc:  # noqa: BLE001 - a job that cannot start (its constraint refuses the model) fails alone
+            except Exception as exc:  # noqa: BLE001 - a job that cannot start fails alone, never the thread
                 log.warning("generation could not start: %s", exc)
                 self._fail(job, exc, forget_cache=True)
 

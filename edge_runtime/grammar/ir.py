@@ -253,8 +253,8 @@ def _rules_with_a_finished_alternative(
     rules: list[list[list[Element]]], eligible: Callable[[list[Element]], bool], *, mark_empty: bool
 ) -> list[bool]:
     """Per rule, whether one of its eligible alternatives has every rule it references marked too (the least
-    fixpoint; a rule with no alternatives is marked when `mark_empty`). Worklist over the rules each alternative waits on, so a
-    long chain of rules costs linear time, not a pass per link."""
+    fixpoint; a rule with no alternatives is marked when `mark_empty`). A worklist over the rules each
+    alternative waits on, so a long chain of rules costs linear time, not a pass per link."""
     waiting_on: list[list[int]] = [[] for _ in rules]
     missing: list[int] = []
     owner: list[int] = []
