@@ -344,8 +344,7 @@ class _SchemaCompiler:
             return schema  # what `not` and a failed `if` evaluate must not count as evaluated; allOf's would
         out = schema
         if out.get("dependentSchemas") or isinstance(out.get("dependencies"), dict):
-            rewritten = without_dependent_schemas(out, resolve)
-            out = rewritten if rewritten != out else out
+            out = without_dependent_schemas(out, resolve)
         if "if" in out and ("then" in out or "else" in out):
             out = conditional(out, resolve) or out
         if "not" in out and string_exclusion(out["not"]) is not None and not _may_be_string(out):
@@ -900,9 +899,9 @@ class _SchemaCompiler:
         """Multiples of `step` between bounds, when a grammar says it: steps 10^-k as a decimal range with at
         most k fraction digits, other steps by listing the multiples when both bounds are given and there are
         at most MAX_LISTED_MULTIPLES of them. "" when no number qualifies; None when this cannot be said."""
-        shape = step.normalize().as_tuple()
-        if not integer and shape.digits == (1,) and isinstance(shape.exponent, int) and shape.exponent < 0:
-            return decimal_range(low, low_inclusive, high, high_inclusive, places=-shape.exponent) or ""
+        numerator, places = _decimal_parts(step)
+        if not integer and numerator == 1 and places > 0:
+            return decimal_range(low, low_inclusive, high, high_inclusive, places=places) or ""
         if low is None or high is None:
             return None
         first = math.ceil(low / step)
@@ -1207,8 +1206,8 @@ class _SchemaCompiler:
         if not isinstance(schema, dict) or "anyOf" in schema or "oneOf" in schema:
             return None
         if "const" in schema or "enum" in schema:
-            candidates = [schema["const"]] if "const" in schema else schema["enum"]
-            if not isinstance(candidates, list):
+            candidates = self.finite_values(schema)
+            if candidates is None:
                 return None
         else:
             types = self.declared_types(schema, pointer)

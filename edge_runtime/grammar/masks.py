@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -60,16 +62,26 @@ class PreorderTrie:
 
 
 _preorder_tries: WeakKeyDictionary[Vocabulary, PreorderTrie] = WeakKeyDictionary()
-_preorder_lock = threading.Lock()
+_vocabulary_lock = threading.Lock()
+
+
+_Built = TypeVar("_Built")
+
+
+def _per_vocabulary(
+    cache: WeakKeyDictionary[Vocabulary, _Built], vocab: Vocabulary, build: Callable[[], _Built]
+) -> _Built:
+    """`cache[vocab]`, built on first use under one lock (it lives as long as the vocabulary)."""
+    with _vocabulary_lock:
+        found = cache.get(vocab)
+        if found is None:
+            found = cache[vocab] = build()
+        return found
 
 
 def preorder_trie(vocab: Vocabulary) -> PreorderTrie:
     """The preorder layout of `vocab`'s trie, built once per vocabulary (about 0.1 s for 262k tokens)."""
-    with _preorder_lock:
-        found = _preorder_tries.get(vocab)
-        if found is None:
-            found = _preorder_tries[vocab] = _build_preorder(vocab)
-        return found
+    return _per_vocabulary(_preorder_tries, vocab, lambda: _build_preorder(vocab))
 
 
 def _build_preorder(vocab: Vocabulary) -> PreorderTrie:
@@ -175,11 +187,7 @@ SHARED_TOPS_WALKS = 64
 
 
 def shared_tops_walks(vocab: Vocabulary) -> _SharedTopsWalks:
-    with _preorder_lock:
-        found = _shared_tops_walks.get(vocab)
-        if found is None:
-            found = _shared_tops_walks[vocab] = _SharedTopsWalks(SHARED_TOPS_WALKS)
-        return found
+    return _per_vocabulary(_shared_tops_walks, vocab, lambda: _SharedTopsWalks(SHARED_TOPS_WALKS))
 
 
 class TokenMasks:

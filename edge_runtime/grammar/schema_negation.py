@@ -84,7 +84,7 @@ def conditional(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
 
 def without_dependent_schemas(schema: dict[str, Any], resolve: Resolve) -> dict[str, Any]:
     """`dependentSchemas` (and the schema entries of draft 7's `dependencies`) as conditionals: with the
-    property present the object also meets the schema."""
+    property present the object also meets the schema. `schema` itself when there is nothing to rewrite."""
     out = dict(schema)
     added: list[Schema] = []
     for keyword in ("dependentSchemas", "dependencies"):
@@ -104,8 +104,9 @@ def without_dependent_schemas(schema: dict[str, Any], resolve: Resolve) -> dict[
             out[keyword] = kept
         else:
             del out[keyword]
-    if added:
-        out["allOf"] = [*out.get("allOf", []), *added]
+    if not added:
+        return schema
+    out["allOf"] = [*out.get("allOf", []), *added]
     return out
 
 
