@@ -23,13 +23,16 @@ class GrammarCache:
 
     def json_schema(self, schema: dict[str, Any] | bool, *, lenient: bool = False) -> Grammar:
         """Strict unless `lenient`: then keywords a grammar cannot enforce are left out and listed in the
-        grammar's `unenforced`."""
+        grammar's `unenforced`. Objects that declare properties and say nothing of extra ones get none
+        (as OpenAI, llama.cpp and XGrammar generate them): a model otherwise invents keys until max_tokens."""
         from edge_runtime.grammar import compile_json_schema
 
         # key order kept: properties come out in schema order, so reordered schemas are different grammars
         kind = "lenient-schema:" if lenient else "schema:"
         key = kind + json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
-        return self._get_or_compile(key, lambda: compile_json_schema(schema, lenient=lenient))
+        return self._get_or_compile(
+            key, lambda: compile_json_schema(schema, lenient=lenient, closed_objects=True)
+        )
 
     def json_object(self) -> Grammar:
         from edge_runtime.grammar.json_schema import compile_json_object

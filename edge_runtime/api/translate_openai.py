@@ -325,7 +325,8 @@ def _response_format_constraint(
     schema = response_format.json_schema.schema_
     if schema is None:
         return GrammarSpec(grammars.json_object())
-    grammar = grammars.json_schema(schema, lenient=response_format.json_schema.strict is False)
+    # OpenAI's default is non-strict: only strict true refuses a keyword no grammar can enforce.
+    grammar = grammars.json_schema(schema, lenient=response_format.json_schema.strict is not True)
     return GrammarSpec(grammar, tuple(f"response_format: {keyword}" for keyword in grammar.unenforced))
 
 
@@ -348,7 +349,7 @@ def _tool_specs(request: ot.ChatCompletionRequest) -> list[ToolSpec]:
     return [
         ToolSpec(
             d.name, d.description or "", d.parameters or {"type": "object", "properties": {}},
-            lenient=d.strict is False,
+            lenient=d.strict is not True,
         )
         for d in definitions
     ]

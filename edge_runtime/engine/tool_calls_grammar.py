@@ -81,7 +81,8 @@ def _compiled_schema(schema: Any, prefix: str, where: str, tool: ToolSpec, unenf
     """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`); what a
     lenient tool's schema leaves unenforced is added to `unenforced`."""
     try:
-        gbnf, left_out = json_schema_to_gbnf(schema, lenient=tool.lenient)
+        # Closed objects: a tool's arguments get only the parameters it declares (no invented keys).
+        gbnf, left_out = json_schema_to_gbnf(schema, lenient=tool.lenient, closed_objects=True)
     except GrammarError as exc:
         raise GrammarError(f"{where}: {exc.reason}") from exc
     unenforced.extend(f"{where}: {keyword}" for keyword in left_out)

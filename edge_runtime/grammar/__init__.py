@@ -17,10 +17,10 @@ __all__ = ["Grammar", "GrammarError", "GrammarMatcher", "Vocabulary", "compile_g
 
 
 def compile_json_schema(
-    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Any = None
+    schema: dict[str, Any] | bool, *, lenient: bool = False, closed_objects: bool = False, resolver: Any = None
 ) -> Grammar:
     """Compile a JSON Schema (draft 2020-12) to a grammar; see edge_runtime.grammar.json_schema (imported on
     first use: it is the larger module). `resolver` serves remote `$ref`s from local documents."""
     from edge_runtime.grammar.json_schema import compile_json_schema as compile_schema
 
-    return compile_schema(schema, lenient=lenient, resolver=resolver)
+    return compile_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)

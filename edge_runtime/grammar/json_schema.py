@@ -8,6 +8,10 @@ The grammar generates JSON in one family of layouts:
   with allOf/$ref, the schema's own properties, then each branch's), optional ones skippable; extra properties (allowed by default, as JSON Schema says, unless
   `additionalProperties` says otherwise) come after them, with keys that differ from every declared name
   and written in one canonical form (controls as `\\n` or `\\u00xx`, nothing else escaped but `"` and `\\`).
+  With `closed_objects=True` (what the API routes ask for) an object that declares `properties` and says
+  nothing of `additionalProperties` or `unevaluatedProperties` gets no extra properties: a model otherwise
+  invents keys until max_tokens. The output stays valid under the schema; `"additionalProperties": true`
+  opens an object again.
   Valid JSON with declared properties in another order is therefore rejected: a narrowing, never a widening.
 - Integers are exact digit-range grammars of any width; `-0` is zero. Numbers with bounds (or a
   multipleOf) are written without exponent; `1.0` is not generated for an integer, but an enum or const
@@ -245,9 +249,10 @@ _KEY_ESCAPES = [json.dumps(chr(code))[1:-1] for code in range(0x20)] + ['\\"', "
 
 
 class _SchemaCompiler:
-    def __init__(self, registry: SchemaRegistry, lenient: bool) -> None:
+    def __init__(self, registry: SchemaRegistry, lenient: bool, closed_objects: bool = False) -> None:
         self.registry = registry
         self.lenient = lenient
+        self.closed_objects = closed_objects
         self.rules: dict[str, str] = {}
         self.bodies: dict[str, str] = {}
         self.ref_rules: dict[int, str] = {}
@@ -304,7 +309,7 @@ class _SchemaCompiler:
             reason = f": {why}" if why else ""
             raise GrammarError(
                 f"JSON Schema keyword '{keyword}' at '{pointer}' cannot be enforced by a grammar{reason} "
-                "(lenient mode leaves it out and reports it)"
+                '(with "strict": false it is left out and named in the x-unenforced-schema-keywords header)'
             )
         if where not in self.unenforced:
             self.unenforced.append(where)
@@ -686,7 +691,7 @@ class _SchemaCompiler:
 
     def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
         """The grammar of `schema` alone, to test enum values against the keywords beside them."""
-        sub = _SchemaCompiler(self.registry, self.lenient)
+        sub = _SchemaCompiler(self.registry, self.lenient, self.closed_objects)
         root = sub.expr(schema, pointer)
         self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
         return compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))
@@ -976,6 +981,8 @@ class _SchemaCompiler:
         mentioned = [*required, *(n for trigger, needs in dependencies.items() for n in (*needs, trigger))]
         for name in mentioned:
             declared.setdefault(name, (extra_schema, f"{pointer}/additionalProperties"))
+        if self.closes(schema, len(declared), low):
+            extra_schema = False
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
             value = self.expr(sub, where)
@@ -1001,6 +1008,17 @@ class _SchemaCompiler:
             )
             low, high = 0, None
         return self.object_rule(members, extra, _Counts(low, high), dependencies)
+
+    def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
+        """Whether this object gets no extra properties though its schema allows them (closed_objects):
+        it declares properties, says nothing of extras, and can reach minProperties without them."""
+        return (
+            self.closed_objects
+            and bool(schema.get("properties"))
+            and "additionalProperties" not in schema
+            and "unevaluatedProperties" not in schema
+            and min_properties <= n_declared
+        )
 
     def dependent_required(self, schema: dict[str, Any], pointer: str) -> dict[str, tuple[str, ...]]:
         """dependentRequired, with the name-list entries of draft 7's `dependencies` (its schema entries
@@ -1264,11 +1282,16 @@ class _SchemaCompiler:
 
 
 def json_schema_to_gbnf(
-    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Resolver | None = None
+    schema: dict[str, Any] | bool,
+    *,
+    lenient: bool = False,
+    closed_objects: bool = False,
+    resolver: Resolver | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     """GBNF text (start rule `root`) of the JSON texts valid under `schema`, and the keywords left
     unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
-    a keyword it cannot enforce (strict), or a schema that accepts no value."""
+    a keyword it cannot enforce (strict), or a schema that accepts no value. `closed_objects`: see the
+    module docstring."""
     try:
         size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
     except (TypeError, ValueError) as exc:
@@ -1276,7 +1299,7 @@ def json_schema_to_gbnf(
     _check_schema_size(size)
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
-    compiler = _SchemaCompiler(registry, lenient)
+    compiler = _SchemaCompiler(registry, lenient, closed_objects)
     try:
         root = compiler.expr(root_schema, "#")
     except RecursionError:
@@ -1288,8 +1311,10 @@ def json_schema_to_gbnf(
     return compiler.gbnf(root), tuple(compiler.unenforced)
 
 
-def _compile(schema: Any, lenient: bool, resolver: Resolver | None) -> Grammar:
-    text, unenforced = json_schema_to_gbnf(schema, lenient=lenient, resolver=resolver)
+def _compile(schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None) -> Grammar:
+    text, unenforced = json_schema_to_gbnf(
+        schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver
+    )
     try:
         grammar = compile_gbnf(text)
     except GrammarError as exc:
@@ -1317,10 +1342,10 @@ def _decimal_parts(value: Decimal) -> tuple[int, int]:
 class _LruCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[tuple[str, bool], Grammar] = OrderedDict()
+        self.entries: OrderedDict[tuple[str, bool, bool], Grammar] = OrderedDict()
         self.lock = Lock()
 
-    def get(self, key: tuple[str, bool], build: Callable[[], Grammar]) -> Grammar:
+    def get(self, key: tuple[str, bool, bool], build: Callable[[], Grammar]) -> Grammar:
         with self.lock:
             found = self.entries.get(key)
             if found is not None:
@@ -1338,19 +1363,25 @@ _CACHE = _LruCache(256)
 
 
 def compile_json_schema(
-    schema: dict[str, Any] | bool, *, lenient: bool = False, resolver: Resolver | None = None
+    schema: dict[str, Any] | bool,
+    *,
+    lenient: bool = False,
+    closed_objects: bool = False,
+    resolver: Resolver | None = None,
 ) -> Grammar:
-    """Compile a JSON Schema to a Grammar, memoized by its compact JSON text and `lenient` in a bounded LRU
-    (not when a `resolver` is given: what it returns may change). Keys keep their order: the grammar
+    """Compile a JSON Schema to a Grammar, memoized by its compact JSON text and the options in a bounded
+    LRU (not when a `resolver` is given: what it returns may change). Keys keep their order: the grammar
     writes properties in schema order, so schemas that differ only in that order differ here."""
     if resolver is not None:
-        return _compile(schema, lenient, resolver)
+        return _compile(schema, lenient, closed_objects, resolver)
     try:
         key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise GrammarError(f"the schema is not JSON: {exc}") from exc
     _check_schema_size(len(key))
-    return _CACHE.get((key, lenient), lambda: _compile(json.loads(key), lenient, None))
+    return _CACHE.get(
+        (key, lenient, closed_objects), lambda: _compile(json.loads(key), lenient, closed_objects, None)
+    )
 
 
 def compile_json_object() -> Grammar:

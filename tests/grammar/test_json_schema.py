@@ -887,3 +887,46 @@ def test_compiled_grammars_are_cached_by_schema_text() -> None:
     )
     with pytest.raises(GrammarError, match="not JSON"):
         compile_json_schema({"x": {1, 2}})  # type: ignore[dict-item]
+
+
+CLOSABLE = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "id"],
+}
+
+
+def test_closed_objects_generate_only_declared_and_required_properties() -> None:
+    """What the API routes compile: a model may not invent keys an object declares nothing about; the
+    output stays valid under the schema, and JSON Schema's own semantics stay the default."""
+    closed = compile_json_schema(CLOSABLE, closed_objects=True)
+    assert closed.matches('{"name": "a", "age": 3, "id": [1]}')
+    assert closed.matches('{"name": "a", "id": null}')
+    assert not closed.matches('{"name": "a", "id": 1, "extra": 1}')
+    assert compile_json_schema(CLOSABLE).matches('{"name": "a", "id": 1, "extra": 1}')
+    reopened = {**CLOSABLE, "additionalProperties": True}
+    assert compile_json_schema(reopened, closed_objects=True).matches('{"name": "a", "id": 1, "extra": 1}')
+    typed_extras = {**CLOSABLE, "additionalProperties": {"type": "integer"}}
+    assert compile_json_schema(typed_extras, closed_objects=True).matches('{"name": "a", "id": 1, "x": 2}')
+
+
+def test_closed_objects_leave_free_form_and_unreachable_objects_open() -> None:
+    """A schema with no properties is a free-form object (a dict), and one whose minProperties needs more
+    keys than it declares would accept nothing if closed: both keep their extra properties."""
+    assert compile_json_schema({"type": "object"}, closed_objects=True).matches('{"k": 1}')
+    needs_more = {"type": "object", "properties": {"a": {"type": "integer"}}, "minProperties": 2}
+    assert compile_json_schema(needs_more, closed_objects=True).matches('{"a": 1, "b": 2}')
+
+
+def test_closed_objects_apply_after_allof_merges_properties() -> None:
+    """pydantic and hand-written schemas compose objects with allOf: the merged object keeps every
+    branch's properties and is closed as a whole."""
+    schema = {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "string"}}},
+        ]
+    }
+    closed = compile_json_schema(schema, closed_objects=True)
+    assert closed.matches('{"a": 1, "b": "x"}')
+    assert not closed.matches('{"a": 1, "b": "x", "c": 0}')

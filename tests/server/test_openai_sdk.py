@@ -207,28 +207,29 @@ def _tags_format(strict: bool | None) -> dict[str, object]:
     return {"type": "json_schema", "json_schema": schema}
 
 
-@pytest.mark.parametrize("strict", [True, None])
-def test_schema_keyword_no_grammar_can_enforce_is_a_400_unless_strict_is_false(
-    sdk: openai.OpenAI, strict: bool | None
-) -> None:
+def test_schema_keyword_no_grammar_can_enforce_is_a_400_with_strict_true(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(
-            model=TINY_ID, messages=MESSAGES, max_tokens=50, response_format=_tags_format(strict)  # type: ignore[arg-type]
+            model=TINY_ID, messages=MESSAGES, max_tokens=50, response_format=_tags_format(True)  # type: ignore[arg-type]
         )
     assert "uniqueItems" in str(caught.value) and "#/properties/tags" in str(caught.value)
+    assert '"strict": false' in str(caught.value)
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_strict_false_compiles_the_rest_and_names_what_it_left_out(sdk: openai.OpenAI, stream: bool) -> None:
-    """OpenAI's `strict: false`: the output still follows everything a grammar can say (here the string
-    lengths and the object's shape), and a response header names the keyword left out."""
+@pytest.mark.parametrize(("stream", "strict"), [(False, False), (True, False), (False, None)])
+def test_strict_false_compiles_the_rest_and_names_what_it_left_out(
+    sdk: openai.OpenAI, stream: bool, strict: bool | None
+) -> None:
+    """OpenAI's `strict: false`, which is also its default: the output still follows everything a grammar
+    can say (here the string lengths and the object's shape), and a response header names the keyword left
+    out."""
     raw = sdk.chat.completions.with_raw_response.create(
         model=TINY_ID,
         messages=MESSAGES,
         max_tokens=200,
         seed=3,
         stream=stream,
-        response_format=_tags_format(False),  # type: ignore[arg-type]
+        response_format=_tags_format(strict),  # type: ignore[arg-type]
     )
     assert raw.headers["x-unenforced-schema-keywords"] == "response_format: uniqueItems at #/properties/tags"
     parsed = raw.parse()
@@ -252,8 +253,41 @@ def test_a_tool_with_strict_false_is_called_with_what_its_schema_enforces(sdk: o
     call = raw.parse().choices[0].message.tool_calls[0]  # type: ignore[index]
     assert call.function.name == "tag"
     assert isinstance(json.loads(call.function.arguments)["tags"], list)
-    strict_tool = {"type": "function", "function": {"name": "tag", "parameters": TAGS_SCHEMA}}
+    strict_tool = {"type": "function", "function": {"name": "tag", "parameters": TAGS_SCHEMA, "strict": True}}
     with pytest.raises(openai.BadRequestError):
         sdk.chat.completions.create(
             model=TINY_ID, messages=MESSAGES, max_tokens=50, tools=[strict_tool], tool_choice="required"  # type: ignore[list-item]
         )
+
+
+OPEN_SCHEMA = {"type": "object", "properties": {"a": {"const": 1}}, "required": ["a"]}
+"""No additionalProperties: JSON Schema allows any other key, and a small model takes the offer."""
+
+
+def test_objects_get_only_their_declared_properties(sdk: openai.OpenAI) -> None:
+    """Schemas without additionalProperties (instructor's JSON_SCHEMA mode, pydantic without
+    extra='forbid') come back with the declared keys only, on response_format, guided_json and tools."""
+    for seed in range(6):
+        answer = sdk.chat.completions.create(
+            model=TINY_ID,
+            messages=MESSAGES,
+            max_tokens=60,
+            seed=seed,
+            temperature=1.0,
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": OPEN_SCHEMA}},
+        )
+        assert json.loads(answer.choices[0].message.content or "") == {"a": 1}
+        assert answer.choices[0].finish_reason == "stop"
+        guided = sdk.completions.create(
+            model=TINY_ID, prompt="x", max_tokens=60, seed=seed, temperature=1.0,
+            extra_body={"guided_json": OPEN_SCHEMA},
+        )
+        assert json.loads(guided.choices[0].text) == {"a": 1}
+    tool = {"type": "function", "function": {"name": "f", "parameters": OPEN_SCHEMA}}
+    for seed in range(6):
+        called = sdk.chat.completions.create(
+            model=TINY_ID, messages=MESSAGES, max_tokens=80, seed=seed, temperature=1.0,
+            tools=[tool], tool_choice="required",  # type: ignore[list-item]
+        )
+        (call,) = called.choices[0].message.tool_calls or []
+        assert json.loads(call.function.arguments) == {"a": 1}
