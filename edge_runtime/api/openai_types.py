@@ -55,11 +55,14 @@ class CompletionRequest(OpenAIRequest):
     temperature: float | None = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float | None = Field(default=1.0, gt=0.0, le=1.0)
     user: str | None = None
-    # -- vLLM extras --
+    # -- vLLM and llama-server extras --
     guided_choice: list[str] | None = None
     guided_json: dict[str, Any] | str | None = None
     guided_grammar: str | None = None
     prompt_logprobs: int | None = None
+    top_k: int | None = Field(default=None, ge=-1)
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0)
 
 
 class CompletionLogprobs(OpenAIResponse):
@@ -143,18 +146,24 @@ class UserMessage(OpenAIRequest):
 
 
 class AssistantMessage(OpenAIRequest):
+    """As the SDK's `message.model_dump()` sends a previous answer back: `annotations` (URL citations) and
+    `audio` (the id of a spoken answer) describe that answer and do not change the prompt."""
+
     role: Literal["assistant"]
     content: str | list[TextPart] | None = None
     refusal: str | None = None
     name: str | None = None
     tool_calls: list[ToolCallRequestPart] | None = None
     function_call: FunctionCall | None = None
+    annotations: list[dict[str, Any]] | None = None
+    audio: dict[str, Any] | None = None
 
 
 class ToolMessage(OpenAIRequest):
     role: Literal["tool"]
     content: str | list[TextPart]
     tool_call_id: str
+    name: str | None = None
 
 
 class FunctionMessage(OpenAIRequest):
@@ -241,10 +250,19 @@ class ChatCompletionRequest(OpenAIRequest):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     top_p: float | None = Field(default=1.0, gt=0.0, le=1.0)
     user: str | None = None
-    # -- vLLM extras --
+    # -- accepted and safely ignored: nothing is stored, there is one service tier, prefix reuse is automatic --
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    # -- vLLM and llama-server extras --
     guided_choice: list[str] | None = None
     guided_json: dict[str, Any] | str | None = None
     guided_grammar: str | None = None
+    top_k: int | None = Field(default=None, ge=-1)
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0)
 
 
 class TopLogprob(OpenAIResponse):

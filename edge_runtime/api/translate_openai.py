@@ -51,10 +51,14 @@ from edge_runtime.engine.types import (
 
 
 def _sampling(request: ot.CompletionRequest | ot.ChatCompletionRequest, n_vocab: int) -> SamplingParams:
-    """OpenAI's defaults: temperature 1, top_p 1, no penalties."""
+    """OpenAI's defaults: temperature 1, top_p 1, no penalties; vLLM's top_k (-1 or 0: off), min_p and
+    repetition_penalty (1: off) as vLLM and llama-server read them."""
     return SamplingParams(
         temperature=1.0 if request.temperature is None else request.temperature,
+        top_k=max(request.top_k or 0, 0),
         top_p=1.0 if request.top_p is None else request.top_p,
+        min_p=request.min_p or 0.0,
+        repetition_penalty=1.0 if request.repetition_penalty is None else request.repetition_penalty,
         frequency_penalty=request.frequency_penalty or 0.0,
         presence_penalty=request.presence_penalty or 0.0,
         logit_bias=parse_logit_bias(request.logit_bias, n_vocab),
@@ -288,7 +292,9 @@ def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
         elif isinstance(message, ot.UserMessage):
             converted.append({"role": "user", "content": _text_of(message.content, param)})
         elif isinstance(message, ot.AssistantMessage):
-            entry: dict[str, Any] = {"role": "assistant", "content": _text_of(message.content, param)}
+            # A refusal sent back in a retry loop is what the assistant said on that turn.
+            said = _text_of(message.content, param) or message.refusal or ""
+            entry: dict[str, Any] = {"role": "assistant", "content": said}
             calls = list(message.tool_calls or [])
             if message.function_call is not None:
                 calls.append(ot.ToolCallRequestPart(id=f"call_{i}", function=message.function_call))
@@ -303,13 +309,10 @@ def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
                 ]
             converted.append(entry)
         elif isinstance(message, ot.ToolMessage):
-            converted.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": message.tool_call_id,
-                    "content": _text_of(message.content, param),
-                }
-            )
+            result = {"role": "tool", "tool_call_id": message.tool_call_id, "content": _text_of(message.content, param)}
+            if message.name is not None:
+                result["name"] = message.name
+            converted.append(result)
         else:
             converted.append({"role": "tool", "name": message.name, "content": message.content or ""})
     return converted

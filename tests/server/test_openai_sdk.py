@@ -291,3 +291,46 @@ def test_objects_get_only_their_declared_properties(sdk: openai.OpenAI) -> None:
         )
         (call,) = called.choices[0].message.tool_calls or []
         assert json.loads(call.function.arguments) == {"a": 1}
+
+
+def test_vllm_sampling_extras_are_honoured(sdk: openai.OpenAI) -> None:
+    """top_k 1 and min_p 1 leave only the likeliest token, so at temperature 1 they decode as greedy does;
+    repetition_penalty reaches the engine (0 is refused by name)."""
+    greedy = sdk.completions.create(model=TINY_ID, prompt="Once upon", max_tokens=12, temperature=0)
+    for extra in ({"top_k": 1}, {"min_p": 1.0}):
+        sampled = sdk.completions.create(
+            model=TINY_ID, prompt="Once upon", max_tokens=12, temperature=1.0, seed=9, extra_body=extra
+        )
+        assert sampled.choices[0].text == greedy.choices[0].text, extra
+    chat = sdk.chat.completions.create(
+        model=TINY_ID, messages=MESSAGES, max_tokens=8, extra_body={"repetition_penalty": 1.3, "top_k": -1}
+    )
+    assert chat.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.BadRequestError, match="repetition_penalty"):
+        sdk.chat.completions.create(
+            model=TINY_ID, messages=MESSAGES, max_tokens=8, extra_body={"repetition_penalty": 0}
+        )
+
+
+def test_a_previous_answer_sent_back_as_the_sdk_dumps_it(sdk: openai.OpenAI) -> None:
+    """Retry loops send `message.model_dump()` back (annotations, audio, refusal, function_call all null),
+    with the OpenAI bookkeeping parameters and a named tool result."""
+    first = sdk.chat.completions.create(model=TINY_ID, messages=MESSAGES, max_tokens=8)
+    dumped = first.choices[0].message.model_dump()
+    assert {"annotations", "audio", "refusal"} <= set(dumped)
+    refused = {"role": "assistant", "content": None, "refusal": "I cannot answer that."}
+    tool_turn = [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "now", "content": "noon"},
+    ]
+    second = sdk.chat.completions.create(
+        model=TINY_ID,
+        messages=[*MESSAGES, dumped, {"role": "user", "content": "Again."}, refused, *tool_turn],  # type: ignore[list-item]
+        max_tokens=8,
+        store=True,
+        metadata={"run": "1"},
+        service_tier="auto",
+        extra_body={"prompt_cache_key": "k", "safety_identifier": "u-1"},
+    )
+    assert second.usage is not None and second.usage.prompt_tokens > first.usage.prompt_tokens  # type: ignore[union-attr]
