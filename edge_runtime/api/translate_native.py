@@ -209,6 +209,9 @@ def chat_to_generation(
         architecture=model.architecture,
         model_id=model.model_id,
     )
+    if use is not None and use.fmt != "generic":
+        # Llama 3's own formats (json, function_tag, python_list) make one call per turn, as Llama Stack reads them.
+        use = replace(use, parallel=False)
     messages, tools = chat_messages(request.messages), None
     spec = constraint_from_response_format(request.response_format, grammars)
     if use is not None:

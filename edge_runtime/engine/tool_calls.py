@@ -32,6 +32,8 @@ SystemMessageBehavior = Literal["append", "replace"]
 
 CALL_SEPARATOR = "\n"
 """Between two calls of one turn, in every format but python_list (whose calls share one list)."""
+MAX_CALLS_PER_TURN = 8
+"""Parallel calls one turn may make; the call grammar stops there."""
 
 _FUNCTION_DESCRIPTION_SLOT = re.compile(r"\{\{\s*function_description\s*\}\}")
 
@@ -570,15 +572,24 @@ def parse_tool_calls(text: str, fmt: str, tools: Sequence[ToolSpec]) -> tuple[st
     A call-shaped span whose name is not among `tools` is not a call: it stays in the content. A call with a
     known name whose arguments cannot be read is a ParsedToolCall with `error` set; this never raises on
     model output.
+
+    A call identical to an earlier one of the turn (same name and arguments) ends the turn: a small model
+    that repeats itself would otherwise fill the turn with copies.
     """
     names = {t.name for t in tools}
     text = text.replace(_LLAMA_PYTHON_TAG, "")
     content: list[str] = []
     calls: list[ParsedToolCall] = []
+    seen: set[str] = set()
     position = 0
     for found in _SCANNERS[checked_format(fmt)](text, names):
         content.append(text[position : found.start])
-        calls.extend(found.calls)
         position = found.end
+        for call in found.calls:
+            key = call.name + "\0" + (json.dumps(call.arguments, sort_keys=True) if call.error is None else call.raw)
+            if key in seen:
+                return "".join(content).strip(), calls
+            seen.add(key)
+            calls.append(call)
     content.append(text[position:])
     return "".join(content).strip(), calls

@@ -13,7 +13,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge_runtime.engine.tool_calls import CALL_SEPARATOR, ToolFormat, ToolSpec, call_trigger, checked_format
+from edge_runtime.engine.tool_calls import (
+    CALL_SEPARATOR,
+    MAX_CALLS_PER_TURN,
+    ToolFormat,
+    ToolSpec,
+    call_trigger,
+    checked_format,
+)
 from edge_runtime.errors import BadRequest
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema import json_schema_to_gbnf
@@ -232,12 +239,14 @@ def _selected(tools: Sequence[ToolSpec], only: str | None) -> list[ToolSpec]:
 
 
 def _root(fmt: ToolFormat, *, required: bool, parallel: bool) -> Iterator[str]:
+    """At most MAX_CALLS_PER_TURN calls, and the turn may end after any of them: a separator is the likeliest
+    token after a call, and where it forced another whole call models called one tool 96 times in a turn."""
+    separator = '", "' if fmt == "python_list" else gbnf_literal(CALL_SEPARATOR)
+    more = f" ( {separator} call ){{0,{MAX_CALLS_PER_TURN - 1}}}" if parallel else ""
     if fmt == "python_list":
-        more = ' ( ", " call )*' if parallel else ""
         yield f'calls ::= "[" call{more} "]"'
     else:
-        more = f" ( {gbnf_literal(CALL_SEPARATOR)} call )*" if parallel else ""
-        yield f"calls ::= call{more}"
+        yield f"calls ::= call{more} {separator}?"
     if required:
         yield "root ::= calls"
     else:

@@ -157,7 +157,7 @@ def test_llama_python_tag_is_not_content() -> None:
 
 
 def test_call_ids_are_unique() -> None:
-    _, calls = parse_tool_calls("[now(), now()]", "python_list", TOOLS)
+    _, calls = parse_tool_calls('[now(), get_weather(city="Oslo")]', "python_list", TOOLS)
     assert len({c.call_id for c in calls}) == 2
     assert all(isinstance(c, ParsedToolCall) and c.call_id.startswith("call_") for c in calls)
 
@@ -317,3 +317,12 @@ def test_tool_spec_from_llama_stack_param_definitions() -> None:
     assert spec.as_function()["function"]["name"] == "search"
     with pytest.raises(BadRequest):
         ToolSpec(" ")
+
+
+@pytest.mark.parametrize("fmt", TOOL_FORMATS)
+def test_a_repeated_identical_call_ends_the_turn(fmt: str) -> None:
+    """A small model that repeats a call would fill its turn with copies: the first repeat ends the turn."""
+    oslo, paris = ("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Paris"})
+    text = format_tool_calls([oslo, paris, oslo, ("now", {})], fmt)
+    content, calls = calls_of(text, fmt)
+    assert content == "" and calls == [(*oslo, None), (*paris, None)]

@@ -20,6 +20,8 @@ pytest.importorskip("edge_runtime.grammar.json_schema", reason="the JSON Schema 
 import llama_cpp
 
 from edge_runtime.engine.tool_calls import (
+    CALL_SEPARATOR,
+    MAX_CALLS_PER_TURN,
     TOOL_FORMATS,
     ToolSpec,
     call_trigger,
@@ -209,6 +211,19 @@ def test_single_call_grammar_yields_exactly_one_call(oracle: LlamaCppGrammarOrac
     gbnf = call_grammar_gbnf(TOOLS, fmt, required=True, parallel=False)
     for sentence in oracle.random_sentences(gbnf, count=6, seed=11):
         assert len(_validated_calls(sentence, fmt)) == 1, sentence
+
+
+@pytest.mark.parametrize("fmt", TOOL_FORMATS)
+def test_a_turn_may_end_after_any_call_and_makes_at_most_the_cap(oracle: LlamaCppGrammarOracle, fmt: str) -> None:
+    """After a call the separator is the likeliest token: taking it must not force another whole call."""
+    several = call_grammar_gbnf(TOOLS, fmt, required=True, parallel=True)
+    single = call_grammar_gbnf(TOOLS, fmt, required=True, parallel=False)
+    one = format_tool_calls([("now", {})], fmt)
+    if fmt != "python_list":
+        assert oracle.matches(several, one + CALL_SEPARATOR) and oracle.matches(single, one + CALL_SEPARATOR)
+    calls = [("get_weather", {"city": f"c{i}"}) for i in range(MAX_CALLS_PER_TURN + 1)]
+    assert oracle.matches(several, format_tool_calls(calls[:-1], fmt))
+    assert not oracle.matches(several, format_tool_calls(calls, fmt))
 
 
 @pytest.mark.parametrize("fmt", TOOL_FORMATS)

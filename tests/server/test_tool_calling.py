@@ -161,6 +161,24 @@ def test_native_required_tool_call_non_streaming_and_streaming(tiny_server: Runn
         )
 
 
+@pytest.mark.parametrize("tool_prompt_format", ["json", "function_tag", "python_list"])
+def test_native_llama3_formats_make_one_call_per_turn(tiny_server: RunningServer, tool_prompt_format: str) -> None:
+    """Llama 3's formats carry one call per turn, as Llama Stack reads them; random weights that like the
+    separator used to go on to more calls (up to 96 of one call were seen on a real model)."""
+    client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
+    tools = [{"tool_name": "set_alarm", "parameters": {"loud": {"param_type": "bool"}}}]
+    for top_k in (5, 40, 200):
+        result = client.inference.chat_completion(
+            model_id=TINY_ID,
+            messages=MESSAGES,
+            tools=tools,
+            tool_config={"tool_choice": "required", "tool_prompt_format": tool_prompt_format},
+            sampling_params={"strategy": {"type": "top_k", "top_k": top_k}, "max_tokens": 200},
+        )
+        message = result.completion_message
+        assert message.stop_reason == "end_of_message" and len(message.tool_calls) == 1
+
+
 def test_native_tool_choice_conflicts_are_400(http: httpx.Client) -> None:
     tools = [{"tool_name": "get_weather", "parameters": {}}]
     conflict = http.post(
