@@ -99,7 +99,7 @@ def test_invalid_grammar_and_schema_are_400_with_the_engine_message(http: httpx.
             "messages": [{"role": "user", "content": "x"}],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "s", "schema": {"type": "array", "uniqueItems": True}},
+                "json_schema": {"name": "s", "strict": True, "schema": {"type": "array", "uniqueItems": True}},
             },
         },
     )
