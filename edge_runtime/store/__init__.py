@@ -3,8 +3,11 @@
 from edge_runtime.store.default_model import (
     DEFAULT_MODEL_ALIAS,
     DEFAULT_MODEL_ID,
+    PACKAGED_MODELS,
     DefaultModelUnavailable,
+    PackagedModel,
     import_default_model,
+    import_packaged_model,
 )
 from edge_runtime.store.ggml_types import FILE_TYPE_NAMES, GGML_TYPES, GGMLType
 from edge_runtime.store.gguf_reader import (
@@ -40,6 +43,7 @@ __all__ = [
     "FILE_TYPE_NAMES",
     "GGML_TYPES",
     "MODELS_DIR_ENV",
+    "PACKAGED_MODELS",
     "DefaultModelUnavailable",
     "DuplicateModel",
     "GGMLType",
@@ -54,12 +58,14 @@ __all__ = [
     "ModelInfo",
     "ModelStore",
     "ModelType",
+    "PackagedModel",
     "StoreCorrupt",
     "TensorInfo",
     "UnloadedArray",
     "default_models_dir",
     "estimate_memory",
     "import_default_model",
+    "import_packaged_model",
     "model_info_from_header",
     "read_gguf_header",
 ]

@@ -1,5 +1,5 @@
-"""End to end on the real Gemma 3 270M: greedy decoding is llama.cpp's own, a choice constraint picks one of
-its choices, seeds hold across runs and batch positions.
+"""End to end on the real models (Gemma 3 270M, SmolLM2-135M-Instruct): greedy decoding is llama.cpp's own, a
+choice constraint picks one of its choices, seeds hold across runs and batch positions.
 
 Model outputs differ between CPUs and builds (AVX2 against AVX-512 changes the last bits of the logits, and so a
 base model's prose), so nothing here pins the model's text: the reference is llama.cpp itself, run in the same
@@ -21,18 +21,25 @@ from edge_runtime.engine.llama_handles import extra_buffer_types_allowed
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.types import GenerationRequest, SamplingParams
 
-pytestmark = pytest.mark.gemma
-
 PROMPT = "Q: What is the capital of France?\nA:"
 LOGIT_TOLERANCE = 1e-2
 """How far below llama.cpp's best logit our greedy token may be: batch shapes change the summation order of
 llama.cpp's kernels, so two tokens within this of each other are a tie that either run may break."""
 
 
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("gemma", marks=pytest.mark.gemma), pytest.param("smollm2", marks=pytest.mark.smollm2)],
+)
+def model_path(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.getfixturevalue(f"{request.param}_model_path")
+    return path
+
+
 @pytest.fixture(scope="module")
-def gemma(gemma_model_path: Path) -> Iterator[LoadedModel]:
+def real(model_path: Path) -> Iterator[LoadedModel]:
     # One thread: with other tests busy on both cores, two llama.cpp threads wait for each other at every op.
-    model = LoadedModel(gemma_model_path, "gemma", EngineConfig(n_slots=3, n_ctx_per_slot=512, n_threads=1))
+    model = LoadedModel(model_path, "real", EngineConfig(n_slots=3, n_ctx_per_slot=512, n_threads=1))
     yield model
     model.close()
 
@@ -69,59 +76,59 @@ def llama_cpp_logits(model_path: Path, tokens: list[int]) -> np.ndarray:
         llama.llama_model_free(model)
 
 
-def test_gemma_greedy_is_llama_cpp_greedy(gemma: LoadedModel, gemma_model_path: Path, run: RunGeneration) -> None:
-    prompt = gemma.tokenize(PROMPT)
-    assert gemma.architecture == "gemma3" and gemma.tokenizer.eog_ids
-    greedy = run(gemma, GenerationRequest(prompt, max_tokens=12, stop=["\n"]))
+def test_greedy_is_llama_cpp_greedy(real: LoadedModel, model_path: Path, run: RunGeneration) -> None:
+    prompt = real.tokenize(PROMPT)
+    assert real.architecture in ("gemma3", "llama") and real.tokenizer.eog_ids
+    greedy = run(real, GenerationRequest(prompt, max_tokens=12, stop=["\n"]))
     choice = greedy.done.choices[0]
     generated = choice.token_ids
     assert generated and choice.finish_reason in ("stop_string", "length", "stop")
     assert greedy.streamed_text() == choice.text
     if choice.finish_reason == "stop_string":
-        assert "\n" not in choice.text and "\n" in gemma.detokenize(generated)
+        assert "\n" not in choice.text and "\n" in real.detokenize(generated)
 
-    logits = llama_cpp_logits(gemma_model_path, prompt + generated)
+    logits = llama_cpp_logits(model_path, prompt + generated)
     for step, token in enumerate(generated):
         row = logits[len(prompt) - 1 + step]
         best = int(np.argmax(row))
         assert row[token] >= row[best] - LOGIT_TOLERANCE, (
-            f"step {step}: we took {gemma.token_text(token)!r} ({row[token]:.4f}), "
-            f"llama.cpp prefers {gemma.token_text(best)!r} ({row[best]:.4f})"
+            f"step {step}: we took {real.token_text(token)!r} ({row[token]:.4f}), "
+            f"llama.cpp prefers {real.token_text(best)!r} ({row[best]:.4f})"
         )
 
-    again = run(gemma, GenerationRequest(prompt, max_tokens=12, stop=["\n"]))
+    again = run(real, GenerationRequest(prompt, max_tokens=12, stop=["\n"]))
     assert again.tokens() == generated
 
 
-def test_gemma_choice_constraint_picks_a_choice(gemma: LoadedModel, run: RunGeneration) -> None:
-    prompt = gemma.tokenize(PROMPT)
+def test_choice_constraint_picks_a_choice(real: LoadedModel, run: RunGeneration) -> None:
+    prompt = real.tokenize(PROMPT)
     cities = [" London", " Paris", " Berlin", " Paris, France"]
     chosen = run(
-        gemma,
+        real,
         GenerationRequest(
-            prompt, max_tokens=10, logprobs=2, constraint_factory=lambda: ChoiceConstraint(cities, gemma)
+            prompt, max_tokens=10, logprobs=2, constraint_factory=lambda: ChoiceConstraint(cities, real)
         ),
     )
     assert chosen.done.choices[0].text in cities
     assert chosen.done.choices[0].finish_reason != "length"
 
 
-def test_gemma_seeds_hold_across_batch_positions(gemma: LoadedModel, run: RunGeneration) -> None:
-    prompt = gemma.tokenize(PROMPT)
+def test_seeds_hold_across_batch_positions(real: LoadedModel, run: RunGeneration) -> None:
+    prompt = real.tokenize(PROMPT)
     request = GenerationRequest(prompt, SamplingParams(temperature=0.9, top_p=0.95, seed=5), max_tokens=12)
-    alone = run(gemma, request).tokens()
-    assert run(gemma, request).tokens() == alone
+    alone = run(real, request).tokens()
+    assert run(real, request).tokens() == alone
 
     async def together() -> list[list[int]]:
         others = [
             GenerationRequest(
-                gemma.tokenize("Once upon a time"), SamplingParams(temperature=1.0, seed=1), max_tokens=16
+                real.tokenize("Once upon a time"), SamplingParams(temperature=1.0, seed=1), max_tokens=16
             ),
             GenerationRequest(
-                gemma.tokenize("def main():"), SamplingParams(temperature=0.7, seed=2), max_tokens=9
+                real.tokenize("def main():"), SamplingParams(temperature=0.7, seed=2), max_tokens=9
             ),
         ]
-        results = await asyncio.gather(*(collect(gemma, r) for r in [request, *others]))
+        results = await asyncio.gather(*(collect(real, r) for r in [request, *others]))
         return [result.tokens() for result in results]
 
     assert asyncio.run(together())[0] == alone

@@ -165,3 +165,22 @@ def test_default_then_show_prints_gemma_metadata(tmp_path: Path, gemma_model_pat
     assert fields["sha256"] == ModelStore(models).get(DEFAULT_MODEL_ID).sha256
     assert fields["RAM estimate (context 32768, 1 sequence)"].startswith("537.7 MiB = weights 235.2 MiB")
     assert ModelStore(models).verify(DEFAULT_MODEL_ID)
+
+
+@pytest.mark.smollm2
+def test_default_smollm2_imports_the_instruct_model(tmp_path: Path, smollm2_model_path: Path) -> None:
+    """The second packaged model, an instruct model whose GGUF carries a ChatML template; copied into the
+    store, so the package's file is never shared with it."""
+    models = str(tmp_path / "models")
+    first = _run("--models-dir", models, "models", "default", "--model", "smollm2-135m")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "model ready: smollm2-135m-instruct-q4_1 (alias smollm2-135m)\n"
+    fields = _fields(_run("--models-dir", models, "models", "show", "smollm2-135m").stdout)
+    assert fields["architecture"] == "llama" and fields["quantization"] == "Q4_1"
+    assert fields["vocabulary size"] == "49152"
+    assert fields["chat template"].startswith("from the GGUF")
+    stored = ModelStore(models)
+    entry = stored.get("smollm2-135m")
+    assert stored.path_of(entry).stat().st_ino != smollm2_model_path.stat().st_ino
+    unknown = _run("--models-dir", models, "models", "default", "--model", "llama-70b")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
