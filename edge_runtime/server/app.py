@@ -16,13 +16,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
 from edge_runtime.server import routes_models, routes_native, routes_openai
 from edge_runtime.server.catalog import ModelCatalog
+from edge_runtime.server.errors import ErrorInfo, error_body
 from edge_runtime.server.metrics import ServerMetrics
 from edge_runtime.server.middleware import (
     AccessLogMiddleware,
@@ -31,6 +32,13 @@ from edge_runtime.server.middleware import (
     route_family,
 )
 from edge_runtime.server.openapi import openapi_document
+from edge_runtime.server.request_guards import (
+    AllowedHosts,
+    HostGuardMiddleware,
+    JsonBodyMiddleware,
+    OriginGuardMiddleware,
+    normalize_origin,
+)
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.state import ServerState
 from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
@@ -71,14 +79,24 @@ async def _unload_idle_models(manager: ModelManager, idle_unload_s: float) -> No
         manager.unload_idle()
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (several routes may share one path)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and isinstance(route, Route):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
 async def http_exception(request: Request, exc: Exception) -> Response:
-    """Unknown paths and wrong methods, in the family's error shape."""
+    """Unknown paths and wrong methods (with `Allow`), in the family's error shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal server error"
-    if route_family(request.url.path) == "native":
-        return JSONResponse({"detail": detail}, status_code=status)
-    body = {"error": {"message": detail, "type": "invalid_request_error", "param": None, "code": str(status)}}
-    return JSONResponse(body, status_code=status)
+    headers = {"Allow": ", ".join(allowed_methods(request))} if status == 405 else None
+    info = ErrorInfo(status, detail, "invalid_request_error", str(status))
+    body = error_body(info, route_family(request.url.path))
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def create_app(settings: ServerSettings) -> Starlette:
@@ -122,18 +140,23 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
-    middleware = [Middleware(AccessLogMiddleware, metrics=metrics)]
+    middleware = [
+        Middleware(AccessLogMiddleware, metrics=metrics),
+        Middleware(HostGuardMiddleware, allowed=AllowedHosts.build(settings.host, settings.allowed_hosts)),
+        Middleware(OriginGuardMiddleware, origins=settings.cors_origins),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
+                allow_origins=[normalize_origin(origin) for origin in settings.cors_origins],
                 allow_methods=["GET", "POST", "DELETE"],
                 allow_headers=["authorization", "content-type"],
             )
         )
     if settings.api_keys:
         middleware.append(Middleware(BearerAuthMiddleware, api_keys=settings.api_keys))
+    middleware.append(Middleware(JsonBodyMiddleware))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return Starlette(
         routes=routes,

@@ -7,7 +7,14 @@ import logging
 from pathlib import Path
 
 from edge_runtime.errors import BadRequest
-from edge_runtime.server.settings import ServerSettings, api_keys_from_env
+from edge_runtime.log_safe import OneLineFormatter
+from edge_runtime.server.settings import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    ServerSettings,
+    api_keys_from_env,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8321
@@ -61,7 +68,17 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="append",
         default=[],
         metavar="ORIGIN",
-        help="allow this browser origin (repeatable); CORS is off by default",
+        help="allow this browser origin (repeatable; `*` for any); a request from any other origin is refused "
+        "(403)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable; `*.example.com` for its subdomains, `*` for "
+        "any); by default only localhost, IP addresses, the bound address and this machine's hostname are "
+        "answered, which stops DNS rebinding",
     )
     serve.add_argument(
         "--idle-unload",
@@ -72,7 +89,41 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="request body limit")
     serve.add_argument("--grace", type=float, default=10.0, help="seconds running requests get at shutdown")
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="a client must send its whole request head within this long (default "
+        f"{DEFAULT_HEADER_TIMEOUT_S:g}); else 408 and the connection is closed",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="SECONDS",
+        help="longest pause between two pieces of a request body (default "
+        f"{DEFAULT_BODY_TIMEOUT_S:g}); else 408 and the connection is closed",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open HTTP connections, idle ones included (default {DEFAULT_MAX_CONNECTIONS}); one more is "
+        "answered 503 and closed",
+    )
     serve.set_defaults(handler=run_serve)
+
+
+def _api_keys(given: list[str]) -> tuple[str, ...]:
+    """`--api-key` values, stripped (the bearer token is); an empty one is refused, not silently kept."""
+    keys = tuple(key.strip() for key in given)
+    if not all(keys):
+        raise BadRequest(
+            "--api-key was given an empty key; give it the key text, or leave --api-key out to serve without keys"
+        )
+    return keys
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -82,6 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         ("--threads", args.threads),
         ("--queue", args.queue),
         ("--max-body-bytes", args.max_body_bytes),
+        ("--max-connections", args.max_connections),
     ):
         if value is not None and value < 1:
             raise BadRequest(f"{name} must be at least 1, got {value}")
@@ -93,15 +145,19 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         port=args.port,
         models_dir=Path(models_dir) if models_dir is not None else None,
         preload=tuple(args.model),
-        api_keys=tuple(args.api_key) + api_keys_from_env(),
+        api_keys=_api_keys(args.api_key) + api_keys_from_env(),
         n_slots=args.slots,
         n_ctx=args.ctx,
         n_threads=args.threads,
         queue_size=args.queue,
         idle_unload_s=args.idle_unload,
         cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(args.allowed_host),
         max_body_bytes=args.max_body_bytes,
         shutdown_grace_s=args.grace,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_connections=args.max_connections,
     )
 
 
@@ -109,17 +165,12 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from edge_runtime.server.app import create_app
+    from edge_runtime.server.http_server import uvicorn_config
 
     settings = settings_from_args(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        log_config=None,
-    )
-    server = uvicorn.Server(config)
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     server.run()
     return 0 if server.started else 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.responses import JSONResponse
 
@@ -36,12 +36,21 @@ class PayloadTooLarge(EdgeRuntimeError):
     """Raised by the body-limit middleware when a request body exceeds the configured size."""
 
 
+class RequestTimeout(EdgeRuntimeError):
+    """Raised for a client too slow to send its request head or body (HTTP 408; the connection is closed)."""
+
+
 class ClientDisconnected(EdgeRuntimeError):
     """The client left before a non-streamed answer was ready; its generation was cancelled (499, unread)."""
 
 
 class Forbidden(EdgeRuntimeError):
-    """The request is understood but refused, e.g. deleting a stored GGUF file over the API (HTTP 403)."""
+    """The request is understood but refused: deleting a stored GGUF file over the API, or a `Host` or
+    `Origin` the server does not answer to (HTTP 403)."""
+
+
+class UnsupportedMediaType(EdgeRuntimeError):
+    """Raised by the content-type guard when a POST body is not `application/json` (HTTP 415)."""
 
 
 class ResourceNotFound(EdgeRuntimeError):
@@ -58,8 +67,9 @@ class ErrorInfo:
     retry_after: int | None = None
 
 
-def classify(exc: BaseException, family: Family) -> ErrorInfo:
-    """Status and OpenAI error fields for a typed error; anything untyped is a server bug (500, logged)."""
+def classify(exc: BaseException, family: Family, prompt_param: str = "messages") -> ErrorInfo:
+    """Status and OpenAI error fields for a typed error; anything untyped is a server bug (500, logged).
+    `prompt_param` is the request field a too-long prompt came from (`messages`, `prompt`, `input`)."""
     message = str(exc)
     if isinstance(exc, Overloaded):
         status = 503 if family == "native" else 429
@@ -76,10 +86,14 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):
         return ErrorInfo(413, message, "invalid_request_error", "payload_too_large")
+    if isinstance(exc, RequestTimeout):
+        return ErrorInfo(408, message, "invalid_request_error", "request_timeout")
     if isinstance(exc, ClientDisconnected):
         return ErrorInfo(499, message, "invalid_request_error", "client_closed_request")
     if isinstance(exc, Forbidden):
         return ErrorInfo(403, message, "invalid_request_error", "forbidden")
+    if isinstance(exc, UnsupportedMediaType):
+        return ErrorInfo(415, message, "invalid_request_error", "unsupported_media_type")
     if isinstance(exc, ResourceNotFound):
         return ErrorInfo(404, message, "invalid_request_error", "not_found")
     if isinstance(exc, ModelNotFound):
@@ -88,7 +102,7 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
     if isinstance(exc, ParameterError):
         return ErrorInfo(400, message, "invalid_request_error", "invalid_parameter", param=exc.param)
     if isinstance(exc, ContextLengthExceeded):
-        return ErrorInfo(400, message, "invalid_request_error", "context_length_exceeded", param="messages")
+        return ErrorInfo(400, message, "invalid_request_error", "context_length_exceeded", param=prompt_param)
     if isinstance(exc, WrongModelType):
         return ErrorInfo(400, message, "invalid_request_error", "wrong_model_type", param="model")
     if isinstance(exc, BadRequest):
@@ -97,15 +111,60 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
     return ErrorInfo(500, "internal server error", "server_error", "internal_error")
 
 
-def error_response(exc: BaseException, family: Family) -> JSONResponse:
-    info = classify(exc, family)
-    headers = {"Retry-After": str(info.retry_after)} if info.retry_after is not None else None
+class NativeError(BaseModel):
+    """The native family's error body."""
+
+    detail: str
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    """The OpenAI family's error body."""
+
+    error: OpenAIErrorDetail
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    errors: list[ValidationErrorItem]
+
+
+class NativeValidationErrorDetail(BaseModel):
+    detail: ValidationErrors
+
+
+class NativeValidationError(BaseModel):
+    """The native family's body for a request that fails validation (every error located)."""
+
+    error: NativeValidationErrorDetail
+
+
+def error_body(info: ErrorInfo, family: Family) -> dict[str, Any]:
     if family == "native":
-        return JSONResponse({"detail": info.message}, status_code=info.status, headers=headers)
-    body = {
-        "error": {"message": info.message, "type": info.openai_type, "param": info.param, "code": info.code}
-    }
-    return JSONResponse(body, status_code=info.status, headers=headers)
+        return NativeError(detail=info.message).model_dump()
+    detail = OpenAIErrorDetail(message=info.message, type=info.openai_type, param=info.param, code=info.code)
+    return OpenAIError(error=detail).model_dump()
+
+
+def error_response(
+    exc: BaseException, family: Family, prompt_param: str = "messages", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    info = classify(exc, family, prompt_param)
+    all_headers = dict(headers or {})
+    if info.retry_after is not None:
+        all_headers["Retry-After"] = str(info.retry_after)
+    return JSONResponse(error_body(info, family), status_code=info.status, headers=all_headers or None)
 
 
 def _loc(error: ErrorDetails) -> list[str | int]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from edge_runtime.log_safe import loggable
 from edge_runtime.server.errors import Family, PayloadTooLarge, Unauthorized, error_response
 from edge_runtime.server.metrics import ServerMetrics
 
@@ -85,7 +86,8 @@ class BodyLimitMiddleware:
 
 class AccessLogMiddleware:
     """One log line per request when its response ends (id, method, path, status, model, tokens, durations,
-    the OpenAI `user`), the request counter by route template and status, and an `X-Request-ID` header."""
+    the OpenAI `user`), the request counter by route template and status, and an `X-Request-ID` header.
+    What the client chose (method, path, model, user) is escaped and capped, so it cannot forge lines."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
@@ -114,15 +116,15 @@ class AccessLogMiddleware:
                 "request_id=%s method=%s path=%s status=%d model=%s prompt_tokens=%s completion_tokens=%s "
                 "ttft_ms=%s duration_ms=%.1f user=%s",
                 request_id,
-                scope["method"],
-                scope["path"],
+                loggable(scope["method"]),
+                loggable(scope["path"]),
                 status,
-                state.get("model", "-"),
+                loggable(state.get("model") or "-"),
                 state.get("prompt_tokens", "-"),
                 state.get("completion_tokens", "-"),
                 f"{state['ttft_s'] * 1000:.1f}" if "ttft_s" in state else "-",
                 (time.perf_counter() - started) * 1000,
-                state.get("user") or "-",
+                loggable(state.get("user") or "-"),
             )
 
         async def logging_send(message: Message) -> None:

@@ -35,7 +35,7 @@ def _data(chunk: BaseModel) -> bytes:
     return sse_event(chunk.model_dump(mode="json"))
 
 
-@endpoint("openai")
+@endpoint("openai", prompt_param="prompt")
 async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.model = body.model
@@ -123,7 +123,7 @@ async def _chat_sse(
     yield DONE
 
 
-@endpoint("openai")
+@endpoint("openai", prompt_param="input")
 async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.EmbeddingRequest)
     request.state.model = body.model

@@ -6,12 +6,28 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_runtime.errors import BadRequest
+
 API_KEYS_ENV = "EDGE_RUNTIME_API_KEYS"
+
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
 
 
 def api_keys_from_env() -> tuple[str, ...]:
-    """Comma-separated keys from EDGE_RUNTIME_API_KEYS (blank entries dropped)."""
-    return tuple(key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip())
+    """Comma-separated keys from EDGE_RUNTIME_API_KEYS. Set but holding a blank entry (`""`, `a,,b`, `a,`) is
+    an error: an unset secret substituted into the variable must not silently turn authentication off."""
+    raw = os.environ.get(API_KEYS_ENV)
+    if raw is None:
+        return ()
+    keys = tuple(key.strip() for key in raw.split(","))
+    if not all(keys):
+        raise BadRequest(
+            f"{API_KEYS_ENV} holds an empty API key ({len(keys)} comma-separated entries, "
+            f"{keys.count('')} blank); unset it to serve without keys"
+        )
+    return keys
 
 
 @dataclass(frozen=True)
@@ -23,7 +39,8 @@ class ServerSettings:
     preload: tuple[str, ...] = ()
     """Model ids loaded at start; the others load on first use."""
     api_keys: tuple[str, ...] = ()
-    """Empty: no authentication."""
+    """Empty: no authentication. A key that is empty or only whitespace is refused (it would match an empty
+    bearer token)."""
     n_slots: int = 4
     n_ctx: int | None = None
     """Context per slot; None: the engine's default."""
@@ -33,7 +50,30 @@ class ServerSettings:
     idle_unload_s: float | None = None
     """Unload a model no request has used for this long (it loads again on next use); None: never."""
     cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API; a request carrying any other `Origin` is a 403."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names served beyond the bound address, localhost, IP literals and the machine's hostname
+    (`*.example.com` for subdomains, `*` for any): every other `Host` is a 403 (DNS rebinding)."""
     max_body_bytes: int = 8 * 1024 * 1024
     import_default_model: bool = True
     """Import the default model into an empty store at start when the `default-model` extra is installed."""
     shutdown_grace_s: float = 10.0
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    """A request head must arrive whole within this long of the connection opening (or of the previous
+    response ending); otherwise 408 and the connection is closed."""
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    """Longest wait between two pieces of a request body; otherwise 408 and the connection is closed."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open HTTP connections, idle keep-alive ones included; one more is answered 503 and closed."""
+
+    def __post_init__(self) -> None:
+        for index, key in enumerate(self.api_keys):
+            if not key.strip():
+                raise BadRequest(f"API key {index + 1} of {len(self.api_keys)} is empty; every key needs text")
+        for name, value in (
+            ("header timeout", self.header_timeout_s),
+            ("body timeout", self.body_timeout_s),
+            ("max connections", self.max_connections),
+        ):
+            if not value > 0:
+                raise BadRequest(f"the {name} must be more than 0, got {value}")

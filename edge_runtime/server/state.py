@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.errors import WrongModelType
+from edge_runtime.log_safe import loggable_list
 from edge_runtime.server.catalog import CatalogModel, ModelCatalog, ModelType
 from edge_runtime.server.errors import ClientDisconnected, Family, error_response, validation_response
 from edge_runtime.server.metrics import ServerMetrics
@@ -53,7 +54,8 @@ def server_state(request: Request) -> ServerState:
 
 async def read_body(request: Request, model: type[Body]) -> Body:
     """Validate the JSON body against a wire type (pydantic reports bad JSON as a validation error too).
-    Native types ignore unknown keys (Llama Stack clients send extras); the top-level ones are logged."""
+    Native types ignore unknown keys (Llama Stack clients send extras); the top-level ones are logged (the
+    first few, escaped)."""
     try:
         raw = await request.body()
     except ClientDisconnect:
@@ -62,7 +64,9 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     if model.model_config.get("extra") == "ignore":
         ignored = sorted(set(json.loads(raw)) - set(model.model_fields))
         if ignored:
-            log.info("request_id=%s ignored unknown keys: %s", request.state.request_id, ", ".join(ignored))
+            log.info(
+                "request_id=%s ignored unknown keys: %s", request.state.request_id, loggable_list(ignored)
+            )
     return body
 
 
@@ -95,8 +99,11 @@ Handler = Callable[[Request, ServerState], Awaitable[ASGIApp]]
 """A route body; it returns a Response or any ASGI response (e.g. an event stream)."""
 
 
-def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitable[ASGIApp]]]:
-    """Wraps a handler so every error leaves in its family's shape (unexpected ones as a logged 500)."""
+def endpoint(
+    family: Family, prompt_param: str = "messages"
+) -> Callable[[Handler], Callable[[Request], Awaitable[ASGIApp]]]:
+    """Wraps a handler so every error leaves in its family's shape (unexpected ones as a logged 500);
+    `prompt_param` is the field a too-long prompt error names."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[ASGIApp]]:
         async def route(request: Request) -> ASGIApp:
@@ -105,7 +112,7 @@ def endpoint(family: Family) -> Callable[[Handler], Callable[[Request], Awaitabl
             except ValidationError as exc:
                 return validation_response(exc, family)
             except Exception as exc:  # noqa: BLE001 - every typed error maps to its status; the rest is a logged 500
-                return error_response(exc, family)
+                return error_response(exc, family, prompt_param)
 
         route.__name__ = handler.__name__
         route.__doc__ = handler.__doc__

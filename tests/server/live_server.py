@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from edge_runtime.server.app import create_app
+from edge_runtime.server.http_server import uvicorn_config
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.store import read_gguf_header
 
@@ -39,12 +40,11 @@ def free_port() -> int:
 
 
 def serve(settings: ServerSettings) -> Iterator[RunningServer]:
-    """Run uvicorn in a thread until the generator is closed; fails the test if it does not start."""
+    """Run uvicorn in a thread until the generator is closed, configured as `edge-runtime serve` configures it
+    (same protocol, timeouts and limits); fails the test if it does not start."""
     port = free_port()
     settings = replace(settings, host="127.0.0.1", port=port)
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=port, log_level="warning", timeout_graceful_shutdown=2
-    )
+    config = uvicorn_config(create_app(settings), settings, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

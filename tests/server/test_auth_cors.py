@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,10 +70,51 @@ def test_serve_defaults_to_loopback_and_merges_keys_from_the_environment(
     from edge_runtime.cli import build_parser
     from edge_runtime.server.cli_serve import settings_from_args
 
-    monkeypatch.setenv("EDGE_RUNTIME_API_KEYS", "env-a, ,env-b")
+    monkeypatch.setenv("EDGE_RUNTIME_API_KEYS", "env-a, env-b")
     settings = settings_from_args(
         build_parser().parse_args(["serve", "--api-key", "cli-key", "--model", "m"])
     )
     assert (settings.host, settings.port) == ("127.0.0.1", 8321)
     assert settings.api_keys == ("cli-key", "env-a", "env-b")
     assert settings.cors_origins == () and settings.preload == ("m",)
+
+
+@pytest.mark.parametrize("key", ["", "  "])
+def test_an_empty_key_is_refused_by_the_settings(key: str) -> None:
+    from edge_runtime.errors import BadRequest
+    from edge_runtime.server.settings import ServerSettings
+
+    with pytest.raises(BadRequest, match="empty"):
+        ServerSettings(api_keys=("good", key))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env_keys"),
+    [(["--api-key", " "], None), (["--api-key", "k"], ""), ([], "a,,b"), ([], "a,")],
+)
+def test_serve_arguments_with_an_empty_key_are_refused(
+    monkeypatch: pytest.MonkeyPatch, arguments: list[str], env_keys: str | None
+) -> None:
+    from edge_runtime.cli import build_parser
+    from edge_runtime.errors import BadRequest
+    from edge_runtime.server.cli_serve import settings_from_args
+
+    monkeypatch.delenv("EDGE_RUNTIME_API_KEYS", raising=False)
+    if env_keys is not None:
+        monkeypatch.setenv("EDGE_RUNTIME_API_KEYS", env_keys)
+    with pytest.raises(BadRequest, match="empty"):
+        settings_from_args(build_parser().parse_args(["serve", *arguments]))
+
+
+@pytest.mark.parametrize(("arguments", "env_keys"), [(["--api-key", ""], None), ([], " ")])
+def test_serve_refuses_an_empty_key_at_start_in_one_line(
+    tmp_path: Path, arguments: list[str], env_keys: str | None
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_RUNTIME_API_KEYS"}
+    if env_keys is not None:
+        env["EDGE_RUNTIME_API_KEYS"] = env_keys
+    command = [sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(tmp_path), *arguments]
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("edge-runtime: error: ")
+    assert "empty" in done.stderr and "Traceback" not in done.stderr

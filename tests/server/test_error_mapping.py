@@ -14,7 +14,9 @@ from edge_runtime.errors import BadRequest, ContextLengthExceeded, ModelNotFound
 from edge_runtime.server.errors import (
     Forbidden,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
+    UnsupportedMediaType,
     error_response,
     stream_error_payload,
     validation_response,
@@ -33,6 +35,8 @@ from edge_runtime.server.errors import (
         (Unauthorized("no key"), 401, 401),
         (PayloadTooLarge("big"), 413, 413),
         (Forbidden("no"), 403, 403),
+        (UnsupportedMediaType("text/plain"), 415, 415),
+        (RequestTimeout("slow"), 408, 408),
     ],
 )
 def test_status_per_family(error: Exception, native_status: int, openai_status: int) -> None:
@@ -43,6 +47,12 @@ def test_status_per_family(error: Exception, native_status: int, openai_status: 
     body = json.loads(openai.body)
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["message"] == str(error)
+
+
+def test_a_too_long_prompt_names_the_field_the_route_took_it_from() -> None:
+    error = ContextLengthExceeded(900, 512)
+    assert json.loads(error_response(error, "openai").body)["error"]["param"] == "messages"
+    assert json.loads(error_response(error, "openai", prompt_param="prompt").body)["error"]["param"] == "prompt"
 
 
 def test_overloaded_carries_retry_after() -> None:

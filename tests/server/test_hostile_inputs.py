@@ -197,7 +197,7 @@ def test_client_leaving_mid_body_is_a_499_not_a_server_error(
     host, port = tiny_server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b'Content-Length: 500\r\n\r\n{"model": "tiny"'
         )
     deadline = time.monotonic() + 10

@@ -123,7 +123,9 @@ def test_body_over_the_limit_is_413(http: httpx.Client) -> None:
     response = http.post("/v1/inference/completion", json={"model_id": TINY_ID, "content": big})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
     chunked = http.post(
-        "/v1/completions", content=iter([b'{"model": "tiny", "prompt": "', big.encode(), b'"}'])
+        "/v1/completions",
+        content=iter([b'{"model": "tiny", "prompt": "', big.encode(), b'"}']),
+        headers={"content-type": "application/json"},
     )
     assert chunked.status_code == 413 and "limit" in chunked.json()["error"]["message"]
 
