@@ -1,5 +1,6 @@
 """Replacing a small file so that a reader sees the old bytes or the new ones, and a crash or a full disk
-leaves the old file and no temp file: write a uniquely named temp beside it, fsync, rename, fsync the folder."""
+leaves the old file and no temp file: write a uniquely named temp beside it, fsync, rename, fsync the
+folder."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The models the server answers for: every stored model, plus ids registered over the API that point at a
-stored file (an alias, or an embedding view of an llm file). Registrations persist in one JSON file in the store
-(see registrations.py), shared by every server on the store."""
+stored file (an alias, or an embedding view of an llm file). Registrations persist in one JSON file in the
+store (see registrations.py), shared by every server on the store."""
 
 from __future__ import annotations
 

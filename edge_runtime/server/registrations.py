@@ -1,8 +1,9 @@
-"""`api-registrations.json` in the store: the ids registered over the API, shared by every server on the store.
+"""`api-registrations.json` in the store: the ids registered over the API, shared by every server on the
+store.
 
-Changed only under the store's exclusive lock, merged with what is on disk, and replaced durably (unique temp,
-fsync, rename). A file that cannot be read (bad JSON, wrong shape, unknown version) is moved aside with one log
-line, so a server always starts and serves the GGUF store.
+Changed only under the store's exclusive lock, merged with what is on disk, and replaced durably (unique
+temp, fsync, rename). A file that cannot be read (bad JSON, wrong shape, unknown version) is moved aside with
+one log line, so a server always starts and serves the GGUF store.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ REGISTRATIONS_VERSION = 1
 MAX_REGISTERED_ID_CHARS = 256
 _ID_PART = r"[A-Za-z0-9][A-Za-z0-9._:-]*"
 REGISTERED_ID_PATTERN = re.compile(rf"{_ID_PART}(?:/{_ID_PART})*")
-"""Like a stored model id (letters, digits, `. _ : -`, starting with a letter or digit), but in parts joined by
-`/` and in either case, as Llama Stack ids are (`meta-llama/Llama-3.2-1B-Instruct`): never a path that climbs
-(`..`), starts at `/`, or holds a control character."""
+"""Like a stored model id (letters, digits, `. _ : -`, starting with a letter or digit), but in parts joined
+by `/` and in either case, as Llama Stack ids are (`meta-llama/Llama-3.2-1B-Instruct`): never a path that
+climbs (`..`), starts at `/`, or holds a control character."""
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -41,8 +42,8 @@ class InvalidRegisteredId(BadRequest):
     def __init__(self, model_id: str) -> None:
         shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
         super().__init__(
-            f"model_id: invalid id {shown!r}: use at most {MAX_REGISTERED_ID_CHARS} letters, digits and . _ : -"
-            " in parts joined by '/', each part starting with a letter or digit"
+            f"model_id: invalid id {shown!r}: use at most {MAX_REGISTERED_ID_CHARS} letters, digits and"
+            " . _ : - in parts joined by '/', each part starting with a letter or digit"
         )
         self.model_id = model_id
 
@@ -168,9 +169,8 @@ class RegistrationsFile:
         return valid
 
     def _set_aside(self, problem: str) -> None:
-        aside = self.path.with_name(
-            f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
-        )
+        when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{when}-{uuid.uuid4().hex[:6]}")
         try:
             os.replace(self.path, aside)
         except OSError as error:

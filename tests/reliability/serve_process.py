@@ -80,7 +80,8 @@ def _wait_until_healthy(server: ServeProcess) -> None:
         while True:
             if server.process.poll() is not None:
                 time.sleep(0.2)  # let the reader take the last lines
-                raise AssertionError(f"the server exited with {server.process.returncode}:\n{server.output()}")
+                status = server.process.returncode
+                raise AssertionError(f"the server exited with {status}:\n{server.output()}")
             assert time.monotonic() < deadline, f"the server did not come up:\n{server.output()}"
             try:
                 if http.get("/v1/health").status_code == 200:

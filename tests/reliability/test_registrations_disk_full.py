@@ -1,7 +1,8 @@
-"""A registration that cannot be written is a 507 that changes nothing: not in memory, not on disk, no temp file.
+"""A registration that cannot be written is a 507 that changes nothing: not in memory, not on disk, no temp
+file.
 
-With root, the store is a small tmpfs filled to the last byte (ENOSPC from the kernel); without it, a file-size
-rlimit on the server process makes the kernel refuse the write (EFBIG) instead.
+With root, the store is a small tmpfs filled to the last byte (ENOSPC from the kernel); without it, a
+file-size rlimit on the server process makes the kernel refuse the write (EFBIG) instead.
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(mount_point)],
+        check=False,
         capture_output=True,
         text=True,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the file-size-limit test covers it")
+        reason = mounted.stderr.strip()
+        pytest.skip(f"cannot mount a tmpfs here ({reason}); the file-size-limit test covers this case")
     try:
         yield mount_point
     finally:
-        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+        if subprocess.run(["umount", str(mount_point)], check=False, capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 

@@ -1,4 +1,5 @@
-"""Two `serve` processes on one store: every acknowledged registration is seen by both and survives a restart."""
+"""Two `serve` processes on one store: every acknowledged registration is seen by both and survives a
+restart."""
 
 from __future__ import annotations
 
