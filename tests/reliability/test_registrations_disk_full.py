@@ -22,8 +22,8 @@ from serve_process import running_server
 from edge_runtime.store import ModelStore
 
 TMPFS_SIZE = "4m"
-FILE_SIZE_LIMIT_BYTES = 100
-"""Smaller than any registrations file, so the server's first registration write fails."""
+FILE_SIZE_LIMIT_BYTES = 16
+"""Smaller than any registrations file or manifest, so the first write of either fails."""
 
 
 @pytest.fixture
@@ -65,6 +65,16 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
+def _with_file_size_limit() -> str:
+    """Python code that sets the file-size rlimit and execs its arguments (CPython ignores SIGXFSZ, so a write
+    past the limit fails with EFBIG instead of killing the process)."""
+    return (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT_BYTES}, {FILE_SIZE_LIMIT_BYTES})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+
+
 def _register(http: httpx.Client, model_id: str) -> httpx.Response:
     return http.post("/v1/models", json={"model_id": model_id, "provider_model_id": TINY_ID})
 
@@ -95,12 +105,8 @@ def test_disk_full_is_a_507_that_changes_nothing(small_tmpfs: Path, tiny_model_p
 def test_failed_write_under_a_file_size_limit(tmp_path: Path, tiny_model_path: Path) -> None:
     store = tmp_path / "models"
     ModelStore(store).import_model(tiny_model_path, model_id=TINY_ID, link=True)
-    limit = (
-        "import os, resource, sys; "
-        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT_BYTES}, {FILE_SIZE_LIMIT_BYTES})); "
-        "os.execv(sys.argv[1], sys.argv[1:])"
-    )  # CPython ignores SIGXFSZ, so the write fails with EFBIG instead of killing the server
-    with running_server(store, prefix=(sys.executable, "-c", limit)) as server, server.client() as http:
+    limited = (sys.executable, "-c", _with_file_size_limit())
+    with running_server(store, prefix=limited) as server, server.client() as http:
         refused = _register(http, "refused")
         assert refused.status_code == 507, refused.text
         assert "File too large" in refused.json()["detail"]
@@ -109,3 +115,19 @@ def test_failed_write_under_a_file_size_limit(tmp_path: Path, tiny_model_path: P
     assert not (store / "api-registrations.json").exists()
     with running_server(store) as server, server.client() as http:
         assert http.get("/v1/models/refused").status_code == 404
+
+
+def test_a_failed_manifest_write_leaves_the_store_as_it_was(tmp_path: Path, tiny_model_path: Path) -> None:
+    store = tmp_path / "models"
+    ModelStore(store).import_model(tiny_model_path, model_id=TINY_ID, link=True)
+    manifest = (store / "manifest.json").read_bytes()
+    removing = subprocess.run(
+        [sys.executable, "-c", _with_file_size_limit(), sys.executable, "-m", "edge_runtime.cli",
+         "models", "rm", TINY_ID, "--models-dir", str(store)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert removing.returncode == 2 and "File too large" in removing.stderr, removing.stderr
+    assert (store / "manifest.json").read_bytes() == manifest
+    assert _leftovers(store) == [] and (store / f"{TINY_ID}.gguf").exists()
