@@ -92,6 +92,8 @@ class RegistrationsFile:
     def __init__(self, path: Path, store_lock: Callable[[], AbstractContextManager[None]]) -> None:
         self.path = path
         self._store_lock = store_lock
+        self._warned_about: FileStamp | None = None
+        """The version of the file whose invalid ids were logged (a miss re-reads it; one line is enough)."""
 
     def stamp(self) -> FileStamp | None:
         try:
@@ -138,9 +140,9 @@ class RegistrationsFile:
                 data = file.read()
         except FileNotFoundError:
             return {}, None
-        return self._parse(data), stamp
+        return self._parse(data, stamp), stamp
 
-    def _parse(self, data: bytes) -> dict[str, Registration]:
+    def _parse(self, data: bytes, stamp: FileStamp) -> dict[str, Registration]:
         try:
             document = json.loads(data)
         except ValueError as error:
@@ -159,7 +161,8 @@ class RegistrationsFile:
         registrations = [_registration(item, position) for position, item in enumerate(items)]
         valid = {r.model_id: r for r in registrations if is_valid_registered_id(r.model_id)}
         dropped = [r.model_id for r in registrations if r.model_id not in valid]
-        if dropped:
+        if dropped and stamp != self._warned_about:
+            self._warned_about = stamp
             log.warning(
                 "%s: ignoring %d registration(s) with invalid ids %s (the next registration removes them)",
                 self.path,
