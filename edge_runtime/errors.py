@@ -38,3 +38,8 @@ class Overloaded(EdgeRuntimeError):
 
 class InsufficientMemory(EdgeRuntimeError):
     """Loading a model would need more RAM than the machine has free."""
+
+
+class InsufficientStorage(EdgeRuntimeError):
+    """Raised when a change cannot be written durably (disk full, quota, I/O error); nothing was changed, in
+    memory or on disk (HTTP 507)."""

@@ -6,15 +6,14 @@ from __future__ import annotations
 import codecs
 import ctypes
 import hashlib
-import logging
+import threading
 from pathlib import Path
 
 import llama_cpp as llama
 
 from edge_runtime.engine.llama_handles import LlamaModel
+from edge_runtime.engine.vocab_cache import load_or_build
 from edge_runtime.grammar import Vocabulary
-
-log = logging.getLogger(__name__)
 
 
 class Tokenizer:
@@ -33,6 +32,7 @@ class Tokenizer:
         self.bos_token = self.special_text(self.bos_id)
         self.eos_token = self.special_text(self.eos_id)
         self._vocabulary: Vocabulary | None = None
+        self._vocabulary_lock = threading.Lock()
 
     def _piece(self, token: int, *, special: bool) -> bytes:
         buf = ctypes.create_string_buffer(64)
@@ -71,31 +71,30 @@ class Tokenizer:
         return self.token_bytes[token].decode("utf-8", errors="replace") if 0 <= token < self.n_vocab else ""
 
     def vocabulary(self, cache_dir: Path | None) -> Vocabulary:
-        """The grammar engine's index of this vocabulary, built once and cached on disk beside the model."""
+        """The grammar engine's index of this vocabulary, built once (concurrent callers wait for the one
+        build) and cached on disk beside the model."""
         if self._vocabulary is not None:
             return self._vocabulary
-        cache_file = None
-        if cache_dir is not None:
-            digest = hashlib.sha256()
-            for data in self.token_bytes:
-                digest.update(len(data).to_bytes(2, "little") + data)
-            digest.update(repr((sorted(self.eog_ids), sorted(self.control_ids))).encode())
-            cache_file = cache_dir / f".vocab-{digest.hexdigest()[:16]}.npz"
-            if cache_file.exists():
-                try:
-                    self._vocabulary = Vocabulary.load(cache_file)
-                    return self._vocabulary
-                except (ValueError, OSError) as exc:
-                    log.warning("rebuilding the vocabulary index: %s", exc)
-        self._vocabulary = Vocabulary(self.token_bytes, self.eog_ids, self.control_ids)
-        if cache_file is not None:
-            try:
-                temp = cache_file.with_suffix(".tmp")
-                self._vocabulary.save(temp)
-                temp.replace(cache_file)
-            except OSError as exc:
-                log.warning("could not cache the vocabulary index in %s: %s", cache_dir, exc)
-        return self._vocabulary
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                if cache_dir is None:
+                    self._vocabulary = self._build_vocabulary()
+                else:
+                    cache_file = cache_dir / f".vocab-{self._vocabulary_digest()[:16]}.npz"
+                    self._vocabulary = load_or_build(cache_file, self._build_vocabulary)
+            return self._vocabulary
+
+    def _build_vocabulary(self) -> Vocabulary:
+        return Vocabulary(self.token_bytes, self.eog_ids, self.control_ids)
+
+    def _vocabulary_digest(self) -> str:
+        """Names the cache file: any change to the tokens, or to which are control or end-of-generation, is a
+        new file."""
+        digest = hashlib.sha256()
+        for data in self.token_bytes:
+            digest.update(len(data).to_bytes(2, "little") + data)
+        digest.update(repr((sorted(self.eog_ids), sorted(self.control_ids))).encode())
+        return digest.hexdigest()
 
 
 class IncrementalDecoder:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import struct
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-_FORMAT_VERSION = 1
+from edge_runtime.durable import write_durably
+
+_FORMAT_VERSION = 2
+_MAGIC = f"edge-runtime vocabulary index v{_FORMAT_VERSION}\n".encode()
+_HEADER = struct.Struct("<Q32s")
+"""After the magic line: the payload's size in bytes and its sha256."""
+
+
+_INDEX_ARRAYS = ("sorted_ids", "lcp", "node_parent", "node_byte", "level_offsets", "token_node")
+"""The TrieIndex fields a cache stores (its derived child_offsets is recomputed on load)."""
+
+
+class CorruptVocabularyCache(ValueError):
+    """A cache file that is truncated, corrupted or of another format: rebuild it from the model."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +62,8 @@ class TrieIndex:
 class Vocabulary:
     """Every token's raw bytes (the engine converts byte-level BPE / SentencePiece forms first), which ids end
     generation, which are control tokens (they never match grammar text). Build once per model; the index
-    costs under a second for 262k tokens, and `save` / `load` cache it in one .npz file."""
+    costs under a second for 262k tokens, and `save` / `load` cache it in one file whose size and sha256 are
+    checked on every load."""
 
     def __init__(
         self,
@@ -75,43 +93,60 @@ class Vocabulary:
         return [token for token, data in enumerate(self.token_bytes) if data and token not in excluded]
 
     def save(self, path: str | Path) -> None:
-        lengths = np.array([len(token) for token in self.token_bytes], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        index = self.index
-        with open(path, "wb") as file:
-            np.savez(
-                file,
-                version=np.array([_FORMAT_VERSION]),
-                data=np.frombuffer(b"".join(self.token_bytes), dtype=np.uint8),
-                offsets=offsets,
-                eog_ids=np.array(sorted(self.eog_ids), dtype=np.int64),
-                control_ids=np.array(sorted(self.control_ids), dtype=np.int64),
-                sorted_ids=index.sorted_ids,
-                lcp=index.lcp,
-                node_parent=index.node_parent,
-                node_byte=index.node_byte,
-                level_offsets=index.level_offsets,
-                token_node=index.token_node,
-            )
+        """Replace `path` durably (unique temp, fsync, rename): readers see the old cache or the new one."""
+        write_durably(Path(path), self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        """Read a vocabulary written by `save`; raises ValueError on a file of another format version."""
-        with np.load(path, allow_pickle=False) as arrays:
-            if "version" not in arrays or int(arrays["version"][0]) != _FORMAT_VERSION:
-                raise ValueError(f"{path} is not a vocabulary index of format version {_FORMAT_VERSION}")
-            raw = arrays["data"].tobytes()
-            offsets = arrays["offsets"].tolist()
-            tokens = [raw[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-            index = TrieIndex(
-                sorted_ids=arrays["sorted_ids"],
-                lcp=arrays["lcp"],
-                node_parent=arrays["node_parent"],
-                node_byte=arrays["node_byte"],
-                level_offsets=arrays["level_offsets"],
-                token_node=arrays["token_node"],
+        """Read a vocabulary written by `save`; raises CorruptVocabularyCache (a ValueError) on a truncated or
+        corrupted file, or one of another format version."""
+        return cls.from_bytes(Path(path).read_bytes(), source=str(path))
+
+    def to_bytes(self) -> bytes:
+        """The cache format: a magic line, the payload's size and sha256, then the arrays as an .npz."""
+        lengths = np.array([len(token) for token in self.token_bytes], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        index = self.index
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            data=np.frombuffer(b"".join(self.token_bytes), dtype=np.uint8),
+            offsets=offsets,
+            eog_ids=np.array(sorted(self.eog_ids), dtype=np.int64),
+            control_ids=np.array(sorted(self.control_ids), dtype=np.int64),
+            **{name: getattr(index, name) for name in _INDEX_ARRAYS},
+        )
+        payload = buffer.getvalue()
+        return _MAGIC + _HEADER.pack(len(payload), hashlib.sha256(payload).digest()) + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "vocabulary cache") -> Vocabulary:
+        if not data.startswith(_MAGIC):
+            raise CorruptVocabularyCache(
+                f"{source} is not a vocabulary index of format version {_FORMAT_VERSION}"
             )
-            return cls(tokens, arrays["eog_ids"].tolist(), arrays["control_ids"].tolist(), _index=index)
+        start = len(_MAGIC) + _HEADER.size
+        if len(data) < start:
+            raise CorruptVocabularyCache(f"{source} is truncated ({len(data)} bytes)")
+        size, digest = _HEADER.unpack_from(data, len(_MAGIC))
+        payload = data[start:]
+        if len(payload) != size:
+            raise CorruptVocabularyCache(
+                f"{source} holds {len(payload)} bytes of index where its header says {size} (truncated?)"
+            )
+        if hashlib.sha256(payload).digest() != digest:
+            raise CorruptVocabularyCache(f"{source} does not match its sha256 (corrupted)")
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+                raw = arrays["data"].tobytes()
+                offsets = arrays["offsets"].tolist()
+                tokens = [raw[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+                index = TrieIndex(**{name: arrays[name] for name in _INDEX_ARRAYS})
+                return cls(tokens, arrays["eog_ids"].tolist(), arrays["control_ids"].tolist(), _index=index)
+        except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise CorruptVocabularyCache(
+                f"{source} has a checksum but no readable index ({error})"
+            ) from error
 
 
 def _build_index(token_bytes: tuple[bytes, ...], text_ids: list[int]) -> TrieIndex:

@@ -1,30 +1,28 @@
 """The models the server answers for: every stored model, plus ids registered over the API that point at a
-stored file (an alias, or an embedding view of an llm file). Registrations persist in one JSON file."""
+stored file (an alias, or an embedding view of an llm file). Registrations persist in one JSON file in the
+store (see registrations.py), shared by every server on the store."""
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from edge_runtime.errors import BadRequest, ModelNotFound
 from edge_runtime.server.errors import Forbidden
+from edge_runtime.server.registrations import (
+    REGISTRATIONS_FILE,
+    ModelType,
+    Registration,
+    Registrations,
+    RegistrationsFile,
+    Snapshot,
+    check_registered_id,
+)
 from edge_runtime.store import ModelEntry, ModelStore
 
-ModelType = Literal["llm", "embedding"]
 PROVIDER_ID = "edge-runtime"
-REGISTRATIONS_FILE = "api-registrations.json"
-
-
-@dataclass(frozen=True)
-class Registration:
-    model_id: str
-    stored_id: str
-    model_type: ModelType
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,15 +50,18 @@ def entry_metadata(entry: ModelEntry) -> dict[str, Any]:
 
 
 class ModelCatalog:
+    """Reads are lock-free (a snapshot of the file, re-read when its stamp changes or a lookup misses);
+    changes hold the store's lock, merge with the file, and touch memory only once the file is durable."""
+
     def __init__(self, store: ModelStore, registrations_path: Path | None = None) -> None:
         self.store = store
-        self._path = registrations_path or store.root / REGISTRATIONS_FILE
-        self._lock = threading.Lock()
-        self._registrations = self._load()
+        self._file = RegistrationsFile(registrations_path or store.root / REGISTRATIONS_FILE, store.locked)
+        self._write_lock = threading.Lock()
+        self._snapshot: Snapshot = self._file.read()
 
     def list(self) -> list[CatalogModel]:
         models = [self._stored(entry) for entry in self.store.list()]
-        for registration in self._registrations.values():
+        for registration in self._current().values():
             try:
                 models.append(self._registered(registration))
             except ModelNotFound:
@@ -68,10 +69,16 @@ class ModelCatalog:
         return models
 
     def resolve(self, name: str) -> CatalogModel:
-        registration = self._registrations.get(name)
+        registration = self._current().get(name)
         if registration is not None:
             return self._registered(registration)
-        return self._stored(self.store.get(name))
+        try:
+            return self._stored(self.store.get(name))
+        except ModelNotFound:
+            registration = self._current(reread=True).get(name)
+            if registration is None:
+                raise
+            return self._registered(registration)
 
     def register(
         self,
@@ -82,6 +89,8 @@ class ModelCatalog:
         metadata: dict[str, Any] | None,
         provider_id: str | None,
     ) -> CatalogModel:
+        """Blocks on the store's lock and an fsync: call it from a worker thread."""
+        check_registered_id(model_id)
         if provider_id not in (None, PROVIDER_ID):
             raise BadRequest(
                 f"provider_id: unknown provider '{provider_id}' (this server is '{PROVIDER_ID}')"
@@ -103,27 +112,42 @@ class ModelCatalog:
                 f"model_id: '{model_id}' is a stored {target.model_type} model; register the "
                 f"{kind} view under another id"
             )
-        with self._lock:
-            existing = self._registrations.get(model_id)
-            registration = Registration(model_id, target.id, kind, dict(metadata or {}))
+        registration = Registration(model_id, target.id, kind, dict(metadata or {}))
+        with self._write_lock, self.store.locked():
+            on_disk, stamp = self._file.read_locked()
+            existing = on_disk.get(model_id)
             if existing is not None and existing != registration:
                 raise BadRequest(
                     f"model_id: '{model_id}' is already registered differently; unregister it first"
                 )
-            self._registrations[model_id] = registration
-            self._save()
+            if existing is None:
+                on_disk = {**on_disk, model_id: registration}
+                stamp = self._file.write_locked(on_disk)
+            self._snapshot = (on_disk, stamp)
         return self._registered(registration)
 
     def unregister(self, name: str) -> None:
-        with self._lock:
-            if name in self._registrations:
-                del self._registrations[name]
-                self._save()
+        """Blocks on the store's lock and an fsync: call it from a worker thread."""
+        with self._write_lock, self.store.locked():
+            on_disk, stamp = self._file.read_locked()
+            if name in on_disk:
+                on_disk = {key: value for key, value in on_disk.items() if key != name}
+                stamp = self._file.write_locked(on_disk)
+                self._snapshot = (on_disk, stamp)
                 return
+            self._snapshot = (on_disk, stamp)
         entry = self.store.get(name)
         raise Forbidden(
             f"'{name}' is a stored model file; remove it with `edge-runtime models rm {entry.id}`"
         )
+
+    def _current(self, *, reread: bool = False) -> Registrations:
+        """The registrations, re-read when another process replaced the file (or when asked, on a miss)."""
+        registrations, stamp = self._snapshot
+        if reread or self._file.stamp() != stamp:
+            self._snapshot = self._file.read()
+            registrations = self._snapshot[0]
+        return registrations
 
     def _stored(self, entry: ModelEntry) -> CatalogModel:
         return CatalogModel(entry.id, entry, entry.model_type, entry_metadata(entry))
@@ -132,16 +156,3 @@ class ModelCatalog:
         entry = self.store.get(registration.stored_id)
         metadata = {**entry_metadata(entry), **registration.metadata}
         return CatalogModel(registration.model_id, entry, registration.model_type, metadata)
-
-    def _load(self) -> dict[str, Registration]:
-        try:
-            raw = json.loads(self._path.read_text())
-        except FileNotFoundError:
-            return {}
-        return {item["model_id"]: Registration(**item) for item in raw}
-
-    def _save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._path.with_suffix(".tmp")
-        temp.write_text(json.dumps([asdict(r) for r in self._registrations.values()], indent=2))
-        os.replace(temp, self._path)

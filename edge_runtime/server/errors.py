@@ -17,6 +17,7 @@ from edge_runtime.errors import (
     ContextLengthExceeded,
     EdgeRuntimeError,
     InsufficientMemory,
+    InsufficientStorage,
     ModelNotFound,
     Overloaded,
     WrongModelType,
@@ -82,6 +83,8 @@ def classify(exc: BaseException, family: Family, prompt_param: str = "messages")
         )
     if isinstance(exc, InsufficientMemory):
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
+    if isinstance(exc, InsufficientStorage):
+        return ErrorInfo(507, message, "server_error", "insufficient_storage")
     if isinstance(exc, Unauthorized):
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import anyio
@@ -59,13 +60,15 @@ async def get_model(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def register_model(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.RegisterModelRequest)
-    served = state.catalog.register(
+    register = functools.partial(
+        state.catalog.register,
         body.model_id,
         provider_model_id=body.provider_model_id,
         model_type=body.model_type,
         metadata=body.metadata,
         provider_id=body.provider_id,
     )
+    served = await anyio.to_thread.run_sync(register)  # the store's lock and an fsync
     return json_response(native_model(served))
 
 
@@ -73,7 +76,7 @@ async def register_model(request: Request, state: ServerState) -> ASGIApp:
 async def unregister_model(request: Request, state: ServerState) -> ASGIApp:
     name = request.path_params["model_id"]
     _resolve(state, name)
-    state.catalog.unregister(name)
+    await anyio.to_thread.run_sync(state.catalog.unregister, name)
     return json_response(None)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
+from edge_runtime.durable import write_durably
 from edge_runtime.errors import BadRequest, ModelNotFound
 from edge_runtime.store.gguf_reader import ModelFileError, read_gguf_header
 from edge_runtime.store.model_info import ModelInfo, ModelType, model_info_from_header
@@ -243,17 +244,14 @@ class ModelStore:
 
     def _write_manifest(self, entries: dict[str, ModelEntry]) -> None:
         payload = {"version": MANIFEST_VERSION, "models": [entries[k].to_json() for k in sorted(entries)]}
-        temp = self.manifest_path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        try:
-            with open(temp, "w", encoding="utf-8") as file:
-                json.dump(payload, file, indent=2)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.manifest_path)
-            _fsync_dir(self.root)
-        finally:
-            temp.unlink(missing_ok=True)
+        write_durably(self.manifest_path, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's exclusive lock while changing another file kept in the store (the server's
+        registrations); not re-entrant: a holder must not take it again."""
+        with self._lock():
+            yield
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -346,14 +344,6 @@ def _sha256_of(path: Path) -> str:
         while chunk := file.read(COPY_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge_runtime.grammar import Vocabulary
+from edge_runtime.grammar.vocab import CorruptVocabularyCache
 
 
 def _spelled(vocab: Vocabulary, node: int) -> bytes:
@@ -55,6 +57,27 @@ def test_load_refuses_other_files(tmp_path: Path) -> None:
     path = tmp_path / "other.npz"
     np.savez(path, something=np.zeros(3))
     with pytest.raises(ValueError, match="format version"):
+        Vocabulary.load(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated"),
+        (lambda data: data[:20], "format version"),
+        (lambda data: data[:40], "truncated"),
+        (lambda data: data[:-1] + bytes([data[-1] ^ 1]), "sha256"),
+        (lambda data: data + b"x", "header says"),
+    ],
+    ids=["half", "inside-the-magic", "inside-the-header", "flipped-bit", "appended"],
+)
+def test_load_refuses_damaged_caches(
+    tiny_vocabulary: Vocabulary, tmp_path: Path, damage: Callable[[bytes], bytes], problem: str
+) -> None:
+    path = tmp_path / "vocab.npz"
+    tiny_vocabulary.save(path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CorruptVocabularyCache, match=problem):
         Vocabulary.load(path)
 
 
