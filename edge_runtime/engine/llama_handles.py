@@ -49,12 +49,16 @@ def _init_backend() -> None:
 
 
 class LlamaModel:
-    """The weights and vocabulary of one GGUF file (memory-mapped)."""
+    """The weights and vocabulary of one GGUF file, read into process memory rather than memory-mapped: a
+    mapped file truncated under a loaded model ends the process with SIGBUS (and root ignores the store's
+    read-only modes). Measured on Gemma 3 270M (2 cores, load average 13): RSS after load 521 MiB read vs
+    544 MiB mapped (repacked weights are copied out of the map either way), load 3.1-3.7 s vs 2.2-2.7 s."""
 
     def __init__(self, path: Path) -> None:
         _init_backend()
         params = llama.llama_model_default_params()
         params.n_gpu_layers = 0
+        params.load_mode = llama.LLAMA_LOAD_MODE_NONE
         handle = llama.llama_model_load_from_file(str(path).encode(), params)
         if not handle:
             raise LlamaError(f"llama.cpp could not load the model file {path}")

@@ -18,6 +18,7 @@ from edge_runtime.errors import (
     EdgeRuntimeError,
     InsufficientMemory,
     ModelNotFound,
+    ModelUnavailable,
     Overloaded,
     WrongModelType,
 )
@@ -72,6 +73,8 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
         )
     if isinstance(exc, InsufficientMemory):
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
+    if isinstance(exc, ModelUnavailable):
+        return ErrorInfo(503, message, "server_error", "model_unavailable", param="model")
     if isinstance(exc, Unauthorized):
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):

@@ -45,5 +45,6 @@ def import_default_model(store: ModelStore) -> ModelEntry:
             raise DefaultModelUnavailable(
                 f"{DEFAULT_MODEL_PACKAGE} could not assemble the file ({error})"
             ) from error
+        assembled.chmod(0o444)  # a linked file must be read-only (no one may change it under a server)
         entry = store.import_model(assembled, model_id=DEFAULT_MODEL_ID, link=True)
     return store.add_alias(entry.id, DEFAULT_MODEL_ALIAS)
