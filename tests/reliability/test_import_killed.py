@@ -29,7 +29,16 @@ def test_a_killed_import_leaves_no_temp_file_once_the_store_is_opened(
     shutil.copyfile(tiny_model_path, source)
     os.truncate(source, source.stat().st_size + PADDING_BYTES)
     root = tmp_path / "models"
-    command = [sys.executable, "-m", "edge_runtime.cli", "models", "import", str(source), "--models-dir", str(root)]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_runtime.cli",
+        "models",
+        "import",
+        str(source),
+        "--models-dir",
+        str(root),
+    ]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
