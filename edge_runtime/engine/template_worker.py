@@ -115,7 +115,10 @@ class _RenderProcess:
     def close(self) -> None:
         """Stop the process (idempotent): closing its stdin ends an idle one, a kill ends a busy one."""
         if self.popen.stdin is not None and not self.popen.stdin.closed:
-            self.popen.stdin.close()
+            try:
+                self.popen.stdin.close()
+            except OSError:  # a request half-written to a process that is gone
+                pass
         if self.alive:
             self.popen.kill()
         self.popen.wait()

@@ -91,3 +91,11 @@ def test_a_model_gone_from_the_manifest_is_a_404(store: ModelStore, http: httpx.
     )
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "model_not_found"
+
+
+def test_an_unreadable_manifest_is_a_500_without_its_path(store: ModelStore, http: httpx.Client) -> None:
+    store.manifest_path.write_text("{not json")
+    answer = http.post("/v1/completions", json={"model": GOOD, "prompt": "hi", "max_tokens": 2})
+    assert answer.status_code == 500
+    assert str(store.root) not in answer.text
+    assert http.get("/v1/health").status_code == 200
