@@ -6,7 +6,7 @@ thread in the server can be neither stopped nor limited in memory. Jinja2's sand
 operators, but not every path to a big string or a long loop (filters, `~` joins, macro recursion), and
 nothing stops a C-level allocation once it has started. A child process gets a hard address-space limit
 and can be killed: the bound holds whatever the template does. The cost is a pipe round trip per render
-(templates are compiled once per process and kept), and about 25 MiB per process.
+(templates are compiled once per process and kept), and 21 MiB of RSS per process (measured).
 """
 
 from __future__ import annotations
