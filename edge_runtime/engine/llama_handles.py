@@ -48,6 +48,13 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
+def extra_buffer_types_allowed() -> bool:
+    """Whether llama.cpp may repack weights into its extra CPU buffer types. Not when the build has AMX: its
+    AMX matmul dies of SIGILL on AMX machines (tile permission and config are set up on one thread only,
+    llama.cpp PR 26954), and a model's first decode would kill the server. The plain kernels stay."""
+    return b"AMX_INT8 = 1" not in llama.llama_print_system_info()
+
+
 class LlamaModel:
     """The weights and vocabulary of one GGUF file, read into process memory rather than memory-mapped: a
     mapped file truncated under a loaded model ends the process with SIGBUS (and root ignores the store's
@@ -59,6 +66,7 @@ class LlamaModel:
         params = llama.llama_model_default_params()
         params.n_gpu_layers = 0
         params.load_mode = llama.LLAMA_LOAD_MODE_NONE
+        params.use_extra_bufts = extra_buffer_types_allowed()
         handle = llama.llama_model_load_from_file(str(path).encode(), params)
         if not handle:
             raise LlamaError(f"llama.cpp could not load the model file {path}")
