@@ -92,7 +92,11 @@ def _register_models(subcommands: Subcommands) -> None:
     importing = actions.add_parser("import", parents=[common], help="copy a GGUF file into the store")
     importing.add_argument("path", help="the GGUF file")
     importing.add_argument("--id", dest="model_id", help="the model id (default: the file name, lowercased)")
-    importing.add_argument("--link", action="store_true", help="hard-link the file instead of copying it")
+    importing.add_argument(
+        "--link",
+        action="store_true",
+        help="hard-link the file instead of copying it (it must be read-only: chmod a-w)",
+    )
     importing.set_defaults(handler=_models_import)
 
     show = actions.add_parser("show", parents=[common], help="print a model's metadata and RAM estimate")

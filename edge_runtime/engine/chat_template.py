@@ -2,74 +2,23 @@
 
 Templates come from three places, in this order: an override (template text or a built-in name, e.g. from the
 store manifest), the GGUF's `tokenizer.chat_template`, or a built-in chosen by architecture. Templates are
-untrusted text from model files, so they run in jinja2's immutable sandbox.
+untrusted programs from model files: they compile and render in jinja2's immutable sandbox, in a separate
+process with a memory limit that is killed past a deadline (template_worker.py says why, and what it costs).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
-import jinja2
-from jinja2 import nodes
-from jinja2.ext import Extension, loopcontrols
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-from edge_runtime.errors import BadRequest
+from edge_runtime.engine.template_sandbox import ChatTemplateError
+from edge_runtime.engine.template_worker import default_renderer
 
 TemplateOrigin = Literal["override", "gguf", "builtin"]
 Family = Literal["gemma", "llama3", "chatml"]
 
-
-class ChatTemplateError(BadRequest):
-    """A chat template failed to compile or render, or the messages cannot be rendered by it."""
-
-
-class _GenerationBlock(Extension):
-    """Accepts HF's `{% generation %}...{% endgeneration %}` (assistant-mask markers) and renders the body."""
-
-    tags = {"generation"}  # noqa: RUF012 (jinja2.ext.Extension declares `tags` as a plain set)
-
-    def parse(self, parser: Any) -> list[nodes.Node]:
-        next(parser.stream)
-        return list(parser.parse_statements(("name:endgeneration",), drop_needle=True))
-
-
-def _tojson(
-    value: Any,
-    ensure_ascii: bool = False,
-    indent: int | None = None,
-    separators: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-) -> str:
-    """HF's `tojson`: plain json.dumps (no HTML escaping, non-ASCII kept), unlike jinja2's own filter."""
-    return json.dumps(
-        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-    )
-
-
-def _raise_exception(message: str) -> None:
-    raise ChatTemplateError(f"chat template refused the conversation: {message}")
-
-
-def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
-
-
-def _make_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, _GenerationBlock]
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    return env
-
-
-_ENVIRONMENT = _make_environment()
 
 # Built-in templates: written for string contents (list contents are flattened before rendering). Assistant
 # tool calls that reach a built-in are rendered in the generic tool-call form of tool_calls.py:
@@ -194,22 +143,26 @@ def _family_of_text(source: str) -> Family | None:
 
 @dataclass
 class ChatTemplate:
-    """One compiled chat template. Build it with `for_model`; `render` is safe to call from many threads."""
+    """One compiled chat template. Build it with `for_model` (which keeps the last few built, so a template
+    is compiled and probed once, not per request); `render` is safe to call from many threads."""
 
     source: str
     origin: TemplateOrigin
     family: Family | None
     """The built-in family of the template (by name, or by its end-of-turn marker); None if unknown."""
-    _template: jinja2.Template = field(init=False, repr=False)
     _typed_content: bool | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        try:
-            self._template = _ENVIRONMENT.from_string(self.source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ChatTemplateError(
-                f"chat template does not compile: {exc.message} (line {exc.lineno})"
-            ) from exc
+        default_renderer().compile(self.source, self.label)
+
+    @property
+    def label(self) -> str:
+        """How errors name this template to a client."""
+        if self.origin == "builtin":
+            return f"the built-in {self.family} chat template"
+        if self.origin == "override":
+            return "the model's chat template override"
+        return "the model's chat template"
 
     @classmethod
     def for_model(
@@ -221,9 +174,9 @@ class ChatTemplate:
                 raise ChatTemplateError("the chat template override is empty")
             if override in BUILTIN_TEMPLATES:
                 return cls.builtin(override)
-            return cls(source=override, origin="override", family=_family_of_text(override))
+            return _built(override, "override", _family_of_text(override))
         if gguf_template and gguf_template.strip():
-            return cls(source=gguf_template, origin="gguf", family=_family_of_text(gguf_template))
+            return _built(gguf_template, "gguf", _family_of_text(gguf_template))
         return cls.builtin(family_for_architecture(architecture))
 
     @classmethod
@@ -232,7 +185,7 @@ class ChatTemplate:
             known = ", ".join(sorted(BUILTIN_TEMPLATES))
             raise ChatTemplateError(f"no built-in chat template named '{name}' (known: {known})")
         family: Family = name  # type: ignore[assignment]  # the keys of BUILTIN_TEMPLATES are families
-        return cls(source=BUILTIN_TEMPLATES[name], origin="builtin", family=family)
+        return _built(BUILTIN_TEMPLATES[name], "builtin", family)
 
     @property
     def supports_tools(self) -> bool:
@@ -285,15 +238,7 @@ class ChatTemplate:
         )
 
     def _render(self, variables: dict[str, Any]) -> str:
-        try:
-            return self._template.render(**variables)
-        except ChatTemplateError:
-            raise
-        except jinja2.TemplateError as exc:
-            raise ChatTemplateError(f"chat template failed: {exc.message or type(exc).__name__}") from exc
-        except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
-            # A template is a program from a model file: its own runtime faults are the template's error.
-            raise ChatTemplateError(f"chat template failed: {type(exc).__name__}: {exc}") from exc
+        return default_renderer().render(self.source, variables, self.label)
 
     def _renders_typed_content(self) -> bool:
         """Whether the template reads list contents itself; if not, text parts are joined before rendering."""
@@ -313,6 +258,11 @@ class ChatTemplate:
                 out = ""
             self._typed_content = _TYPED_CONTENT_PROBE in out and "'type'" not in out and '"type"' not in out
         return self._typed_content
+
+
+@functools.lru_cache(maxsize=32)
+def _built(source: str, origin: TemplateOrigin, family: Family | None) -> ChatTemplate:
+    return ChatTemplate(source=source, origin=origin, family=family)
 
 
 def _checked_message(index: int, message: Any) -> dict[str, Any]:

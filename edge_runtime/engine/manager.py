@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import anyio
 
+from edge_runtime.engine.llama_handles import LlamaError
 from edge_runtime.engine.loaded_model import (
     EngineConfig,
     LoadedModel,
@@ -16,8 +17,15 @@ from edge_runtime.engine.loaded_model import (
     available_memory_bytes,
     required_bytes,
 )
-from edge_runtime.errors import InsufficientMemory, WrongModelType
-from edge_runtime.store import ModelEntry, ModelStore
+from edge_runtime.errors import InsufficientMemory, ModelUnavailable, WrongModelType
+from edge_runtime.store import (
+    ModelEntry,
+    ModelFileError,
+    ModelInfo,
+    ModelStore,
+    model_info_from_header,
+    read_gguf_header,
+)
 
 __all__ = ["EngineConfig", "ModelManager"]
 
@@ -56,21 +64,38 @@ class ModelManager:
             found = self._loaded.get(key)
             if found is not None:
                 return found
-            path = self.store.path_of(entry)
-            info = await anyio.to_thread.run_sync(self.store.info, entry.id)
+            info = await anyio.to_thread.run_sync(self._checked_info, entry)
             self._make_room(required_bytes(info, self.config, model_type), keep=key)
-            model = await anyio.to_thread.run_sync(
-                lambda: LoadedModel(
-                    path,
-                    entry.id,
-                    self.config,
-                    model_type=model_type,
-                    chat_template_override=entry.chat_template_override,
-                )
-            )
+            model = await anyio.to_thread.run_sync(self._load, entry, model_type)
             self._loaded[key] = model
             log.info("loaded '%s' as %s (about %d MiB)", entry.id, model_type, model.memory_bytes >> 20)
             return model
+
+    def _checked_info(self, entry: ModelEntry) -> ModelInfo:
+        """The header facts of the entry's file, once the file is known to be the one imported."""
+        path = self.store.checked_path(entry)
+        try:
+            return model_info_from_header(read_gguf_header(path))
+        except ModelFileError as error:
+            log.error("model '%s': %s", entry.id, error)
+            raise ModelUnavailable(
+                entry.id, f"its file in the model store is unreadable ({error.reason}); import it again"
+            ) from error
+
+    def _load(self, entry: ModelEntry, model_type: ModelType) -> LoadedModel:
+        """Load the checked file; a failure names the model (the path goes to the log, not to the client)."""
+        path = self.store.checked_path(entry)
+        try:
+            return LoadedModel(
+                path,
+                entry.id,
+                self.config,
+                model_type=model_type,
+                chat_template_override=entry.chat_template_override,
+            )
+        except (LlamaError, ModelFileError) as error:
+            log.error("model '%s' did not load: %s", entry.id, error)
+            raise ModelUnavailable(entry.id, "llama.cpp could not load it (the server log says why)") from error
 
     def _make_room(self, need: int, *, keep: tuple[str, ModelType]) -> None:
         """Unload idle models, least recently used first, until `need` fits the budget (or free memory)."""

@@ -19,6 +19,7 @@ from edge_runtime.errors import (
     InsufficientMemory,
     InsufficientStorage,
     ModelNotFound,
+    ModelUnavailable,
     Overloaded,
     WrongModelType,
 )
@@ -85,6 +86,8 @@ def classify(exc: BaseException, family: Family, prompt_param: str = "messages")
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, InsufficientStorage):
         return ErrorInfo(507, message, "server_error", "insufficient_storage")
+    if isinstance(exc, ModelUnavailable):
+        return ErrorInfo(503, message, "server_error", "model_unavailable", param="model")
     if isinstance(exc, Unauthorized):
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):

@@ -1,7 +1,11 @@
 """The model store: a folder of GGUF files and a manifest, changed only under an exclusive file lock.
 
 Imports copy into a temp file beside the manifest, fsync it and rename it into place, so a killed import
-leaves at most a temp file (swept by the next writer) and never a half-registered model.
+leaves at most a temp file (swept when a store is next opened) and never a half-registered model.
+
+A stored file must not change under a server that loaded it, so stored files are read-only (mode 0444), a
+`--link` import refuses a source anyone may write (the link shares its inode), and loading checks the file's
+size and mtime against the manifest (`checked_path`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from edge_runtime.durable import write_durably
-from edge_runtime.errors import BadRequest, ModelNotFound
+from edge_runtime.errors import BadRequest, EdgeRuntimeError, ModelNotFound, ModelUnavailable
 from edge_runtime.store.gguf_reader import ModelFileError, read_gguf_header
 from edge_runtime.store.model_info import ModelInfo, ModelType, model_info_from_header
 
@@ -31,6 +36,8 @@ LOCK_NAME = ".manifest.lock"
 MANIFEST_VERSION = 1
 COPY_CHUNK_BYTES = 4 * 1024 * 1024
 TEMP_SUFFIX = ".importing"
+STORED_FILE_MODE = 0o444
+"""Stored GGUF files are read-only: llama.cpp maps them, and nothing of ours ever writes them again."""
 MODEL_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._:-]{0,127}")
 
 ImportProgress = Callable[[int, int], None]
@@ -55,8 +62,9 @@ class InvalidModelId(BadRequest):
         self.name = name
 
 
-class StoreCorrupt(BadRequest):
-    """The manifest cannot be parsed; the store refuses to guess rather than overwrite it."""
+class StoreCorrupt(EdgeRuntimeError):
+    """The manifest cannot be parsed; the store refuses to guess rather than overwrite it. The server's fault:
+    a client sees a 500, the log and the command line see the manifest's path."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class ModelEntry:
     model_type: ModelType
     aliases: tuple[str, ...] = ()
     chat_template_override: str | None = None
+    mtime_ns: int | None = None
+    """The stored file's mtime at import; None in manifests written before it was recorded (size is checked)."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -101,6 +111,7 @@ class ModelStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root) if root is not None else default_models_dir()
+        self._sweep_abandoned_imports()
 
     @property
     def manifest_path(self) -> Path:
@@ -116,6 +127,32 @@ class ModelStore:
 
     def path_of(self, entry: ModelEntry) -> Path:
         return self.root / entry.file
+
+    def checked_path(self, entry: ModelEntry) -> Path:
+        """The entry's file, if it is still the one imported (same size and, when recorded, mtime): a model
+        must not be loaded from a file that was truncated or rewritten since."""
+        path = self.path_of(entry)
+        try:
+            found = path.stat()
+        except FileNotFoundError:
+            raise ModelUnavailable(
+                entry.id, "its file is missing from the model store; import the model again"
+            ) from None
+        except OSError as error:
+            raise ModelUnavailable(
+                entry.id, f"its file in the model store cannot be read ({error.strerror}); import it again"
+            ) from error
+        if found.st_size != entry.size:
+            raise ModelUnavailable(
+                entry.id,
+                f"its file in the model store changed since import ({found.st_size} bytes, "
+                f"{entry.size} imported); import the model again",
+            )
+        if entry.mtime_ns is not None and found.st_mtime_ns != entry.mtime_ns:
+            raise ModelUnavailable(
+                entry.id, "its file in the model store was modified since import; import the model again"
+            )
+        return path
 
     def info(self, id_or_alias: str) -> ModelInfo:
         """The model's full header facts (the manifest keeps only a summary)."""
@@ -146,12 +183,15 @@ class ModelStore:
         """Check `source`'s header, copy (or hard-link) it into the store, hash it and register it.
 
         The id defaults to the file's stem, lowercased. `model_type` overrides the type read from the header,
-        e.g. to register an llm file a second time as an embedding model.
+        e.g. to register an llm file a second time as an embedding model. A linked source must already be
+        read-only: the store's file is the same inode, and a loaded model must not change underneath.
         """
         source = Path(source)
         if model_type is not None and model_type not in get_args(ModelType):
             raise BadRequest(f"model type must be one of {get_args(ModelType)}, got {model_type!r}")
         info = model_info_from_header(read_gguf_header(source))
+        if link:
+            _check_read_only(source)
         model_id = _checked_name(model_id if model_id is not None else source.stem.lower())
         if model_id in self._names(self._read_manifest()):
             raise DuplicateModel(model_id)
@@ -164,6 +204,7 @@ class ModelStore:
                 digest, size = _sha256_of(temp), temp.stat().st_size
             else:
                 digest, size = _copy_and_hash(source, temp, progress)
+                os.chmod(temp, STORED_FILE_MODE)
             read_gguf_header(temp)  # the bytes we keep, not the source, are what gets registered
             entry = ModelEntry(
                 id=model_id,
@@ -178,6 +219,7 @@ class ModelStore:
                 embedding_length=info.embedding_length,
                 has_chat_template=info.has_chat_template,
                 model_type=model_type or info.model_type,
+                mtime_ns=temp.stat().st_mtime_ns,
             )
             with self._lock():
                 entries = self._read_manifest()
@@ -274,7 +316,8 @@ class ModelStore:
             self._write_manifest(entries)
 
     def _sweep_abandoned_imports(self) -> None:
-        """Delete temp files of imports whose process is gone (killed mid-copy)."""
+        """Delete temp files of imports whose process is gone (killed mid-copy). Safe without the lock: a
+        temp is only ever written by the live process its name carries. One listing of the folder."""
         for temp in self.root.glob(f".*{TEMP_SUFFIX}"):
             pid_text = temp.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]
             if pid_text.isdigit() and not _process_alive(int(pid_text)):
@@ -323,6 +366,20 @@ def _copy_and_hash(source: Path, target: Path, progress: ImportProgress | None) 
     except OSError as error:
         raise ModelFileError(source, f"cannot copy into the store ({error.strerror or error})") from error
     return digest.hexdigest(), copied
+
+
+def _check_read_only(source: Path) -> None:
+    """A linked file is shared with whoever can write the source: refuse it unless no one may."""
+    try:
+        mode = source.stat().st_mode
+    except OSError as error:
+        raise ModelFileError(source, f"cannot read the file ({error.strerror or error})") from error
+    if mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise ModelFileError(
+            source,
+            "is writable, and a linked file would change under a server that loaded it; make it read-only "
+            "first (chmod a-w) or import it without --link (a copy)",
+        )
 
 
 def _hard_link(source: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
-"""`edge-runtime serve` as a subprocess on a loopback port, its output collected line by line."""
+"""`edge-runtime serve` as a user runs it: a subprocess on a free loopback port, its output collected line by
+line, for tests that must see the process itself (it may die, its memory is read from /proc, it gets signals)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,16 @@ class ServeProcess:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=60.0)
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def peak_rss_bytes(self) -> int:
+        """VmHWM: the most resident memory the server process ever had."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM in /proc status")
+
     def output(self) -> str:
         return "\n".join(self.lines)
 
@@ -34,17 +45,17 @@ class ServeProcess:
 def serve_command(models_dir: Path, port: int, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(models_dir),
-        "--port", str(port), "--slots", "1", "--ctx", "256", "--grace", "5", *extra,
+        "--port", str(port), *extra,
     ]  # fmt: skip
 
 
 @contextmanager
-def running_server(models_dir: Path, *extra: str, prefix: Sequence[str] = ()) -> Iterator[ServeProcess]:
-    """Start a server (`prefix` runs before the command, e.g. to set an rlimit), wait for /v1/health, and stop
-    it with SIGTERM on exit."""
+def serve_process(models_dir: Path, *args: str, prefix: Sequence[str] = ()) -> Iterator[ServeProcess]:
+    """Start `serve` on the store with exactly `args` (`prefix` runs before the command, e.g. to set an
+    rlimit), wait for /v1/health, and stop it with SIGTERM (then SIGKILL) on exit."""
     port = free_port()
     process = subprocess.Popen(
-        [*prefix, *serve_command(models_dir, port, *extra)],
+        [*prefix, *serve_command(models_dir, port, *args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -66,6 +77,13 @@ def running_server(models_dir: Path, *extra: str, prefix: Sequence[str] = ()) ->
         reader.join(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def running_server(
+    models_dir: Path, *extra: str, prefix: Sequence[str] = ()
+) -> AbstractContextManager[ServeProcess]:
+    """serve_process with one small slot and a 5 s grace, the setting of the store tests."""
+    return serve_process(models_dir, "--slots", "1", "--ctx", "256", "--grace", "5", *extra, prefix=prefix)
 
 
 def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:

@@ -71,6 +71,9 @@ def test_link_import_and_environment_store(
     source = tmp_path / "Tiny.gguf"
     source.write_bytes(tiny_model_path.read_bytes())
     monkeypatch.setenv("EDGE_RUNTIME_MODELS_DIR", str(tmp_path / "env-store"))
+    assert main(["models", "import", str(source), "--link"]) == 2
+    assert "is writable" in capsys.readouterr().err
+    source.chmod(0o444)
     assert main(["models", "import", str(source), "--link"]) == 0
     entry = ModelStore(tmp_path / "env-store").get("tiny")
     assert (tmp_path / "env-store" / entry.file).stat().st_ino == source.stat().st_ino

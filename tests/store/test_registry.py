@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -13,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.errors import BadRequest, ModelNotFound
+from edge_runtime.errors import BadRequest, ModelNotFound, ModelUnavailable
 from edge_runtime.store import (
     MODELS_DIR_ENV,
     DuplicateModel,
     GGUFFormatError,
     InvalidModelId,
+    ModelFileError,
     ModelStore,
     StoreCorrupt,
     default_models_dir,
@@ -75,9 +78,32 @@ def test_hard_link_import_shares_the_inode(tmp_path: Path, tiny_model_path: Path
     source = tmp_path / "source.gguf"
     shutil.copyfile(tiny_model_path, source)
     store = ModelStore(tmp_path / "models")
+    with pytest.raises(ModelFileError, match=r"writable.*chmod a-w.*without --link"):
+        store.import_model(source, model_id="linked", link=True)
+    assert store.list() == []
+
+    source.chmod(0o444)
     entry = store.import_model(source, model_id="linked", link=True)
     assert store.path_of(entry).stat().st_ino == source.stat().st_ino
     assert store.verify("linked")
+
+
+def test_stored_files_are_read_only_and_checked_before_loading(tmp_path: Path, tiny_model_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    entry = store.import_model(tiny_model_path, model_id="tiny")
+    path = store.path_of(entry)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert entry.mtime_ns == path.stat().st_mtime_ns
+    assert store.checked_path(entry) == path
+
+    os.utime(path, ns=(path.stat().st_atime_ns, entry.mtime_ns + 1))
+    with pytest.raises(ModelUnavailable, match="model 'tiny' is unavailable: .* modified since import"):
+        store.checked_path(entry)
+    # A manifest written before mtimes were recorded: only the size is checked.
+    assert store.checked_path(dataclasses.replace(entry, mtime_ns=None)) == path
+    path.unlink()
+    with pytest.raises(ModelUnavailable, match="missing from the model store"):
+        store.checked_path(entry)
 
 
 def test_a_second_view_with_another_type(tmp_path: Path, tiny_model_path: Path) -> None:
@@ -126,6 +152,7 @@ def test_verify_detects_a_changed_or_missing_file(tmp_path: Path, tiny_model_pat
     path = store.path_of(entry)
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
+    path.chmod(0o644)
     path.write_bytes(data)
     assert not store.verify("tiny")
     path.unlink()
