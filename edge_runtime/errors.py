@@ -38,3 +38,8 @@ class Overloaded(EdgeRuntimeError):
 
 class InsufficientMemory(EdgeRuntimeError):
     """Loading a model would need more RAM than the machine has free."""
+
+
+class ShuttingDown(EdgeRuntimeError):
+    """Raised into running and queued generations when the server's shutdown grace period has run out, and at
+    new ones after (HTTP 503 with Retry-After, in the family's error shape)."""

@@ -109,17 +109,21 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from edge_runtime.server.app import create_app
+    from edge_runtime.server.shutdown import GracefulServer, stop_signals_exit_zero, uvicorn_grace_s
 
     settings = settings_from_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        timeout_graceful_shutdown=uvicorn_grace_s(settings.shutdown_grace_s),
         log_config=None,
     )
-    server = uvicorn.Server(config)
-    server.run()
+    # At the end of the grace the app cuts its own requests, each with a last word in its family's shape.
+    server = GracefulServer(config, app.state.shutdown_grace)
+    with stop_signals_exit_zero():
+        server.run()
     return 0 if server.started else 1

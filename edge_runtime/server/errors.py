@@ -19,6 +19,7 @@ from edge_runtime.errors import (
     InsufficientMemory,
     ModelNotFound,
     Overloaded,
+    ShuttingDown,
     WrongModelType,
 )
 
@@ -70,6 +71,8 @@ def classify(exc: BaseException, family: Family) -> ErrorInfo:
             "overloaded",
             retry_after=RETRY_AFTER_SECONDS,
         )
+    if isinstance(exc, ShuttingDown):
+        return ErrorInfo(503, message, "server_error", "shutting_down", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, InsufficientMemory):
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, Unauthorized):

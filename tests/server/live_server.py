@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -114,3 +115,20 @@ def post_raw(base_url: str, path: str, body: dict[str, object]) -> socket.socket
     )
     sock.sendall(head.encode() + payload)
     return sock
+
+
+def serve_command(models_dir: Path, port: int, *options: str) -> list[str]:
+    """`edge-runtime serve` on the tiny model, as a user runs it (for subprocess tests)."""
+    return [
+        sys.executable,
+        "-m",
+        "edge_runtime.cli",
+        "serve",
+        "--models-dir",
+        str(models_dir),
+        "--port",
+        str(port),
+        "--model",
+        TINY_ID,
+        *options,
+    ]
