@@ -53,3 +53,8 @@ class InsufficientMemory(EdgeRuntimeError):
 class InsufficientStorage(EdgeRuntimeError):
     """Raised when a change cannot be written durably (disk full, quota, I/O error); nothing was changed, in
     memory or on disk (HTTP 507)."""
+
+
+class ShuttingDown(EdgeRuntimeError):
+    """Raised into running and queued generations when the server's shutdown grace period has run out, and at
+    new ones after (HTTP 503 with Retry-After, in the family's error shape)."""

@@ -21,6 +21,7 @@ from edge_runtime.engine.types import (
 
 if TYPE_CHECKING:
     from edge_runtime.engine.chat_template import ChatTemplate
+    from edge_runtime.engine.scheduler import Reservation
     from edge_runtime.grammar import Grammar, Vocabulary
 
 
@@ -46,7 +47,11 @@ class TextModel(Protocol):
 
     def encode_bytes(self, data: bytes) -> list[int]: ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]: ...
+    def reserve(self, n_sequences: int) -> Reservation: ...
+
+    def generate(
+        self, request: GenerationRequest, reservation: Reservation | None = None
+    ) -> AsyncIterator[GenerationEvent]: ...
 
 
 @dataclass(frozen=True)

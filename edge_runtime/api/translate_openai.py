@@ -105,6 +105,35 @@ def _guided_constraint(
 # ---- completions ---------------------------------------------------------------------------------------------
 
 
+MAX_CHOICES_PER_REQUEST = 128
+"""Choices one completions request may ask for, prompts x n (x best_of when larger): OpenAI's own ceiling on n,
+so what works against OpenAI works here. Each choice is a whole generation on this model's slots."""
+
+
+def completion_prompt_count(request: ot.CompletionRequest) -> int:
+    """Prompts in a completions request, without tokenizing: a text or a flat token list is one."""
+    prompt = request.prompt
+    if isinstance(prompt, str) or not prompt or isinstance(prompt[0], int):
+        return 1
+    return len(prompt)
+
+
+def check_choice_count(request: ot.CompletionRequest) -> int:
+    """Refuse more than MAX_CHOICES_PER_REQUEST choices (a 400 naming `prompt`, `n` or `best_of`) before any
+    work; returns the sequences each prompt runs at once."""
+    prompts = completion_prompt_count(request)
+    n = request.n or 1
+    per_prompt = max(n, request.best_of or 0)
+    if prompts * per_prompt > MAX_CHOICES_PER_REQUEST:
+        param = "prompt" if prompts > 1 else "best_of" if per_prompt > n else "n"
+        raise ParameterError(
+            param,
+            f"{prompts} prompt(s) x {per_prompt} choice(s) each asks for {prompts * per_prompt} choices; "
+            f"at most {MAX_CHOICES_PER_REQUEST} per request",
+        )
+    return per_prompt
+
+
 def completion_prompts(request: ot.CompletionRequest, model: TextModel) -> list[list[int]]:
     """A prompt is text, a list of texts, a token list, or a list of token lists: one engine request each."""
     prompt = request.prompt
@@ -137,6 +166,7 @@ def completion_to_generations(
         raise ParameterError("suffix", "text insertion (suffix) is not supported")
     if request.prompt_logprobs is not None:
         raise ParameterError("prompt_logprobs", "prompt logprobs are not supported; use echo with logprobs")
+    check_choice_count(request)
     n = request.n or 1
     if request.best_of is not None and request.best_of < n:
         raise ParameterError("best_of", f"best_of ({request.best_of}) must be at least n ({n})")
@@ -215,12 +245,13 @@ def completion_response(
 
 
 class CompletionStream:
-    """Engine events of one prompt to `text_completion` chunks; choice indexes are offset by the prompt."""
+    """Engine events of every prompt to `text_completion` chunks of one id; choice indexes are offset by the
+    prompt's position."""
 
-    def __init__(self, request: ot.CompletionRequest, model: TextModel, prompt_index: int) -> None:
+    def __init__(self, request: ot.CompletionRequest, model: TextModel) -> None:
         self._request = request
         self._model = model
-        self._base = prompt_index * (request.n or 1)
+        self._per_prompt = request.n or 1
         self._logprobs: dict[int, LegacyLogprobs] = {}
         self.id = f"cmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
@@ -228,24 +259,25 @@ class CompletionStream:
     def _chunk(self, choice: ot.CompletionChoice) -> ot.Completion:
         return ot.Completion(id=self.id, created=self.created, model=self._request.model, choices=[choice])
 
-    def chunks(self, event: GenerationEvent) -> Iterator[ot.Completion]:
+    def chunks(self, event: GenerationEvent, prompt_index: int = 0) -> Iterator[ot.Completion]:
+        base = prompt_index * self._per_prompt
         if isinstance(event, TextPiece):
             logprobs = None
             if self._request.logprobs is not None:
-                builder = self._logprobs.setdefault(event.index, LegacyLogprobs())
+                builder = self._logprobs.setdefault(base + event.index, LegacyLogprobs())
                 logprobs = builder.build(
                     logprob_entries(event), event.token_ids, self._model, self._request.logprobs
                 )
             yield self._chunk(
                 ot.CompletionChoice(
-                    finish_reason=None, index=self._base + event.index, logprobs=logprobs, text=event.text
+                    finish_reason=None, index=base + event.index, logprobs=logprobs, text=event.text
                 )
             )
         elif isinstance(event, ChoiceFinished):
             yield self._chunk(
                 ot.CompletionChoice(
                     finish_reason=openai_finish_reason(event.finish_reason),
-                    index=self._base + event.index,
+                    index=base + event.index,
                     logprobs=None,
                     text="",
                 )

@@ -13,7 +13,7 @@ import anyio
 
 from edge_runtime.engine.embeddings import Embedder, Pooling, Truncation
 from edge_runtime.engine.llama_handles import ContextParams, LlamaContext, LlamaModel
-from edge_runtime.engine.scheduler import BatchScheduler
+from edge_runtime.engine.scheduler import BatchScheduler, Reservation
 from edge_runtime.engine.tokenizer import Tokenizer
 from edge_runtime.engine.types import GenerationEvent, GenerationRequest
 from edge_runtime.errors import InsufficientMemory, WrongModelType
@@ -216,11 +216,21 @@ class LoadedModel:
         """The grammar engine's index of this model's tokens (built once, cached beside the model file)."""
         return self.tokenizer.vocabulary(self._cache_dir)
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+    def _generating_scheduler(self) -> BatchScheduler:
         if self.scheduler is None:
             raise WrongModelType(f"model '{self.model_id}' is an embedding model; it does not generate text")
+        return self.scheduler
+
+    def reserve(self, n_sequences: int) -> Reservation:
+        """A place in this model's queue for a request about to be prepared (Overloaded if it would be shed)."""
+        return self._generating_scheduler().reserve(n_sequences)
+
+    async def generate(
+        self, request: GenerationRequest, reservation: Reservation | None = None
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        scheduler = self._generating_scheduler()
         # Closing this stream closes the scheduler's at once (not when it is collected), which frees the slot.
-        async with aclosing(self.scheduler.generate(request)) as events:
+        async with aclosing(scheduler.generate(request, reservation)) as events:
             async for event in events:
                 yield event
 

@@ -145,6 +145,19 @@ class _Job:
         return self.prompt_pos < len(self.request.prompt_tokens)
 
 
+class Reservation:
+    """A place in a scheduler's queue, held while the server prepares a request (chat template, tokenizer, grammar
+    compile), so that a request the queue would shed is shed before that work. `generate` takes it over;
+    `release` gives it back (idempotent)."""
+
+    def __init__(self, scheduler: BatchScheduler, n_sequences: int) -> None:
+        self.n_sequences = n_sequences
+        self._scheduler = scheduler
+
+    def release(self) -> None:
+        self._scheduler._unreserve(self)
+
+
 class BatchScheduler:
     """Owns a context's sequences. `n_batch` bounds the tokens of one step; `queue_size` bounds the jobs
     waiting for free slots (past it, submit raises Overloaded)."""
@@ -170,6 +183,9 @@ class BatchScheduler:
         self._running: list[_Job] = []
         self._ended: list[_Job] = []
         """Jobs that finished or failed since their events were last delivered."""
+        self._reserved: list[Reservation] = []
+        self._refusal: EdgeRuntimeError | None = None
+        """Set by fail_all: every new request is refused with (a copy of) it."""
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="edge-runtime-scheduler", daemon=True)
@@ -211,17 +227,56 @@ class BatchScheduler:
             raise BadRequest(f"token id {bad[0]} is outside the vocabulary of {n_vocab} tokens")
         _check_sampling(request.sampling)
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
-        """Events of one request: text pieces, one ChoiceFinished per choice, then GenerationDone."""
-        self.check(request)
-        job = _Job(request, _Mailbox(asyncio.get_running_loop()))
+    def reserve(self, n_sequences: int) -> Reservation:
+        """Hold a place for a request about to be prepared; Overloaded now if the queue would shed it."""
+        reservation = Reservation(self, min(max(n_sequences, 1), self.n_slots))
         with self._wake:
-            if self._stopping:
-                raise Overloaded("the model is shutting down")
-            if self._must_wait(job) > self.queue_size:
+            self._check_open()
+            if self._must_wait(reservation.n_sequences) > self.queue_size:
                 raise Overloaded(f"the queue is full ({self.queue_size} requests waiting)")
-            self._waiting.append(job)
-            self._wake.notify()
+            self._reserved.append(reservation)
+        return reservation
+
+    def _unreserve(self, reservation: Reservation) -> None:
+        with self._wake:
+            if reservation in self._reserved:
+                self._reserved.remove(reservation)
+
+    def _check_open(self) -> None:
+        if self._stopping:
+            raise Overloaded("the model is shutting down")
+        if self._refusal is not None:
+            raise type(self._refusal)(*self._refusal.args)
+
+    def fail_all(self, error: EdgeRuntimeError) -> None:
+        """Fail every queued and running generation with `error` now, and refuse new ones with it (the server's
+        shutdown grace ran out). Each consumer raises it at once; the next step frees its slots."""
+        with self._wake:
+            self._refusal = error
+            self._reserved.clear()
+            for job in [*self._waiting, *self._running]:
+                job.mailbox.post([type(error)(*error.args)])
+
+    async def generate(
+        self, request: GenerationRequest, reservation: Reservation | None = None
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """Events of one request: text pieces, one ChoiceFinished per choice, then GenerationDone. A request
+        holding a reservation takes its place in the queue instead of being checked against it again."""
+        job = _Job(request, _Mailbox(asyncio.get_running_loop()))
+        try:
+            self.check(request)
+            with self._wake:
+                held = reservation is not None and reservation in self._reserved
+                if reservation is not None:
+                    reservation.release()
+                self._check_open()
+                if not held and self._must_wait(job.n_sequences) > self.queue_size:
+                    raise Overloaded(f"the queue is full ({self.queue_size} requests waiting)")
+                self._waiting.append(job)
+                self._wake.notify()
+        finally:
+            if reservation is not None:
+                reservation.release()
         try:
             while True:
                 for event in await job.mailbox.take():
@@ -235,14 +290,16 @@ class BatchScheduler:
                 job.cancelled = True
                 self._wake.notify()
 
-    def _must_wait(self, job: _Job) -> int:
-        """How many queued jobs, `job` last, free slots cannot take at once (admission is first come, first
-        served): a burst arriving while slots are free is not counted against the queue."""
+    def _must_wait(self, n_sequences: int) -> int:
+        """How many queued jobs and reservations, a newcomer of `n_sequences` last, free slots cannot take at
+        once (admission is first come, first served): a burst arriving while slots are free is not counted
+        against the queue."""
         free = sum(not slot.busy for slot in self._slots)
         waiting = 0
-        for queued in [*self._waiting, job]:
-            if waiting == 0 and queued.n_sequences <= free:
-                free -= queued.n_sequences
+        needs = [*(job.n_sequences for job in self._waiting), *(r.n_sequences for r in self._reserved)]
+        for need in [*needs, n_sequences]:
+            if waiting == 0 and need <= free:
+                free -= need
             else:
                 waiting += 1
         return waiting

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
+from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.server import routes_models, routes_native, routes_openai
 from edge_runtime.server.catalog import ModelCatalog
 from edge_runtime.server.errors import ErrorInfo, error_body
@@ -40,6 +41,7 @@ from edge_runtime.server.request_guards import (
     normalize_origin,
 )
 from edge_runtime.server.settings import ServerSettings
+from edge_runtime.server.shutdown import ShutdownGrace
 from edge_runtime.server.state import ServerState
 from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
 
@@ -99,8 +101,19 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _fail_all_generations(manager: ModelManager) -> Callable[[EdgeRuntimeError], None]:
+    def fail_all(error: EdgeRuntimeError) -> None:
+        for model in manager.loaded():
+            if model.scheduler is not None:
+                model.scheduler.fail_all(error)
+
+    return fail_all
+
+
 def create_app(settings: ServerSettings) -> Starlette:
+    """The app; `app.state.shutdown_grace` is what `serve` tells when a stop signal arrives."""
     metrics = ServerMetrics()
+    shutdown_grace = ShutdownGrace(settings.shutdown_grace_s)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,6 +121,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state
+        shutdown_grace.attach(_fail_all_generations(manager))
         janitor: asyncio.Task[None] | None = None
         try:
             for name in settings.preload:
@@ -118,6 +132,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 janitor = asyncio.create_task(_unload_idle_models(manager, settings.idle_unload_s))
             yield
         finally:
+            shutdown_grace.detach()
             if janitor is not None:
                 janitor.cancel()
             await anyio.to_thread.run_sync(manager.close_all)
@@ -158,9 +173,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         middleware.append(Middleware(BearerAuthMiddleware, api_keys=settings.api_keys))
     middleware.append(Middleware(JsonBodyMiddleware))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )
+    app.state.shutdown_grace = shutdown_grace
+    return app

@@ -162,15 +162,17 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from edge_runtime.server.app import create_app
     from edge_runtime.server.http_server import uvicorn_config
+    from edge_runtime.server.shutdown import GracefulServer, stop_signals_exit_zero
 
     settings = settings_from_args(args)
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
-    server.run()
+    app = create_app(settings)
+    # At the end of the grace the app cuts its own requests, each with a last word in its family's shape.
+    server = GracefulServer(uvicorn_config(app, settings), app.state.shutdown_grace)
+    with stop_signals_exit_zero():
+        server.run()
     return 0 if server.started else 1

@@ -21,6 +21,7 @@ from edge_runtime.errors import (
     ModelNotFound,
     ModelUnavailable,
     Overloaded,
+    ShuttingDown,
     WrongModelType,
 )
 
@@ -82,6 +83,8 @@ def classify(exc: BaseException, family: Family, prompt_param: str = "messages")
             "overloaded",
             retry_after=RETRY_AFTER_SECONDS,
         )
+    if isinstance(exc, ShuttingDown):
+        return ErrorInfo(503, message, "server_error", "shutting_down", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, InsufficientMemory):
         return ErrorInfo(503, message, "server_error", "insufficient_memory", retry_after=RETRY_AFTER_SECONDS)
     if isinstance(exc, InsufficientStorage):

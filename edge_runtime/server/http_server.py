@@ -22,6 +22,7 @@ from edge_runtime.errors import EdgeRuntimeError, Overloaded
 from edge_runtime.server.errors import Family, RequestTimeout, classify, error_body
 from edge_runtime.server.middleware import route_family
 from edge_runtime.server.settings import ServerSettings
+from edge_runtime.server.shutdown import uvicorn_grace_s
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -215,7 +216,7 @@ def uvicorn_config(app: ASGIApp, settings: ServerSettings, **overrides: Any) -> 
         "log_config": None,
         "timeout_keep_alive": KEEP_ALIVE_S,
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
-        "timeout_graceful_shutdown": int(settings.shutdown_grace_s),
+        "timeout_graceful_shutdown": uvicorn_grace_s(settings.shutdown_grace_s),
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

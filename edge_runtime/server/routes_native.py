@@ -18,6 +18,7 @@ from edge_runtime.server.state import ServerState, endpoint, json_response, read
 from edge_runtime.server.streaming import (
     EventStreamResponse,
     Generation,
+    Generations,
     admit,
     collect_while_connected,
     sse_event,
@@ -56,8 +57,10 @@ async def completion(request: Request, state: ServerState) -> ASGIApp:
     )
     top_k = _logprobs_top_k(body.logprobs)
     if body.stream:
-        return EventStreamResponse(native_sse(generation, tn.CompletionStream(top_k).chunks), [generation])
-    (result,) = await collect_while_connected(request, [generation], 1)
+        return EventStreamResponse(
+            native_sse(generation, tn.CompletionStream(top_k).chunks), Generations(generation)
+        )
+    (result,) = await collect_while_connected(request, Generations(generation), 1)
     return json_response(tn.completion_response(result, top_k))
 
 
@@ -76,9 +79,9 @@ async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
     if body.stream:
         stream = tn.ChatStream(top_k, plan.tool_use)
         return EventStreamResponse(
-            native_sse(generation, stream.chunks, first=[stream.start()]), [generation]
+            native_sse(generation, stream.chunks, first=[stream.start()]), Generations(generation)
         )
-    (result,) = await collect_while_connected(request, [generation], 1)
+    (result,) = await collect_while_connected(request, Generations(generation), 1)
     return json_response(tn.chat_response(result, top_k, plan.tool_use))
 
 

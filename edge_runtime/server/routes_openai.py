@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.routing import Route
@@ -15,7 +17,7 @@ from starlette.types import ASGIApp
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_openai as to
 from edge_runtime.api.tool_use import ToolUse
-from edge_runtime.engine.types import GenerationDone
+from edge_runtime.engine.types import GenerationDone, GenerationEvent
 from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
 from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
@@ -23,6 +25,7 @@ from edge_runtime.server.state import ServerState, endpoint, json_response, read
 from edge_runtime.server.streaming import (
     EventStreamResponse,
     Generation,
+    Generations,
     admit,
     collect_while_connected,
     sse_event,
@@ -38,54 +41,55 @@ def _data(chunk: BaseModel) -> bytes:
 @endpoint("openai", prompt_param="prompt")
 async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
-    request.state.model = body.model
     request.state.user = body.user
-    _, model = await state.model(body.model, "llm")
-    generations: list[Generation] = []
-    with model.in_use():
-        engine_requests = await anyio.to_thread.run_sync(
-            to.completion_to_generations, body, model, state.grammars
-        )
-        try:
-            for engine_request in engine_requests:
-                generation = Generation(model, engine_request, state.metrics, request.scope["state"])
-                generations.append(generation)
-                await generation.start()
-        except BaseException:
-            for generation in generations:
-                await generation.close()
-            raise
+    sequences = to.check_choice_count(body)
+    engine_requests, first = await admit(
+        request,
+        state,
+        body.model,
+        lambda model, _served: to.completion_to_generations(body, model, state.grammars),
+        sequences,
+    )
+    model = first.model
+    generations = Generations(
+        first,
+        [
+            functools.partial(Generation, model, engine_request, state.metrics, request.scope["state"])
+            for engine_request in engine_requests[1:]
+        ],
+    )
     if body.stream:
-        return EventStreamResponse(_completion_sse(body, model, generations), generations)
-    try:
-        results = await collect_while_connected(request, generations, body.n or 1)
-    finally:
-        for generation in generations:
-            await generation.close()
-    return json_response(to.completion_response(body, list(results), model))
+        send, receive = anyio.create_memory_object_stream[tuple[int, GenerationEvent] | Exception]()
+        return EventStreamResponse(
+            _completion_sse(body, model, receive), generations, background=lambda: generations.forward(send)
+        )
+    results = await collect_while_connected(request, generations, body.n or 1)
+    return json_response(to.completion_response(body, results, model))
 
 
 async def _completion_sse(
-    body: ot.CompletionRequest, model: to.TextModel, generations: list[Generation]
+    body: ot.CompletionRequest,
+    model: to.TextModel,
+    events: MemoryObjectReceiveStream[tuple[int, GenerationEvent] | Exception],
 ) -> AsyncGenerator[bytes, None]:
-    """One prompt after the other (choice indexes say which prompt), then usage if asked, then [DONE]."""
+    """Every prompt's chunks as they come (choice indexes say which prompt), then usage if asked, then [DONE];
+    a failure is an error event before [DONE]."""
     dones: list[GenerationDone] = []
-    stream: to.CompletionStream | None = None
-    try:
-        for prompt_index, generation in enumerate(generations):
-            stream = to.CompletionStream(body, model, prompt_index)
-            async with aclosing(generation.events()) as events:
-                async for event in events:
-                    if isinstance(event, GenerationDone):
-                        dones.append(event)
-                    for chunk in stream.chunks(event):
-                        yield _data(chunk)
-        if stream is not None and body.stream_options is not None and body.stream_options.include_usage:
-            yield _data(stream.usage_chunk(dones))
-        yield DONE
-    except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
-        yield sse_event(stream_error_payload(exc, "openai"))
-        yield DONE
+    stream = to.CompletionStream(body, model)
+    async with events:
+        async for item in events:
+            if isinstance(item, Exception):
+                yield sse_event(stream_error_payload(item, "openai"))
+                yield DONE
+                return
+            prompt_index, event = item
+            if isinstance(event, GenerationDone):
+                dones.append(event)
+            for chunk in stream.chunks(event, prompt_index):
+                yield _data(chunk)
+    if body.stream_options is not None and body.stream_options.include_usage:
+        yield _data(stream.usage_chunk(dones))
+    yield DONE
 
 
 @endpoint("openai")
@@ -99,11 +103,14 @@ async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
         lambda model, served: to.chat_to_generation(
             body, model, state.grammars, served.entry.chat_template_override
         ),
+        body.n or 1,
     )
     headers = unenforced_headers(plan.unenforced)
     if body.stream:
-        return EventStreamResponse(_chat_sse(body, generation, plan.tool_use), [generation], headers)
-    (result,) = await collect_while_connected(request, [generation], body.n or 1)
+        return EventStreamResponse(
+            _chat_sse(body, generation, plan.tool_use), Generations(generation), headers
+        )
+    (result,) = await collect_while_connected(request, Generations(generation), body.n or 1)
     return json_response(to.chat_response(body, result, plan.tool_use), headers=headers)
 
 

@@ -1,21 +1,25 @@
-"""Running a generation for a route: admission before the response starts, metrics while it runs, and an SSE
-response that stops the generation when the client goes away."""
+"""Running generations for a route: admission before the response starts (a place in the queue first, then the
+work of preparing the request), metrics while they run, and cancellation of every one of them when the client
+goes away, streamed or not."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
 import numpy as np
+from anyio.streams.memory import MemoryObjectSendStream
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from edge_runtime.api.generation import GenerationResult, TextModel, collect
 from edge_runtime.api.tool_use import ChatGeneration
+from edge_runtime.engine.scheduler import Reservation
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
 from edge_runtime.server.catalog import CatalogModel
 from edge_runtime.server.errors import ClientDisconnected
@@ -62,13 +66,20 @@ class Generation:
     (Overloaded, ContextLengthExceeded) become HTTP errors before any response byte is sent."""
 
     def __init__(
-        self, model: TextModel, request: GenerationRequest, metrics: ServerMetrics, state: dict[str, Any]
+        self,
+        model: TextModel,
+        request: GenerationRequest,
+        metrics: ServerMetrics,
+        state: dict[str, Any],
+        reservation: Reservation | None = None,
     ) -> None:
         request.constraint_factory = timed_factory(request.constraint_factory, metrics, model.model_id)
+        self.model = model
         self._model_id = model.model_id
         self._metrics = metrics
         self._state = state
-        self._events = model.generate(request)
+        self._reservation = reservation
+        self._events = model.generate(request, reservation)
         self._first: GenerationEvent | None = None
         self._closed = False
 
@@ -100,6 +111,8 @@ class Generation:
         if self._closed:
             return
         self._closed = True
+        if self._reservation is not None:  # a generation closed before it ever started gives its place back
+            self._reservation.release()
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -119,7 +132,14 @@ class Generation:
         self._state.setdefault("ttft_s", done.time_to_first_token_s)
 
 
-Plan = TypeVar("Plan", GenerationRequest, ChatGeneration)
+Plan = TypeVar("Plan", GenerationRequest, ChatGeneration, list[GenerationRequest])
+T = TypeVar("T")
+
+
+def _first_request(plan: GenerationRequest | ChatGeneration | list[GenerationRequest]) -> GenerationRequest:
+    if isinstance(plan, ChatGeneration):
+        return plan.request
+    return plan[0] if isinstance(plan, list) else plan
 
 
 async def admit(
@@ -127,51 +147,130 @@ async def admit(
     state: ServerState,
     model_name: str,
     translate: Callable[[TextModel, CatalogModel], Plan],
+    n_sequences: int = 1,
 ) -> tuple[Plan, Generation]:
-    """Load the model, translate the body in a worker thread (grammar compiles and tokenizing take time) and
-    start the generation; any error up to its first event is still an HTTP error."""
+    """Load the model, take a place in its queue (a request that would be shed is shed now, before any work),
+    translate the body in a worker thread (chat template, tokenizer, grammar compile) and start the (first)
+    generation; any error up to its first event is still an HTTP error, and a client leaving meanwhile
+    cancels it."""
     request.state.model = model_name
     served, model = await state.model(model_name, "llm")
     with model.in_use():
-        plan = await anyio.to_thread.run_sync(translate, model, served)
-        engine_request = plan.request if isinstance(plan, ChatGeneration) else plan
-        generation = Generation(model, engine_request, state.metrics, request.scope["state"])
-        await generation.start()
+        reservation = model.reserve(n_sequences)
+        try:
+            plan = await anyio.to_thread.run_sync(translate, model, served)
+        except BaseException:
+            reservation.release()
+            raise
+        first = _first_request(plan)
+        generation = Generation(model, first, state.metrics, request.scope["state"], reservation)
+        await until_disconnect(request, generation.start)
     return plan, generation
 
 
-async def collect_while_connected(
-    request: Request, generations: list[Generation], n_choices: int
-) -> list[GenerationResult]:
-    """Gather non-streamed generations side by side, cancelling them (and freeing their slots) if the client
-    leaves first."""
-    outcome: dict[int, GenerationResult | BaseException] = {}
+async def until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) -> T:
+    """`work()`, cancelled if the client closes the connection first (then ClientDisconnected)."""
+    outcome: list[T] = []
+    failure: list[Exception] = []
     async with anyio.create_task_group() as group:
 
-        async def run(position: int, generation: Generation) -> None:
+        async def run() -> None:
             try:
-                async with aclosing(generation.events()) as events:
-                    outcome[position] = await collect(events, n_choices)
+                outcome.append(await work())
             except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group, with its own type
-                outcome[position] = exc
-                group.cancel_scope.cancel()
-            if len(outcome) == len(generations):
-                group.cancel_scope.cancel()
+                failure.append(exc)
+            group.cancel_scope.cancel()
 
         async def watch_disconnect() -> None:
             while (await request.receive())["type"] != "http.disconnect":
                 continue
             group.cancel_scope.cancel()
 
-        for position, generation in enumerate(generations):
-            group.start_soon(run, position, generation)
+        group.start_soon(run)
         group.start_soon(watch_disconnect)
-    for value in outcome.values():
-        if isinstance(value, BaseException):
-            raise value
-    if len(outcome) < len(generations):
+    if failure:
+        raise failure[0]
+    if not outcome:
         raise ClientDisconnected("the client closed the connection before the answer was ready")
-    return [outcome[position] for position in range(len(generations))]  # type: ignore[misc]
+    return outcome[0]
+
+
+class Generations:
+    """The generations behind one response: one, or one per prompt of a completions request with a list of
+    prompts. The first was admitted before the response; each next one is submitted once the one before it has
+    started, so a request holds at most one place in the queue. Cancelling `run` (or `close`) cancels every one,
+    including one still waiting for its slot."""
+
+    def __init__(self, first: Generation, rest: Sequence[Callable[[], Generation]] = ()) -> None:
+        self.started = [first]
+        self._rest = list(rest)
+
+    async def run(self, consume: Callable[[int, Generation], Awaitable[None]]) -> None:
+        """Start the generations in turn, each consumed in its own task; the first failure (a start or a
+        consumer) cancels the others and is raised."""
+        failures: list[Exception] = []
+        async with anyio.create_task_group() as group:
+
+            async def guarded(position: int, generation: Generation) -> None:
+                try:
+                    await consume(position, generation)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
+                    failures.append(exc)
+                    group.cancel_scope.cancel()
+
+            group.start_soon(guarded, 0, self.started[0])
+            try:
+                for position, make in enumerate(self._rest, start=1):
+                    generation = make()
+                    self.started.append(generation)
+                    await generation.start()
+                    group.start_soon(guarded, position, generation)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
+                failures.append(exc)
+                group.cancel_scope.cancel()
+        if failures:
+            raise failures[0]
+
+    async def collect(self, n_choices: int) -> list[GenerationResult]:
+        results: dict[int, GenerationResult] = {}
+
+        async def consume(position: int, generation: Generation) -> None:
+            async with aclosing(generation.events()) as events:
+                results[position] = await collect(events, n_choices)
+
+        await self.run(consume)
+        return [results[position] for position in sorted(results)]
+
+    async def forward(self, send: MemoryObjectSendStream[tuple[int, GenerationEvent] | Exception]) -> None:
+        """Every generation's events, tagged with its position, as they come; a failure is the last item."""
+        async with send:
+
+            async def consume(position: int, generation: Generation) -> None:
+                async with aclosing(generation.events()) as events:
+                    async for event in events:
+                        await send.send((position, event))
+
+            try:
+                await self.run(consume)
+            except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
+                with contextlib.suppress(anyio.BrokenResourceError):
+                    await send.send(exc)
+
+    async def close(self) -> None:
+        for generation in self.started:
+            await generation.close()
+
+
+async def collect_while_connected(
+    request: Request, generations: Generations, n_choices: int
+) -> list[GenerationResult]:
+    """Gather non-streamed generations side by side, cancelling them all (freeing their slots and queue places)
+    if the client leaves first."""
+    try:
+        return await until_disconnect(request, lambda: generations.collect(n_choices))
+    finally:
+        with anyio.CancelScope(shield=True):
+            await generations.close()
 
 
 def sse_event(payload: Any) -> bytes:
@@ -180,17 +279,20 @@ def sse_event(payload: Any) -> bytes:
 
 class EventStreamResponse:
     """`text/event-stream` from an async generator of encoded events. It races the body against the client's
-    `http.disconnect`; when the client leaves it cancels the producer. However the response ends, the
-    producer and the generations behind it are closed (freeing their slots), even if it never started."""
+    `http.disconnect`; when the client leaves it cancels the producer (and `background`, which feeds it, if
+    any). However the response ends, the producer and the generations behind it are closed (freeing their slots),
+    even if it never started."""
 
     def __init__(
         self,
         events: AsyncGenerator[bytes, None],
-        generations: Sequence[Generation] = (),
+        generations: Generations,
         headers: Mapping[str, str] | None = None,
+        background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._events = events
-        self._generations = tuple(generations)
+        self._generations = generations
+        self._background = background
         self._headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -215,6 +317,8 @@ class EventStreamResponse:
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
+                if self._background is not None:
+                    group.start_soon(self._background)
                 async for chunk in self._events:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -222,5 +326,4 @@ class EventStreamResponse:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
-                for generation in self._generations:
-                    await generation.close()
+                await self._generations.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from live_server import free_port
+from live_server import free_port, serve_command
 
 START_TIMEOUT_S = 120.0
 
@@ -42,20 +41,13 @@ class ServeProcess:
         return "\n".join(self.lines)
 
 
-def serve_command(models_dir: Path, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(models_dir),
-        "--port", str(port), *extra,
-    ]  # fmt: skip
-
-
 @contextmanager
 def serve_process(models_dir: Path, *args: str, prefix: Sequence[str] = ()) -> Iterator[ServeProcess]:
     """Start `serve` on the store with exactly `args` (`prefix` runs before the command, e.g. to set an
     rlimit), wait for /v1/health, and stop it with SIGTERM (then SIGKILL) on exit."""
     port = free_port()
     process = subprocess.Popen(
-        [*prefix, *serve_command(models_dir, port, *args)],
+        [*prefix, *serve_command(models_dir, port, *args, preload=())],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -79,3 +82,47 @@ def no_special_tokens_bias(model_path: Path) -> dict[str, float]:
     metadata = read_gguf_header(model_path).metadata
     ids = {int(metadata[k]) for k in metadata if k.startswith("tokenizer.ggml.") and k.endswith("_token_id")}
     return {str(token_id): -100.0 for token_id in ids}
+
+
+def metric(http: httpx.Client, name: str, model_id: str = TINY_ID) -> float:
+    """One model's value of a series on /metrics (0 when absent)."""
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(f'{name}{{model="{model_id}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_for_engine(http: httpx.Client, busy: float, queued: float, *, timeout_s: float = 60.0) -> None:
+    """Poll /metrics until the model has `busy` busy slots and `queued` generations waiting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = (metric(http, "edge_runtime_busy_slots"), metric(http, "edge_runtime_queue_depth"))
+        if seen == (busy, queued):
+            return
+        assert time.monotonic() < deadline, f"expected {busy} busy slots and {queued} queued, saw {seen}"
+        time.sleep(0.05)
+
+
+def post_raw(base_url: str, path: str, body: dict[str, object]) -> socket.socket:
+    """Send a POST on a bare socket and return it unread, so a test can hang up whenever it likes (an httpx
+    client would wait for the response head, which a queued request only gets once it has a slot)."""
+    address = urlsplit(base_url)
+    sock = socket.create_connection((address.hostname, address.port))
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: {address.netloc}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + payload)
+    return sock
+
+
+def serve_command(
+    models_dir: Path, port: int, *options: str, preload: tuple[str, ...] = (TINY_ID,)
+) -> list[str]:
+    """`edge-runtime serve` as a user runs it (for subprocess tests), loading `preload` at start."""
+    loads = [arg for model_id in preload for arg in ("--model", model_id)]
+    return [
+        sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(models_dir),
+        "--port", str(port), *loads, *options,
+    ]  # fmt: skip

@@ -5,36 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-from live_server import TINY_ID, free_port, no_special_tokens_bias
+from live_server import TINY_ID, free_port, no_special_tokens_bias, serve_command
 
 
 def test_serve_answers_logs_and_stops_gracefully_on_sigterm(
     tiny_store_dir: Path, tiny_model_path: Path
 ) -> None:
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "edge_runtime.cli",
-        "serve",
-        "--models-dir",
-        str(tiny_store_dir),
-        "--port",
-        str(port),
-        "--model",
-        TINY_ID,
-        "--slots",
-        "1",
-        "--ctx",
-        "256",
-        "--grace",
-        "120",
-    ]
+    command = serve_command(tiny_store_dir, port, "--slots", "1", "--ctx", "256", "--grace", "120")
     env = {**os.environ, "EDGE_RUNTIME_API_KEYS": "secret"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
