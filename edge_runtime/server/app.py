@@ -21,7 +21,7 @@ from starlette.routing import Route
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
-from edge_runtime.server import routes_models, routes_native, routes_openai
+from edge_runtime.server import routes_models, routes_native, routes_openai, routes_responses
 from edge_runtime.server.catalog import ModelCatalog
 from edge_runtime.server.metrics import ServerMetrics
 from edge_runtime.server.middleware import (
@@ -31,6 +31,7 @@ from edge_runtime.server.middleware import (
     route_family,
 )
 from edge_runtime.server.openapi import openapi_document
+from edge_runtime.server.response_store import FILE_NAME, ResponseStore
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.state import ServerState
 from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
@@ -90,6 +91,9 @@ def create_app(settings: ServerSettings) -> Starlette:
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state
+        app.state.responses = ResponseStore(
+            store.root / FILE_NAME, settings.responses_max_stored, settings.responses_max_age_s
+        )
         janitor: asyncio.Task[None] | None = None
         try:
             for name in settings.preload:
@@ -103,6 +107,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             if janitor is not None:
                 janitor.cancel()
             await anyio.to_thread.run_sync(manager.close_all)
+            app.state.responses.close()
 
     async def metrics_endpoint(request: Request) -> Response:
         state: ServerState = request.app.state.server
@@ -119,6 +124,8 @@ def create_app(settings: ServerSettings) -> Starlette:
         *routes_native.routes(),
         *routes_openai.routes("/v1/openai/v1", with_models=True),
         *routes_openai.routes("/v1", with_models=False),
+        *routes_responses.routes("/v1/openai/v1"),
+        *routes_responses.routes("/v1"),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]

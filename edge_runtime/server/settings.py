@@ -37,3 +37,7 @@ class ServerSettings:
     import_default_model: bool = True
     """Import the default model into an empty store at start when the `default-model` extra is installed."""
     shutdown_grace_s: float = 10.0
+    responses_max_stored: int = 10_000
+    """Stored Responses (`store: true`) kept: the newest this many; older ones are pruned at each write."""
+    responses_max_age_s: float = 30 * 24 * 3600.0
+    """Stored Responses older than this (default 30 days) are neither returned nor continued, and are pruned."""
