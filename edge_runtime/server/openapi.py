@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -10,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 import edge_runtime
 from edge_runtime.api import native_types as nt
 from edge_runtime.api import openai_types as ot
+from edge_runtime.api import responses_types as rt
 
 Operation = tuple[str, str, type[BaseModel] | None, type[BaseModel] | None, str]
 
@@ -44,6 +46,9 @@ def openai_operations(prefix: str) -> list[Operation]:
             ot.CreateEmbeddingResponse,
             "OpenAI embeddings",
         ),
+        ("post", f"{prefix}/responses", rt.ResponseCreateRequest, rt.Response, "OpenAI Responses: create"),
+        ("get", f"{prefix}/responses/{{response_id}}", None, rt.Response, "OpenAI Responses: retrieve"),
+        ("delete", f"{prefix}/responses/{{response_id}}", None, rt.ResponseDeleted, "OpenAI Responses: delete"),
     ]
 
 
@@ -54,7 +59,7 @@ OPENAI_MODEL_OPERATIONS: list[Operation] = [
 
 
 def _component_name(model: type[BaseModel]) -> str:
-    family = "OpenAI" if model.__module__ == ot.__name__ else ""
+    family = "OpenAI" if model.__module__ in (ot.__name__, rt.__name__) else ""
     return family + model.__name__
 
 
@@ -84,9 +89,10 @@ def openapi_document() -> dict[str, Any]:
         if response is not None:
             ok["content"] = {"application/json": {"schema": refs[(response, "serialization")]}}
         operation["responses"]["200"] = ok
-        if "{model_id}" in path:
+        names = re.findall(r"{(\w+)}", path)
+        if names:
             operation["parameters"] = [
-                {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
             ]
         paths.setdefault(path, {})[method] = operation
     return {

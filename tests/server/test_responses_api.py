@@ -314,3 +314,7 @@ def test_unknown_response_id_in_the_openai_error_shape(tiny_server: RunningServe
             answer: httpx.Response = http.request(method, "/v1/openai/v1/responses/resp_nope")
             assert answer.status_code == 404
             assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+        document = http.get("/openapi.json").json()
+    for prefix in PREFIXES:
+        assert set(document["paths"][f"{prefix}/responses/{{response_id}}"]) == {"get", "delete"}
+        assert "post" in document["paths"][f"{prefix}/responses"]
