@@ -211,6 +211,10 @@ def response_object(shell: rt.Response, result: GenerationResult, use: ToolUse |
     return finished(shell, output, choice.finish_reason, result.done)
 
 
+_FAILED_CODES = {"rate_limit_exceeded": "rate_limit_exceeded", "invalid_request_error": "invalid_prompt"}
+"""OpenAI error types to the few codes a failed Response's `error` may carry (anything else: server_error)."""
+
+
 class ResponseEvents:
     """Engine events to the Responses API's stream events, numbered in order: created and in_progress; the
     message item opened at its first text, its text deltas, then closed; each call as an item with its
@@ -235,10 +239,17 @@ class ResponseEvents:
         response = self._shell.model_dump(mode="json")
         return [self._event("response.created", response=response), self._event("response.in_progress", response=response)]
 
-    def error(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """An `error` event from the family's error body (the stream's status line has already gone out)."""
+    def failure(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """An `error` event from the family's error body, then `response.failed` (the stream's status line
+        has already gone out)."""
         detail = payload["error"]
-        return self._event("error", code=detail.get("code"), message=detail["message"], param=detail.get("param"))
+        failed_code = _FAILED_CODES.get(detail.get("type"), "server_error")
+        error = rt.ResponseError(code=failed_code, message=detail["message"])
+        failed = self._shell.model_copy(update={"status": "failed", "error": error})
+        return [
+            self._event("error", code=detail.get("code"), message=detail["message"], param=detail.get("param")),
+            self._event("response.failed", response=failed.model_dump(mode="json")),
+        ]
 
     def _opened(self) -> tuple[rt.OutputMessage, list[dict[str, Any]]]:
         """The message item, opened (item and text part added) at its first use."""

@@ -90,7 +90,8 @@ async def _response_sse(
                         keep = None
                     yield named_event(event)
         except Exception as exc:  # noqa: BLE001 - reported in-stream: the status line has already gone out
-            yield named_event(events.error(stream_error_payload(exc, "openai")))
+            for event in events.failure(stream_error_payload(exc, "openai")):
+                yield named_event(event)
 
 
 @endpoint("openai")

@@ -13,7 +13,12 @@ import jsonschema
 import openai
 import pytest
 from live_server import TINY_ID, RunningServer
-from pydantic import BaseModel, Field
+from openai.types.responses import ResponseStreamEvent
+from pydantic import BaseModel, Field, TypeAdapter
+
+from edge_runtime.api import responses_types as rt
+from edge_runtime.api.translate_responses import ResponseEvents
+from edge_runtime.engine.types import TextPiece
 
 PREFIXES = ["/v1", "/v1/openai/v1"]
 
@@ -318,3 +323,15 @@ def test_unknown_response_id_in_the_openai_error_shape(tiny_server: RunningServe
     for prefix in PREFIXES:
         assert set(document["paths"][f"{prefix}/responses/{{response_id}}"]) == {"get", "delete"}
         assert "post" in document["paths"][f"{prefix}/responses"]
+
+
+def test_an_error_mid_stream_is_an_error_event_then_response_failed() -> None:
+    """Every event, the failure path included, is one the SDK's own event types accept."""
+    events = ResponseEvents(rt.Response(status="in_progress", model=TINY_ID), None)
+    sent = events.start() + list(events.events(TextPiece(index=0, text="Hi", token_ids=[1])))
+    sent += events.failure({"error": {"message": "the engine failed", "type": "server_error", "param": None, "code": None}})
+    parsed = [TypeAdapter(ResponseStreamEvent).validate_python(event) for event in sent]
+    assert [e.type for e in parsed][-2:] == ["error", "response.failed"]
+    assert [e.sequence_number for e in parsed] == list(range(len(parsed)))
+    failed = parsed[-1]
+    assert failed.response.status == "failed" and failed.response.error.message == "the engine failed"  # type: ignore[union-attr]
