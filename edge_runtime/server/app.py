@@ -31,7 +31,7 @@ from edge_runtime.server.middleware import (
     route_family,
 )
 from edge_runtime.server.openapi import openapi_document
-from edge_runtime.server.response_store import FILE_NAME, ResponseStore
+from edge_runtime.server.response_store import open_beside_models
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.state import ServerState
 from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
@@ -91,8 +91,8 @@ def create_app(settings: ServerSettings) -> Starlette:
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state
-        app.state.responses = ResponseStore(
-            store.root / FILE_NAME, settings.responses_max_stored, settings.responses_max_age_s
+        app.state.responses = open_beside_models(
+            store.root, settings.responses_max_stored, settings.responses_max_age_s
         )
         janitor: asyncio.Task[None] | None = None
         try:

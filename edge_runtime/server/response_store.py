@@ -5,6 +5,7 @@ turn never depends on an earlier row still being there."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -15,6 +16,8 @@ import anyio
 
 from edge_runtime.api import responses_types as rt
 from edge_runtime.api.translate_responses import INPUT_ITEMS
+
+log = logging.getLogger("edge_runtime.server")
 
 FILE_NAME = "responses.sqlite3"
 DEFAULT_MAX_RESPONSES = 10_000
@@ -42,13 +45,17 @@ class ResponseStore:
     """One SQLite file in WAL mode, used from worker threads one call at a time. Retention: the newest
     `max_responses` rows no older than `max_age_s`; older ones are pruned at each write and never read."""
 
-    def __init__(self, path: Path, max_responses: int = DEFAULT_MAX_RESPONSES, max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, path: Path | None, max_responses: int = DEFAULT_MAX_RESPONSES, max_age_s: float = DEFAULT_MAX_AGE_S
+    ) -> None:
+        """`path` None: in memory, for this process only."""
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._max_responses = max_responses
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(_SCHEMA)
@@ -108,3 +115,13 @@ class ResponseStore:
 
     async def delete(self, response_id: str) -> bool:
         return await anyio.to_thread.run_sync(self._delete, response_id)
+
+
+def open_beside_models(root: Path, max_responses: int, max_age_s: float) -> ResponseStore:
+    """The store in the model folder; if that cannot be written (a read-only store), responses are kept in
+    memory until the server stops, and the log says so."""
+    try:
+        return ResponseStore(root / FILE_NAME, max_responses, max_age_s)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("stored responses are kept in memory only: cannot open %s: %s", root / FILE_NAME, exc)
+        return ResponseStore(None, max_responses, max_age_s)

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 
 from edge_runtime.api import responses_types as rt
-from edge_runtime.server.response_store import FILE_NAME, ResponseStore, StoredResponse
+from edge_runtime.server.response_store import FILE_NAME, ResponseStore, StoredResponse, open_beside_models
 
 
 def _stored(created_at: float | None = None) -> StoredResponse:
@@ -49,3 +49,16 @@ def test_the_newest_are_kept_and_old_ones_are_neither_read_nor_kept(tmp_path: Pa
     anyio.run(run)
     with closing(sqlite3.connect(tmp_path / FILE_NAME)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_store_that_cannot_be_written_keeps_responses_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    store = open_beside_models(blocker / "models", 10, 3600)
+    try:
+        assert store.path is None
+        stored = _stored()
+        anyio.run(store.save, stored)
+        assert anyio.run(store.get, stored.response.id) == stored
+    finally:
+        store.close()
