@@ -335,3 +335,15 @@ def test_an_error_mid_stream_is_an_error_event_then_response_failed() -> None:
     assert [e.sequence_number for e in parsed] == list(range(len(parsed)))
     failed = parsed[-1]
     assert failed.response.status == "failed" and failed.response.error.message == "the engine failed"  # type: ignore[union-attr]
+
+
+def test_a_conversation_continues_through_each_turn_even_after_earlier_ones_are_deleted(sdk: openai.OpenAI) -> None:
+    """Each stored response keeps the whole conversation before it: turn 3 sees turns 1 and 2, and deleting
+    turn 1 does not break continuing from turn 2."""
+    one = sdk.responses.create(model=TINY_ID, instructions="Be brief.", input="One", max_output_tokens=3)
+    two = sdk.responses.create(model=TINY_ID, previous_response_id=one.id, input="Two", max_output_tokens=3)
+    sdk.responses.delete(one.id)
+    three = sdk.responses.create(model=TINY_ID, previous_response_id=two.id, input="Three", max_output_tokens=3)
+    tokens = [r.usage.input_tokens for r in (one, two, three)]  # type: ignore[union-attr]
+    assert tokens == sorted(tokens) and len(set(tokens)) == 3
+    assert three.instructions is None and three.previous_response_id == two.id
