@@ -22,7 +22,7 @@ from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.server import routes_models, routes_native, routes_openai
+from edge_runtime.server import routes_models, routes_native, routes_openai, routes_responses
 from edge_runtime.server.catalog import ModelCatalog
 from edge_runtime.server.errors import ErrorInfo, error_body
 from edge_runtime.server.metrics import ServerMetrics
@@ -40,6 +40,7 @@ from edge_runtime.server.request_guards import (
     OriginGuardMiddleware,
     normalize_origin,
 )
+from edge_runtime.server.response_store import open_beside_models
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.shutdown import ShutdownGrace
 from edge_runtime.server.state import ServerState
@@ -122,6 +123,9 @@ def create_app(settings: ServerSettings) -> Starlette:
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state
         shutdown_grace.attach(_fail_all_generations(manager))
+        app.state.responses = open_beside_models(
+            store.root, settings.responses_max_stored, settings.responses_max_age_s
+        )
         janitor: asyncio.Task[None] | None = None
         try:
             for name in settings.preload:
@@ -136,6 +140,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             if janitor is not None:
                 janitor.cancel()
             await anyio.to_thread.run_sync(manager.close_all)
+            app.state.responses.close()
 
     async def metrics_endpoint(request: Request) -> Response:
         state: ServerState = request.app.state.server
@@ -152,6 +157,8 @@ def create_app(settings: ServerSettings) -> Starlette:
         *routes_native.routes(),
         *routes_openai.routes("/v1/openai/v1", with_models=True),
         *routes_openai.routes("/v1", with_models=False),
+        *routes_responses.routes("/v1/openai/v1"),
+        *routes_responses.routes("/v1"),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]

@@ -16,7 +16,7 @@ from edge_runtime.server.metrics import ServerMetrics
 
 access_log = logging.getLogger("edge_runtime.access")
 
-_OPENAI_PREFIXES = ("/v1/openai/", "/v1/completions", "/v1/chat/", "/v1/embeddings")
+_OPENAI_PREFIXES = ("/v1/openai/", "/v1/completions", "/v1/chat/", "/v1/embeddings", "/v1/responses")
 AUTH_EXEMPT_PATHS = frozenset({"/v1/health"})
 
 

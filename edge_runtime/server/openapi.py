@@ -3,6 +3,7 @@ each operation lists the error statuses its route answers, with the family's err
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 import edge_runtime
 from edge_runtime.api import native_types as nt
 from edge_runtime.api import openai_types as ot
+from edge_runtime.api import responses_types as rt
 from edge_runtime.server.errors import NativeError, NativeValidationError, OpenAIError
 from edge_runtime.server.middleware import route_family
 
@@ -26,7 +28,7 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or invalid API key (only when the server was started with keys)",
     403: "The Host or Origin header is not allowed (see --allowed-host, --cors-origin), or the operation is "
     "refused",
-    404: "No model has this id or alias",
+    404: "No model has this id or alias (or, on the Responses routes, no stored response has this id)",
     413: "The body is larger than --max-body-bytes",
     415: "The body was not sent as Content-Type: application/json",
     429: "The model's queue is full; retry after Retry-After seconds",
@@ -110,6 +112,30 @@ def openai_operations(prefix: str) -> list[Operation]:
             "OpenAI embeddings",
             OPENAI_INFERENCE,
         ),
+        Operation(
+            "post",
+            f"{prefix}/responses",
+            rt.ResponseCreateRequest,
+            rt.Response,
+            "OpenAI Responses: create",
+            OPENAI_INFERENCE,
+        ),
+        Operation(
+            "get",
+            f"{prefix}/responses/{{response_id}}",
+            None,
+            rt.Response,
+            "OpenAI Responses: retrieve",
+            (*GUARDED, 404),
+        ),
+        Operation(
+            "delete",
+            f"{prefix}/responses/{{response_id}}",
+            None,
+            rt.ResponseDeleted,
+            "OpenAI Responses: delete",
+            (*GUARDED, 404),
+        ),
     ]
 
 
@@ -129,7 +155,7 @@ ERROR_MODELS: tuple[type[BaseModel], ...] = (NativeError, NativeValidationError,
 
 
 def _component_name(model: type[BaseModel]) -> str:
-    family = "OpenAI" if model.__module__ == ot.__name__ else ""
+    family = "OpenAI" if model.__module__ in (ot.__name__, rt.__name__) else ""
     return family + model.__name__
 
 
@@ -181,9 +207,10 @@ def openapi_document() -> dict[str, Any]:
         operation["responses"]["200"] = ok
         for status in sorted(op.errors):
             operation["responses"][str(status)] = _error_response(status, op.path, refs)
-        if "{model_id}" in op.path:
+        names = re.findall(r"{(\w+)}", op.path)
+        if names:
             operation["parameters"] = [
-                {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
             ]
         paths.setdefault(op.path, {})[op.method] = operation
     return {

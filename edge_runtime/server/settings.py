@@ -65,6 +65,10 @@ class ServerSettings:
     """Longest wait between two pieces of a request body; otherwise 408 and the connection is closed."""
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     """Open HTTP connections, idle keep-alive ones included; one more is answered 503 and closed."""
+    responses_max_stored: int = 10_000
+    """Stored Responses (`store: true`) kept: the newest this many; older ones are pruned at each write."""
+    responses_max_age_s: float = 30 * 24 * 3600.0
+    """Stored Responses older than this (default 30 days) are neither returned nor continued, and are pruned."""
 
     def __post_init__(self) -> None:
         for index, key in enumerate(self.api_keys):
