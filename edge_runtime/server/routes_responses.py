@@ -18,7 +18,13 @@ from edge_runtime.api.errors import ParameterError
 from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
 from edge_runtime.server.response_store import ResponseStore, StoredResponse
 from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
-from edge_runtime.server.streaming import EventStreamResponse, Generation, admit, collect_while_connected
+from edge_runtime.server.streaming import (
+    EventStreamResponse,
+    Generation,
+    Generations,
+    admit,
+    collect_while_connected,
+)
 
 
 def response_store(request: Request) -> ResponseStore:
@@ -67,8 +73,10 @@ async def create_response(request: Request, state: ServerState) -> ASGIApp:
     keep = store if shell.store else None
     if body.stream:
         events = tr.ResponseEvents(shell, plan.tool_use)
-        return EventStreamResponse(_response_sse(events, generation, keep, items), [generation], headers)
-    (result,) = await collect_while_connected(request, [generation], 1)
+        return EventStreamResponse(
+            _response_sse(events, generation, keep, items), Generations(generation), headers
+        )
+    (result,) = await collect_while_connected(request, Generations(generation), 1)
     response = tr.response_object(shell, result, plan.tool_use)
     if keep is not None:
         await keep.save(StoredResponse(response, items))
