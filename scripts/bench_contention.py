@@ -1,8 +1,8 @@
 """Decode speed on an idle CPU and on a CPU with one core busy: edge-runtime's engine beside llama-server (or
 llama-cpp-python's `Llama` when no llama-server is given) on the same GGUF, threads and prompt.
 
-    python scripts/bench_contention.py [--model PATH] [--threads N] [--tokens N] [--rounds N]
-                                      [--llama-server PATH] [--llama] [--only NAME ...]
+    python scripts/bench_contention.py [--model PATH] [--threads N] [--tokens N] [--seconds S] [--rounds N]
+                                      [--llama-server PATH] [--llama] [--spin-counts N ...] [--only NAME ...]
 
 Why: llama.cpp's threads meet at a barrier after every operation of the graph (hundreds per token). With
 OpenMP's default wait policy (GCC's libgomp spins 300,000 times before sleeping) a thread that reaches a
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -247,8 +248,6 @@ def one_core_busy() -> Iterator[None]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -263,6 +262,8 @@ def contenders(args: argparse.Namespace, threads: int) -> list[Contender]:
         str(args.model),
         "--tokens",
         str(args.tokens),
+        "--seconds",
+        str(args.seconds),
     ]
     engine = [*this, "--worker", "engine"]
     found = [
@@ -279,6 +280,14 @@ def contenders(args: argparse.Namespace, threads: int) -> list[Contender]:
         ),
         Contender("edge-runtime, 1 thread", [*engine, "--threads", "1"]),
     ]
+    for spins in args.spin_counts:
+        found.append(
+            Contender(
+                f"edge-runtime, {threads} threads, spin {spins}",
+                [*engine, "--threads", str(threads)],
+                {"GOMP_SPINCOUNT": str(spins), "OMP_WAIT_POLICY": ""},
+            )
+        )
     if args.llama_server is not None:
         for name, env in [("", OLD_SPIN), (", engine's wait policy", engine_wait_policy())]:
             port = free_port()
@@ -340,6 +349,9 @@ def main() -> None:
         "--llama-server", type=Path, default=None, help="a llama-server binary to compare with"
     )
     parser.add_argument("--llama", action="store_true", help="also compare with llama-cpp-python's Llama")
+    parser.add_argument(
+        "--spin-counts", type=int, nargs="*", default=[], help="also try the engine at these GOMP_SPINCOUNTs"
+    )
     parser.add_argument("--only", nargs="*", help="run only the contenders whose name has one of these words")
     parser.add_argument("--worker", choices=["engine", "llama"], help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -43,15 +43,19 @@ def raw_post(base_url: str, path: str, payload: dict[str, object]) -> socket.soc
     return sock
 
 
-def served_tiny_model(server: RunningServer) -> LoadedModel:
-    return next(model for model in server.app.state.server.manager.loaded() if model.model_id == TINY_ID)
+def served_tiny_llm(server: RunningServer) -> LoadedModel:
+    """The server's own loaded tiny llm (loaded by a first request if an earlier test unloaded it)."""
+    with server.client() as http:
+        http.post("/v1/completions", json={"model": TINY_ID, "prompt": "Hi", "max_tokens": 1}).raise_for_status()
+    loaded = server.app.state.server.manager.loaded()
+    return next(model for model in loaded if model.model_id == TINY_ID and model.scheduler is not None)
 
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_leaving_during_the_prompt_frees_the_slot_before_the_prompt_is_read(
     tiny_server: RunningServer, stream: bool
 ) -> None:
-    model = served_tiny_model(tiny_server)
+    model = served_tiny_llm(tiny_server)
     scheduler = model.scheduler
     assert scheduler is not None
     gate = StepGate(model.tokenizer.eog_ids)
