@@ -5,15 +5,12 @@ client going away)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import pytest
-from live_server import TINY_ID, RunningServer
+from live_server import TINY_ID, RunningServer, post_raw
 from scheduler_gate import StepGate, stepped_request
 
 from edge_runtime.engine.loaded_model import LoadedModel
@@ -27,20 +24,6 @@ def wait_until(condition: Callable[[], bool]) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the server never got there")
         time.sleep(0.005)
-
-
-def raw_post(base_url: str, path: str, payload: dict[str, object]) -> socket.socket:
-    """Send a JSON POST and return the open socket without reading the answer (closing it is the client
-    leaving)."""
-    address = urlsplit(base_url)
-    sock = socket.create_connection((address.hostname, address.port))
-    body = json.dumps(payload).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    sock.sendall(head.encode() + body)
-    return sock
 
 
 def served_tiny_llm(server: RunningServer) -> LoadedModel:
@@ -73,7 +56,7 @@ def test_leaving_during_the_prompt_frees_the_slot_before_the_prompt_is_read(
         assert n_prompt > scheduler.prefill_chunk
         decoded_before, abandoned_before = scheduler.prompt_tokens_decoded, scheduler.abandoned
         payload = {"model": TINY_ID, "prompt": text, "max_tokens": 4, "stream": stream, "seed": len(text)}
-        with raw_post(tiny_server.base_url, "/v1/completions", payload):
+        with post_raw(tiny_server.base_url, "/v1/completions", payload):
             wait_until(lambda: scheduler.queue_depth == 1)
             gate.step()  # admitted: the first chunk of its prompt is read
             assert scheduler.busy_slots == 2
