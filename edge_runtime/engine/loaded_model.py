@@ -51,7 +51,9 @@ class EngineConfig:
     """Sequences decoded side by side per model (each request's n / best_of choices take one each)."""
     n_ctx_per_slot: int = 4096
     n_threads: int = 0
-    """0: one per physical core."""
+    """0: one per physical core. They spin only briefly when they wait for each other (OpenMP's spin count is
+    bounded in edge_runtime/engine/__init__.py), so another process busy on a core slows a decode down
+    instead of stalling it (scripts/bench_contention.py)."""
     n_batch: int = 512
     """Tokens in one decode step (next tokens of running sequences plus prompt chunks)."""
     n_ubatch: int = 128

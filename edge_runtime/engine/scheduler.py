@@ -1,8 +1,10 @@
 """The batch scheduler: one thread per loaded model, one `llama_decode` per step.
 
 A step holds the next token of every running sequence plus a bounded chunk of prompt for jobs still reading
-theirs (chunked prefill, so a long prompt does not stall streams). Events go back to each consumer's asyncio
-loop; a consumer that goes away frees its slots at the next step.
+theirs (chunked prefill, so a long prompt does not stall streams). What room the step has left is shared between
+the prompts being read, shortest first, so a short prompt's first token never waits for a stranger's long one.
+Events go back to each consumer's asyncio loop; a consumer that goes away frees its slots at the next step,
+even in the middle of its prompt.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
     cancelled: bool = False
+    done: bool = False
+    """The consumer has received the last event (or the error that ends the generation)."""
 
     def emit(self, event: GenerationEvent | BaseException) -> None:
         self.outbox.append(event)
@@ -188,6 +192,10 @@ class BatchScheduler:
         """Set by fail_all: every new request is refused with (a copy of) it."""
         self._wake = threading.Condition()
         self._stopping = False
+        self.prompt_tokens_decoded = 0
+        """Prompt tokens put through `llama_decode` since the start (prefix reuse skips the rest)."""
+        self.abandoned = 0
+        """Generations whose consumer went away before their last event (client disconnects, cancellations)."""
         self._thread = threading.Thread(target=self._run, name="edge-runtime-scheduler", daemon=True)
         self._thread.start()
 
@@ -281,12 +289,17 @@ class BatchScheduler:
             while True:
                 for event in await job.mailbox.take():
                     if isinstance(event, BaseException):
+                        job.done = True
                         raise event
-                    yield event
                     if isinstance(event, GenerationDone):
+                        job.done = True
+                    yield event
+                    if job.done:
                         return
         finally:
             with self._wake:
+                if not job.done:
+                    self.abandoned += 1
                 job.cancelled = True
                 self._wake.notify()
 
@@ -406,9 +419,11 @@ class BatchScheduler:
             for choice in job.choices:
                 if choice.finish is None and choice.pending:
                     self._feed_choice(choice)
-        for job in self._running:
-            if job.reading_prompt and batch.free > 0:
-                self._feed_prompt(job)
+        readers = [job for job in self._running if job.reading_prompt]
+        wants = [self._prompt_chunk(job) for job in readers]
+        for job, n_tokens in zip(readers, fair_shares(wants, batch.free), strict=True):
+            if n_tokens > 0:
+                self._feed_prompt(job, n_tokens)
         self._deliver()
         if batch.size == 0:
             return
@@ -441,14 +456,18 @@ class BatchScheduler:
             if is_last:
                 choice.logits_at = index
 
-    def _feed_prompt(self, job: _Job) -> None:
+    def _prompt_chunk(self, job: _Job) -> int:
+        """The most prompt tokens `job` may read in one step."""
+        want_all = job.request.echo and job.request.logprobs is not None
+        chunk = min(self.prefill_chunk, SCORED_PROMPT_CHUNK) if want_all else self.prefill_chunk
+        return min(chunk, len(job.request.prompt_tokens) - job.prompt_pos)
+
+    def _feed_prompt(self, job: _Job, n_tokens: int) -> None:
         prompt = job.request.prompt_tokens
         slot = job.slots[0]
         want_all = job.request.echo and job.request.logprobs is not None
-        chunk = min(
-            self.prefill_chunk, self._batch.free, SCORED_PROMPT_CHUNK if want_all else self.prefill_chunk
-        )
-        end = min(len(prompt), job.prompt_pos + chunk)
+        end = min(len(prompt), job.prompt_pos + n_tokens)
+        self.prompt_tokens_decoded += end - job.prompt_pos
         for position in range(job.prompt_pos, end):
             is_last = position == len(prompt) - 1
             index = self._batch.add(prompt[position], position, slot.seq_id, is_last or want_all)
@@ -623,6 +642,19 @@ class BatchScheduler:
                 total_time_s=now - job.started,
             )
         )
+
+
+def fair_shares(wants: list[int], budget: int) -> list[int]:
+    """Split `budget` tokens between prompts wanting `wants` tokens each, max-min fair: the smallest wants are
+    met in full and the rest share what is left equally, so a short prompt is read in one step beside a long one
+    and a long one still gets the room the short ones leave."""
+    shares = [0] * len(wants)
+    left = budget
+    order = sorted(range(len(wants)), key=lambda i: wants[i])
+    for rank, i in enumerate(order):
+        shares[i] = min(wants[i], left // (len(order) - rank))
+        left -= shares[i]
+    return shares
 
 
 def _check_sampling(params: SamplingParams) -> None:

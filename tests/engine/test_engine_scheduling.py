@@ -5,27 +5,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Callable
 
-import numpy as np
 import pytest
 from engine_support import TINY_CONFIG, collect
+from scheduler_gate import WAIT_S, FreeConstraint, wait_until
 
 from edge_runtime.engine.loaded_model import LoadedModel
 from edge_runtime.engine.types import GenerationRequest, SamplingParams, TextPiece
 from edge_runtime.errors import Overloaded
 
-WAIT_S = 30.0
-"""How long a test waits for the scheduler thread before calling it stuck (never reached when it works)."""
 
-
-class GateConstraint:
-    """Allows every text token, but holds the scheduler thread at its `hold_at`-th token until opened: a
-    request that stays running while the test looks at the scheduler."""
+class GateConstraint(FreeConstraint):
+    """Holds the scheduler thread at its `hold_at`-th token until opened: a request that stays running while
+    the test looks at the scheduler."""
 
     def __init__(self, hold_at: int, eog_ids: frozenset[int]) -> None:
+        super().__init__(eog_ids)
         self.hold_at = hold_at
-        self.eog_ids = eog_ids
         self.accepted = 0
         self.reached = threading.Event()
         self.opened = threading.Event()
@@ -39,27 +35,6 @@ class GateConstraint:
             if not self.opened.wait(WAIT_S):
                 raise TimeoutError("the test never opened the gate")
         return True
-
-    def fill_mask(self, mask: np.ndarray) -> None:
-        mask[:] = True
-        mask[list(self.eog_ids)] = False
-
-    def forced_tokens(self) -> list[int]:
-        return []
-
-    def is_complete(self) -> bool:
-        return False
-
-    def is_finished(self) -> bool:
-        return False
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(int(WAIT_S / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise TimeoutError("the scheduler never got there")
 
 
 def gated_request(model: LoadedModel, gate: GateConstraint, max_tokens: int) -> GenerationRequest:

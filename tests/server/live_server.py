@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from edge_runtime.server.app import create_app
 from edge_runtime.server.http_server import uvicorn_config
@@ -30,6 +31,8 @@ N_SLOTS = 2
 class RunningServer:
     base_url: str
     settings: ServerSettings
+    app: Starlette
+    """The served app, for tests that look at its state (`app.state.server`) while it serves."""
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
@@ -47,7 +50,8 @@ def serve(settings: ServerSettings) -> Iterator[RunningServer]:
     (same protocol, timeouts and limits); fails the test if it does not start."""
     port = free_port()
     settings = replace(settings, host="127.0.0.1", port=port)
-    config = uvicorn_config(create_app(settings), settings, log_level="warning", timeout_graceful_shutdown=2)
+    app = create_app(settings)
+    config = uvicorn_config(app, settings, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -57,7 +61,7 @@ def serve(settings: ServerSettings) -> Iterator[RunningServer]:
             raise RuntimeError("the test server did not start (see the log above)")
         time.sleep(0.05)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", settings)
+        yield RunningServer(f"http://127.0.0.1:{port}", settings, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
