@@ -184,7 +184,9 @@ root, source, model_id, marker, start = sys.argv[1:6]
 registry.COPY_CHUNK_BYTES = 64 * 1024
 def stall_after_first_chunk(copied, total):
     if marker != "-":
-        Path(marker).write_text(str(copied))
+        partial = Path(marker + ".part")  # published whole: the test reads it as soon as it exists
+        partial.write_text(str(copied))
+        partial.replace(marker)
         time.sleep(60)
 while start != "-" and not Path(start).exists():
     time.sleep(0.01)
