@@ -165,6 +165,7 @@ class StreamingCallSplitter:
             if index < len(announced):
                 reading = announced[index]
                 name = reading.reader.name or ""
+                good = good or _closed_arguments(reading, call)
                 calls.append(SplitCall(reading.call_id, name, reading.reader.arguments, good, True))
             elif call is not None and good is not None:
                 calls.append(SplitCall(call.call_id, call.name, _arguments_text(call), good, False))
@@ -189,6 +190,22 @@ class StreamingCallSplitter:
             if any(name.startswith(written) for name in self._names):
                 return content[:at].rstrip()
         return content
+
+
+def _closed_arguments(reading: _Reading, call: ParsedToolCall | None) -> ParsedToolCall | None:
+    """A call whose arguments closed is whole even when max_tokens cut its wrapper (`}` or `</tool_call>`):
+    the wrapper is our syntax, the arguments are the call."""
+    reader = reading.reader
+    if not reader.complete or reader.name is None:
+        return None
+    try:
+        arguments = json.JSONDecoder(strict=False).decode(reader.arguments)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(arguments, dict):
+        return None
+    raw = call.raw if call is not None else reader.text
+    return ParsedToolCall(reading.call_id, reader.name, arguments, raw)
 
 
 def _arguments_text(call: ParsedToolCall) -> str:

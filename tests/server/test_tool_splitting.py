@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from edge_runtime.api import openai_types as ot
+from edge_runtime.api import translate_native as tn
+from edge_runtime.api import translate_openai as to
 from edge_runtime.api.call_splitter import ArgumentsPiece, CallStarted, StreamingCallSplitter, split_whole
+from edge_runtime.api.generation import ChoiceResult, GenerationResult
 from edge_runtime.api.tool_use import ToolUse
-from edge_runtime.engine.tool_calls import ToolSpec
+from edge_runtime.engine.tool_calls import ToolFormat, ToolSpec
+from edge_runtime.engine.types import ChoiceFinished, FinishReason, GenerationDone
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -94,3 +103,52 @@ def test_a_call_cut_off_is_a_failed_call_with_its_partial_arguments() -> None:
     content, calls = split_whole('Ok. <tool_call>\n{"name": "get_weather",', USE, cut_off=True)
     assert content == "Ok." and [(c.name, c.arguments) for c in calls] == [("get_weather", "")]
     assert split_whole('Ok. <tool_call>\n{"na', USE, cut_off=True) == ("Ok.", [])
+
+
+def _result(text: str, reason: FinishReason) -> GenerationResult:
+    done = GenerationDone([ChoiceFinished(0, reason, text, [], 0.0)], 1, 1, 0, 0.0, 0.0)
+    return GenerationResult([ChoiceResult(0, text, finish_reason=reason)], done)
+
+
+def test_max_tokens_wins_over_calls_that_parsed() -> None:
+    """Cut by max_tokens after a whole call (say inside the closing tag): the call is there, and the finish
+    reason still says the turn was cut (Llama Stack maps length to out_of_tokens)."""
+    text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool'
+    request = ot.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "hi"}])
+    choice = to.chat_response(request, _result(text, "length"), USE).choices[0]
+    assert choice.finish_reason == "length" and choice.message.content is None
+    assert [c.function.name for c in choice.message.tool_calls or []] == ["get_weather"]
+    message = tn.chat_response(_result(text, "length"), None, USE).completion_message
+    assert message.stop_reason == "out_of_tokens" and [c.arguments for c in message.tool_calls] == [{"city": "Rome"}]
+    whole = text + "_call>"
+    assert to.chat_response(request, _result(whole, "stop"), USE).choices[0].finish_reason == "tool_calls"
+    assert tn.chat_response(_result(whole, "stop"), None, USE).completion_message.stop_reason == "end_of_message"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "call"),
+    [
+        ("json", '{"type": "function", "name": "get_weather", "parameters": {"city": "Oslo"}}'),
+        ("function_tag", '<function=get_weather>{"city": "Oslo"}</function>'),
+    ],
+)
+def test_llama3_json_formats_stream_their_arguments_too(fmt: ToolFormat, call: str) -> None:
+    use = replace(USE, fmt=fmt)
+    splitter = StreamingCallSplitter(use)
+    pieces = [piece for char in call for piece in splitter.feed(char)]
+    rest, calls = splitter.finish()
+    assert [p.name for p in pieces if isinstance(p, CallStarted)] == ["get_weather"]
+    assert "".join(p.text for p in pieces if isinstance(p, ArgumentsPiece)) == '{"city": "Oslo"}'
+    assert rest == "" and [(c.arguments, c.streamed, c.failed) for c in calls] == [('{"city": "Oslo"}', True, False)]
+
+
+def test_python_list_calls_go_out_whole_and_a_cut_one_is_still_a_call() -> None:
+    use = replace(USE, fmt="python_list")
+    splitter = StreamingCallSplitter(use)
+    pieces = [piece for char in '[get_weather(city="Oslo")]' for piece in splitter.feed(char)]
+    rest, calls = splitter.finish()
+    assert pieces == [] and rest == ""
+    assert [(c.arguments, c.streamed) for c in calls] == [('{"city": "Oslo"}', False)]
+    content, calls = split_whole('[get_weather(city="Os', use, cut_off=True)
+    assert content == "" and [(c.name, c.failed) for c in calls] == [("get_weather", True)]
+    assert split_whole("[get_wea", use, cut_off=True) == ("", [])
