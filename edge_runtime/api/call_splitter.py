@@ -1,10 +1,15 @@
 """Splitting a chat model's output into content and tool calls, as it streams or whole (one path for both, so
 a streamed answer and a whole one agree).
 
-A call cut off by max_tokens is returned as what it is: a call whose arguments are the partial text written
-so far (OpenAI itself returns truncated arguments with finish_reason "length"), never our call syntax in the
-content. So is a call streamed already whose arguments then fail to parse: what went out stays a call. An
-opening cut off before the tool's name is complete is no call at all and is dropped."""
+A call cut off by max_tokens is returned as what it is, never as our call syntax in the content, and the
+finish reason says the turn was cut (length / out_of_tokens) even when other calls parsed:
+- OpenAI chat: a tool call whose `arguments` is the partial JSON text written so far, as OpenAI itself
+  returns truncated arguments with finish_reason "length"; `content` holds only real text.
+- Llama Stack native: a ToolCall whose `arguments` is that partial text (the wire type allows a string);
+  streamed, a `failed` tool_call delta carrying it (Llama Stack's word for a call that did not parse).
+- Responses: a function_call item with status "incomplete".
+A call streamed already whose arguments then fail to parse stays a call too: what went out cannot be taken
+back. An opening cut before the tool's name is complete is no call at all and is dropped."""
 
 from __future__ import annotations
 
