@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class OpenAIRequest(BaseModel):
@@ -325,12 +325,21 @@ class ChatCompletion(OpenAIResponse):
     usage: CompletionUsage | None = None
 
 
-class ChunkFunctionCall(OpenAIResponse):
+class _WithoutNulls(OpenAIResponse):
+    """A tool-call delta leaves out what it does not carry, as OpenAI's do: the SDK's stream accumulator
+    would take a `"type": null` in an arguments piece for a new value and lose the call's type."""
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+class ChunkFunctionCall(_WithoutNulls):
     name: str | None = None
     arguments: str | None = None
 
 
-class ChunkToolCall(OpenAIResponse):
+class ChunkToolCall(_WithoutNulls):
     index: int
     id: str | None = None
     type: Literal["function"] | None = None

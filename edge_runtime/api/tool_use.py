@@ -1,5 +1,5 @@
-"""Tool calling for both API families: the prompt that teaches the tools, the grammar that guarantees calls,
-and splitting the model's text back into content and calls (whole, or while streaming)."""
+"""Tool calling for both API families: the prompt that teaches the tools and the grammar that guarantees calls
+(splitting the model's text back into content and calls is `call_splitter`'s)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ from edge_runtime.api.generation import GrammarSpec
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.chat_template import ChatTemplate
 from edge_runtime.engine.tool_calls import (
-    ParsedToolCall,
     SystemMessageBehavior,
     ToolFormat,
     ToolSpec,
-    call_trigger,
     choose_format,
     format_tool_calls,
-    parse_tool_calls,
     tool_system_prompt,
 )
 from edge_runtime.engine.types import GenerationRequest
@@ -122,58 +119,3 @@ def tool_constraint(use: ToolUse, grammars: GrammarCache) -> GrammarSpec:
     grammar = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
     return GrammarSpec(grammars.gbnf(grammar.gbnf), grammar.unenforced)
 
-
-def split_calls(text: str, use: ToolUse) -> tuple[str, list[ParsedToolCall]]:
-    return parse_tool_calls(text, use.fmt, use.tools)
-
-
-class StreamingCallSplitter:
-    """Streams text until a call may be starting, holds the rest, and parses it when the choice ends.
-
-    Text is emitted up to the first occurrence of the call trigger, keeping back any tail that could still
-    grow into the trigger."""
-
-    def __init__(self, use: ToolUse) -> None:
-        self._use = use
-        self._trigger = call_trigger(use.fmt)
-        self._pending = ""
-        self._holding = False
-
-    def feed(self, text: str) -> str:
-        self._pending += text
-        if self._holding:
-            return ""
-        found = self._pending.find(self._trigger)
-        if found >= 0:
-            self._holding = True
-            emit, self._pending = self._pending[:found], self._pending[found:]
-            return emit
-        keep = _longest_trigger_prefix_suffix(self._pending, self._trigger)
-        emit = self._pending[: len(self._pending) - keep]
-        self._pending = self._pending[len(self._pending) - keep :]
-        return emit
-
-    def finish(self) -> tuple[str, list[ParsedToolCall]]:
-        """The held text that is not a call, and the calls in it."""
-        if not self._holding:
-            rest, self._pending = self._pending, ""
-            return rest, []
-        content, calls = split_calls(self._pending, self._use)
-        self._pending = ""
-        return content, calls
-
-
-def _longest_trigger_prefix_suffix(text: str, trigger: str) -> int:
-    for size in range(min(len(trigger) - 1, len(text)), 0, -1):
-        if text.endswith(trigger[:size]):
-            return size
-    return 0
-
-
-def content_and_calls(text: str, use: ToolUse | None) -> tuple[str, list[ParsedToolCall]]:
-    """The message text and the calls that parsed; a call that did not parse stays in the text, raw."""
-    if use is None:
-        return text, []
-    content, calls = split_calls(text, use)
-    failed = [c.raw for c in calls if c.error is not None]
-    return "\n".join([content, *failed]).strip(), [c for c in calls if c.error is None]

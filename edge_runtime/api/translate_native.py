@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from edge_runtime.api import native_types as nt
+from edge_runtime.api.call_splitter import SplitCall, StreamingCallSplitter, split_whole
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     GenerationResult,
@@ -24,16 +25,15 @@ from edge_runtime.api.generation import (
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import (
     ChatGeneration,
-    StreamingCallSplitter,
     ToolUse,
-    content_and_calls,
     plan_tool_use,
     prompt_messages,
     tool_constraint,
 )
-from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
+from edge_runtime.engine.tool_calls import ToolSpec
 from edge_runtime.engine.types import (
     ChoiceFinished,
+    FinishReason,
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
@@ -269,8 +269,14 @@ def completion_response(result: GenerationResult, top_k: int | None) -> nt.Compl
     )
 
 
-def native_tool_call(call: ParsedToolCall) -> nt.ToolCall:
-    arguments = call.arguments or {}
+def native_tool_call(call: SplitCall) -> nt.ToolCall:
+    """A call cut off by max_tokens keeps its partial arguments text as `arguments` (the wire type allows a
+    string): it is a call, not content, and the stop reason out_of_tokens says it is incomplete."""
+    if call.parsed is None:
+        return nt.ToolCall(
+            call_id=call.call_id, tool_name=call.name, arguments=call.arguments, arguments_json=call.arguments
+        )
+    arguments = call.parsed.arguments or {}
     return nt.ToolCall(
         call_id=call.call_id,
         tool_name=call.name,
@@ -279,16 +285,25 @@ def native_tool_call(call: ParsedToolCall) -> nt.ToolCall:
     )
 
 
+def chat_stop_reason(reason: FinishReason, calls: list[SplitCall]) -> nt.StopReason:
+    """out_of_tokens whenever max_tokens cut the turn, calls or not (Llama Stack's own mapping); else
+    end_of_message when the turn made calls."""
+    if reason != "length" and calls:
+        return "end_of_message"
+    return native_stop_reason(reason)
+
+
 def chat_response(
     result: GenerationResult, top_k: int | None, use: ToolUse | None = None
 ) -> nt.ChatCompletionResponse:
     choice = result.choices[0]
-    content, calls = content_and_calls(choice.text, use)
-    stop_reason = "end_of_message" if calls else native_stop_reason(choice.finish_reason)
+    content, calls = split_whole(choice.text, use, cut_off=choice.finish_reason == "length")
     return nt.ChatCompletionResponse(
         metrics=metrics(result.done),
         completion_message=nt.ResponseCompletionMessage(
-            content=content, stop_reason=stop_reason, tool_calls=[native_tool_call(c) for c in calls]
+            content=content,
+            stop_reason=chat_stop_reason(choice.finish_reason, calls),
+            tool_calls=[native_tool_call(c) for c in calls],
         ),
         logprobs=token_logprobs(choice.logprobs, top_k),
     )
@@ -340,14 +355,17 @@ class ChatStream:
 
     def chunks(self, event: GenerationEvent) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
         if isinstance(event, TextPiece):
-            text = self._splitter.feed(event.text) if self._splitter is not None else event.text
+            if self._splitter is not None:
+                text = "".join(p for p in self._splitter.feed(event.text) if isinstance(p, str))
+            else:
+                text = event.text
             if text or self._top_k is not None:
                 logprobs = token_logprobs(logprob_entries(event), self._top_k)
                 yield self._event("progress", nt.TextDelta(text=text), logprobs)
         elif isinstance(event, ChoiceFinished):
             self._stop_reason = native_stop_reason(event.finish_reason)
             if self._splitter is not None:
-                yield from self._tool_call_chunks(self._splitter)
+                yield from self._tool_call_chunks(self._splitter, event.finish_reason)
         else:
             yield nt.ChatCompletionResponseStreamChunk(
                 metrics=metrics(event),
@@ -357,18 +375,17 @@ class ChatStream:
             )
 
     def _tool_call_chunks(
-        self, splitter: StreamingCallSplitter
+        self, splitter: StreamingCallSplitter, reason: FinishReason
     ) -> Iterator[nt.ChatCompletionResponseStreamChunk]:
-        rest, calls = splitter.finish()
+        """Calls go out whole when the turn ends: succeeded, or failed for a call cut off by max_tokens,
+        whose payload is the call with its partial arguments text."""
+        rest, calls = splitter.finish(cut_off=reason == "length")
         if rest:
             yield self._event("progress", nt.TextDelta(text=rest))
+        self._stop_reason = chat_stop_reason(reason, calls)
         for call in calls:
-            if call.error is None:
-                self._stop_reason = "end_of_message"
-                delta = nt.ToolCallDelta(tool_call=native_tool_call(call), parse_status="succeeded")
-            else:
-                delta = nt.ToolCallDelta(tool_call=call.raw, parse_status="failed")
-            yield self._event("progress", delta)
+            status: Literal["failed", "succeeded"] = "failed" if call.failed else "succeeded"
+            yield self._event("progress", nt.ToolCallDelta(tool_call=native_tool_call(call), parse_status=status))
 
 
 def embedding_texts(request: nt.EmbeddingsRequest) -> list[str]:

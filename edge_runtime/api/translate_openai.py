@@ -13,6 +13,14 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.api import openai_types as ot
+from edge_runtime.api.call_splitter import (
+    ArgumentsPiece,
+    CallStarted,
+    SplitCall,
+    StreamingCallSplitter,
+    StreamPiece,
+    split_whole,
+)
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     ChoiceResult,
@@ -32,16 +40,15 @@ from edge_runtime.api.generation import (
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import (
     ChatGeneration,
-    StreamingCallSplitter,
     ToolUse,
-    content_and_calls,
     plan_tool_use,
     prompt_messages,
     tool_constraint,
 )
-from edge_runtime.engine.tool_calls import ParsedToolCall, ToolSpec
+from edge_runtime.engine.tool_calls import ToolSpec
 from edge_runtime.engine.types import (
     ChoiceFinished,
+    FinishReason,
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
@@ -473,20 +480,28 @@ def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLo
     return ot.ChoiceLogprobs(content=content)
 
 
-def response_tool_call(call: ParsedToolCall) -> ot.ResponseToolCall:
-    arguments = json.dumps(call.arguments or {}, ensure_ascii=False)
+def response_tool_call(call: SplitCall) -> ot.ResponseToolCall:
+    """`arguments` is the text the model wrote: a cut-off call's is partial JSON, as OpenAI's own are."""
     return ot.ResponseToolCall(
-        id=call.call_id, function=ot.ResponseFunctionCall(name=call.name, arguments=arguments)
+        id=call.call_id, function=ot.ResponseFunctionCall(name=call.name, arguments=call.arguments)
     )
+
+
+def chat_finish_reason(reason: FinishReason, calls: list[SplitCall]) -> ot.ChatFinishReason:
+    """length whenever max_tokens cut the choice, calls or not (a call may be cut off); else tool_calls when
+    the choice made calls."""
+    if reason != "length" and calls:
+        return "tool_calls"
+    return openai_finish_reason(reason)
 
 
 def _chat_choice(
     choice: ChoiceResult, request: ot.ChatCompletionRequest, use: ToolUse | None
 ) -> ot.ChatChoice:
     logprobs = chat_logprobs(choice.logprobs, request.top_logprobs or 0) if request.logprobs else None
-    content, calls = content_and_calls(choice.text, use)
+    content, calls = split_whole(choice.text, use, cut_off=choice.finish_reason == "length")
     return ot.ChatChoice(
-        finish_reason="tool_calls" if calls else openai_finish_reason(choice.finish_reason),
+        finish_reason=chat_finish_reason(choice.finish_reason, calls),
         index=choice.index,
         logprobs=logprobs,
         message=ot.ChatCompletionMessage(
@@ -506,10 +521,31 @@ def chat_response(
     )
 
 
+def _call_delta(position: int, piece: StreamPiece | SplitCall) -> ot.ChunkDelta:
+    """OpenAI's tool-call deltas: the first has the index, id, type, name and empty arguments; the next ones
+    carry only the index and more of the arguments text; a call sent whole has everything in one."""
+    if isinstance(piece, ArgumentsPiece):
+        call = ot.ChunkToolCall(index=position, function=ot.ChunkFunctionCall(arguments=piece.text))
+    elif isinstance(piece, CallStarted):
+        call = ot.ChunkToolCall(
+            index=position, id=piece.call_id, type="function",
+            function=ot.ChunkFunctionCall(name=piece.name, arguments=""),
+        )
+    elif isinstance(piece, SplitCall):
+        call = ot.ChunkToolCall(
+            index=position, id=piece.call_id, type="function",
+            function=ot.ChunkFunctionCall(name=piece.name, arguments=piece.arguments),
+        )
+    else:
+        raise TypeError(f"not a tool-call piece: {piece!r}")
+    return ot.ChunkDelta(tool_calls=[call])
+
+
 class ChatStream:
     """Engine events to `chat.completion.chunk`s: a role chunk per choice, content deltas, tool-call deltas by
-    index (id, type and name with the whole arguments) when the choice ends, a finish chunk per choice, and a
-    usage chunk when stream_options.include_usage is set."""
+    index as the model writes them (the call's id, type and name, then pieces of its arguments; python_list
+    calls whole when the choice ends), a finish chunk per choice, and a usage chunk when
+    stream_options.include_usage is set."""
 
     def __init__(self, request: ot.ChatCompletionRequest, use: ToolUse | None = None) -> None:
         self._request = request
@@ -539,7 +575,8 @@ class ChatStream:
     def chunks(self, event: GenerationEvent) -> Iterator[ot.ChatCompletionChunk]:
         if isinstance(event, TextPiece):
             splitter = self._splitter(event.index)
-            text = splitter.feed(event.text) if splitter is not None else event.text
+            pieces: list[StreamPiece] = splitter.feed(event.text) if splitter is not None else [event.text]
+            text = "".join(piece for piece in pieces if isinstance(piece, str))
             logprobs = None
             if self._request.logprobs:
                 logprobs = chat_logprobs(logprob_entries(event), self._request.top_logprobs or 0)
@@ -547,33 +584,21 @@ class ChatStream:
                 yield self._chunk(
                     [ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text), logprobs=logprobs)]
                 )
+            for piece in pieces:
+                if not isinstance(piece, str):
+                    delta = _call_delta(piece.position, piece)
+                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=delta)])
         elif isinstance(event, ChoiceFinished):
-            reason: ot.ChatFinishReason = openai_finish_reason(event.finish_reason)
+            calls: list[SplitCall] = []
             splitter = self._splitter(event.index)
             if splitter is not None:
-                rest, calls = splitter.finish()
-                failed = [c.raw for c in calls if c.error is not None]
-                text = "\n".join(part for part in [rest, *failed] if part)
-                if text:
-                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=text))])
-                parsed = [c for c in calls if c.error is None]
-                for position, call in enumerate(parsed):
-                    delta = ot.ChunkDelta(
-                        tool_calls=[
-                            ot.ChunkToolCall(
-                                index=position,
-                                id=call.call_id,
-                                type="function",
-                                function=ot.ChunkFunctionCall(
-                                    name=call.name,
-                                    arguments=json.dumps(call.arguments or {}, ensure_ascii=False),
-                                ),
-                            )
-                        ]
-                    )
-                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=delta)])
-                if parsed:
-                    reason = "tool_calls"
+                rest, calls = splitter.finish(cut_off=event.finish_reason == "length")
+                if rest:
+                    yield self._chunk([ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(content=rest))])
+                for position, call in enumerate(calls):
+                    if not call.streamed:
+                        yield self._chunk([ot.ChunkChoice(index=event.index, delta=_call_delta(position, call))])
+            reason = chat_finish_reason(event.finish_reason, calls)
             yield self._chunk(
                 [ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(), finish_reason=reason)]
             )

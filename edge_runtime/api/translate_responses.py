@@ -13,12 +13,18 @@ from pydantic import TypeAdapter
 
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import responses_types as rt
+from edge_runtime.api.call_splitter import (
+    ArgumentsPiece,
+    CallStarted,
+    SplitCall,
+    StreamingCallSplitter,
+    split_whole,
+)
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import GenerationResult, TextModel
 from edge_runtime.api.grammar_cache import GrammarCache
-from edge_runtime.api.tool_use import ChatGeneration, StreamingCallSplitter, ToolUse, content_and_calls
+from edge_runtime.api.tool_use import ChatGeneration, ToolUse
 from edge_runtime.api.translate_openai import chat_to_generation, response_tool_call
-from edge_runtime.engine.tool_calls import ParsedToolCall
 from edge_runtime.engine.types import ChoiceFinished, FinishReason, GenerationDone, GenerationEvent, TextPiece
 
 INPUT_ITEMS: TypeAdapter[list[rt.InputItem]] = TypeAdapter(list[rt.InputItem])
@@ -171,9 +177,11 @@ def _status(reason: FinishReason) -> rt.ItemStatus:
     return "incomplete" if reason == "length" else "completed"
 
 
-def _function_call(call: ParsedToolCall) -> rt.OutputFunctionCall:
+def _function_call(call: SplitCall) -> rt.OutputFunctionCall:
+    """A call cut off by max_output_tokens is an incomplete item with its partial arguments text."""
     arguments = response_tool_call(call).function.arguments
-    return rt.OutputFunctionCall(call_id=call.call_id, name=call.name, arguments=arguments, status="completed")
+    status: rt.ItemStatus = "incomplete" if call.failed else "completed"
+    return rt.OutputFunctionCall(call_id=call.call_id, name=call.name, arguments=arguments, status=status)
 
 
 def response_usage(done: GenerationDone) -> rt.ResponseUsage:
@@ -200,9 +208,9 @@ def finished(shell: rt.Response, output: list[rt.OutputItem], reason: FinishReas
 
 def response_object(shell: rt.Response, result: GenerationResult, use: ToolUse | None) -> rt.Response:
     """A whole generation as a Response: a message item when there is text (or nothing else), then one
-    function_call item per parsed call; a call that did not parse stays in the text, raw, as on chat."""
+    function_call item per call, as on chat."""
     (choice,) = result.choices
-    content, calls = content_and_calls(choice.text, use)
+    content, calls = split_whole(choice.text, use, cut_off=choice.finish_reason == "length")
     output: list[rt.OutputItem] = []
     if content or not calls:
         part = rt.OutputTextPart(text=content)
@@ -217,8 +225,8 @@ _FAILED_CODES = {"rate_limit_exceeded": "rate_limit_exceeded", "invalid_request_
 
 class ResponseEvents:
     """Engine events to the Responses API's stream events, numbered in order: created and in_progress; the
-    message item opened at its first text, its text deltas, then closed; each call as an item with its
-    arguments; completed (or incomplete). `final` is the whole response once the generation is done."""
+    message item opened at its first text, its text deltas, then closed; each call as an item whose arguments
+    stream as the model writes them; completed (or incomplete). `final` is the whole response once the generation is done."""
 
     def __init__(self, shell: rt.Response, use: ToolUse | None) -> None:
         self._shell = shell
@@ -227,6 +235,9 @@ class ResponseEvents:
         self._message: rt.OutputMessage | None = None
         self._text = ""
         self._output: list[rt.OutputItem] = []
+        self._call: rt.OutputFunctionCall | None = None
+        """The call item open while its arguments stream."""
+        self._closed: set[str] = set()
         self._reason: FinishReason = "length"
         self.final: rt.Response | None = None
 
@@ -301,15 +312,55 @@ class ResponseEvents:
         )
         yield self._event("response.output_item.done", output_index=index, item=closed.model_dump(mode="json"))
         self._output.append(closed)
+        self._message, self._text = None, ""
 
-    def _call(self, call: ParsedToolCall) -> Iterator[dict[str, Any]]:
-        done = _function_call(call)
-        index = len(self._output)
-        opened = done.model_copy(update={"arguments": "", "status": "in_progress"})
-        yield self._event("response.output_item.added", output_index=index, item=opened.model_dump(mode="json"))
-        yield self._event(
-            "response.function_call_arguments.delta", item_id=done.id, output_index=index, delta=done.arguments
+    def _close_streamed(self, calls: list[SplitCall]) -> Iterator[dict[str, Any]]:
+        for call in calls:
+            yield from self._close_call(call)
+
+    def _open_call(self, started: CallStarted) -> Iterator[dict[str, Any]]:
+        """A call item opened at the call's start; the text before it is a finished message."""
+        if self._message is not None:
+            yield from self._close_message("completed")
+        if self._call is not None:
+            # The call before this one closed its arguments before this one could start.
+            yield from self._close_call(self._call)
+        self._call = rt.OutputFunctionCall(
+            call_id=started.call_id, name=started.name, arguments="", status="in_progress"
         )
+        item = self._call.model_dump(mode="json")
+        yield self._event("response.output_item.added", output_index=len(self._output), item=item)
+
+    def _arguments_delta(self, text: str) -> Iterator[dict[str, Any]]:
+        if self._call is None:
+            return
+        self._call = self._call.model_copy(update={"arguments": self._call.arguments + text})
+        yield self._event(
+            "response.function_call_arguments.delta",
+            item_id=self._call.id,
+            output_index=len(self._output),
+            delta=text,
+        )
+
+    def _close_call(self, call: SplitCall | rt.OutputFunctionCall) -> Iterator[dict[str, Any]]:
+        """The call's item done: opened and streamed already, or (sent whole) opened with all its arguments."""
+        if call.call_id in self._closed:
+            return
+        self._closed.add(call.call_id)
+        if isinstance(call, rt.OutputFunctionCall):
+            done = call.model_copy(update={"status": "completed"})
+        else:
+            done = _function_call(call)
+        index = len(self._output)
+        if self._call is not None and self._call.call_id == call.call_id:
+            done = done.model_copy(update={"id": self._call.id})
+        else:
+            opened = done.model_copy(update={"arguments": "", "status": "in_progress"})
+            yield self._event("response.output_item.added", output_index=index, item=opened.model_dump(mode="json"))
+            yield self._event(
+                "response.function_call_arguments.delta", item_id=done.id, output_index=index, delta=done.arguments
+            )
+        self._call = None
         yield self._event(
             "response.function_call_arguments.done",
             item_id=done.id,
@@ -322,23 +373,29 @@ class ResponseEvents:
 
     def events(self, event: GenerationEvent) -> Iterator[dict[str, Any]]:
         if isinstance(event, TextPiece):
-            text = self._splitter.feed(event.text) if self._splitter is not None else event.text
-            if text:
-                yield from self._delta(text)
+            for piece in self._splitter.feed(event.text) if self._splitter is not None else [event.text]:
+                if isinstance(piece, CallStarted):
+                    yield from self._open_call(piece)
+                elif isinstance(piece, ArgumentsPiece):
+                    yield from self._arguments_delta(piece.text)
+                elif piece:
+                    yield from self._delta(piece)
         elif isinstance(event, ChoiceFinished):
             self._reason = event.finish_reason
-            calls: list[ParsedToolCall] = []
+            calls: list[SplitCall] = []
             if self._splitter is not None:
-                rest, all_calls = self._splitter.finish()
-                failed = [c.raw for c in all_calls if c.error is not None]
-                text = "\n".join(part for part in [rest, *failed] if part)
-                if text:
-                    yield from self._delta(text)
-                calls = [c for c in all_calls if c.error is None]
-            if self._message is not None or not calls:
+                rest, calls = self._splitter.finish(cut_off=event.finish_reason == "length")
+                streamed = [call for call in calls if call.streamed]
+                if rest and streamed:
+                    # Text after streamed calls (free text the call grammar allows): its own message item.
+                    yield from self._close_streamed(streamed)
+                    calls = [call for call in calls if not call.streamed]
+                if rest:
+                    yield from self._delta(rest)
+            if self._message is not None or not self._output and not calls:
                 yield from self._close_message(_status(event.finish_reason))
             for call in calls:
-                yield from self._call(call)
+                yield from self._close_call(call)
         elif isinstance(event, GenerationDone):
             self.final = finished(self._shell, self._output, self._reason, event)
             kind = "response.incomplete" if self.final.status == "incomplete" else "response.completed"

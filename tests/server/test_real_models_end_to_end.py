@@ -68,7 +68,9 @@ def test_answers_on_both_apis(real_server: RunningServer) -> None:
 
 
 def test_forced_tool_call_validates(real_server: RunningServer) -> None:
-    """A named tool_choice on the real model: the call parses and its arguments validate, streamed or not."""
+    """A named tool_choice on the real model: the call parses and its arguments validate, streamed or not.
+    One call (parallel_tool_calls false): with parallel calls the model goes on to a second call that
+    max_tokens cuts, and a turn cut by max_tokens finishes by length, not tool_calls."""
     parameters = {
         "type": "object",
         "properties": {"city": {"type": "string", "maxLength": 30}, "unit": {"enum": ["celsius", "fahrenheit"]}},
@@ -79,7 +81,13 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     choice = {"type": "function", "function": {"name": "get_weather"}}
     sdk = openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
     answer = sdk.chat.completions.create(
-        model=MODEL_ID, temperature=0, max_tokens=80, messages=messages, tools=tools, tool_choice=choice
+        model=MODEL_ID,
+        temperature=0,
+        max_tokens=80,
+        messages=messages,
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=False,
     )
     assert answer.choices[0].finish_reason == "tool_calls"
     (call,) = answer.choices[0].message.tool_calls or []
@@ -89,7 +97,13 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     assert set(arguments) == {"city", "unit"}
 
     with sdk.chat.completions.stream(
-        model=MODEL_ID, temperature=0, max_tokens=80, messages=messages, tools=tools, tool_choice=choice
+        model=MODEL_ID,
+        temperature=0,
+        max_tokens=80,
+        messages=messages,
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=False,
     ) as stream:
         final = stream.get_final_completion()
     (streamed,) = final.choices[0].message.tool_calls or []
