@@ -162,14 +162,22 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from edge_runtime.server.app import create_app
+    """Serve until stopped. What the user can fix (a store folder that is a file, or a missing one they named;
+    a `--model` that names no model or a broken file) fails before uvicorn starts, as one line and exit 2.
+    The default folder is created on first run, where the default model is imported; a folder the user named
+    is not, since a typo would otherwise serve an empty store."""
+    from edge_runtime.cli import store_folder
+    from edge_runtime.server.app import check_preload, create_app
     from edge_runtime.server.http_server import uvicorn_config
     from edge_runtime.server.shutdown import GracefulServer, stop_signals_exit_zero
 
+    folder = store_folder(args)
+    folder.checked(must_exist=folder.chosen)
     settings = settings_from_args(args)
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    check_preload(settings)
     app = create_app(settings)
     # At the end of the grace the app cuts its own requests, each with a last word in its family's shape.
     server = GracefulServer(uvicorn_config(app, settings), app.state.shutdown_grace)
