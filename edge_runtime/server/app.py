@@ -150,7 +150,8 @@ def _fail_all_generations(manager: ModelManager) -> Callable[[EdgeRuntimeError],
 
 
 def create_app(settings: ServerSettings) -> Starlette:
-    """The app; `app.state.shutdown_grace` is what `serve` tells when a stop signal arrives."""
+    """The app; `app.state.shutdown_grace` is what `serve` tells when a stop signal arrives, and
+    `app.state.startup_error` why the lifespan could not load a preloaded model (None when it could)."""
     metrics = ServerMetrics()
     shutdown_grace = ShutdownGrace(settings.shutdown_grace_s)
 
@@ -168,7 +169,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         try:
             for name in settings.preload:
                 served = state.catalog.resolve(name)
-                await manager.get_entry(served.entry, model_type=served.model_type)
+                try:
+                    await manager.get_entry(served.entry, model_type=served.model_type)
+                except EdgeRuntimeError as exc:
+                    app.state.startup_error = exc
+                    raise
                 log.info("loaded model '%s'", name)
             if settings.idle_unload_s is not None:
                 janitor = asyncio.create_task(_unload_idle_models(manager, settings.idle_unload_s))
@@ -225,4 +230,5 @@ def create_app(settings: ServerSettings) -> Starlette:
         exception_handlers={HTTPException: http_exception},
     )
     app.state.shutdown_grace = shutdown_grace
+    app.state.startup_error = None
     return app
