@@ -55,6 +55,15 @@ class TextModel(Protocol):
 
 
 @dataclass(frozen=True)
+class CompletionPlan:
+    """A completions body ready for the engine: one request per prompt, and the schema keywords a lenient
+    compile left out (OpenAI `strict: false`), for the response to name."""
+
+    requests: list[GenerationRequest]
+    unenforced: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class GrammarSpec:
     """Decode with a compiled grammar; `unenforced` lists the schema keywords a lenient compile left out."""
 

@@ -33,6 +33,36 @@ class StreamOptions(OpenAIRequest):
     include_usage: bool | None = None
 
 
+# ---- structured output (chat, and completions as vLLM and llama-server accept it) -----------------------
+
+
+class ResponseFormatText(OpenAIRequest):
+    type: Literal["text"]
+
+
+class ResponseFormatJSONObject(OpenAIRequest):
+    type: Literal["json_object"]
+
+
+class JSONSchemaFormat(OpenAIRequest):
+    name: str
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ResponseFormatJSONSchema(OpenAIRequest):
+    type: Literal["json_schema"]
+    json_schema: JSONSchemaFormat
+
+
+ResponseFormat = Annotated[
+    ResponseFormatText | ResponseFormatJSONObject | ResponseFormatJSONSchema, Field(discriminator="type")
+]
+
+
 # ---- completions ---------------------------------------------------------------------------------------------
 
 
@@ -60,6 +90,7 @@ class CompletionRequest(OpenAIRequest):
     guided_json: dict[str, Any] | str | None = None
     guided_grammar: str | None = None
     prompt_logprobs: int | None = None
+    response_format: ResponseFormat | None = None
     top_k: int | None = Field(default=None, ge=-1)
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
     repetition_penalty: float | None = Field(default=None, gt=0.0)
@@ -197,33 +228,6 @@ class NamedFunction(OpenAIRequest):
 class NamedToolChoice(OpenAIRequest):
     type: Literal["function"]
     function: NamedFunction
-
-
-class ResponseFormatText(OpenAIRequest):
-    type: Literal["text"]
-
-
-class ResponseFormatJSONObject(OpenAIRequest):
-    type: Literal["json_object"]
-
-
-class JSONSchemaFormat(OpenAIRequest):
-    name: str
-    description: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    strict: bool | None = None
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ResponseFormatJSONSchema(OpenAIRequest):
-    type: Literal["json_schema"]
-    json_schema: JSONSchemaFormat
-
-
-ResponseFormat = Annotated[
-    ResponseFormatText | ResponseFormatJSONObject | ResponseFormatJSONSchema, Field(discriminator="type")
-]
 
 
 class ChatCompletionRequest(OpenAIRequest):

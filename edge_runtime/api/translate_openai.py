@@ -16,6 +16,7 @@ from edge_runtime.api import openai_types as ot
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     ChoiceResult,
+    CompletionPlan,
     GenerationResult,
     GrammarSpec,
     TextModel,
@@ -161,7 +162,7 @@ def completion_prompts(request: ot.CompletionRequest, model: TextModel) -> list[
 
 def completion_to_generations(
     request: ot.CompletionRequest, model: TextModel, grammars: GrammarCache
-) -> list[GenerationRequest]:
+) -> CompletionPlan:
     if request.suffix is not None:
         raise ParameterError("suffix", "text insertion (suffix) is not supported")
     if request.prompt_logprobs is not None:
@@ -174,9 +175,13 @@ def completion_to_generations(
         raise ParameterError("best_of", "best_of greater than n cannot be streamed")
     sampling = _sampling(request, model.n_vocab)
     spec = _guided_constraint(request.guided_choice, request.guided_json, request.guided_grammar, grammars)
+    if request.response_format is not None:
+        if spec is not None:
+            raise ParameterError("response_format", "send either response_format or a guided_* parameter")
+        spec = _response_format_constraint(request.response_format, grammars)
     stop = stop_list(request.stop)
     factory = constraint_factory(spec, model)
-    return [
+    requests = [
         GenerationRequest(
             prompt_tokens=tokens,
             sampling=sampling,
@@ -190,6 +195,7 @@ def completion_to_generations(
         )
         for tokens in completion_prompts(request, model)
     ]
+    return CompletionPlan(requests, spec.unenforced if spec is not None else ())
 
 
 @dataclass

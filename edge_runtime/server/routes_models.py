@@ -83,8 +83,8 @@ async def unregister_model(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def providers(request: Request, state: ServerState) -> ASGIApp:
     settings = state.settings
+    # The store's folder is not shown: a client has no use for a server path.
     config = {
-        "models_dir": str(state.catalog.store.root),
         "n_slots": settings.n_slots,
         "n_ctx": settings.n_ctx,
         "n_threads": settings.n_threads,

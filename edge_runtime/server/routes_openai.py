@@ -42,7 +42,7 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.user = body.user
     sequences = to.check_choice_count(body)
-    engine_requests, first = await admit(
+    plan, first = await admit(
         request,
         state,
         body.model,
@@ -54,16 +54,20 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
         first,
         [
             functools.partial(Generation, model, engine_request, state.metrics, request.scope["state"])
-            for engine_request in engine_requests[1:]
+            for engine_request in plan.requests[1:]
         ],
     )
+    headers = unenforced_headers(plan.unenforced)
     if body.stream:
         send, receive = anyio.create_memory_object_stream[tuple[int, GenerationEvent] | Exception]()
         return EventStreamResponse(
-            _completion_sse(body, model, receive), generations, background=lambda: generations.forward(send)
+            _completion_sse(body, model, receive),
+            generations,
+            headers,
+            background=lambda: generations.forward(send),
         )
     results = await collect_while_connected(request, generations, body.n or 1)
-    return json_response(to.completion_response(body, results, model))
+    return json_response(to.completion_response(body, results, model), headers=headers)
 
 
 async def _completion_sse(

@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from edge_runtime.api.generation import GenerationResult, TextModel, collect
+from edge_runtime.api.generation import CompletionPlan, GenerationResult, TextModel, collect
 from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.scheduler import Reservation
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
@@ -132,14 +132,14 @@ class Generation:
         self._state.setdefault("ttft_s", done.time_to_first_token_s)
 
 
-Plan = TypeVar("Plan", GenerationRequest, ChatGeneration, list[GenerationRequest])
+Plan = TypeVar("Plan", GenerationRequest, ChatGeneration, CompletionPlan)
 T = TypeVar("T")
 
 
-def _first_request(plan: GenerationRequest | ChatGeneration | list[GenerationRequest]) -> GenerationRequest:
+def _first_request(plan: GenerationRequest | ChatGeneration | CompletionPlan) -> GenerationRequest:
     if isinstance(plan, ChatGeneration):
         return plan.request
-    return plan[0] if isinstance(plan, list) else plan
+    return plan.requests[0] if isinstance(plan, CompletionPlan) else plan
 
 
 async def admit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -16,6 +18,7 @@ def test_health_version_providers(http: httpx.Client) -> None:
     (provider,) = http.get("/v1/providers").json()["data"]
     assert provider["api"] == "inference" and provider["provider_id"] == "edge-runtime"
     assert {"provider_type", "config"} <= set(provider)
+    assert "/" not in json.dumps(provider["config"]), "a client has no use for a server path"
 
 
 def test_models_list_is_native_and_openai_at_once(http: httpx.Client, tiny_server: RunningServer) -> None:

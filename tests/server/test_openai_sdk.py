@@ -334,3 +334,26 @@ def test_a_previous_answer_sent_back_as_the_sdk_dumps_it(sdk: openai.OpenAI) -> 
         extra_body={"prompt_cache_key": "k", "safety_identifier": "u-1"},
     )
     assert second.usage is not None and second.usage.prompt_tokens > first.usage.prompt_tokens  # type: ignore[union-attr]
+
+
+def test_completions_take_response_format_as_vllm_and_llama_server_do(sdk: openai.OpenAI) -> None:
+    """The text is the schema's JSON; a keyword no grammar enforces is named in the header (strict false,
+    the default) or refused (strict true); response_format beside a guided_* parameter is refused."""
+    answer = sdk.completions.create(
+        model=TINY_ID, prompt="Person:", max_tokens=80, seed=1,
+        extra_body={"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON_SCHEMA}}},
+    )
+    jsonschema.validate(json.loads(answer.choices[0].text), PERSON_SCHEMA)
+    raw = sdk.completions.with_raw_response.create(
+        model=TINY_ID, prompt="Tags:", max_tokens=80, seed=2, extra_body={"response_format": _tags_format(None)}
+    )
+    assert raw.headers["x-unenforced-schema-keywords"] == "response_format: uniqueItems at #/properties/tags"
+    with pytest.raises(openai.BadRequestError, match="uniqueItems"):
+        sdk.completions.create(
+            model=TINY_ID, prompt="x", max_tokens=8, extra_body={"response_format": _tags_format(True)}
+        )
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        sdk.completions.create(
+            model=TINY_ID, prompt="x", max_tokens=8,
+            extra_body={"response_format": {"type": "json_object"}, "guided_choice": ["a"]},
+        )
