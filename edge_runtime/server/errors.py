@@ -28,6 +28,9 @@ from edge_runtime.errors import (
 
 Family = Literal["native", "openai"]
 RETRY_AFTER_SECONDS = 1
+ERRORS_IN_MESSAGE = 10
+"""Validation errors one error message spells out (a body with thousands of bad items would make it huge);
+the native body still lists every error with its location."""
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -299,7 +302,9 @@ def validation_response(exc: ValidationError, family: Family, raw_body: bytes | 
     if first.type == "extra_forbidden" and len(first.loc) == 1:
         message = f"unknown parameter: '{param}'"
     else:
-        message = "; ".join(_located(e.loc, e.msg) for e in errors)
+        message = "; ".join(_located(e.loc, e.msg) for e in errors[:ERRORS_IN_MESSAGE])
+        if len(errors) > ERRORS_IN_MESSAGE:
+            message += f"; and {len(errors) - ERRORS_IN_MESSAGE} more errors"
     if family == "native":
         items = [{"loc": ["body", *e.loc], "msg": e.msg, "type": e.type} for e in errors]
         return ErrorResponse({"error": {"detail": {"errors": items}}}, 400, message, param)

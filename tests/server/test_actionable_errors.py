@@ -178,6 +178,14 @@ def test_a_wrong_type_in_a_nested_field_names_the_field_as_sent(http: httpx.Clie
     assert error["message"] == "messages.0.content.0.text: Input should be a valid string"
 
 
+def test_an_error_message_spells_out_the_first_ten_errors(http: httpx.Client) -> None:
+    part = {"type": "text", "text": "x", "foo": 1}
+    body = {"model": TINY_ID, "messages": [{"role": "user", "content": [part]} for _ in range(15)]}
+    error = _openai_error(http.post("/v1/chat/completions", json=body), 400)
+    named = [f"messages.{i}.content.0.foo: unknown field" for i in range(10)]
+    assert error["message"] == "; ".join(named) + "; and 5 more errors"
+
+
 def _access_line(caplog: pytest.LogCaptureFixture, request_id: str) -> str:
     """The access log line of one request (written just after its response ends)."""
     deadline = time.monotonic() + 10
