@@ -186,6 +186,17 @@ def test_an_error_message_spells_out_the_first_ten_errors(http: httpx.Client) ->
     assert error["message"] == "; ".join(named) + "; and 5 more errors"
 
 
+def test_a_body_with_thousands_of_errors_is_answered_with_the_first(http: httpx.Client) -> None:
+    """Each bad part fails twice (as a string and as a part): 1,200 errors, past the 1,000 located."""
+    part = {"type": "text", "text": "x", "foo": 1}
+    messages = [{"role": "user", "content": [part]} for _ in range(600)]
+    error = _openai_error(http.post("/v1/chat/completions", json={"model": TINY_ID, "messages": messages}), 400)
+    assert error["message"].startswith("messages.0.content.0.foo: unknown field; messages.1.content.0.foo")
+    assert error["message"].endswith("; and more errors") and error["message"].count(";") == 10
+    native = http.post("/v1/inference/chat-completion", json={"model_id": TINY_ID, "messages": [{"role": "x"}] * 1500})
+    assert native.status_code == 400 and len(native.json()["error"]["detail"]["errors"]) == 1000
+
+
 def _access_line(caplog: pytest.LogCaptureFixture, request_id: str) -> str:
     """The access log line of one request (written just after its response ends)."""
     deadline = time.monotonic() + 10
