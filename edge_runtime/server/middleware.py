@@ -90,8 +90,10 @@ class BodyLimitMiddleware:
 
 class AccessLogMiddleware:
     """One log line per request when its response ends (id, method, path, status, model, tokens, durations,
-    the OpenAI `user`, and for an error answer its message and parameter), the request counter by route template and status, and an `X-Request-ID` header.
-    What the client chose (method, path, model, user) is escaped and capped, so it cannot forge lines."""
+    the OpenAI `user`, and for an error answer the message and parameter the client got, which every
+    ErrorResponse leaves in the scope's state), the request counter by route template and status, and an
+    `X-Request-ID` header. What the client chose (method, path, model, user, and the error message, which
+    may repeat it) is escaped and capped, so it cannot forge lines."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
