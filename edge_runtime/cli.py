@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.store import (
     DEFAULT_MODEL_ALIAS,
+    MODELS_DIR_ENV,
     PACKAGED_MODELS,
     ModelEntry,
     ModelInfo,
@@ -57,8 +61,51 @@ def models_dir_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def store_from_args(args: argparse.Namespace) -> ModelStore:
-    return ModelStore(args.models_dir if args.models_dir is not None else default_models_dir())
+class StoreFolderError(EdgeRuntimeError):
+    """The model store folder is a file, or is missing where a command only reads the store."""
+
+
+@dataclass(frozen=True)
+class StoreFolder:
+    """Where the model store is and who chose it (`--models-dir`, the environment, or the default), so an
+    error about the folder says which setting to fix."""
+
+    path: Path
+    source: str
+
+    @property
+    def chosen(self) -> bool:
+        """Named by the user (a flag or the environment), not the default `./models`."""
+        return self.source != "the default"
+
+    def describe(self) -> str:
+        return f"the model store folder {self.path} ({self.source})"
+
+    def checked(self, *, must_exist: bool) -> Path:
+        """The folder's path; a file there is refused, and a missing folder too when `must_exist`."""
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreFolderError(f"{self.describe()} is a file, not a folder; give --models-dir a folder")
+        if must_exist and not self.path.exists():
+            raise StoreFolderError(
+                f"{self.describe()} does not exist; check the path, or create the store there with "
+                f"`{PROG} --models-dir {self.path} models import PATH`"
+            )
+        return self.path
+
+
+def store_folder(args: argparse.Namespace) -> StoreFolder:
+    given = getattr(args, "models_dir", None)
+    if given is not None:
+        return StoreFolder(Path(given), "--models-dir")
+    if os.environ.get(MODELS_DIR_ENV):
+        return StoreFolder(default_models_dir(), f"${MODELS_DIR_ENV}")
+    return StoreFolder(default_models_dir(), "the default")
+
+
+def store_from_args(args: argparse.Namespace, *, must_exist: bool = False) -> ModelStore:
+    """The store; a file in the folder's place is refused, and a missing folder when `must_exist` (commands
+    that only read the store; importing creates it)."""
+    return ModelStore(store_folder(args).checked(must_exist=must_exist))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +171,10 @@ def _register_models(subcommands: Subcommands) -> None:
 
 
 def _models_list(args: argparse.Namespace) -> int:
+    folder = store_folder(args)
+    if not folder.checked(must_exist=False).exists():
+        print(f"no models: {folder.describe()} does not exist yet (`{PROG} models import PATH` creates it)")
+        return 0
     entries = store_from_args(args).list()
     if not entries:
         print("no models (add one with `edge-runtime models import PATH` or `edge-runtime models default`)")
@@ -154,14 +205,14 @@ def _models_import(args: argparse.Namespace) -> int:
 
 
 def _models_show(args: argparse.Namespace) -> int:
-    store = store_from_args(args)
+    store = store_from_args(args, must_exist=True)
     entry = store.get(args.model)
     _print_model(entry, store.info(entry.id), store)
     return 0
 
 
 def _models_rm(args: argparse.Namespace) -> int:
-    entry = store_from_args(args).remove(args.model)
+    entry = store_from_args(args, must_exist=True).remove(args.model)
     print(f"removed {entry.id}")
     return 0
 

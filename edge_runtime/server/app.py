@@ -21,10 +21,11 @@ from starlette.routing import Match, Route
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
-from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.errors import EdgeRuntimeError, ModelNotFound
+from edge_runtime.log_safe import loggable
 from edge_runtime.server import routes_models, routes_native, routes_openai, routes_responses
 from edge_runtime.server.catalog import ModelCatalog
-from edge_runtime.server.errors import ErrorInfo, error_body
+from edge_runtime.server.errors import ErrorInfo, info_response
 from edge_runtime.server.metrics import ServerMetrics
 from edge_runtime.server.middleware import (
     AccessLogMiddleware,
@@ -44,7 +45,13 @@ from edge_runtime.server.response_store import open_beside_models
 from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.shutdown import ShutdownGrace
 from edge_runtime.server.state import ServerState
-from edge_runtime.store import DefaultModelUnavailable, ModelStore, default_models_dir, import_default_model
+from edge_runtime.store import (
+    DefaultModelUnavailable,
+    ModelStore,
+    default_models_dir,
+    import_default_model,
+    read_gguf_header,
+)
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -60,6 +67,28 @@ def _open_store(settings: ServerSettings) -> ModelStore:
         else:
             log.info("imported the default model '%s' into %s", entry.id, store.root)
     return store
+
+
+class PreloadError(EdgeRuntimeError):
+    """Raised before the server starts when a `--model` id names no model or its file is broken."""
+
+
+def check_preload(settings: ServerSettings) -> None:
+    """Resolve every `--model` id and check its file (unchanged since import, a readable GGUF header) before
+    the server starts: a typo or a broken file is then one line from `serve`, not a failed lifespan's
+    traceback. Opening the store imports the default model on first run, as the lifespan would."""
+    store = _open_store(settings)
+    catalog = ModelCatalog(store)
+    for name in settings.preload:
+        try:
+            served = catalog.resolve(name)
+        except ModelNotFound:
+            ids = sorted(model.identifier for model in catalog.list())
+            raise PreloadError(
+                f"--model {loggable(name)}: no such model in {store.root}; it has "
+                f"{', '.join(ids) if ids else 'none'} (`edge-runtime models list` shows them)"
+            ) from None
+        read_gguf_header(store.checked_path(served.entry))
 
 
 def _engine_config(settings: ServerSettings) -> EngineConfig:
@@ -93,13 +122,22 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
-    """Unknown paths and wrong methods (with `Allow`), in the family's error shape."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal server error"
-    headers = {"Allow": ", ".join(allowed_methods(request))} if status == 405 else None
-    info = ErrorInfo(status, detail, "invalid_request_error", str(status))
-    body = error_body(info, route_family(request.url.path))
-    return JSONResponse(body, status_code=status, headers=headers)
+    """Unknown paths and wrong methods (with `Allow`), in the family's error shape, saying what to do."""
+    if not isinstance(exc, HTTPException):
+        info = ErrorInfo(500, "internal server error", "server_error", "internal_error")
+        return info_response(info, route_family(request.url.path))
+    path, method = loggable(request.url.path), request.method
+    if exc.status_code == 404:
+        message = f"no route {method} {path} (GET /openapi.json lists the routes)"
+        info = ErrorInfo(404, message, "invalid_request_error", "not_found")
+        return info_response(info, route_family(request.url.path))
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        message = f"{path} does not answer {method}; it answers {', '.join(allowed)}"
+        info = ErrorInfo(405, message, "invalid_request_error", "method_not_allowed")
+        return info_response(info, route_family(request.url.path), {"Allow": ", ".join(allowed)})
+    info = ErrorInfo(exc.status_code, exc.detail, "invalid_request_error", str(exc.status_code))
+    return info_response(info, route_family(request.url.path))
 
 
 def _fail_all_generations(manager: ModelManager) -> Callable[[EdgeRuntimeError], None]:
@@ -112,7 +150,8 @@ def _fail_all_generations(manager: ModelManager) -> Callable[[EdgeRuntimeError],
 
 
 def create_app(settings: ServerSettings) -> Starlette:
-    """The app; `app.state.shutdown_grace` is what `serve` tells when a stop signal arrives."""
+    """The app; `app.state.shutdown_grace` is what `serve` tells when a stop signal arrives, and
+    `app.state.startup_error` why the lifespan could not load a preloaded model (None when it could)."""
     metrics = ServerMetrics()
     shutdown_grace = ShutdownGrace(settings.shutdown_grace_s)
 
@@ -130,7 +169,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         try:
             for name in settings.preload:
                 served = state.catalog.resolve(name)
-                await manager.get_entry(served.entry, model_type=served.model_type)
+                try:
+                    await manager.get_entry(served.entry, model_type=served.model_type)
+                except EdgeRuntimeError as exc:
+                    app.state.startup_error = exc
+                    raise
                 log.info("loaded model '%s'", name)
             if settings.idle_unload_s is not None:
                 janitor = asyncio.create_task(_unload_idle_models(manager, settings.idle_unload_s))
@@ -187,4 +230,5 @@ def create_app(settings: ServerSettings) -> Starlette:
         exception_handlers={HTTPException: http_exception},
     )
     app.state.shutdown_grace = shutdown_grace
+    app.state.startup_error = None
     return app

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edge_runtime.errors import BadRequest
+from edge_runtime.errors import BadRequest, EdgeRuntimeError
 from edge_runtime.log_safe import OneLineFormatter
 from edge_runtime.server.settings import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -15,6 +16,9 @@ from edge_runtime.server.settings import (
     ServerSettings,
     api_keys_from_env,
 )
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8321
@@ -162,17 +166,53 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from edge_runtime.server.app import create_app
+    """Serve until stopped. What the user can fix (a store folder that is a file, or a missing one they named;
+    a `--model` that names no model or a broken file) fails before uvicorn starts, as one line and exit 2.
+    The default folder is created on first run, where the default model is imported; a folder the user named
+    is not, since a typo would otherwise serve an empty store."""
+    from edge_runtime.cli import store_folder
+    from edge_runtime.server.app import check_preload, create_app
     from edge_runtime.server.http_server import uvicorn_config
     from edge_runtime.server.shutdown import GracefulServer, stop_signals_exit_zero
 
+    folder = store_folder(args)
+    folder.checked(must_exist=folder.chosen)
     settings = settings_from_args(args)
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    check_preload(settings)
     app = create_app(settings)
+    # uvicorn logs a failed lifespan as a traceback; a load failure the app explains is said once, below.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    quiet = _ExplainedStartupFailure(app)
+    uvicorn_log.addFilter(quiet)
     # At the end of the grace the app cuts its own requests, each with a last word in its family's shape.
     server = GracefulServer(uvicorn_config(app, settings), app.state.shutdown_grace)
-    with stop_signals_exit_zero():
-        server.run()
+    try:
+        with stop_signals_exit_zero():
+            server.run()
+    except SystemExit:  # uvicorn exits (3) when the lifespan fails
+        if app.state.startup_error is None:
+            raise
+    finally:
+        uvicorn_log.removeFilter(quiet)
+    if app.state.startup_error is not None:
+        raise StartupFailed(f"the server did not start: {app.state.startup_error}")
     return 0 if server.started else 1
+
+
+class StartupFailed(EdgeRuntimeError):
+    """A model given with `--model` passed the checks before start but did not load (`serve` exits 2)."""
+
+
+class _ExplainedStartupFailure(logging.Filter):
+    """Drops uvicorn's error records once the app has recorded why its start-up failed: the traceback of the
+    lifespan and "Application startup failed", which `serve` replaces with one line."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__()
+        self._app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or self._app.state.startup_error is None

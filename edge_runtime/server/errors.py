@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.errors import (
@@ -27,6 +28,12 @@ from edge_runtime.errors import (
 
 Family = Literal["native", "openai"]
 RETRY_AFTER_SECONDS = 1
+ERRORS_IN_MESSAGE = 10
+"""Validation errors one error message spells out (a body with thousands of bad items would make it huge);
+the native body lists each error with its location, up to ERRORS_LOCATED."""
+ERRORS_LOCATED = 1000
+"""Validation errors located and reported at most: locating costs ~30 us each on the event loop, and an
+8 MB body can fail hundreds of thousands of times."""
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -159,6 +166,29 @@ class NativeValidationError(BaseModel):
     error: NativeValidationErrorDetail
 
 
+class ErrorResponse(JSONResponse):
+    """An error body that also leaves its message and parameter in the request scope's state, where the
+    access log reads them: an operator sees why a client failed without the client's copy of the answer."""
+
+    def __init__(
+        self,
+        content: dict[str, Any],
+        status_code: int,
+        message: str,
+        param: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, status_code=status_code, headers=headers)
+        self.message = message
+        self.param = param
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.setdefault("state", {})
+        state["error_message"] = self.message
+        state["error_param"] = self.param
+        await super().__call__(scope, receive, send)
+
+
 def error_body(info: ErrorInfo, family: Family) -> dict[str, Any]:
     if family == "native":
         return NativeError(detail=info.message).model_dump()
@@ -166,18 +196,88 @@ def error_body(info: ErrorInfo, family: Family) -> dict[str, Any]:
     return OpenAIError(error=detail).model_dump()
 
 
-def error_response(
-    exc: BaseException, family: Family, prompt_param: str = "messages", headers: dict[str, str] | None = None
-) -> JSONResponse:
-    info = classify(exc, family, prompt_param)
+def info_response(info: ErrorInfo, family: Family, headers: dict[str, str] | None = None) -> ErrorResponse:
     all_headers = dict(headers or {})
     if info.retry_after is not None:
         all_headers["Retry-After"] = str(info.retry_after)
-    return JSONResponse(error_body(info, family), status_code=info.status, headers=all_headers or None)
+    body = error_body(info, family)
+    return ErrorResponse(body, info.status, info.message, info.param, headers=all_headers or None)
 
 
-def _loc(error: ErrorDetails) -> list[str | int]:
-    return ["body", *error["loc"]]
+def error_response(
+    exc: BaseException, family: Family, prompt_param: str = "messages", headers: dict[str, str] | None = None
+) -> ErrorResponse:
+    return info_response(classify(exc, family, prompt_param), family, headers)
+
+
+Loc = list[str | int]
+
+
+def _input_path(data: object, loc: Sequence[str | int], error_type: str) -> Loc | None:
+    """The part of pydantic's `loc` that names keys and indexes of the request: the labels pydantic puts in
+    for union members (`str`, `list[...]`, a tag like `user`) are left out. None when `loc` does not fit."""
+    if not loc:
+        return []
+    part, rest = loc[0], loc[1:]
+    if not rest and error_type in _KEY_ERRORS:
+        return [part] if isinstance(data, dict) and isinstance(part, str) else None
+    child = _child(data, part)
+    if child is not _MISSING:
+        tail = _input_path(child, rest, error_type)
+        if tail is not None:
+            return [part, *tail]
+    return _input_path(data, rest, error_type)
+
+
+def _child(data: object, part: str | int) -> object:
+    """`data[part]` when `part` is a key of the object or an index of the array; else _MISSING."""
+    if isinstance(data, dict) and isinstance(part, str):
+        return data.get(part, _MISSING)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return _MISSING
+
+
+_MISSING = object()
+_KEY_ERRORS = frozenset({"missing", "extra_forbidden"})
+"""Errors whose location ends with a key of an object (absent, or not allowed), never a union label."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One validation error located in the request as the client wrote it."""
+
+    loc: Loc
+    msg: str
+    type: str
+
+
+def _field_errors(exc: ValidationError, body: object) -> list[FieldError]:
+    """The errors a client can act on. A union reports every member's errors (a content part with an unknown
+    key also fails as `str`); of each union's errors only the deepest are kept: those of the member the input
+    was meant to be, whose discriminator or shape matched furthest. Only the first ERRORS_LOCATED are read."""
+    located: list[tuple[tuple[str | int, ...] | None, FieldError]] = []
+    for error in exc.errors(include_url=False)[:ERRORS_LOCATED]:
+        raw = tuple(error["loc"])
+        path = _input_path(body, raw, error["type"]) if body is not _MISSING else None
+        if path is None:
+            located.append((None, FieldError(list(raw), error["msg"], error["type"])))
+            continue
+        kept = 0
+        while kept < len(raw) and kept < len(path) and raw[kept] == path[kept]:
+            kept += 1
+        union_site = raw[:kept] if kept < len(raw) else None
+        msg = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        located.append((union_site, FieldError(path, msg, error["type"])))
+    deepest: dict[tuple[str | int, ...], int] = {}
+    for site, field in located:
+        if site is not None:
+            deepest[site] = max(deepest.get(site, 0), len(field.loc))
+    chosen: dict[tuple[tuple[str | int, ...], str, str], FieldError] = {}
+    for site, field in located:
+        if site is None or len(field.loc) == deepest[site]:
+            chosen.setdefault((tuple(field.loc), field.msg, field.type), field)
+    return list(chosen.values())
 
 
 def _located(loc: Sequence[object], msg: str) -> str:
@@ -185,21 +285,36 @@ def _located(loc: Sequence[object], msg: str) -> str:
     return f"{'.'.join(str(part) for part in loc)}: {msg}" if loc else msg
 
 
-def validation_response(exc: ValidationError, family: Family) -> JSONResponse:
-    """A body that fails validation: 400 with every error's location (OpenAI: the first one's parameter)."""
-    errors = [{"loc": _loc(e), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
-    if family == "native":
-        return JSONResponse({"error": {"detail": {"errors": errors}}}, status_code=400)
-    first = exc.errors(include_url=False)[0]
-    param = ".".join(str(part) for part in first["loc"]) or None
-    if first["type"] == "extra_forbidden":
+def _parsed(raw: bytes | None) -> object:
+    """The body as JSON, or _MISSING when it is not JSON (or nested past the parser's depth)."""
+    if raw is None:
+        return _MISSING
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _MISSING
+
+
+def validation_response(exc: ValidationError, family: Family, raw_body: bytes | None = None) -> ErrorResponse:
+    """A body that fails validation: 400 with each error's location in the request (`raw_body`, when given,
+    lets union members' labels be left out of those locations). Native: every error (up to ERRORS_LOCATED);
+    OpenAI: one message, the first error's parameter."""
+    errors = _field_errors(exc, _parsed(raw_body))
+    first = errors[0]
+    param = ".".join(str(part) for part in first.loc) or None
+    if first.type == "extra_forbidden" and len(first.loc) == 1:
         message = f"unknown parameter: '{param}'"
     else:
-        message = "; ".join(_located(e["loc"][1:], str(e["msg"])) for e in errors)
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": first["type"]}
-    }
-    return JSONResponse(body, status_code=400)
+        message = "; ".join(_located(e.loc, e.msg) for e in errors[:ERRORS_IN_MESSAGE])
+        if exc.error_count() > ERRORS_LOCATED:
+            message += "; and more errors"
+        elif len(errors) > ERRORS_IN_MESSAGE:
+            message += f"; and {len(errors) - ERRORS_IN_MESSAGE} more errors"
+    if family == "native":
+        items = [{"loc": ["body", *e.loc], "msg": e.msg, "type": e.type} for e in errors]
+        return ErrorResponse({"error": {"detail": {"errors": items}}}, 400, message, param)
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": first.type}}
+    return ErrorResponse(body, 400, message, param)
 
 
 def stream_error_payload(exc: BaseException, family: Family) -> dict[str, Any]:

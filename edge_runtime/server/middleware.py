@@ -16,13 +16,17 @@ from edge_runtime.server.metrics import ServerMetrics
 
 access_log = logging.getLogger("edge_runtime.access")
 
-_OPENAI_PREFIXES = ("/v1/openai/", "/v1/completions", "/v1/chat/", "/v1/embeddings", "/v1/responses")
+_OPENAI_PREFIXES = ("/v1/openai", "/v1/completions", "/v1/chat", "/v1/embeddings", "/v1/responses")
 AUTH_EXEMPT_PATHS = frozenset({"/v1/health"})
 
 
 def route_family(path: str) -> Family:
-    """Which error shape a path answers in; the shared `/v1/models` answers in the native one."""
-    return "openai" if path.startswith(_OPENAI_PREFIXES) else "native"
+    """Which error shape a path answers in (a prefix counts up to a `/`: `/v1/chatter` is native); the shared
+    `/v1/models` answers in the native one."""
+    for prefix in _OPENAI_PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return "openai"
+    return "native"
 
 
 class BearerAuthMiddleware:
@@ -86,8 +90,10 @@ class BodyLimitMiddleware:
 
 class AccessLogMiddleware:
     """One log line per request when its response ends (id, method, path, status, model, tokens, durations,
-    the OpenAI `user`), the request counter by route template and status, and an `X-Request-ID` header.
-    What the client chose (method, path, model, user) is escaped and capped, so it cannot forge lines."""
+    the OpenAI `user`, and for an error answer the message and parameter the client got, which every
+    ErrorResponse leaves in the scope's state), the request counter by route template and status, and an
+    `X-Request-ID` header. What the client chose (method, path, model, user, and the error message, which
+    may repeat it) is escaped and capped, so it cannot forge lines."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
@@ -112,9 +118,13 @@ class AccessLogMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.inc(template, str(status))
+            error = ""
+            if "error_message" in state:
+                param = state.get("error_param")
+                error = f" error={loggable(state['error_message'])} param={loggable(param or '-')}"
             access_log.info(
                 "request_id=%s method=%s path=%s status=%d model=%s prompt_tokens=%s completion_tokens=%s "
-                "ttft_ms=%s duration_ms=%.1f user=%s",
+                "ttft_ms=%s duration_ms=%.1f user=%s%s",
                 request_id,
                 loggable(scope["method"]),
                 loggable(scope["path"]),
@@ -125,6 +135,7 @@ class AccessLogMiddleware:
                 f"{state['ttft_s'] * 1000:.1f}" if "ttft_s" in state else "-",
                 (time.perf_counter() - started) * 1000,
                 loggable(state.get("user") or "-"),
+                error,
             )
 
         async def logging_send(message: Message) -> None:

@@ -18,9 +18,8 @@ from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_openai as to
 from edge_runtime.api.tool_use import ToolUse
 from edge_runtime.engine.types import GenerationDone, GenerationEvent
-from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
-from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
+from edge_runtime.server.errors import stream_error_payload
 from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
 from edge_runtime.server.streaming import (
     EventStreamResponse,
@@ -160,11 +159,8 @@ async def list_models(request: Request, state: ServerState) -> ASGIApp:
 
 @endpoint("openai")
 async def get_model(request: Request, state: ServerState) -> ASGIApp:
-    name = request.path_params["model_id"]
-    try:
-        served = state.catalog.resolve(name)
-    except ModelNotFound as exc:
-        raise ResourceNotFound(str(exc)) from None
+    """An unknown id is OpenAI's 404 `model_not_found` naming the `model` parameter, as on every route."""
+    served = state.catalog.resolve(request.path_params["model_id"])
     return json_response(openai_model(served, int(time.time())))
 
 

@@ -95,6 +95,14 @@ def unenforced_headers(unenforced: Sequence[str]) -> dict[str, str]:
     return {UNENFORCED_HEADER: "; ".join(unenforced).encode("ascii", "backslashreplace").decode("ascii")}
 
 
+async def _body_read(request: Request) -> bytes | None:
+    """The body a failed validation was given (already read, so cached), for locating its errors."""
+    try:
+        return await request.body()
+    except Exception:  # noqa: BLE001 - without the body the errors keep pydantic's own locations
+        return None
+
+
 Handler = Callable[[Request, ServerState], Awaitable[ASGIApp]]
 """A route body; it returns a Response or any ASGI response (e.g. an event stream)."""
 
@@ -110,7 +118,7 @@ def endpoint(
             try:
                 return await handler(request, server_state(request))
             except ValidationError as exc:
-                return validation_response(exc, family)
+                return validation_response(exc, family, await _body_read(request))
             except Exception as exc:  # noqa: BLE001 - every typed error maps to its status; the rest is a logged 500
                 return error_response(exc, family, prompt_param)
 

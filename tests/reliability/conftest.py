@@ -1,6 +1,6 @@
 """Process-level tests: real `edge-runtime serve` subprocesses (several on one store, signalled, loaded,
 starved of disk, their files truncated) and real imports. tests/server's helpers (live_server: free ports,
-the tiny model's id) are shared from there, so that folder goes on sys.path."""
+the tiny model's id) and tests/store's (gguf_builder) are shared from there, so those folders go on sys.path."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 SERVER_TESTS = Path(__file__).resolve().parent.parent / "server"
-if str(SERVER_TESTS) not in sys.path:
-    sys.path.insert(0, str(SERVER_TESTS))
+STORE_TESTS = SERVER_TESTS.parent / "store"
+for helpers in (SERVER_TESTS, STORE_TESTS):
+    if str(helpers) not in sys.path:
+        sys.path.insert(0, str(helpers))
 
 from live_server import TINY_ID
 

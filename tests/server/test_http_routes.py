@@ -147,8 +147,10 @@ def test_image_content_is_refused_by_a_text_model(http: httpx.Client) -> None:
 
 
 def test_unknown_path_answers_in_the_family_shape(http: httpx.Client) -> None:
-    assert http.get("/v1/nothing-here").json() == {"detail": "Not Found"}
-    assert http.get("/v1/openai/v1/nothing").json()["error"]["message"] == "Not Found"
+    assert http.get("/v1/nothing-here").json() == {
+        "detail": "no route GET /v1/nothing-here (GET /openapi.json lists the routes)"
+    }
+    assert http.get("/v1/openai/v1/nothing").json()["error"]["code"] == "not_found"
 
 
 def test_openapi_and_metrics(http: httpx.Client) -> None:
