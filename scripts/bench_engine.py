@@ -19,11 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llama_cpp import Llama
-
+from edge_runtime.engine.llama_handles import extra_buffer_types_allowed
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.types import GenerationDone, GenerationRequest, SamplingParams, TextPiece
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / ".cache" / "test-models" / "gemma-3-270m-q4_k_m.gguf"
@@ -149,6 +152,20 @@ def row(name: str, ours: float, theirs: float, unit: str, *, lower_is_better: bo
 
 @contextmanager
 def open_models(path: Path, config: EngineConfig) -> Iterator[tuple[LoadedModel, Llama]]:
+    """Our engine and llama-cpp-python's Llama on the same file. Llama is imported after edge_runtime.engine
+    (which sets OpenMP's wait policy before llama.cpp loads) and loads the weights as the engine does:
+    without llama.cpp's extra buffer types on an AMX build, whose kernels die of SIGILL."""
+    import llama_cpp.llama_cpp as binding  # the module Llama reads its defaults from
+    from llama_cpp import Llama
+
+    defaults = binding.llama_model_default_params
+
+    def engine_like_defaults() -> binding.llama_model_params:
+        params = defaults()
+        params.use_extra_bufts = extra_buffer_types_allowed()
+        return params
+
+    binding.llama_model_default_params = engine_like_defaults
     model = LoadedModel(path, "bench", config)
     llm = Llama(
         str(path),
