@@ -86,20 +86,9 @@ def engine_worker(model_path: Path, threads: int, n_tokens: int, seconds: float)
 
 
 def llama_worker(model_path: Path, threads: int, n_tokens: int, seconds: float) -> None:
-    from llama_cpp import Llama, llama_cpp
+    from llama_peer import engine_like_llama
 
-    from edge_runtime.engine.llama_handles import extra_buffer_types_allowed
-
-    default_params = llama_cpp.llama_model_default_params
-
-    def same_buffers_as_the_engine() -> llama_cpp.llama_model_params:
-        """Llama has no argument for it: without this, AMX builds die of SIGILL at the first decode."""
-        params = default_params()
-        params.use_extra_bufts = extra_buffer_types_allowed()
-        return params
-
-    llama_cpp.llama_model_default_params = same_buffers_as_the_engine
-    llm = Llama(str(model_path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = engine_like_llama(model_path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
     prompt = llm.tokenize(PROMPT_LABEL.encode())[:PROMPT_TOKENS]
 
     def decode() -> float:

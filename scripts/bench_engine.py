@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_runtime.engine.llama_handles import extra_buffer_types_allowed
+from llama_peer import engine_like_llama
+
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.types import GenerationDone, GenerationRequest, SamplingParams, TextPiece
 
@@ -152,23 +153,10 @@ def row(name: str, ours: float, theirs: float, unit: str, *, lower_is_better: bo
 
 @contextmanager
 def open_models(path: Path, config: EngineConfig) -> Iterator[tuple[LoadedModel, Llama]]:
-    """Our engine and llama-cpp-python's Llama on the same file. Llama is imported after edge_runtime.engine
-    (which sets OpenMP's wait policy before llama.cpp loads) and loads the weights as the engine does:
-    without llama.cpp's extra buffer types on an AMX build, whose kernels die of SIGILL."""
-    import llama_cpp.llama_cpp as binding  # the module Llama reads its defaults from
-    from llama_cpp import Llama
-
-    defaults = binding.llama_model_default_params
-
-    def engine_like_defaults() -> binding.llama_model_params:
-        params = defaults()
-        params.use_extra_bufts = extra_buffer_types_allowed()
-        return params
-
-    binding.llama_model_default_params = engine_like_defaults
+    """Our engine and llama-cpp-python's Llama on the same file, loaded the same way (see llama_peer)."""
     model = LoadedModel(path, "bench", config)
-    llm = Llama(
-        str(path),
+    llm = engine_like_llama(
+        path,
         n_ctx=config.n_ctx_per_slot,
         n_threads=config.threads,
         n_threads_batch=config.threads,
