@@ -46,10 +46,11 @@ from edge_runtime.server.settings import ServerSettings
 from edge_runtime.server.shutdown import ShutdownGrace
 from edge_runtime.server.state import ServerState
 from edge_runtime.store import (
+    PACKAGED_MODELS,
     DefaultModelUnavailable,
     ModelStore,
     default_models_dir,
-    import_default_model,
+    import_packaged_model,
     read_gguf_header,
 )
 
@@ -57,15 +58,17 @@ log = logging.getLogger("edge_runtime.server")
 
 
 def _open_store(settings: ServerSettings) -> ModelStore:
-    """The store; on first run (empty store) the default model is imported when its package is installed."""
+    """The store; on first run (empty store) every packaged model whose extra is installed is imported: Gemma
+    3 270M (the default, a base model) and SmolLM2-135M-Instruct (the one to chat with)."""
     store = ModelStore(settings.models_dir if settings.models_dir is not None else default_models_dir())
     if settings.import_default_model and not store.list():
-        try:
-            entry = import_default_model(store)
-        except DefaultModelUnavailable as exc:
-            log.warning("the model store is empty and the default model is unavailable: %s", exc)
-        else:
-            log.info("imported the default model '%s' into %s", entry.id, store.root)
+        for name in PACKAGED_MODELS:
+            try:
+                entry = import_packaged_model(store, name)
+            except DefaultModelUnavailable as exc:
+                log.warning("the model store is empty and the packaged model '%s' is unavailable: %s", name, exc)
+            else:
+                log.info("imported the packaged model '%s' (alias %s)", entry.id, name)
     return store
 
 
@@ -158,6 +161,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await anyio.to_thread.run_sync(_open_store, settings)
+        log.info("model store: %s (%d models)", store.root.resolve(), len(store.list()))
         manager = ModelManager(store, _engine_config(settings))
         state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
         app.state.server = state

@@ -63,7 +63,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     serve.add_argument("--slots", type=int, default=4, help="parallel sequences per model (default 4)")
     serve.add_argument(
-        "--ctx", type=int, default=None, help="context tokens per slot (default: the engine's)"
+        "--ctx", type=int, default=None, help="context tokens per slot (default 4096)"
     )
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     serve.add_argument("--queue", type=int, default=None, help="requests that may wait for a slot")
