@@ -53,6 +53,11 @@ class Counter(_LabelledValues):
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
+    def set_total(self, *labels: str, value: float) -> None:
+        """A count the engine keeps itself; it restarts from 0 when a model reloads, which Prometheus reads as
+        a counter reset."""
+        self.values[labels] = value
+
 
 class Gauge(_LabelledValues):
     kind = "gauge"
@@ -120,6 +125,9 @@ class SchedulerView(Protocol):
     @property
     def queue_depth(self) -> int: ...
 
+    prompt_tokens_decoded: int
+    abandoned: int
+
 
 class EngineModelView(Protocol):
     """What a scrape reads from each loaded model (the engine's LoadedModel)."""
@@ -153,6 +161,16 @@ class ServerMetrics:
             "edge_runtime_queue_depth", "Generations waiting for a free slot.", ("model",)
         )
         self.busy_slots = Gauge("edge_runtime_busy_slots", "Slots holding a running sequence.", ("model",))
+        self.prompt_tokens_decoded = Counter(
+            "edge_runtime_prompt_tokens_decoded_total",
+            "Prompt tokens put through llama.cpp since the model loaded (abandoned prefills included).",
+            ("model",),
+        )
+        self.abandoned_generations = Counter(
+            "edge_runtime_abandoned_generations_total",
+            "Generations whose client left before the end, since the model loaded.",
+            ("model",),
+        )
         self.time_to_first_token = Histogram(
             "edge_runtime_time_to_first_token_seconds",
             "Time from admission to the first generated token.",
@@ -174,12 +192,15 @@ class ServerMetrics:
 
     def observe_engine(self, models: Sequence[EngineModelView]) -> None:
         """Refresh the gauges from the loaded models' schedulers (unloaded models drop out)."""
-        self.queue_depth.values.clear()
-        self.busy_slots.values.clear()
+        for series in (self.queue_depth, self.busy_slots, self.prompt_tokens_decoded, self.abandoned_generations):
+            series.values.clear()
         for model in models:
-            if model.scheduler is not None:
-                self.queue_depth.set(model.model_id, value=model.scheduler.queue_depth)
-                self.busy_slots.set(model.model_id, value=model.scheduler.busy_slots)
+            scheduler = model.scheduler
+            if scheduler is not None:
+                self.queue_depth.set(model.model_id, value=scheduler.queue_depth)
+                self.busy_slots.set(model.model_id, value=scheduler.busy_slots)
+                self.prompt_tokens_decoded.set_total(model.model_id, value=scheduler.prompt_tokens_decoded)
+                self.abandoned_generations.set_total(model.model_id, value=scheduler.abandoned)
 
     def render(self) -> str:
         series = (
@@ -189,6 +210,8 @@ class ServerMetrics:
             self.generated_tokens,
             self.queue_depth,
             self.busy_slots,
+            self.prompt_tokens_decoded,
+            self.abandoned_generations,
             self.time_to_first_token,
             self.time_per_token,
             self.grammar_mask_time,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from live_server import TINY_ID, RunningServer, post_raw
+from live_server import TINY_ID, RunningServer, metric, post_raw
 from scheduler_gate import StepGate, stepped_request
 
 from edge_runtime.engine.loaded_model import LoadedModel
@@ -64,6 +64,9 @@ def test_leaving_during_the_prompt_frees_the_slot_before_the_prompt_is_read(
         gate.step()  # the next step goes on without it
         assert scheduler.busy_slots == 1
         assert scheduler.prompt_tokens_decoded - decoded_before < n_prompt
+        with tiny_server.client() as http:
+            assert metric(http, "edge_runtime_abandoned_generations_total") == scheduler.abandoned
+            assert metric(http, "edge_runtime_prompt_tokens_decoded_total") == scheduler.prompt_tokens_decoded
     finally:
         gate.open()
         holder.join(WAIT_S)
