@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 
 SCORED_PROMPT_CHUNK = 32
-"""Prompt tokens per step when each needs its logits (echo with logprobs): llama.cpp sizes its output buffer by
-the most logits one decode asked for, a vocabulary-sized row each (1 MiB for Gemma)."""
+"""Prompt tokens per step when each needs its logits (echo with logprobs, prompt_logprobs): llama.cpp sizes its
+output buffer by the most logits one decode asked for, a vocabulary-sized row each (1 MiB for Gemma)."""
 
 
 class GenerationFailed(EdgeRuntimeError):
