@@ -59,6 +59,7 @@ def test_structure_without_echo(sdk: openai.OpenAI) -> None:
     (choice,) = result.choices
     assert result.usage.prompt_tokens == len(PROMPT_IDS)
     _check_structure(_prompt_logprobs(choice), PROMPT_IDS, TOP_K)
+    assert choice.prompt_logprobs == _prompt_logprobs(choice)  # the SDK keeps extras as attributes too
     assert choice.logprobs is None
 
 
