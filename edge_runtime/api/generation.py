@@ -15,6 +15,7 @@ from edge_runtime.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
+    PromptScored,
     TextPiece,
     TokenLogprob,
 )
@@ -163,6 +164,8 @@ class ChoiceResult:
 class GenerationResult:
     choices: list[ChoiceResult]
     done: GenerationDone
+    prompt_logprobs: list[TokenLogprob | None] | None = None
+    """Set when the request asked for prompt logprobs (vLLM's prompt_logprobs)."""
 
 
 def logprob_entries(piece: TextPiece) -> list[TokenLogprob | None]:
@@ -177,6 +180,7 @@ async def collect(events: AsyncIterator[GenerationEvent], n_choices: int) -> Gen
     candidates whose pieces were streamed)."""
     results = {i: ChoiceResult(index=i) for i in range(n_choices)}
     pieces: dict[int, list[TextPiece]] = {i: [] for i in range(n_choices)}
+    prompt_logprobs: list[TokenLogprob | None] | None = None
     async for event in events:
         if isinstance(event, TextPiece):
             pieces.setdefault(event.index, []).append(event)
@@ -186,8 +190,10 @@ async def collect(events: AsyncIterator[GenerationEvent], n_choices: int) -> Gen
             result.finish_reason = event.finish_reason
             result.token_ids = [t for p in pieces.get(event.index, []) for t in p.token_ids]
             result.logprobs = [lp for p in pieces.get(event.index, []) for lp in logprob_entries(p)]
+        elif isinstance(event, PromptScored):
+            prompt_logprobs = event.logprobs
         elif isinstance(event, GenerationDone):
-            return GenerationResult(choices=[results[i] for i in sorted(results)], done=event)
+            return GenerationResult([results[i] for i in sorted(results)], event, prompt_logprobs)
     raise RuntimeError("the engine's event stream ended without GenerationDone")
 
 

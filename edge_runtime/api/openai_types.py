@@ -89,7 +89,7 @@ class CompletionRequest(OpenAIRequest):
     guided_choice: list[str] | None = None
     guided_json: dict[str, Any] | str | None = None
     guided_grammar: str | None = None
-    prompt_logprobs: int | None = None
+    prompt_logprobs: int | None = Field(default=None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     top_k: int | None = Field(default=None, ge=-1)
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -103,11 +103,23 @@ class CompletionLogprobs(OpenAIResponse):
     top_logprobs: list[dict[str, float] | None]
 
 
+class PromptLogprob(OpenAIResponse):
+    """vLLM's Logprob: one token of a prompt position, rank 1 for the likeliest."""
+
+    logprob: float
+    rank: int
+    decoded_token: str
+
+
 class CompletionChoice(OpenAIResponse):
     finish_reason: Literal["stop", "length", "content_filter"] | None
     index: int
     logprobs: CompletionLogprobs | None
     text: str
+    # -- vLLM extra, present only when asked (on a stream, on each choice's first chunk) --
+    prompt_logprobs: list[dict[str, PromptLogprob] | None] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
 
 class CompletionUsage(OpenAIResponse):

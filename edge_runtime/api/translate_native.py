@@ -325,7 +325,7 @@ class CompletionStream:
                 )
         elif isinstance(event, ChoiceFinished):
             self._stop_reason = native_stop_reason(event.finish_reason)
-        else:
+        elif isinstance(event, GenerationDone):
             yield nt.CompletionResponseStreamChunk(
                 delta="", stop_reason=self._stop_reason, metrics=metrics(event)
             )
@@ -366,7 +366,7 @@ class ChatStream:
             self._stop_reason = native_stop_reason(event.finish_reason)
             if self._splitter is not None:
                 yield from self._tool_call_chunks(self._splitter, event.finish_reason)
-        else:
+        elif isinstance(event, GenerationDone):
             yield nt.ChatCompletionResponseStreamChunk(
                 metrics=metrics(event),
                 event=nt.ChatCompletionResponseEvent(

@@ -52,6 +52,7 @@ from edge_runtime.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
+    PromptScored,
     SamplingParams,
     TextPiece,
     TokenLogprob,
@@ -172,8 +173,6 @@ def completion_to_generations(
 ) -> CompletionPlan:
     if request.suffix is not None:
         raise ParameterError("suffix", "text insertion (suffix) is not supported")
-    if request.prompt_logprobs is not None:
-        raise ParameterError("prompt_logprobs", "prompt logprobs are not supported; use echo with logprobs")
     check_choice_count(request)
     n = request.n or 1
     if request.best_of is not None and request.best_of < n:
@@ -198,6 +197,7 @@ def completion_to_generations(
             best_of=request.best_of,
             echo=bool(request.echo),
             logprobs=request.logprobs,
+            prompt_logprobs=request.prompt_logprobs,
             constraint_factory=factory,
         )
         for tokens in completion_prompts(request, model)
@@ -228,6 +228,30 @@ class LegacyLogprobs:
         return out
 
 
+def prompt_logprobs_wire(
+    entries: list[TokenLogprob | None] | None, top_n: int
+) -> list[dict[str, ot.PromptLogprob] | None] | None:
+    """vLLM's prompt_logprobs: per prompt token, the token itself and its top-N alternatives by token id (a
+    string key in JSON), each with its logprob, rank (1 = likeliest) and text; None for the first token."""
+    if entries is None:
+        return None
+    wire: list[dict[str, ot.PromptLogprob] | None] = []
+    for entry in entries:
+        if entry is None:
+            wire.append(None)
+            continue
+        by_id = {
+            str(token_id): ot.PromptLogprob(logprob=logprob, rank=rank, decoded_token=text)
+            for rank, (token_id, text, logprob) in enumerate(entry.top[:top_n], start=1)
+        }
+        by_id.setdefault(
+            str(entry.token_id),
+            ot.PromptLogprob(logprob=entry.logprob, rank=entry.rank or 0, decoded_token=entry.text),
+        )
+        wire.append(by_id)
+    return wire
+
+
 def usage(done: GenerationDone | list[GenerationDone]) -> ot.CompletionUsage:
     dones = done if isinstance(done, list) else [done]
     prompt = sum(d.prompt_tokens for d in dones)
@@ -242,6 +266,7 @@ def completion_response(
 ) -> ot.Completion:
     choices: list[ot.CompletionChoice] = []
     for prompt_index, result in enumerate(results):
+        prompt_logprobs = prompt_logprobs_wire(result.prompt_logprobs, request.prompt_logprobs or 0)
         for choice in result.choices:
             logprobs = None
             if request.logprobs is not None:
@@ -252,6 +277,7 @@ def completion_response(
                     index=prompt_index * len(result.choices) + choice.index,
                     logprobs=logprobs,
                     text=choice.text,
+                    prompt_logprobs=prompt_logprobs,
                 )
             )
     return ot.Completion(choices=choices, model=request.model, usage=usage([r.done for r in results]))
@@ -259,22 +285,34 @@ def completion_response(
 
 class CompletionStream:
     """Engine events of every prompt to `text_completion` chunks of one id; choice indexes are offset by the
-    prompt's position."""
+    prompt's position. Prompt logprobs ride on each choice's first chunk."""
 
     def __init__(self, request: ot.CompletionRequest, model: TextModel) -> None:
         self._request = request
         self._model = model
         self._per_prompt = request.n or 1
         self._logprobs: dict[int, LegacyLogprobs] = {}
+        self._prompt_logprobs: dict[int, list[dict[str, ot.PromptLogprob] | None]] = {}
+        """Each prompt's, by prompt index."""
+        self._unsent: set[int] = set()
+        """Choice indexes that have not carried their prompt's logprobs yet."""
         self.id = f"cmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
-    def _chunk(self, choice: ot.CompletionChoice) -> ot.Completion:
+    def _chunk(self, choice: ot.CompletionChoice, prompt_index: int = 0) -> ot.Completion:
+        if choice.index in self._unsent:
+            self._unsent.discard(choice.index)
+            choice.prompt_logprobs = self._prompt_logprobs[prompt_index]
         return ot.Completion(id=self.id, created=self.created, model=self._request.model, choices=[choice])
 
     def chunks(self, event: GenerationEvent, prompt_index: int = 0) -> Iterator[ot.Completion]:
         base = prompt_index * self._per_prompt
-        if isinstance(event, TextPiece):
+        if isinstance(event, PromptScored):
+            wire = prompt_logprobs_wire(event.logprobs, self._request.prompt_logprobs or 0)
+            if wire is not None:
+                self._prompt_logprobs[prompt_index] = wire
+                self._unsent.update(range(base, base + self._per_prompt))
+        elif isinstance(event, TextPiece):
             logprobs = None
             if self._request.logprobs is not None:
                 builder = self._logprobs.setdefault(base + event.index, LegacyLogprobs())
@@ -284,7 +322,8 @@ class CompletionStream:
             yield self._chunk(
                 ot.CompletionChoice(
                     finish_reason=None, index=base + event.index, logprobs=logprobs, text=event.text
-                )
+                ),
+                prompt_index,
             )
         elif isinstance(event, ChoiceFinished):
             yield self._chunk(
@@ -293,7 +332,8 @@ class CompletionStream:
                     index=base + event.index,
                     logprobs=None,
                     text="",
-                )
+                ),
+                prompt_index,
             )
 
     def usage_chunk(self, dones: list[GenerationDone]) -> ot.Completion:
@@ -602,7 +642,11 @@ class ChatStream:
             yield self._chunk(
                 [ot.ChunkChoice(index=event.index, delta=ot.ChunkDelta(), finish_reason=reason)]
             )
-        elif self._request.stream_options is not None and self._request.stream_options.include_usage:
+        elif (
+            isinstance(event, GenerationDone)
+            and self._request.stream_options is not None
+            and self._request.stream_options.include_usage
+        ):
             yield self._chunk([], usage(event))
 
 

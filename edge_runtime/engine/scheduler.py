@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_runtime.engine.llama_handles import Batch, LlamaContext
-from edge_runtime.engine.sampling import TokenSampler, log_softmax_info
+from edge_runtime.engine.sampling import TokenSampler, log_softmax_info, token_rank
 from edge_runtime.engine.stop_strings import StopStringFilter
 from edge_runtime.engine.tokenizer import IncrementalDecoder, Tokenizer
 from edge_runtime.engine.types import (
@@ -30,6 +30,7 @@ from edge_runtime.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationRequest,
+    PromptScored,
     SamplingParams,
     TextPiece,
     TokenLogprob,
@@ -40,8 +41,8 @@ log = logging.getLogger(__name__)
 
 
 SCORED_PROMPT_CHUNK = 32
-"""Prompt tokens per step when each needs its logits (echo with logprobs): llama.cpp sizes its output buffer by
-the most logits one decode asked for, a vocabulary-sized row each (1 MiB for Gemma)."""
+"""Prompt tokens per step when each needs its logits (echo with logprobs, prompt_logprobs): llama.cpp sizes its
+output buffer by the most logits one decode asked for, a vocabulary-sized row each (1 MiB for Gemma)."""
 
 
 class GenerationFailed(EdgeRuntimeError):
@@ -143,6 +144,12 @@ class _Job:
     def buffered(self) -> bool:
         """best_of picks its choices at the end, so nothing is streamed before."""
         return (self.request.best_of or 0) > self.request.n
+
+    @property
+    def scores_prompt(self) -> bool:
+        """Every prompt token's logprob is wanted: echo with logprobs, or vLLM's prompt_logprobs."""
+        request = self.request
+        return request.echo and request.logprobs is not None or request.prompt_logprobs is not None
 
     @property
     def reading_prompt(self) -> bool:
@@ -386,9 +393,8 @@ class BatchScheduler:
 
     def _start(self, job: _Job, free: list[_Slot]) -> None:
         prompt = job.request.prompt_tokens
-        want_prompt_logprobs = job.request.echo and job.request.logprobs is not None
         first = max(free, key=lambda slot: _common_prefix(slot.history, prompt))
-        reuse = 0 if want_prompt_logprobs else min(_common_prefix(first.history, prompt), len(prompt) - 1)
+        reuse = 0 if job.scores_prompt else min(_common_prefix(first.history, prompt), len(prompt) - 1)
         if not self.context.remove(first.seq_id, reuse, -1):
             reuse = 0
             self.context.remove(first.seq_id, 0, -1)
@@ -458,14 +464,14 @@ class BatchScheduler:
 
     def _prompt_chunk(self, job: _Job) -> int:
         """The most prompt tokens `job` may read in one step."""
-        want_all = job.request.echo and job.request.logprobs is not None
+        want_all = job.scores_prompt
         chunk = min(self.prefill_chunk, SCORED_PROMPT_CHUNK) if want_all else self.prefill_chunk
         return min(chunk, len(job.request.prompt_tokens) - job.prompt_pos)
 
     def _feed_prompt(self, job: _Job, n_tokens: int) -> None:
         prompt = job.request.prompt_tokens
         slot = job.slots[0]
-        want_all = job.request.echo and job.request.logprobs is not None
+        want_all = job.scores_prompt
         end = min(len(prompt), job.prompt_pos + n_tokens)
         self.prompt_tokens_decoded += end - job.prompt_pos
         for position in range(job.prompt_pos, end):
@@ -490,6 +496,8 @@ class BatchScheduler:
         if job.first_token is None:
             job.first_token = time.perf_counter()
             self._share_prompt(job)
+            if request.prompt_logprobs is not None:
+                job.emit(PromptScored(self._prompt_logprobs(job)))
             if request.echo:
                 self._emit_echo(job)
             if request.max_tokens == 0:
@@ -520,30 +528,41 @@ class BatchScheduler:
             slot.history = list(first.history)
 
     def _collect_prompt_logprobs(self, job: _Job) -> None:
-        top_n = job.request.logprobs or 0
-        prompt = job.request.prompt_tokens
+        """Echo and prompt_logprobs read the same numbers: top-N is the larger of the two asks, each cuts its
+        own; the rank (a pass over the vocabulary) only when prompt_logprobs asked for it."""
+        request = job.request
+        top_n = max(request.logprobs or 0, request.prompt_logprobs or 0)
+        prompt = request.prompt_tokens
         if not job.echo_logprobs:
             job.echo_logprobs.append(None)
         for index, position in job.prompt_logits_at:
             token = prompt[position]
-            info = log_softmax_info(self.context.logits(index), token, top_n)
-            job.echo_logprobs.append(self._token_logprob(token, info.chosen, info.top))
+            row = self.context.logits(index)
+            info = log_softmax_info(row, token, top_n)
+            rank = token_rank(row, token) if request.prompt_logprobs is not None else None
+            job.echo_logprobs.append(self._token_logprob(token, info.chosen, info.top, rank))
         job.prompt_logits_at.clear()
+
+    def _prompt_logprobs(self, job: _Job) -> list[TokenLogprob | None]:
+        """One entry per prompt token, the first None."""
+        logprobs = list(job.echo_logprobs)
+        logprobs.extend([None] * (len(job.request.prompt_tokens) - len(logprobs)))
+        return logprobs
 
     def _emit_echo(self, job: _Job) -> None:
         prompt = job.request.prompt_tokens
         text = self.tokenizer.detokenize(prompt)
-        logprobs = list(job.echo_logprobs) if job.request.logprobs is not None else None
-        if logprobs is not None and len(logprobs) < len(prompt):
-            logprobs.extend([None] * (len(prompt) - len(logprobs)))
+        logprobs = self._prompt_logprobs(job) if job.request.logprobs is not None else None
         for choice in job.choices:
             choice.text.append(text)
             if not job.buffered:
                 job.emit(TextPiece(choice.index, text, list(prompt), logprobs))
 
-    def _token_logprob(self, token: int, logprob: float, top: list[tuple[int, float]]) -> TokenLogprob:
+    def _token_logprob(
+        self, token: int, logprob: float, top: list[tuple[int, float]], rank: int | None = None
+    ) -> TokenLogprob:
         text = self.tokenizer.token_text
-        return TokenLogprob(token, text(token), logprob, [(t, text(t), lp) for t, lp in top])
+        return TokenLogprob(token, text(token), logprob, [(t, text(t), lp) for t, lp in top], rank)
 
     def _advance(self, job: _Job, choice: _Choice, logits: np.ndarray) -> None:
         request = job.request

@@ -72,6 +72,9 @@ class GenerationRequest:
     """Emit the prompt's text (and its tokens) before the generated text of each choice."""
     logprobs: int | None = None
     """None: no logprobs; 0: the chosen token's logprob; N: also the top-N alternatives."""
+    prompt_logprobs: int | None = None
+    """vLLM's prompt logprobs: None: none; N: each prompt token's logprob and rank, and the top-N alternatives,
+    sent once as a PromptScored event before any text."""
     constraint_factory: Callable[[], Constraint] | None = None
     """Builds one fresh constraint per choice; None means free decoding."""
 
@@ -83,6 +86,8 @@ class TokenLogprob:
     logprob: float
     top: list[tuple[int, str, float]] = field(default_factory=list)
     """The top-N alternatives as (token_id, text, logprob), highest first."""
+    rank: int | None = None
+    """1 for the likeliest token; set only for prompt tokens when prompt logprobs were asked."""
 
 
 @dataclass(frozen=True)
@@ -119,4 +124,12 @@ class GenerationDone:
     total_time_s: float
 
 
-GenerationEvent = TextPiece | ChoiceFinished | GenerationDone
+@dataclass(frozen=True)
+class PromptScored:
+    """Every prompt token's logprob (None for the first, which has no context), emitted once before any text
+    when the request asked for prompt logprobs; shared by all its choices."""
+
+    logprobs: list[TokenLogprob | None]
+
+
+GenerationEvent = TextPiece | ChoiceFinished | GenerationDone | PromptScored
