@@ -18,12 +18,16 @@ from live_server import TINY_ID, RunningServer, serve, tiny_settings
 
 from edge_runtime.store import ModelStore
 
+CLIENTS_N_CTX = 2048
+"""A forced tool call puts the tool's whole schema into the chat template's prompt (960 tokens for
+extraction_models.Person): with tests/server's 1024 the answer would be cut by the context, not the model."""
+
 
 @pytest.fixture(scope="session")
 def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("clients-models")
     ModelStore(root).import_model(tiny_model_path, model_id=TINY_ID, link=True)
-    yield from serve(tiny_settings(root))
+    yield from serve(tiny_settings(root, n_ctx=CLIENTS_N_CTX))
 
 
 @pytest.fixture(scope="session")
