@@ -10,8 +10,10 @@ a store with `link=True` (the store refuses to link a file that anyone may write
 from __future__ import annotations
 
 import fcntl
+import gc
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,3 +110,13 @@ def smollm2_model_path() -> Path:
     except DefaultModelUnavailable as exc:
         pytest.fail(f"{exc}")
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """SDK clients (openai, llama-stack-client, and those inside langchain-openai and litellm) keep pooled
+    keep-alive connections to the test servers that tests never close; left to pytest's final garbage
+    collection they raise ResourceWarning, which `filterwarnings = error` turns into a failed run after every
+    test has passed. They are collected here first, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
