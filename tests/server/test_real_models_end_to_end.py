@@ -80,15 +80,16 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     messages = [{"role": "user", "content": "What is the weather in Paris, in celsius?"}]
     choice = {"type": "function", "function": {"name": "get_weather"}}
     sdk = openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
-    answer = sdk.chat.completions.create(
-        model=MODEL_ID,
-        temperature=0,
-        max_tokens=80,
-        messages=messages,
-        tools=tools,
-        tool_choice=choice,
-        parallel_tool_calls=False,
-    )
+    request = {
+        "model": MODEL_ID,
+        "temperature": 0,
+        "max_tokens": 80,
+        "messages": messages,
+        "tools": tools,
+        "tool_choice": choice,
+        "parallel_tool_calls": False,
+    }
+    answer = sdk.chat.completions.create(**request)  # type: ignore[call-overload]
     assert answer.choices[0].finish_reason == "tool_calls"
     (call,) = answer.choices[0].message.tool_calls or []
     assert call.function.name == "get_weather"
@@ -96,15 +97,7 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     jsonschema.validate(arguments, parameters)
     assert set(arguments) == {"city", "unit"}
 
-    with sdk.chat.completions.stream(
-        model=MODEL_ID,
-        temperature=0,
-        max_tokens=80,
-        messages=messages,
-        tools=tools,
-        tool_choice=choice,
-        parallel_tool_calls=False,
-    ) as stream:
+    with sdk.chat.completions.stream(**request) as stream:  # type: ignore[arg-type]
         final = stream.get_final_completion()
     (streamed,) = final.choices[0].message.tool_calls or []
     assert streamed.function.name == "get_weather"
