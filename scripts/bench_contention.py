@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from collections.abc import Callable, Iterator
 from contextlib import aclosing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench_support import end_process, free_port, load_average
 
 import edge_runtime.engine  # noqa: F401 - before bench_engine's llama_cpp: it sets OpenMP's wait policy
 
@@ -215,13 +216,7 @@ def stop(contender: Contender) -> None:
         return
     if process.stdin is not None:
         process.stdin.close()
-    if contender.server_port is not None:
-        process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    end_process(process, terminate=contender.server_port is not None)
 
 
 @contextmanager
@@ -234,13 +229,6 @@ def one_core_busy() -> Iterator[None]:
     finally:
         loop.terminate()
         loop.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def contenders(args: argparse.Namespace, threads: int) -> list[Contender]:
@@ -304,11 +292,6 @@ def engine_wait_policy() -> dict[str, str]:
     from edge_runtime.engine import OPENMP_DEFAULTS
 
     return dict(OPENMP_DEFAULTS)
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def report(runners: list[Contender]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_support import load_average
 from llama_peer import engine_like_llama
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
@@ -139,11 +139,6 @@ def llama_first_token(llm: Llama, prompt: list[int]) -> float:
 
 
 # --- the report --------------------------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def row(name: str, ours: float, theirs: float, unit: str, *, lower_is_better: bool = False) -> None:

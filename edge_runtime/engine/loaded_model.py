@@ -94,7 +94,7 @@ def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType)
             n_ctx=config.embedding_ctx * config.embedding_seqs,
             n_seq=config.embedding_seqs,
             n_ubatch=config.embedding_ctx,
-            swa_full=True,
+            swa_full=False,
         )
     else:
         estimate = estimate_memory(
@@ -102,7 +102,7 @@ def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType)
             n_ctx=config.n_ctx_per_slot * config.n_slots,
             n_seq=config.n_slots,
             n_ubatch=config.n_ubatch,
-            swa_full=True,
+            swa_full=False,
         )
     return estimate.total_bytes
 
