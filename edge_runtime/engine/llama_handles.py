@@ -15,6 +15,9 @@ import llama_cpp as llama
 import numpy as np
 
 from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.store.model_info import KvCacheType
+
+GGML_KV_TYPES: dict[KvCacheType, int] = {"f16": llama.GGML_TYPE_F16, "q8_0": llama.GGML_TYPE_Q8_0}
 
 
 class LlamaError(EdgeRuntimeError):
@@ -61,13 +64,17 @@ class LlamaModel:
     read-only modes). Measured on Gemma 3 270M, 2 shared cores: without extra buffer types (load average 18)
     RSS after a decode is 334 MiB either way (306 MiB private read, or 263 MiB of page cache mapped, which the
     kernel could evict or share), load 2.4-3.2 s read vs 2.1-2.6 s mapped; with them (load average 13), 521
-    vs 544 MiB, as repacked weights are copied out of the map anyway."""
+    vs 544 MiB, as repacked weights are copied out of the map anyway.
 
-    def __init__(self, path: Path) -> None:
+    `mmap=True` maps the file instead (`serve --profile small`): its pages are page cache the kernel may drop
+    under memory pressure and read again, at the risk above (the store's files are read-only and replaced by
+    rename, never rewritten in place, so only a hand-truncated file ends the process)."""
+
+    def __init__(self, path: Path, *, mmap: bool = False) -> None:
         _init_backend()
         params = llama.llama_model_default_params()
         params.n_gpu_layers = 0
-        params.load_mode = llama.LLAMA_LOAD_MODE_NONE
+        params.load_mode = llama.LLAMA_LOAD_MODE_MMAP if mmap else llama.LLAMA_LOAD_MODE_NONE
         params.use_extra_bufts = extra_buffer_types_allowed()
         handle = llama.llama_model_load_from_file(str(path).encode(), params)
         if not handle:
@@ -109,6 +116,7 @@ class ContextParams:
     unified_kv: bool = False
     """One cache for all sequences: llama.cpp then cuts a batch into micro-batches in token order, instead of
     taking the same number of tokens from each sequence (which splits a sequence that pooling needs whole)."""
+    kv_cache_type: KvCacheType = "f16"
 
 
 class LlamaContext:
@@ -125,6 +133,7 @@ class LlamaContext:
         cparams.embeddings = params.embeddings
         cparams.pooling_type = params.pooling_type
         cparams.kv_unified = params.unified_kv
+        cparams.type_k = cparams.type_v = GGML_KV_TYPES[params.kv_cache_type]
         cparams.swa_full = False
         """Sliding-window layers keep only the window (plus a micro-batch) per sequence: on Gemma 3 270M at
         4 x 4096 that is 196 MiB less than a full-size cache. Prefix reuse then cuts only where the window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
@@ -19,9 +20,10 @@ from edge_runtime.engine.types import GenerationEvent, GenerationRequest
 from edge_runtime.errors import InsufficientMemory, WrongModelType
 from edge_runtime.grammar import Vocabulary
 from edge_runtime.store.gguf_reader import read_gguf_header
-from edge_runtime.store.model_info import ModelInfo, estimate_memory, model_info_from_header
+from edge_runtime.store.model_info import KvCacheType, ModelInfo, estimate_memory, model_info_from_header
 
 ModelType = Literal["llm", "embedding"]
+log = logging.getLogger(__name__)
 
 
 def physical_cores() -> int:
@@ -61,6 +63,10 @@ class EngineConfig:
     scripts/bench_engine.py --ubatch-sweep (Gemma 3 270M, 2 threads, idle machine): 250 / 329 / 377 / 367 prompt
     tokens/s at 32 / 64 / 128 / 256."""
     queue_size: int = 16
+    kv_cache_type: KvCacheType = "f16"
+    """q8_0 halves the generation context's KV cache (embeddings keep f16)."""
+    mmap: bool = False
+    """Map the model file instead of reading it into memory: see LlamaModel for what that risks."""
     embedding_ctx: int = 512
     embedding_seqs: int = 8
     embedding_pooling: Pooling = "model"
@@ -87,6 +93,18 @@ def available_memory_bytes() -> int:
     return 1 << 62
 
 
+Q8_0_BLOCK = 32
+"""Values in one q8_0 block: llama.cpp quantizes a KV cache row only when its heads are whole blocks."""
+
+
+def kv_cache_type_for(info: ModelInfo, config: EngineConfig) -> KvCacheType:
+    """The configured KV cache type, or f16 for a model whose key or value heads are not whole q8_0 blocks
+    (llama.cpp would refuse to create the context)."""
+    if config.kv_cache_type == "q8_0" and (info.key_length % Q8_0_BLOCK or info.value_length % Q8_0_BLOCK):
+        return "f16"
+    return config.kv_cache_type
+
+
 def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType) -> int:
     if model_type == "embedding":
         estimate = estimate_memory(
@@ -103,6 +121,7 @@ def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType)
             n_seq=config.n_slots,
             n_ubatch=config.n_ubatch,
             swa_full=False,
+            kv_cache_type=kv_cache_type_for(info, config),
         )
     return estimate.total_bytes
 
@@ -142,7 +161,7 @@ class LoadedModel:
         self.chat_template = info.chat_template
         self.chat_template_override = chat_template_override
         self._cache_dir = path.parent
-        self._model = LlamaModel(path)
+        self._model = LlamaModel(path, mmap=config.mmap)
         self.tokenizer = Tokenizer(self._model)
         self.n_vocab = self._model.n_vocab
         self.bos_token = self.tokenizer.bos_token
@@ -153,6 +172,12 @@ class LoadedModel:
         self.scheduler: BatchScheduler | None = None
         self.embedder: Embedder | None = None
         threads = config.threads
+        self.kv_cache_type = kv_cache_type_for(info, config)
+        if self.kv_cache_type != config.kv_cache_type:
+            log.warning(
+                "model '%s': its attention heads (%d/%d values) are not whole %s blocks; its KV cache stays %s",
+                model_id, info.key_length, info.value_length, config.kv_cache_type, self.kv_cache_type,
+            )  # fmt: skip
         if model_type == "llm":
             self.n_slots = config.n_slots
             self.n_ctx_per_slot = config.n_ctx_per_slot
@@ -164,6 +189,7 @@ class LoadedModel:
                     n_batch=config.n_batch,
                     n_ubatch=config.n_ubatch,
                     n_threads=threads,
+                    kv_cache_type=self.kv_cache_type,
                 ),
             )
             self.scheduler = BatchScheduler(

@@ -113,9 +113,12 @@ class ModelManager:
             log.info("unloading '%s' to make room", key[0])
             del self._loaded[key]
             model.close()
-        if budget is not None and sum(m.memory_bytes for m in self._loaded.values()) + need > budget:
+        in_use = sum(m.memory_bytes for m in self._loaded.values())
+        if budget is not None and in_use + need > budget:
             raise InsufficientMemory(
-                f"loading needs about {need >> 20} MiB more than the memory budget of {budget >> 20} MiB allows"
+                f"model '{keep[0]}' needs about {need >> 20} MiB by its estimate (weights, KV cache, compute) "
+                f"and the memory budget of {budget >> 20} MiB has {max(budget - in_use, 0) >> 20} MiB left for "
+                "it; it was not loaded (a smaller --ctx or fewer --slots lower the estimate)"
             )
 
     def unload_idle(self, now: float | None = None) -> list[str]:

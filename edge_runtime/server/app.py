@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
+from edge_runtime.engine.profiles import profile_config
 from edge_runtime.errors import EdgeRuntimeError, ModelNotFound
 from edge_runtime.log_safe import loggable
 from edge_runtime.server import routes_models, routes_native, routes_openai, routes_responses
@@ -95,7 +96,9 @@ def check_preload(settings: ServerSettings) -> None:
 
 
 def _engine_config(settings: ServerSettings) -> EngineConfig:
-    config = EngineConfig(n_slots=settings.n_slots)
+    config = profile_config(settings.profile)
+    if settings.n_slots is not None:
+        config = replace(config, n_slots=settings.n_slots)
     if settings.n_ctx is not None:
         config = replace(config, n_ctx_per_slot=settings.n_ctx)
     if settings.n_threads is not None:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_runtime.engine.profiles import PROFILE_NAMES
 from edge_runtime.errors import BadRequest, EdgeRuntimeError
 from edge_runtime.log_safe import OneLineFormatter
 from edge_runtime.server.settings import (
@@ -61,9 +62,19 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="KEY",
         help="require `Authorization: Bearer KEY` (repeatable; also $EDGE_RUNTIME_API_KEYS, comma-separated)",
     )
-    serve.add_argument("--slots", type=int, default=4, help="parallel sequences per model (default 4)")
     serve.add_argument(
-        "--ctx", type=int, default=None, help="context tokens per slot (default 4096)"
+        "--profile",
+        choices=PROFILE_NAMES,
+        default="default",
+        help="engine settings for the machine: `small` for boards with 1-2 GB (1 slot of 2048 tokens, a q8_0 "
+        "KV cache, the model file memory-mapped, models held to 1 GiB by their estimate); the flags below "
+        "override it",
+    )
+    serve.add_argument(
+        "--slots", type=int, default=None, help="parallel sequences per model (default 4; small: 1)"
+    )
+    serve.add_argument(
+        "--ctx", type=int, default=None, help="context tokens per slot (default 4096; small: 2048)"
     )
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     serve.add_argument("--queue", type=int, default=None, help="requests that may wait for a slot")
@@ -150,6 +161,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         models_dir=Path(models_dir) if models_dir is not None else None,
         preload=tuple(args.model),
         api_keys=_api_keys(args.api_key) + api_keys_from_env(),
+        profile=args.profile,
         n_slots=args.slots,
         n_ctx=args.ctx,
         n_threads=args.threads,

@@ -82,12 +82,16 @@ async def unregister_model(request: Request, state: ServerState) -> ASGIApp:
 
 @endpoint("native")
 async def providers(request: Request, state: ServerState) -> ASGIApp:
-    settings = state.settings
+    engine = state.manager.config
     # The store's folder is not shown: a client has no use for a server path.
     config = {
-        "n_slots": settings.n_slots,
-        "n_ctx": settings.n_ctx,
-        "n_threads": settings.n_threads,
+        "profile": state.settings.profile,
+        "n_slots": engine.n_slots,
+        "n_ctx": engine.n_ctx_per_slot,
+        "n_threads": engine.threads,
+        "kv_cache_type": engine.kv_cache_type,
+        "mmap": engine.mmap,
+        "memory_budget_bytes": engine.memory_budget_bytes,
     }
     info = nt.ProviderInfo(
         provider_id=PROVIDER_ID, provider_type=PROVIDER_TYPE, config=config, health={"status": "OK"}

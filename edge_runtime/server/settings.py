@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_runtime.engine.profiles import ProfileName
 from edge_runtime.errors import BadRequest
 
 API_KEYS_ENV = "EDGE_RUNTIME_API_KEYS"
@@ -41,9 +42,11 @@ class ServerSettings:
     api_keys: tuple[str, ...] = ()
     """Empty: no authentication. A key that is empty or only whitespace is refused (it would match an empty
     bearer token)."""
-    n_slots: int = 4
+    profile: ProfileName = "default"
+    """The engine settings the values below (when not None) override: edge_runtime/engine/profiles.py."""
+    n_slots: int | None = None
     n_ctx: int | None = None
-    """Context per slot; None: the engine's default."""
+    """Context per slot; None: the profile's."""
     n_threads: int | None = None
     queue_size: int | None = None
     """Requests that may wait for a slot before the server answers 503/429; None: the engine's default."""

@@ -11,6 +11,8 @@ from edge_runtime.store.ggml_types import FILE_TYPE_NAMES
 from edge_runtime.store.gguf_reader import GGUFFormatError, GGUFHeader, MetadataValue
 
 ModelType = Literal["llm", "embedding"]
+KvCacheType = Literal["f16", "q8_0"]
+"""How llama.cpp stores the KV cache: f16 (its default), or q8_0 (blocks of 32 values in 34 bytes, about half)."""
 
 EMBEDDING_ARCHITECTURES = frozenset(
     {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "neo-bert", "modern-bert"}
@@ -19,7 +21,7 @@ EMBEDDING_ARCHITECTURES = frozenset(
 # {arch}.attention.sliding_window_pattern: every n-th layer attends globally, the others use the window.
 SLIDING_WINDOW_PERIOD_BY_ARCHITECTURE = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
 
-F16_BYTES = 2
+KV_BYTES_PER_VALUE: dict[KvCacheType, float] = {"f16": 2.0, "q8_0": 34 / 32}
 KV_CELL_PADDING = 256  # llama.cpp sizes a sliding-window cache in multiples of 256 cells
 F32_BYTES = 4
 
@@ -169,14 +171,21 @@ class MemoryEstimate:
 
 
 def estimate_memory(
-    info: ModelInfo, *, n_ctx: int, n_seq: int, n_ubatch: int = 128, swa_full: bool = False
+    info: ModelInfo,
+    *,
+    n_ctx: int,
+    n_seq: int,
+    n_ubatch: int = 128,
+    swa_full: bool = False,
+    kv_cache_type: KvCacheType = "f16",
 ) -> MemoryEstimate:
     """Estimate the RAM for `info` loaded by llama.cpp with `n_ctx` KV cells in total over `n_seq` sequences.
 
     Follows llama.cpp's per-sequence KV streams (its default, kv_unified off): each sequence owns n_ctx / n_seq
     cells. Pass the same `swa_full` the context is created with (llama.cpp's own default is True).
     weights  = the tensors' bytes as stored.
-    KV cache = sum over layers of cells x n_head_kv(layer) x (key_length + value_length) x 2 bytes (f16), where
+    KV cache = sum over layers of cells x n_head_kv(layer) x (key_length + value_length) x 2 bytes (f16; 34/32
+               for q8_0), where
                cells = n_ctx for a global-attention layer, and for a sliding-window layer (unless swa_full)
                n_seq x min(n_ctx / n_seq, round_up(window + n_ubatch, 256)): only the window is kept.
     compute  = n_ubatch x vocab x 4 (the logits of a micro-batch, the largest buffer: 128 MiB for Gemma 3's
@@ -194,7 +203,8 @@ def estimate_memory(
     kv_bytes = 0
     for layer in range(info.n_layer):
         cells = n_seq * (window_cells if info.sliding_window_layers[layer] else cells_per_seq)
-        kv_bytes += cells * info.n_head_kv[layer] * (info.key_length + info.value_length) * F16_BYTES
+        values = cells * info.n_head_kv[layer] * (info.key_length + info.value_length)
+        kv_bytes += int(values * KV_BYTES_PER_VALUE[kv_cache_type])
     logits_bytes = n_ubatch * info.vocab_size * F32_BYTES
     activation_bytes = (
         n_ubatch

@@ -35,7 +35,7 @@ def prose(model: LoadedModel, label: str, n_tokens: int, *, first: bool = False)
 
 
 def test_the_window_size_reaches_the_context(gemma: LoadedModel) -> None:
-    assert gemma._model.n_swa == 512
+    assert gemma.scheduler is not None and gemma.scheduler.context.model.n_swa == 512
     assert gemma.info.sliding_window == 512
 
 

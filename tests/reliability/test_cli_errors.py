@@ -77,6 +77,17 @@ def test_serving_a_model_llama_cpp_cannot_load_is_one_line_not_a_traceback(tmp_p
     assert "model 'hollow' did not load" in result.stderr
 
 
+def test_a_model_too_big_for_the_small_profile_is_refused_before_loading(tiny_store: Path) -> None:
+    """4 Mi tokens of context: the estimate's attention scores alone pass the small profile's 1 GiB budget, so
+    llama.cpp is never asked (it would try to allocate the cache)."""
+    result = _serve(tiny_store, "--profile", "small", "--ctx", str(1 << 22), "--model", TINY_ID)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"edge-runtime: error: the server did not start: model '{TINY_ID}' needs about")
+    assert "memory budget of 1024 MiB" in last and "it was not loaded" in last
+
+
 @pytest.mark.parametrize(
     "command",
     [("serve", "--port", "1"), ("models", "list"), ("models", "show", TINY_ID), ("models", "rm", TINY_ID)],

@@ -1,0 +1,35 @@
+"""`edge-runtime serve --profile small` as a user runs it: the profile's settings are what the server runs with
+(flags override them) and the model file is mapped. (A model too big for the profile: test_cli_errors.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from live_server import TINY_ID
+from serve_process import serve_process
+
+from edge_runtime.store import ModelStore
+
+
+def test_small_profile_serves_with_its_settings_and_maps_the_model(tiny_store: Path) -> None:
+    store = ModelStore(tiny_store)
+    model_file = store.path_of(store.get(TINY_ID))
+    with serve_process(tiny_store, "--profile", "small", "--model", TINY_ID, "--threads", "1") as server:
+        with server.client() as http:
+            (provider,) = http.get("/v1/providers").json()["data"]
+            config = provider["config"]
+            assert config["profile"] == "small" and config["n_slots"] == 1 and config["n_ctx"] == 2048
+            assert config["kv_cache_type"] == "q8_0" and config["mmap"] is True
+            assert config["memory_budget_bytes"] == 1 << 30
+            answer = http.post("/v1/completions", json={"model": TINY_ID, "prompt": "Hi", "max_tokens": 3})
+            assert answer.status_code == 200, answer.text
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert str(model_file) in maps
+
+
+def test_flags_override_the_profile(tiny_store: Path) -> None:
+    arguments = ("--profile", "small", "--slots", "2", "--ctx", "512")
+    with serve_process(tiny_store, *arguments) as server, server.client() as http:
+        (provider,) = http.get("/v1/providers").json()["data"]
+    assert provider["config"]["n_slots"] == 2 and provider["config"]["n_ctx"] == 512
+    assert provider["config"]["mmap"] is True
