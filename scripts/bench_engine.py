@@ -1,12 +1,17 @@
 """Benchmark the engine beside llama-cpp-python's own `Llama` on the same model, threads and prompts.
 
     python scripts/bench_engine.py [--model PATH] [--threads N] [--tokens N] [--repeats N] [--ubatch-sweep]
+                                   [--llama-server PATH] [--only-rounds]
 
 Prints single-stream decode tokens/s, prompt tokens/s, the aggregate tokens/s of 4 concurrent streams and the
 time to first token on a repeated 1,000-token prefix (first vs second time), each with the ratio to `Llama`,
 and the machine's load average before and after (numbers taken on a busy machine mean little). Each figure is
 the best of `--repeats` runs, engine and baseline taking turns. Llama serves one sequence at a time, so its
 4-stream aggregate is its single-stream rate.
+
+Then the same 4 concurrent streams three rounds in a row on a freshly loaded model, beside llama-server (same
+GGUF, slots, context, threads and micro-batch) when its binary is there: from the second round on, each slot
+holds its stream's earlier sequence, which prefix reuse cuts back and extends.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_support import load_average
+import httpx
+from bench_support import DEFAULT_LLAMA_SERVER, free_port, llama_server_command, load_average, running
 from llama_peer import engine_like_llama
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
@@ -34,6 +40,7 @@ DEFAULT_MODEL = REPO_ROOT / ".cache" / "test-models" / "gemma-3-270m-q4_k_m.gguf
 UBATCH_SIZES = (32, 64, 128, 256)
 PREFIX_TOKENS = 1000
 STREAMS = 4
+ROUNDS = 3
 
 SENTENCES = [
     "The committee reviewed the quarterly figures and asked for a second opinion on the forecast.",
@@ -230,6 +237,61 @@ def compare(path: Path, config: EngineConfig, n_tokens: int, repeats: int) -> No
         )
 
 
+# --- four streams, three rounds in a row, beside llama-server -------------------------------------------------
+
+
+def llama_server_rounds(
+    binary: Path, path: Path, config: EngineConfig, prompts: list[list[int]], n_tokens: int
+) -> list[float]:
+    """The same for llama-server, same slots, context, threads and micro-batch, the prompts sent as tokens."""
+    port = free_port()
+    command = llama_server_command(
+        binary, path, port, threads=config.threads, slots=config.n_slots, ctx_per_slot=config.n_ctx_per_slot
+    )
+
+    async def together(http: httpx.AsyncClient) -> float:
+        async def stream(prompt: list[int]) -> None:
+            body = {"prompt": prompt, "n_predict": n_tokens, "temperature": 0.0, "ignore_eos": True}
+            answer = await http.post("/completion", json=body)
+            answer.raise_for_status()
+            if answer.json()["tokens_predicted"] != n_tokens:
+                raise RuntimeError(
+                    f"llama-server wrote {answer.json()['tokens_predicted']} tokens, not {n_tokens}"
+                )
+
+        start = time.perf_counter()
+        await asyncio.gather(*(stream(prompt) for prompt in prompts))
+        return len(prompts) * n_tokens / (time.perf_counter() - start)
+
+    async def rounds() -> list[float]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600.0) as http:
+            return [await together(http) for _ in range(ROUNDS)]
+
+    with running(command, port, "/health"):
+        return asyncio.run(rounds())
+
+
+def repeated_rounds(path: Path, config: EngineConfig, n_tokens: int, llama_server: Path | None) -> None:
+    """Aggregate tokens/s of the same concurrent streams, ROUNDS times on a freshly loaded model: from the
+    second round on, every slot holds its stream's earlier sequence, which prefix reuse cuts back and extends."""
+    model = LoadedModel(path, "bench", config)
+    try:
+        prompts = [document(f"Story {i} begins here.", 24, model) for i in range(STREAMS)]
+        ours = [engine_concurrent(model, prompts, n_tokens) for _ in range(ROUNDS)]
+    finally:
+        model.close()
+    if llama_server is None:
+        theirs = [float("nan")] * ROUNDS
+        print(f"\n{STREAMS} streams x {n_tokens} tokens, {ROUNDS} rounds in a row (no llama-server given)")
+    else:
+        theirs = llama_server_rounds(llama_server, path, config, prompts, n_tokens)
+        print(f"\n{STREAMS} streams x {n_tokens} tokens, {ROUNDS} rounds in a row, beside llama-server")
+    print(f"{'':<44} {'engine':>10} {'server':>10} {'':<9} {'ratio':>7}")
+    for number, (mine, peer) in enumerate(zip(ours, theirs, strict=True), start=1):
+        row(f"round {number}, aggregate", mine, peer, "tokens/s")
+    print(f"{'':<44} last round / first (engine): {ours[-1] / ours[0]:.2f}x")
+
+
 def fresh_prompt_speed(model: LoadedModel, repeats: int) -> float:
     labels = iter(range(10**6))
     return best(
@@ -263,6 +325,13 @@ def main() -> None:
     parser.add_argument(
         "--ubatch-sweep", action="store_true", help=f"also time prompts at n_ubatch {UBATCH_SIZES}"
     )
+    parser.add_argument(
+        "--llama-server",
+        type=Path,
+        default=DEFAULT_LLAMA_SERVER,
+        help="llama-server for the repeated-rounds rows (left out when the file is missing)",
+    )
+    parser.add_argument("--only-rounds", action="store_true", help="only the repeated-rounds rows")
     args = parser.parse_args()
     if not args.model.exists():
         parser.error(
@@ -273,7 +342,10 @@ def main() -> None:
         f"model {args.model.name}, {config.threads} threads, n_batch {config.n_batch}, n_ubatch {config.n_ubatch}"
     )
     print(f"load average before: {load_average()}")
-    compare(args.model, config, args.tokens, args.repeats)
+    if not args.only_rounds:
+        compare(args.model, config, args.tokens, args.repeats)
+    server = args.llama_server if args.llama_server.exists() else None
+    repeated_rounds(args.model, config, args.tokens, server)
     if args.ubatch_sweep:
         ubatch_sweep(args.model, config, args.repeats)
     print(f"load average after: {load_average()}")

