@@ -77,10 +77,11 @@ def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[
     if spec is None:
         return None
     from edge_runtime.engine.grammar_constraint import GrammarConstraint
+    from edge_runtime.grammar import GrammarMatcher
 
     grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
     grammar.check_tokens(vocabulary)
-    return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
+    return lambda: GrammarConstraint(GrammarMatcher(grammar, vocabulary), encode)
 
 
 def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool) -> list[int]:

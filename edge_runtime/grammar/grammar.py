@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -17,9 +16,6 @@ from edge_runtime.grammar.syntax import GrammarSyntax
 from edge_runtime.grammar.vocab import Vocabulary
 
 _TOKEN_KINDS = (int(ElementKind.TOKEN), int(ElementKind.TOKEN_NOT))
-
-if TYPE_CHECKING:
-    from edge_runtime.grammar.matcher import GrammarMatcher
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,11 +81,6 @@ class Grammar:
         if masks is None:
             masks = self._masks.setdefault(vocab, TokenMasks(self.automaton, vocab))
         return masks
-
-    def matcher(self, vocab: Vocabulary, max_rollback: int = 64) -> GrammarMatcher:
-        from edge_runtime.grammar.matcher import GrammarMatcher
-
-        return GrammarMatcher(self, vocab, max_rollback=max_rollback)
 
 
 MAX_GRAMMAR_CHARS = 512 * 1024
