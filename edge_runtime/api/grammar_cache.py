@@ -46,7 +46,7 @@ class GrammarCache:
 
     def choice(self, choices: list[str]) -> Grammar:
         """A grammar whose sentences are exactly the given strings (OpenAI/vLLM `guided_choice`)."""
-        from edge_runtime.engine.tool_calls_grammar import gbnf_literal
+        from edge_runtime.grammar.gbnf_text import gbnf_literal
 
         return self.gbnf("root ::= " + " | ".join(gbnf_literal(choice) for choice in choices))
 
