@@ -118,6 +118,19 @@ def tool_constraint(use: ToolUse, grammars: GrammarCompiler) -> GrammarSpec:
 
     required = use.choice != "auto"
     only = use.choice if use.choice not in ("auto", "required") else None
-    grammar = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
-    return GrammarSpec(grammars.gbnf(grammar.gbnf), grammar.unenforced)
+    # Everything call_grammar reads: the key under which its grammar is cached.
+    source = {
+        "tools": [[tool.name, tool.parameters, tool.lenient] for tool in use.tools],
+        "fmt": use.fmt,
+        "required": required,
+        "parallel": use.parallel,
+        "only": only,
+    }
+
+    def write() -> tuple[str, tuple[str, ...]]:
+        written = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
+        return written.gbnf, written.unenforced
+
+    grammar = grammars.written("tool-calls", source, write)
+    return GrammarSpec(grammar, grammar.unenforced)
 

@@ -61,6 +61,19 @@ class GrammarCompiler:
         """A grammar whose sentences are exactly the given strings (OpenAI/vLLM `guided_choice`)."""
         return self.gbnf("root ::= " + " | ".join(gbnf_literal(choice) for choice in choices))
 
+    def written(self, kind: str, source: Any, write: Callable[[], tuple[str, tuple[str, ...]]]) -> Grammar:
+        """A grammar whose GBNF text a caller writes from `source` (the tool-call grammar of a request's tools):
+        `source` is a JSON value holding everything the text depends on, and `write` returns the text and what
+        it leaves unenforced. Cached by `kind` and the source's canonical JSON, so the text is written (and the
+        schemas in it compiled) once per distinct source, not once per request."""
+        from edge_runtime.grammar.json_schema import canonical_json
+
+        def compile_written() -> Grammar:
+            text, unenforced = write()
+            return compile_gbnf(text, unenforced=unenforced)
+
+        return self._cached((kind, canonical_json(source), False, False), compile_written)
+
     def json_object(self) -> Grammar:
         """`json_object` mode: any JSON value whose top is an object."""
         from edge_runtime.grammar.json_schema import compile_json_object

@@ -72,3 +72,34 @@ def test_bad_sources_raise_and_are_not_cached() -> None:
     with pytest.raises(GrammarError):
         grammars.gbnf("root ::= missing")
     assert len(grammars) == 0
+
+
+def test_written_grammars_are_written_once_per_source() -> None:
+    grammars = GrammarCompiler()
+    writes: list[str] = []
+
+    def write() -> tuple[str, tuple[str, ...]]:
+        writes.append("written")
+        return 'root ::= "x"', ("something at #",)
+
+    first = grammars.written("test", {"source": [1, "é"]}, write)
+    assert grammars.written("test", {"source": [1, "é"]}, write) is first
+    assert first.matches("x") and first.unenforced == ("something at #",)
+    assert len(writes) == 1
+    grammars.written("other-kind", {"source": [1, "é"]}, write)
+    assert len(writes) == 2
+
+
+def test_a_tool_call_grammar_is_compiled_once_for_equal_tools() -> None:
+    from edge_runtime.api.tool_use import ToolUse, tool_constraint
+    from edge_runtime.engine.tool_calls import ToolSpec
+
+    def use(maximum: int) -> ToolUse:
+        parameters = {"type": "object", "properties": {"n": {"type": "integer", "maximum": maximum}}}
+        return ToolUse((ToolSpec("count", "counts", parameters),), "json", "required", False, False)
+
+    grammars = GrammarCompiler()
+    first = tool_constraint(use(5), grammars).grammar
+    assert tool_constraint(use(5), grammars).grammar is first
+    assert tool_constraint(use(6), grammars).grammar is not first
+    assert len(grammars) == 2
