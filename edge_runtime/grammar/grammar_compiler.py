@@ -5,16 +5,27 @@ holds one for its lifespan."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
 
 CacheKey = tuple[str, str, bool, bool]
 """(kind, canonical source text, lenient, closed_objects)."""
+
+
+def canonical_json(value: Any) -> str:
+    """`value` as compact JSON with its keys in their order (the grammar writes properties in schema order,
+    so schemas that differ only in that order are different grammars): what the cache keys sources by."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise GrammarError(f"the schema is not JSON: {exc}") from exc
 
 
 class GrammarCompiler:
@@ -42,9 +53,9 @@ class GrammarCompiler:
         `closed_objects`. Cached by the schema's canonical JSON (key order kept: properties come out in
         schema order, so reordered schemas are different grammars), except with a `resolver` (what it returns
         for a remote `$ref` may change)."""
-        from edge_runtime.grammar.json_schema import canonical_json, compile_checked_schema
+        from edge_runtime.grammar.json_schema import compile_checked_schema, schema_json
 
-        text = canonical_json(schema)
+        text = schema_json(schema)
 
         def compile_schema() -> Grammar:
             return compile_checked_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
@@ -65,9 +76,8 @@ class GrammarCompiler:
         """A grammar whose GBNF text a caller writes from `source` (the tool-call grammar of a request's tools):
         `source` is a JSON value holding everything the text depends on, and `write` returns the text and what
         it leaves unenforced. Cached by `kind` and the source's canonical JSON, so the text is written (and the
-        schemas in it compiled) once per distinct source, not once per request."""
-        from edge_runtime.grammar.json_schema import canonical_json
-
+        schemas in it compiled) once per distinct source, not once per request. The key is not held to the
+        schema size limit: `write` checks each schema it compiles, and says which one is too big."""
         def compile_written() -> Grammar:
             text, unenforced = write()
             return compile_gbnf(text, unenforced=unenforced)

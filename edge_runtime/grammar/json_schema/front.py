@@ -1,29 +1,24 @@
 """The public entry points: a schema to GBNF text, to a compiled `Grammar`, and `json_object` mode.
 
-Nothing here caches: `edge_runtime.grammar.GrammarCompiler` owns the one cache, keyed by `canonical_json`.
+Nothing here caches: `edge_runtime.grammar.GrammarCompiler` owns the one cache, keyed by `schema_json`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
+from edge_runtime.grammar.grammar_compiler import canonical_json
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
 from edge_runtime.grammar.json_schema.core import Resolver
 from edge_runtime.grammar.json_schema.refs import SchemaRegistry
 
 
-def canonical_json(schema: Any) -> str:
-    """`schema` as compact JSON, keys in their order (the grammar writes properties in schema order, so
-    schemas that differ only in that order are different grammars): the one serialization of a compile, which
-    keys the cache and is checked against the size limit (a bigger schema would compile to a bigger grammar
-    still, so it is refused up front)."""
-    try:
-        text = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise GrammarError(f"the schema is not JSON: {exc}") from exc
+def schema_json(schema: Any) -> str:
+    """`canonical_json(schema)`, the one serialization of a compile (it keys the cache), checked against the
+    size limit: a bigger schema would compile to a bigger grammar still, so it is refused up front."""
+    text = canonical_json(schema)
     if len(text) > MAX_GRAMMAR_CHARS:
         raise GrammarError(f"the schema is {len(text):,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
     return text
@@ -40,14 +35,14 @@ def json_schema_to_gbnf(
     unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
     a keyword it cannot enforce (strict), or a schema that accepts no value. `closed_objects`: see the
     package docstring (edge_runtime.grammar.json_schema)."""
-    canonical_json(schema)
+    schema_json(schema)
     return _schema_gbnf(schema, lenient, closed_objects, resolver)
 
 
 def compile_checked_schema(
     schema: dict[str, Any] | bool, *, lenient: bool, closed_objects: bool, resolver: Resolver | None
 ) -> Grammar:
-    """Compile a schema whose `canonical_json` the caller has already taken (and so checked)."""
+    """Compile a schema whose `schema_json` the caller has already taken (and so checked)."""
     text, unenforced = _schema_gbnf(schema, lenient, closed_objects, resolver)
     try:
         return compile_gbnf(text, unenforced=unenforced)
@@ -63,7 +58,7 @@ def compile_json_schema(
     resolver: Resolver | None = None,
 ) -> Grammar:
     """Compile a JSON Schema to a Grammar, afresh each call (a `GrammarCompiler` caches)."""
-    canonical_json(schema)
+    schema_json(schema)
     return compile_checked_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
 
 
