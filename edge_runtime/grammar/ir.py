@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
@@ -40,6 +41,13 @@ class ElementKind(IntEnum):
 
 
 Element = tuple[int, int]
+
+_END = int(ElementKind.END)
+_BYTES = int(ElementKind.BYTES)
+_RULE = int(ElementKind.RULE)
+_TOKEN = int(ElementKind.TOKEN)
+_TOKEN_NOT = int(ElementKind.TOKEN_NOT)
+"""Plain ints in the builder's element lists: numpy converts them far faster than IntEnum members."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,12 +105,12 @@ class _Builder:
                 for kind, value in elements:
                     kinds.append(kind)
                     values.append(value)
-                kinds.append(ElementKind.END)
+                kinds.append(_END)
                 values.append(0)
             rule_alts.append(len(alt_starts))
-        classes = np.zeros((len(self.class_ids), 256), dtype=bool)
-        for bits, row in self.class_ids.items():
-            classes[row] = [(bits >> byte) & 1 for byte in range(256)]
+        packed = b"".join(bits.to_bytes(32, "little") for bits in self.class_ids)  # in row order
+        classes = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little").astype(bool)
+        classes = classes.reshape(len(self.class_ids), 256)
         return FlatGrammar(
             kinds=np.array(kinds, dtype=np.uint8),
             values=np.array(values, dtype=np.int32),
@@ -113,10 +121,6 @@ class _Builder:
             rule_names=tuple(self.names),
         )
 
-    def byte_class(self, low: int, high: int) -> Element:
-        bits = ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
-        return (ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))
-
     def helper(self, key: tuple[object, ...], alternatives: list[list[Element]]) -> Element:
         """A helper rule with these alternatives; identical ones are shared."""
         found = self.helper_ids.get(key)
@@ -124,7 +128,7 @@ class _Builder:
             found = self.new_rule()
             self.rules[found] = alternatives
             self.helper_ids[key] = found
-        return (ElementKind.RULE, found)
+        return (_RULE, found)
 
     def new_rule(self) -> int:
         rule_id = len(self.rules)
@@ -141,13 +145,17 @@ class _Builder:
 
     def emit(self, node: Node, out: list[Element]) -> None:
         if isinstance(node, Literal):
-            out.extend(self.byte_class(byte, byte) for byte in node.text.encode("utf-8"))
+            class_ids = self.class_ids
+            out.extend(
+                (_BYTES, class_ids.setdefault(1 << byte, len(class_ids)))
+                for byte in node.text.encode("utf-8")
+            )
         elif isinstance(node, CharClass):
             self.emit_class(node, out)
         elif isinstance(node, RuleRef):
-            out.append((ElementKind.RULE, self.rule_ids[node.name]))
+            out.append((_RULE, self.rule_ids[node.name]))
         elif isinstance(node, TokenRef):
-            out.append((ElementKind.TOKEN_NOT if node.negated else ElementKind.TOKEN, node.token_id))
+            out.append((_TOKEN_NOT if node.negated else _TOKEN, node.token_id))
         elif isinstance(node, Sequence):
             out.extend(self.sequence(node))
         elif isinstance(node, Alternatives):
@@ -160,14 +168,13 @@ class _Builder:
             self.emit_repeat(node, out)
 
     def emit_class(self, node: CharClass, out: list[Element]) -> None:
-        sequences = utf8_sequences(normalize_ranges(node.ranges, node.negated))
-        single = [seq[0] for seq in sequences if len(seq) == 1]
-        options = [[self.byte_class(low, high) for low, high in seq] for seq in sequences if len(seq) > 1]
+        single, multi = _class_byte_sets(node.ranges, node.negated)
+        class_ids = self.class_ids
+        options = [
+            [(_BYTES, class_ids.setdefault(bits, len(class_ids))) for bits in seq] for seq in multi
+        ]
         if single:
-            bits = 0
-            for low, high in single:
-                bits |= ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
-            options.insert(0, [(ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))])
+            options.insert(0, [(_BYTES, class_ids.setdefault(single, len(class_ids)))])
         if len(options) == 1:
             out.extend(options[0])
         else:
@@ -198,8 +205,27 @@ class _Builder:
         if found is None:
             found = self.new_rule()
             self.helper_ids[key] = found
-            self.rules[found] = [[item, (ElementKind.RULE, found)], []]
-        return (ElementKind.RULE, found)
+            self.rules[found] = [[item, (_RULE, found)], []]
+        return (_RULE, found)
+
+
+@lru_cache(maxsize=4096)
+def _class_byte_sets(
+    ranges: tuple[tuple[int, int], ...], negated: bool
+) -> tuple[int, tuple[tuple[int, ...], ...]]:
+    """A code point class as byte sets (ints, bit b for byte b): the one-byte characters as one set (0 when
+    none), then one tuple of sets per multi-byte sequence. Memoized: grammars from schemas repeat a few
+    large Unicode classes many times, and splitting them into UTF-8 sequences is the slow part."""
+    sequences = utf8_sequences(normalize_ranges(ranges, negated))
+    single = 0
+    for seq in sequences:
+        if len(seq) == 1:
+            low, high = seq[0]
+            single |= ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+    multi = tuple(
+        tuple(((1 << (high + 1)) - 1) ^ ((1 << low) - 1) for low, high in seq) for seq in sequences if len(seq) > 1
+    )
+    return single, multi
 
 
 def _check_left_recursion(
