@@ -109,8 +109,8 @@ class _Builder:
                 values.append(0)
             rule_alts.append(len(alt_starts))
         packed = b"".join(bits.to_bytes(32, "little") for bits in self.class_ids)  # in row order
-        classes = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little").astype(bool)
-        classes = classes.reshape(len(self.class_ids), 256)
+        bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
+        classes = bits.astype(bool).reshape(len(self.class_ids), 256)
         return FlatGrammar(
             kinds=np.array(kinds, dtype=np.uint8),
             values=np.array(values, dtype=np.int32),
