@@ -9,6 +9,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
+from edge_runtime.grammar.collector import collector_paused
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf
 from edge_runtime.grammar.ir import ElementKind, FlatGrammar, compile_syntax
@@ -28,7 +29,10 @@ class Grammar:
     Schema) record what they could not enforce in `unenforced`, either through `from_syntax(...,
     unenforced=...)` or `dataclasses.replace(grammar, unenforced=...)`; both keep the grammar immutable."""
 
-    syntax: GrammarSyntax
+    source: GrammarSyntax | str
+    """The parsed rules, or the GBNF text they came from: `compile_gbnf` keeps the text, since the parsed tree
+    of a large grammar is tens of thousands of objects the cycle collector would scan for the grammar's life.
+    `syntax` parses it again when asked."""
     flat: FlatGrammar
     unenforced: tuple[str, ...] = ()
     automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
@@ -47,6 +51,10 @@ class Grammar:
         object.__setattr__(self, "required_tokens", frozenset(required.tolist()))
         if self.automaton.initial == DEAD:
             raise GrammarError("the grammar matches nothing: every way through root meets an empty class")
+
+    @property
+    def syntax(self) -> GrammarSyntax:
+        return parse_gbnf(self.source) if isinstance(self.source, str) else self.source
 
     @classmethod
     def from_syntax(cls, syntax: GrammarSyntax, unenforced: tuple[str, ...] = ()) -> Grammar:
@@ -102,6 +110,7 @@ def compile_gbnf(text: str) -> Grammar:
     if len(text) > MAX_GRAMMAR_CHARS:
         raise GrammarError(f"the grammar is {len(text):,} characters long; the limit is {MAX_GRAMMAR_CHARS:,}")
     try:
-        return Grammar.from_syntax(parse_gbnf(text))
+        with collector_paused():
+            return Grammar(text, compile_syntax(parse_gbnf(text)))
     except RecursionError:
         raise GrammarError("the grammar is nested too deeply to compile") from None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from threading import Lock
 from typing import Any
 
+from edge_runtime.grammar.collector import collector_paused
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
@@ -47,14 +48,15 @@ def json_schema_to_gbnf(
 
 
 def _compile(schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None) -> Grammar:
-    text, unenforced = json_schema_to_gbnf(
-        schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver
-    )
-    try:
-        grammar = compile_gbnf(text)
-    except GrammarError as exc:
-        raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
-    return dataclasses.replace(grammar, unenforced=unenforced)
+    with collector_paused():
+        text, unenforced = json_schema_to_gbnf(
+            schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver
+        )
+        try:
+            grammar = compile_gbnf(text)
+        except GrammarError as exc:
+            raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
+        return dataclasses.replace(grammar, unenforced=unenforced)
 
 
 def _check_schema_size(json_chars: int) -> None:
