@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -95,27 +96,20 @@ class _Builder:
             self.rules[index] = [self.sequence(option) for option in rule.body.options]
 
     def flatten(self) -> FlatGrammar:
-        kinds: list[int] = []
-        values: list[int] = []
-        rule_alts = [0]
-        alt_starts: list[int] = []
-        for alternatives in self.rules:
-            for elements in alternatives:
-                alt_starts.append(len(kinds))
-                for kind, value in elements:
-                    kinds.append(kind)
-                    values.append(value)
-                kinds.append(_END)
-                values.append(0)
-            rule_alts.append(len(alt_starts))
+        closed = [[*elements, (_END, 0)] for alternatives in self.rules for elements in alternatives]
+        lengths = np.fromiter(map(len, closed), dtype=np.int64, count=len(closed))
+        alt_starts = np.cumsum(lengths) - lengths
+        rule_alts = np.cumsum([0, *map(len, self.rules)])
+        flat = list(chain.from_iterable(chain.from_iterable(closed)))
+        pairs = np.array(flat, dtype=np.int32).reshape(-1, 2)
         packed = b"".join(bits.to_bytes(32, "little") for bits in self.class_ids)  # in row order
         bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
         classes = bits.astype(bool).reshape(len(self.class_ids), 256)
         return FlatGrammar(
-            kinds=np.array(kinds, dtype=np.uint8),
-            values=np.array(values, dtype=np.int32),
-            rule_alts=np.array(rule_alts, dtype=np.int32),
-            alt_starts=np.array(alt_starts, dtype=np.int32),
+            kinds=pairs[:, 0].astype(np.uint8),
+            values=np.ascontiguousarray(pairs[:, 1]),
+            rule_alts=rule_alts.astype(np.int32),
+            alt_starts=alt_starts.astype(np.int32),
             byte_classes=classes,
             root=self.rule_ids["root"],
             rule_names=tuple(self.names),
