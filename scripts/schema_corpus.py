@@ -270,6 +270,7 @@ def refusal_reason(message: str) -> str:
         ("no anchor", "$ref anchor"),
         ("points to nothing", "$ref target"),
         ("nest too deep", "$ref/allOf depth"),
+        ("too deeply nested", "nesting depth"),
         ("invalid schema", "invalid schema"),
         ("characters", "size limit"),
         ("too many", "size limit"),
