@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,9 +35,9 @@ from edge_runtime.api.generation import (
     parse_logit_bias,
     prompt_tokens_from_text,
     render_chat,
+    response_schema_grammar,
     stop_list,
 )
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import (
     ChatGeneration,
     ToolUse,
@@ -57,6 +57,9 @@ from edge_runtime.engine.types import (
     TextPiece,
     TokenLogprob,
 )
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar import GrammarCompiler
 
 
 def _sampling(request: ot.CompletionRequest | ot.ChatCompletionRequest, n_vocab: int) -> SamplingParams:
@@ -79,7 +82,7 @@ def _guided_constraint(
     guided_choice: list[str] | None,
     guided_json: dict[str, Any] | str | None,
     guided_grammar: str | None,
-    grammars: GrammarCache,
+    grammars: GrammarCompiler,
 ) -> GrammarSpec | None:
     given = [
         name
@@ -105,7 +108,7 @@ def _guided_constraint(
                 raise ParameterError("guided_json", f"not valid JSON: {exc}") from None
         if not isinstance(schema, (dict, bool)):
             raise ParameterError("guided_json", "expected a JSON Schema object")
-        return GrammarSpec(grammars.json_schema(schema))
+        return GrammarSpec(response_schema_grammar(grammars, schema))
     if guided_grammar is not None:
         return GrammarSpec(grammars.gbnf(guided_grammar))
     return None
@@ -169,7 +172,7 @@ def completion_prompts(request: ot.CompletionRequest, model: TextModel) -> list[
 
 
 def completion_to_generations(
-    request: ot.CompletionRequest, model: TextModel, grammars: GrammarCache
+    request: ot.CompletionRequest, model: TextModel, grammars: GrammarCompiler
 ) -> CompletionPlan:
     if request.suffix is not None:
         raise ParameterError("suffix", "text insertion (suffix) is not supported")
@@ -404,7 +407,7 @@ def chat_messages(messages: list[ot.ChatMessage]) -> list[dict[str, Any]]:
 
 
 def _response_format_constraint(
-    response_format: ot.ResponseFormat | None, grammars: GrammarCache
+    response_format: ot.ResponseFormat | None, grammars: GrammarCompiler
 ) -> GrammarSpec | None:
     if response_format is None or isinstance(response_format, ot.ResponseFormatText):
         return None
@@ -414,7 +417,7 @@ def _response_format_constraint(
     if schema is None:
         return GrammarSpec(grammars.json_object())
     # OpenAI's default is non-strict: only strict true refuses a keyword no grammar can enforce.
-    grammar = grammars.json_schema(schema, lenient=response_format.json_schema.strict is not True)
+    grammar = response_schema_grammar(grammars, schema, lenient=response_format.json_schema.strict is not True)
     return GrammarSpec(grammar, tuple(f"response_format: {keyword}" for keyword in grammar.unenforced))
 
 
@@ -461,7 +464,7 @@ def _tool_choice(request: ot.ChatCompletionRequest) -> str:
 def chat_to_generation(
     request: ot.ChatCompletionRequest,
     model: TextModel,
-    grammars: GrammarCache,
+    grammars: GrammarCompiler,
     template_override: str | None = None,
 ) -> ChatGeneration:
     if request.top_logprobs is not None and not request.logprobs:

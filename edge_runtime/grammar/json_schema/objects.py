@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, gbnf_literal, repeat, seq
+from edge_runtime.grammar.gbnf_text import gbnf_literal
+from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
 from edge_runtime.grammar.json_schema.regex import MAX_CODE_POINT, complement, json_char_set
 
 MAX_DEPENDENCIES = 8
