@@ -110,8 +110,15 @@ class MaskTimes:
     """Every fill_mask of the walks as decoding meets them: cold the first time a state is seen, warm after."""
 
 
-def walk_schema(schema: dict[str, object], vocab: Vocabulary, times: MaskTimes, rng: random.Random,
-                walks: int, steps: int, isolated: bool) -> None:
+def walk_schema(
+    schema: dict[str, object],
+    vocab: Vocabulary,
+    times: MaskTimes,
+    rng: random.Random,
+    walks: int,
+    steps: int,
+    isolated: bool,
+) -> None:
     started = time.perf_counter()
     grammar = compile_json_schema(schema)
     times.compile_s.append(time.perf_counter() - started)
@@ -160,7 +167,9 @@ def bench_masks(vocab: Vocabulary, walks: int, steps: int, seed: int, isolated: 
         except GrammarError:
             refused += 1
     how = "isolated: each a fresh grammar, nothing shared" if isolated else "one after another in one process"
-    print(f"schema cases walked ({how}): {len(times.compile_s)} ({refused} refused), {walks} walks x <= {steps} steps")
+    print(
+        f"schema cases walked ({how}): {len(times.compile_s)} ({refused} refused), {walks} walks x <= {steps} steps"
+    )
     if not isolated:
         print(summary("compile", times.compile_s))
     print(summary("mask cold (first time)", times.cold_s))
@@ -215,12 +224,14 @@ def bench_end_to_end(path: Path, runs: int, max_tokens: int, threads: int) -> No
         grammar = compile_json_schema(EXTRACTION_SCHEMA)
         eog_ban = {token: -1e9 for token in vocab.eog_ids}
         constrained = GenerationRequest(
-            model.tokenize(EXTRACTION_PROMPT, parse_special=True), SamplingParams(temperature=0.0),
+            model.tokenize(EXTRACTION_PROMPT, parse_special=True),
+            SamplingParams(temperature=0.0),
             max_tokens=max_tokens,
             constraint_factory=lambda: CountingConstraint(GrammarMatcher(grammar, vocab), model.encode_bytes),
         )
         free = GenerationRequest(
-            model.tokenize(FREE_PROMPT, parse_special=True), SamplingParams(temperature=0.0, logit_bias=eog_ban),
+            model.tokenize(FREE_PROMPT, parse_special=True),
+            SamplingParams(temperature=0.0, logit_bias=eog_ban),
             max_tokens=max_tokens,
         )
         asyncio.run(generate(model, free))
@@ -255,7 +266,9 @@ def bench_end_to_end(path: Path, runs: int, max_tokens: int, threads: int) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--walks", type=int, default=3, help="random walks per schema case")
     parser.add_argument("--steps", type=int, default=40, help="tokens per walk at most")
     parser.add_argument("--seed", type=int, default=20261124)

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import numpy as np
+
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.engine.types import (
     ChoiceFinished,
@@ -91,7 +93,21 @@ def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[
 
     grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
     grammar.check_tokens(vocabulary)
+    _warm_first_steps(GrammarConstraint(GrammarMatcher(grammar, vocabulary), encode), vocabulary.size)
     return lambda: GrammarConstraint(GrammarMatcher(grammar, vocabulary), encode)
+
+
+def _warm_first_steps(constraint: Constraint, vocabulary_size: int) -> None:
+    """Compute, here (the request's translate thread), what the first decoding step asks of a grammar: the
+    forced tokens of its start and the mask where they lead. Both are cached in the shared grammar, so the
+    scheduler thread, which decodes every running stream, finds them instead of walking the vocabulary for a
+    new grammar while the other streams wait."""
+    mask = np.zeros(vocabulary_size, dtype=bool)
+    constraint.fill_mask(mask)
+    for token in constraint.forced_tokens():
+        if not constraint.accept_token(token):
+            return
+    constraint.fill_mask(mask)
 
 
 def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool) -> list[int]:

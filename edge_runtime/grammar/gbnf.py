@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.syntax import (
@@ -33,34 +32,32 @@ _HEX_ESCAPE_DIGITS = {"x": 2, "u": 4, "U": 8}
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-def _is_word_char(char: str) -> bool:
-    return char == "-" or ("a" <= char <= "z") or ("A" <= char <= "Z") or ("0" <= char <= "9")
+_NAME = re.compile(r"[a-zA-Z0-9-]+")
+_SPACE = re.compile(r"(?:[ \t]+|#[^\r\n]*)+")
+_SPACE_OR_NEWLINE = re.compile(r"(?:[ \t\r\n]+|#[^\r\n]*)+")
+_PLAIN_LITERAL = re.compile(r'"([^"\\]*)"')
+"""A literal without escapes, the common case: its text is the match (no character-by-character parse)."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CLASS_TEXT = re.compile(r"\[(?:\\[^\r\n]|[^\]\\])*\]")
+"""A whole character class; its parse is memoized by this text, which grammars compiled from schemas repeat."""
+_PARSED_CLASSES: dict[str, CharClass] = {}
+_MAX_PARSED_CLASSES = 4096
+
+
+_WORD_CHARS = frozenset("-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def parse_gbnf(text: str) -> GrammarSyntax:
     """Parse and check a grammar: unique rule names, every reference defined, a `root` rule."""
-    rules = _Parser(text).parse()
+    parser = _Parser(text)
+    rules = parser.parse()
     defined = {rule.name for rule in rules}
-    for rule in rules:
-        for ref in _rule_refs(rule.body):
-            if ref.name not in defined:
-                raise GrammarError(f"undefined rule '{ref.name}'", ref.line, ref.column)
+    for ref in parser.refs:
+        if ref.name not in defined:
+            raise GrammarError(f"undefined rule '{ref.name}'", ref.line, ref.column)
     if "root" not in defined:
         raise GrammarError("the grammar has no 'root' rule")
     return GrammarSyntax(tuple(rules))
-
-
-def _rule_refs(node: Node) -> Iterator[RuleRef]:
-    if isinstance(node, RuleRef):
-        yield node
-    elif isinstance(node, Sequence):
-        for item in node.items:
-            yield from _rule_refs(item)
-    elif isinstance(node, Alternatives):
-        for option in node.options:
-            yield from _rule_refs(option)
-    elif isinstance(node, Repeat):
-        yield from _rule_refs(node.item)
 
 
 class _Parser:
@@ -68,6 +65,8 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
+        self.refs: list[RuleRef] = []
+        """Every rule reference, in text order (checked against the defined names once all are parsed)."""
 
     def line_column(self, at: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.line_starts, at)
@@ -82,16 +81,9 @@ class _Parser:
         return self.text[at] if at < len(self.text) else ""
 
     def skip_space(self, newline_ok: bool) -> None:
-        text = self.text
-        while self.pos < len(text):
-            char = text[self.pos]
-            if char in " \t" or (newline_ok and char in "\r\n"):
-                self.pos += 1
-            elif char == "#":
-                while self.pos < len(text) and text[self.pos] not in "\r\n":
-                    self.pos += 1
-            else:
-                break
+        found = (_SPACE_OR_NEWLINE if newline_ok else _SPACE).match(self.text, self.pos)
+        if found:
+            self.pos = found.end()
 
     def parse(self) -> list[Rule]:
         rules: list[Rule] = []
@@ -124,13 +116,11 @@ class _Parser:
         return Rule(name, body, *self.line_column(start))
 
     def parse_name(self) -> str:
-        start = self.pos
-        while self.pos < len(self.text) and _is_word_char(self.text[self.pos]):
-            self.pos += 1
-        if self.pos == start:
-            found = self.peek() or "end of input"
-            raise self.error(f"expecting a rule name, found '{found}'")
-        return self.text[start : self.pos]
+        found = _NAME.match(self.text, self.pos)
+        if found is None:
+            raise self.error(f"expecting a rule name, found '{self.peek() or 'end of input'}'")
+        self.pos = found.end()
+        return found.group()
 
     def parse_alternatives(self, nested: bool) -> Alternatives:
         options = [self.parse_sequence(nested)]
@@ -142,9 +132,11 @@ class _Parser:
 
     def parse_sequence(self, nested: bool) -> Sequence:
         items: list[Node] = []
-        while self.pos < len(self.text):
+        text = self.text
+        space = _SPACE_OR_NEWLINE if nested else _SPACE
+        while self.pos < len(text):
             start = self.pos
-            char = self.text[self.pos]
+            char = text[start]
             if char == '"':
                 items.append(self.parse_literal())
             elif char == "[":
@@ -152,9 +144,11 @@ class _Parser:
             elif char == ".":
                 self.pos += 1
                 items.append(CharClass((), negated=True))
-            elif _is_word_char(char):
+            elif char in _WORD_CHARS:
                 name = self.parse_name()
-                items.append(RuleRef(name, *self.line_column(start)))
+                ref = RuleRef(name, *self.line_column(start))
+                self.refs.append(ref)
+                items.append(ref)
             elif char == "(":
                 self.pos += 1
                 self.skip_space(True)
@@ -171,7 +165,9 @@ class _Parser:
                 items[-1] = self.parse_repetition(items[-1])
             else:
                 break
-            self.skip_space(nested)
+            skipped = space.match(text, self.pos)
+            if skipped:
+                self.pos = skipped.end()
         return Sequence(tuple(items))
 
     def parse_repetition(self, item: Node) -> Repeat:
@@ -235,6 +231,10 @@ class _Parser:
         return TokenRef(token_id, negated)
 
     def parse_literal(self) -> Literal:
+        plain = _PLAIN_LITERAL.match(self.text, self.pos)
+        if plain is not None and not _SURROGATE.search(plain.group(1)):
+            self.pos = plain.end()
+            return Literal(plain.group(1))
         start = self.pos
         self.pos += 1
         chars: list[str] = []
@@ -246,6 +246,18 @@ class _Parser:
         return Literal("".join(chars))
 
     def parse_class(self) -> CharClass:
+        whole = _CLASS_TEXT.match(self.text, self.pos)
+        if whole is None:
+            return self.parse_class_text()
+        found = _PARSED_CLASSES.get(whole.group())
+        if found is None:
+            found = self.parse_class_text()
+            if len(_PARSED_CLASSES) < _MAX_PARSED_CLASSES:
+                _PARSED_CLASSES[whole.group()] = found
+        self.pos = whole.end()
+        return found
+
+    def parse_class_text(self) -> CharClass:
         start = self.pos
         self.pos += 1
         negated = self.peek() == "^"

@@ -8,6 +8,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from edge_runtime.grammar.automaton import DEAD, ByteAutomaton
+from edge_runtime.grammar.collector import collector_paused
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf
 from edge_runtime.grammar.ir import ElementKind, FlatGrammar, compile_syntax
@@ -25,7 +26,10 @@ class Grammar:
     given to `compile_gbnf` or `from_syntax`: building a Grammar builds its automaton, so it is given once,
     not replaced afterwards."""
 
-    syntax: GrammarSyntax
+    source: GrammarSyntax | str
+    """The parsed rules, or the GBNF text they came from: `compile_gbnf` keeps the text, since the parsed tree
+    of a large grammar is tens of thousands of objects the cycle collector would scan for the grammar's life.
+    `syntax` parses it again when asked."""
     flat: FlatGrammar
     unenforced: tuple[str, ...] = ()
     automaton: ByteAutomaton = field(init=False, repr=False, compare=False)
@@ -44,6 +48,10 @@ class Grammar:
         object.__setattr__(self, "required_tokens", frozenset(required.tolist()))
         if self.automaton.initial == DEAD:
             raise GrammarError("the grammar matches nothing: every way through root meets an empty class")
+
+    @property
+    def syntax(self) -> GrammarSyntax:
+        return parse_gbnf(self.source) if isinstance(self.source, str) else self.source
 
     @classmethod
     def from_syntax(cls, syntax: GrammarSyntax, unenforced: tuple[str, ...] = ()) -> Grammar:
@@ -95,6 +103,7 @@ def compile_gbnf(text: str, *, unenforced: tuple[str, ...] = ()) -> Grammar:
     if len(text) > MAX_GRAMMAR_CHARS:
         raise GrammarError(f"the grammar is {len(text):,} characters long; the limit is {MAX_GRAMMAR_CHARS:,}")
     try:
-        return Grammar.from_syntax(parse_gbnf(text), unenforced)
+        with collector_paused():
+            return Grammar(text, compile_syntax(parse_gbnf(text)), unenforced)
     except RecursionError:
         raise GrammarError("the grammar is nested too deeply to compile") from None

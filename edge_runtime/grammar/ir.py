@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -40,6 +42,13 @@ class ElementKind(IntEnum):
 
 
 Element = tuple[int, int]
+
+_END = int(ElementKind.END)
+_BYTES = int(ElementKind.BYTES)
+_RULE = int(ElementKind.RULE)
+_TOKEN = int(ElementKind.TOKEN)
+_TOKEN_NOT = int(ElementKind.TOKEN_NOT)
+"""Plain ints in the builder's element lists: numpy converts them far faster than IntEnum members."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,35 +96,24 @@ class _Builder:
             self.rules[index] = [self.sequence(option) for option in rule.body.options]
 
     def flatten(self) -> FlatGrammar:
-        kinds: list[int] = []
-        values: list[int] = []
-        rule_alts = [0]
-        alt_starts: list[int] = []
-        for alternatives in self.rules:
-            for elements in alternatives:
-                alt_starts.append(len(kinds))
-                for kind, value in elements:
-                    kinds.append(kind)
-                    values.append(value)
-                kinds.append(ElementKind.END)
-                values.append(0)
-            rule_alts.append(len(alt_starts))
-        classes = np.zeros((len(self.class_ids), 256), dtype=bool)
-        for bits, row in self.class_ids.items():
-            classes[row] = [(bits >> byte) & 1 for byte in range(256)]
+        closed = [[*elements, (_END, 0)] for alternatives in self.rules for elements in alternatives]
+        lengths = np.fromiter(map(len, closed), dtype=np.int64, count=len(closed))
+        alt_starts = np.cumsum(lengths) - lengths
+        rule_alts = np.cumsum([0, *map(len, self.rules)])
+        flat = list(chain.from_iterable(chain.from_iterable(closed)))
+        pairs = np.array(flat, dtype=np.int32).reshape(-1, 2)
+        packed = b"".join(bits.to_bytes(32, "little") for bits in self.class_ids)  # in row order
+        bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
+        classes = bits.astype(bool).reshape(len(self.class_ids), 256)
         return FlatGrammar(
-            kinds=np.array(kinds, dtype=np.uint8),
-            values=np.array(values, dtype=np.int32),
-            rule_alts=np.array(rule_alts, dtype=np.int32),
-            alt_starts=np.array(alt_starts, dtype=np.int32),
+            kinds=pairs[:, 0].astype(np.uint8),
+            values=np.ascontiguousarray(pairs[:, 1]),
+            rule_alts=rule_alts.astype(np.int32),
+            alt_starts=alt_starts.astype(np.int32),
             byte_classes=classes,
             root=self.rule_ids["root"],
             rule_names=tuple(self.names),
         )
-
-    def byte_class(self, low: int, high: int) -> Element:
-        bits = ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
-        return (ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))
 
     def helper(self, key: tuple[object, ...], alternatives: list[list[Element]]) -> Element:
         """A helper rule with these alternatives; identical ones are shared."""
@@ -124,7 +122,7 @@ class _Builder:
             found = self.new_rule()
             self.rules[found] = alternatives
             self.helper_ids[key] = found
-        return (ElementKind.RULE, found)
+        return (_RULE, found)
 
     def new_rule(self) -> int:
         rule_id = len(self.rules)
@@ -141,13 +139,17 @@ class _Builder:
 
     def emit(self, node: Node, out: list[Element]) -> None:
         if isinstance(node, Literal):
-            out.extend(self.byte_class(byte, byte) for byte in node.text.encode("utf-8"))
+            class_ids = self.class_ids
+            out.extend(
+                (_BYTES, class_ids.setdefault(1 << byte, len(class_ids)))
+                for byte in node.text.encode("utf-8")
+            )
         elif isinstance(node, CharClass):
             self.emit_class(node, out)
         elif isinstance(node, RuleRef):
-            out.append((ElementKind.RULE, self.rule_ids[node.name]))
+            out.append((_RULE, self.rule_ids[node.name]))
         elif isinstance(node, TokenRef):
-            out.append((ElementKind.TOKEN_NOT if node.negated else ElementKind.TOKEN, node.token_id))
+            out.append((_TOKEN_NOT if node.negated else _TOKEN, node.token_id))
         elif isinstance(node, Sequence):
             out.extend(self.sequence(node))
         elif isinstance(node, Alternatives):
@@ -160,14 +162,13 @@ class _Builder:
             self.emit_repeat(node, out)
 
     def emit_class(self, node: CharClass, out: list[Element]) -> None:
-        sequences = utf8_sequences(normalize_ranges(node.ranges, node.negated))
-        single = [seq[0] for seq in sequences if len(seq) == 1]
-        options = [[self.byte_class(low, high) for low, high in seq] for seq in sequences if len(seq) > 1]
+        single, multi = _class_byte_sets(node.ranges, node.negated)
+        class_ids = self.class_ids
+        options = [
+            [(_BYTES, class_ids.setdefault(bits, len(class_ids))) for bits in seq] for seq in multi
+        ]
         if single:
-            bits = 0
-            for low, high in single:
-                bits |= ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
-            options.insert(0, [(ElementKind.BYTES, self.class_ids.setdefault(bits, len(self.class_ids)))])
+            options.insert(0, [(_BYTES, class_ids.setdefault(single, len(class_ids)))])
         if len(options) == 1:
             out.extend(options[0])
         else:
@@ -198,8 +199,27 @@ class _Builder:
         if found is None:
             found = self.new_rule()
             self.helper_ids[key] = found
-            self.rules[found] = [[item, (ElementKind.RULE, found)], []]
-        return (ElementKind.RULE, found)
+            self.rules[found] = [[item, (_RULE, found)], []]
+        return (_RULE, found)
+
+
+@lru_cache(maxsize=4096)
+def _class_byte_sets(
+    ranges: tuple[tuple[int, int], ...], negated: bool
+) -> tuple[int, tuple[tuple[int, ...], ...]]:
+    """A code point class as byte sets (ints, bit b for byte b): the one-byte characters as one set (0 when
+    none), then one tuple of sets per multi-byte sequence. Memoized: grammars from schemas repeat a few
+    large Unicode classes many times, and splitting them into UTF-8 sequences is the slow part."""
+    sequences = utf8_sequences(normalize_ranges(ranges, negated))
+    single = 0
+    for seq in sequences:
+        if len(seq) == 1:
+            low, high = seq[0]
+            single |= ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+    multi = tuple(
+        tuple(((1 << (high + 1)) - 1) ^ ((1 << low) - 1) for low, high in seq) for seq in sequences if len(seq) > 1
+    )
+    return single, multi
 
 
 def _check_left_recursion(

@@ -31,10 +31,11 @@ class StackMachine:
         starts: list[int] = flat.alt_starts.tolist()
         offsets: list[int] = flat.rule_alts.tolist()
         self.rule_alts: list[list[int]] = [starts[offsets[r] : offsets[r + 1]] for r in range(flat.n_rules)]
-        self.byte_classes: list[bytes] = [bytes(row) for row in flat.byte_classes.astype("uint8")]
+        as_bytes = flat.byte_classes.astype(np.uint8).tobytes()
+        self.byte_classes: list[bytes] = [as_bytes[row : row + 256] for row in range(0, len(as_bytes), 256)]
+        packed = np.packbits(flat.byte_classes, axis=1, bitorder="little").tobytes()
         self.class_bits: list[int] = [
-            int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little")
-            for row in flat.byte_classes
+            int.from_bytes(packed[row : row + 32], "little") for row in range(0, len(packed), 32)
         ]
         """Per byte class, an int with bit b set when the class matches byte b."""
         self.initial: StackSet = self.closure((start,) for start in self.rule_alts[flat.root])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge_runtime.grammar.collector import collector_paused
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.grammar_compiler import canonical_json
@@ -42,12 +43,14 @@ def json_schema_to_gbnf(
 def compile_checked_schema(
     schema: dict[str, Any] | bool, *, lenient: bool, closed_objects: bool, resolver: Resolver | None
 ) -> Grammar:
-    """Compile a schema whose `schema_json` the caller has already taken (and so checked)."""
-    text, unenforced = _schema_gbnf(schema, lenient, closed_objects, resolver)
-    try:
-        return compile_gbnf(text, unenforced=unenforced)
-    except GrammarError as exc:
-        raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
+    """Compile a schema whose `schema_json` the caller has already taken (and so checked), with the cycle
+    collector paused (see edge_runtime.grammar.collector)."""
+    with collector_paused():
+        text, unenforced = _schema_gbnf(schema, lenient, closed_objects, resolver)
+        try:
+            return compile_gbnf(text, unenforced=unenforced)
+        except GrammarError as exc:
+            raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
 
 
 def compile_json_schema(

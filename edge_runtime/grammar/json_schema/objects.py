@@ -9,7 +9,7 @@ from typing import Any
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
-from edge_runtime.grammar.json_schema.regex import complement, json_char_set
+from edge_runtime.grammar.json_schema.regex import MAX_CODE_POINT, complement, json_char_set
 
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
@@ -163,14 +163,19 @@ class ObjectRules(CompilerCore):
         raw_children = [unit for unit in node.children if not unit.startswith("\\")]
         escape_children = {unit for unit in node.children if unit.startswith("\\")}
         excluded = [(ord(c), ord(c)) for c in raw_children] + [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
-        raw_class = json_char_set(complement(tuple(excluded)))
+        if all(ord(c) < 0x80 for c in raw_children):
+            # Past ASCII every node deviates alike: one shared rule instead of a Unicode class per node.
+            ascii_class = json_char_set(complement((*excluded, (0x80, MAX_CODE_POINT))))
+            raw_class = alt([ascii_class, self.use("key-wide")])
+        else:
+            raw_class = json_char_set(complement(tuple(excluded)))
         if raw_class:
             options.append(f"{raw_class} {tail}")
         free_escapes = [e for e in _KEY_ESCAPES if e not in escape_children]
         if escape_children:
             options += [f"{gbnf_literal(e)} {tail}" for e in free_escapes]
         else:
-            options.append(f'"\\\\" ( ["\\\\bfnrt] | "u00" ( "0" [0-7bef] | "1" [0-9a-f] ) ) {tail}')
+            options.append(f"{self.use('key-escape')} {tail}")
         for unit, child in node.children.items():
             options.append(f"{gbnf_literal(unit)} {self.key_node(child)}")
         return self.rule("key", " | ".join(options))

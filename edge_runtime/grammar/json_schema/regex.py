@@ -10,6 +10,7 @@ semantics). Backreferences, lookaround, word boundaries and Unicode properties a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edge_runtime.grammar.errors import GrammarError
 
@@ -56,6 +57,7 @@ def normalized(ranges: list[tuple[int, int]]) -> Ranges:
     return tuple(merged)
 
 
+@lru_cache(maxsize=4096)
 def complement(ranges: Ranges) -> Ranges:
     out: list[tuple[int, int]] = []
     start = 0
@@ -90,17 +92,20 @@ def gbnf_class(ranges: Ranges) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
 def json_char_set(ranges: Ranges) -> str | None:
     """GBNF for one character of `ranges` as it may appear inside a JSON string (raw, or escaped where JSON
-    requires or allows a short escape); None when the set is empty."""
+    requires or allows a short escape); None when the set is empty. Memoized: every node of a schema's key
+    trie asks for a set that differs from the others in a character or two."""
     ranges = normalized(list(ranges))
     raw = normalized(
         [part for lo, hi in ranges for part in _minus(lo, hi, ((0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C)))]
     )
     options = [gbnf_class(raw)] if raw else []
+    ascii_codes = {code for lo, hi in ranges if lo < 0x80 for code in range(lo, min(hi, 0x7F) + 1)}
 
     def contains(code: int) -> bool:
-        return any(lo <= code <= hi for lo, hi in ranges)
+        return code in ascii_codes
 
     if contains(0x22):
         options.append('"\\\\\\""')
