@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from llama_peer import engine_like_llama
 
@@ -45,7 +45,11 @@ SENTENCES = [
 ]
 
 
-def document(label: str, n_tokens: int, model: LoadedModel) -> list[int]:
+class Tokenizes(Protocol):
+    def tokenize(self, text: str) -> list[int]: ...
+
+
+def document(label: str, n_tokens: int, model: Tokenizes) -> list[int]:
     """Deterministic prose of about `n_tokens` tokens, starting with `label` (different labels share only BOS)."""
     text = label
     index = 0
