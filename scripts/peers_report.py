@@ -82,7 +82,7 @@ def plot(rows: list[Row], title: str, ratios_png: Path, rounds_png: Path) -> Non
             ax.plot([row.goal, row.goal], [y - 0.4, y + 0.4], color="black", linewidth=2)
         ax.text(ratios[y] + 0.02, y, f"{ratios[y]:.2f}x", va="center", fontsize=8)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("edge-runtime against llama-server (>1: edge-runtime ahead; black tick: goal)")
+    ax.set_xlabel("ratio to llama-server (>1: edge-runtime ahead; black tick: goal)", fontsize=9)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(ratios_png, dpi=110)
