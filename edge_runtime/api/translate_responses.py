@@ -24,7 +24,7 @@ from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import GenerationResult, TextModel
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import ChatGeneration, ToolUse
-from edge_runtime.api.translate_openai import chat_to_generation, response_tool_call
+from edge_runtime.api.translate_openai_chat import chat_to_generation, response_tool_call
 from edge_runtime.engine.types import ChoiceFinished, FinishReason, GenerationDone, GenerationEvent, TextPiece
 
 INPUT_ITEMS: TypeAdapter[list[rt.InputItem]] = TypeAdapter(list[rt.InputItem])
