@@ -18,26 +18,22 @@ from edge_runtime.api.call_splitter import (
     StreamPiece,
     split_whole,
 )
+from edge_runtime.api.chat_generation import ChatDecoding, ChatGeneration, build_chat_generation
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     ChoiceResult,
     GenerationResult,
     TextModel,
     chat_template,
-    constraint_factory,
     logprob_entries,
     openai_finish_reason,
-    render_chat,
     stop_list,
 )
 from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.openai_sampling import guided_constraint, response_format_constraint, sampling_params
 from edge_runtime.api.tool_use import (
-    ChatGeneration,
     ToolUse,
     plan_tool_use,
-    prompt_messages,
-    tool_constraint,
 )
 from edge_runtime.api.translate_openai_completions import usage
 from edge_runtime.engine.tool_calls import ToolSpec
@@ -46,7 +42,6 @@ from edge_runtime.engine.types import (
     FinishReason,
     GenerationDone,
     GenerationEvent,
-    GenerationRequest,
     TextPiece,
     TokenLogprob,
 )
@@ -175,24 +170,18 @@ def chat_to_generation(
             "response_format", "cannot be combined with guided_choice/guided_json/guided_grammar"
         )
     spec = guided or formatted
-    messages, tools = chat_messages(request.messages), None
-    if use is not None:
-        if spec is not None:
-            raise ParameterError("tools", "cannot be combined with response_format or guided decoding")
-        messages, tools = prompt_messages(messages, use)
-        spec = tool_constraint(use, grammars)
-    prompt, template_stops = render_chat(model, template, messages, tools)
-    stop = stop_list(request.stop)
-    engine_request = GenerationRequest(
-        prompt_tokens=prompt,
-        sampling=sampling_params(request, model.n_vocab),
-        max_tokens=_chat_max_tokens(request),
-        stop=stop + [s for s in template_stops if s not in stop],
+    if use is not None and spec is not None:
+        raise ParameterError("tools", "cannot be combined with response_format or guided decoding")
+    decoding = ChatDecoding(
+        sampling_params(request, model.n_vocab),
+        _chat_max_tokens(request),
+        stop_list(request.stop),
         n=request.n or 1,
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
-        constraint_factory=constraint_factory(spec, model),
     )
-    return ChatGeneration(engine_request, use, spec.unenforced if spec is not None else ())
+    return build_chat_generation(
+        model, template, chat_messages(request.messages), decoding, use=use, spec=spec, grammars=grammars
+    )
 
 
 def chat_logprobs(entries: list[TokenLogprob | None], top_n: int) -> ot.ChoiceLogprobs:

@@ -17,8 +17,8 @@ from anyio.streams.memory import MemoryObjectSendStream
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from edge_runtime.api.chat_generation import ChatGeneration
 from edge_runtime.api.generation import CompletionPlan, GenerationResult, TextModel, collect
-from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.scheduler import Reservation
 from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
 from edge_runtime.server.catalog import CatalogModel
