@@ -111,7 +111,13 @@ def test_responses_stream_function_call_arguments_in_fragments(sdk: openai.OpenA
     deltas: list[str] = []
     done = None
     for event in sdk.responses.create(
-        model=TINY_ID, input="Who is Ada?", tools=tools, tool_choice="required", max_output_tokens=300, stream=True
+        model=TINY_ID,
+        input="Who is Ada?",
+        tools=tools,
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_output_tokens=300,
+        stream=True,
     ):
         if event.type == "response.function_call_arguments.delta":
             deltas.append(event.delta)
