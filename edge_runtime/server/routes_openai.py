@@ -22,16 +22,11 @@ from edge_runtime.api.generation import TextModel
 from edge_runtime.api.tool_use import ToolUse
 from edge_runtime.engine.types import GenerationDone, GenerationEvent
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
+from edge_runtime.server.endpoint import endpoint, json_response, read_body, unenforced_headers
 from edge_runtime.server.errors import stream_error_payload
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
-from edge_runtime.server.streaming import (
-    EventStreamResponse,
-    Generation,
-    Generations,
-    admit,
-    collect_while_connected,
-    sse_event,
-)
+from edge_runtime.server.event_stream import EventStreamResponse, sse_event
+from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
+from edge_runtime.server.state import ServerState
 
 DONE = b"data: [DONE]\n\n"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from live_server import MAX_BODY_BYTES, TINY_ID, RunningServer
+from live_server import MAX_BODY_BYTES, TINY_ID, RunningServer, metric
+
+from edge_runtime.store import read_gguf_header
 
 OPENAI_PREFIXES = ("/v1/openai/v1", "/v1")
 
@@ -173,3 +176,23 @@ def test_openapi_and_metrics(http: httpx.Client) -> None:
 def test_responses_carry_a_request_id(http: httpx.Client) -> None:
     first, second = http.get("/v1/health"), http.get("/v1/health")
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+def test_grammar_mask_times_reach_metrics(http: httpx.Client, tiny_model_path: Path) -> None:
+    """The engine reports each grammar mask's time in a generation's last event; the server observes them. An
+    end-of-sequence token pushed to the top is refused until a choice is whole, so at least one mask is needed."""
+    eos = int(read_gguf_header(tiny_model_path).metadata["tokenizer.ggml.eos_token_id"])
+    before = metric(http, "edge_runtime_grammar_mask_seconds_count")
+    response = http.post(
+        "/v1/completions",
+        json={
+            "model": TINY_ID,
+            "prompt": "The capital of France is",
+            "guided_choice": ["Paris", "Berlin"],
+            "logit_bias": {str(eos): 100},
+            "temperature": 0,
+            "max_tokens": 10,
+        },
+    )
+    assert response.status_code == 200 and response.json()["choices"][0]["text"] in ("Paris", "Berlin")
+    assert metric(http, "edge_runtime_grammar_mask_seconds_count") >= before + 1
