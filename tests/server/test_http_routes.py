@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,9 @@ def test_health_version_providers(http: httpx.Client) -> None:
     assert "/" not in json.dumps(provider["config"]), "a client has no use for a server path"
 
 
-def test_models_list_is_native_and_openai_at_once(http: httpx.Client, tiny_server: RunningServer) -> None:
+def test_models_list_is_native_and_openai_at_once(
+    http: httpx.Client, tiny_server: RunningServer, exit_stack: ExitStack
+) -> None:
     body = http.get("/v1/models").json()
     assert body["object"] == "list"
     tiny = next(m for m in body["data"] if m["identifier"] == TINY_ID)
@@ -32,7 +35,7 @@ def test_models_list_is_native_and_openai_at_once(http: httpx.Client, tiny_serve
     assert tiny["metadata"]["architecture"] == "llama" and tiny["metadata"]["context_length"] > 0
     assert len(tiny["metadata"]["sha256"]) == 64
     assert tiny["id"] == TINY_ID and tiny["object"] == "model" and isinstance(tiny["created"], int)
-    sdk = openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused")
+    sdk = exit_stack.enter_context(openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused"))
     assert TINY_ID in [m.id for m in sdk.models.list()]
     assert sdk.models.retrieve(TINY_ID).id == TINY_ID
     pure = http.get("/v1/openai/v1/models").json()

@@ -7,6 +7,7 @@ max_tokens 80 the call is always cut inside its arguments, whatever the random w
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from typing import Any
 
 import jsonschema
@@ -135,8 +136,8 @@ NATIVE_TOOLS: list[Any] = [
 ]
 
 
-def test_native_cut_off_call_is_a_call_and_out_of_tokens(tiny_server: RunningServer) -> None:
-    client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
+def test_native_cut_off_call_is_a_call_and_out_of_tokens(tiny_server: RunningServer, exit_stack: ExitStack) -> None:
+    client = exit_stack.enter_context(LlamaStackClient(base_url=tiny_server.base_url, max_retries=0))
     request: Any = {
         "model_id": TINY_ID,
         "messages": MESSAGES,
