@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,12 +25,16 @@ from edge_runtime.store import (
     ModelEntry,
     ModelInfo,
     ModelStore,
-    default_models_dir,
     estimate_memory,
     import_packaged_model,
+    models_dir_from_environment,
 )
 
 PROG = "edge-runtime"
+MODELS_DIR_HELP = (
+    f"the model store folder (default: ${MODELS_DIR_ENV}, else models in $EDGE_RUNTIME_HOME, "
+    "$XDG_DATA_HOME/edge-runtime or ~/.local/share/edge-runtime)"
+)
 PLUGIN_MODULES = ("edge_runtime.server.cli_serve",)
 EXIT_USAGE = 2
 
@@ -56,7 +59,7 @@ def models_dir_parent() -> argparse.ArgumentParser:
     parent.add_argument(
         "--models-dir",
         default=argparse.SUPPRESS,
-        help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)",
+        help=MODELS_DIR_HELP,
     )
     return parent
 
@@ -75,8 +78,9 @@ class StoreFolder:
 
     @property
     def chosen(self) -> bool:
-        """Named by the user (a flag or the environment), not the default `./models`."""
-        return self.source != "the default"
+        """The folder itself was named (`--models-dir` or $EDGE_RUNTIME_MODELS_DIR), so a missing one is a typo
+        to report; `models` under a data folder ($EDGE_RUNTIME_HOME, $XDG_DATA_HOME, the default) is created."""
+        return self.source in ("--models-dir", f"${MODELS_DIR_ENV}")
 
     def describe(self) -> str:
         return f"the model store folder {self.path} ({self.source})"
@@ -97,9 +101,8 @@ def store_folder(args: argparse.Namespace) -> StoreFolder:
     given = getattr(args, "models_dir", None)
     if given is not None:
         return StoreFolder(Path(given), "--models-dir")
-    if os.environ.get(MODELS_DIR_ENV):
-        return StoreFolder(default_models_dir(), f"${MODELS_DIR_ENV}")
-    return StoreFolder(default_models_dir(), "the default")
+    path, source = models_dir_from_environment()
+    return StoreFolder(path, source)
 
 
 def store_from_args(args: argparse.Namespace, *, must_exist: bool = False) -> ModelStore:
@@ -113,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--models-dir",
         default=None,
-        help="the model store folder (default: $EDGE_RUNTIME_MODELS_DIR or ./models)",
+        help=MODELS_DIR_HELP,
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _register_models(subcommands)

@@ -72,6 +72,24 @@ def _load_write_tiny_model() -> Callable[[Path], None]:
     return write
 
 
+@pytest.fixture(scope="session", autouse=True)
+def store_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default model store is per user (~/.local/share/edge-runtime/models): a test that starts a server or
+    a command without `--models-dir` would import models into the real one. For the whole session, and for
+    the processes tests start, $EDGE_RUNTIME_HOME is a temporary folder instead (and a developer's own
+    $EDGE_RUNTIME_MODELS_DIR is set aside)."""
+    from edge_runtime.store import HOME_ENV, MODELS_DIR_ENV
+
+    home = tmp_path_factory.mktemp("edge-runtime-home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(HOME_ENV, str(home))
+    patch.delenv(MODELS_DIR_ENV, raising=False)
+    try:
+        yield home
+    finally:
+        patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path() -> Path:
     """The tiny deterministic llama GGUF; rebuilt when missing or older than its generator script."""

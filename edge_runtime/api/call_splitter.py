@@ -17,8 +17,9 @@ import json
 from dataclasses import dataclass, field
 
 from edge_runtime.api.tool_use import ToolUse
+from edge_runtime.engine.tool_call_parsing import ParsedToolCall, new_call_id, parse_tool_calls
 from edge_runtime.engine.tool_call_reader import CallReader, reads_incrementally
-from edge_runtime.engine.tool_calls import ParsedToolCall, call_trigger, new_call_id, parse_tool_calls
+from edge_runtime.engine.tool_calls import call_trigger
 
 
 @dataclass(frozen=True)

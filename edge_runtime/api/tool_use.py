@@ -19,7 +19,6 @@ from edge_runtime.engine.tool_calls import (
     format_tool_calls,
     tool_system_prompt,
 )
-from edge_runtime.engine.types import GenerationRequest
 
 if TYPE_CHECKING:
     from edge_runtime.grammar import GrammarCompiler
@@ -34,16 +33,6 @@ class ToolUse:
     choice: str
     parallel: bool
     template_renders_tools: bool
-
-
-@dataclass
-class ChatGeneration:
-    """A chat request ready for the engine, and the tools its output must be split by (None: no tools)."""
-
-    request: GenerationRequest
-    tool_use: ToolUse | None
-    unenforced: tuple[str, ...] = ()
-    """Schema keywords the decoding grammar leaves out (OpenAI `strict: false`), for the response to name."""
 
 
 def plan_tool_use(

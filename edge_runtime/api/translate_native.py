@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api.call_splitter import SplitCall, StreamingCallSplitter, split_whole
+from edge_runtime.api.chat_generation import ChatDecoding, ChatGeneration, build_chat_generation
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import (
     GenerationResult,
@@ -19,16 +20,12 @@ from edge_runtime.api.generation import (
     logprob_entries,
     native_stop_reason,
     prompt_tokens_from_text,
-    render_chat,
     response_schema_grammar,
     stop_list,
 )
 from edge_runtime.api.tool_use import (
-    ChatGeneration,
     ToolUse,
     plan_tool_use,
-    prompt_messages,
-    tool_constraint,
 )
 from edge_runtime.engine.tool_calls import ToolSpec
 from edge_runtime.engine.types import (
@@ -215,24 +212,21 @@ def chat_to_generation(
     if use is not None and use.fmt != "generic":
         # Llama 3's own formats (json, function_tag, python_list) make one call per turn, as Llama Stack reads them.
         use = replace(use, parallel=False)
-    messages, tools = chat_messages(request.messages), None
+    messages = chat_messages(request.messages)
     spec = constraint_from_response_format(request.response_format, grammars)
-    if use is not None:
-        if spec is not None:
-            raise ParameterError("response_format", "cannot be combined with tools; send tool_choice 'none'")
-        messages, tools = prompt_messages(messages, use, config.system_message_behavior or "append")
-        spec = tool_constraint(use, grammars)
+    if use is not None and spec is not None:
+        raise ParameterError("response_format", "cannot be combined with tools; send tool_choice 'none'")
     sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
-    prompt, template_stops = render_chat(model, template, messages, tools)
-    engine_request = GenerationRequest(
-        prompt_tokens=prompt,
-        sampling=sampling,
-        max_tokens=max_tokens,
-        stop=stop + [s for s in template_stops if s not in stop],
-        logprobs=_logprobs_count(request.logprobs),
-        constraint_factory=constraint_factory(spec, model),
+    return build_chat_generation(
+        model,
+        template,
+        messages,
+        ChatDecoding(sampling, max_tokens, stop, logprobs=_logprobs_count(request.logprobs)),
+        use=use,
+        spec=spec,
+        grammars=grammars,
+        system_message_behavior=config.system_message_behavior or "append",
     )
-    return ChatGeneration(engine_request, use)
 
 
 # ---- responses -----------------------------------------------------------------------------------------------

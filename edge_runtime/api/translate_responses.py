@@ -20,10 +20,11 @@ from edge_runtime.api.call_splitter import (
     StreamingCallSplitter,
     split_whole,
 )
+from edge_runtime.api.chat_generation import ChatGeneration
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import GenerationResult, TextModel
-from edge_runtime.api.tool_use import ChatGeneration, ToolUse
-from edge_runtime.api.translate_openai import chat_to_generation, response_tool_call
+from edge_runtime.api.tool_use import ToolUse
+from edge_runtime.api.translate_openai_chat import chat_to_generation, response_tool_call
 from edge_runtime.engine.types import ChoiceFinished, FinishReason, GenerationDone, GenerationEvent, TextPiece
 
 if TYPE_CHECKING:

@@ -206,5 +206,6 @@ class ChoiceSteps:
                 cached_prompt_tokens=job.cached,
                 time_to_first_token_s=(job.first_token or now) - job.started,
                 total_time_s=now - job.started,
+                mask_seconds=tuple(seconds for c in job.choices for seconds in c.sampler.mask_seconds),
             )
         )

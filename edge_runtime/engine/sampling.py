@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -49,6 +50,8 @@ class TokenSampler:
     generated: Counter[int] = field(default_factory=Counter)
     bias_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bias_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    mask_seconds: list[float] = field(default_factory=list)
+    """How long each full constraint mask this sampler asked for took, in order."""
 
     @classmethod
     def create(cls, params: SamplingParams, choice_index: int, prompt: list[int]) -> TokenSampler:
@@ -76,7 +79,9 @@ class TokenSampler:
         token = self._draw(logits)
         if constraint is None or constraint.accept_token(token):
             return token
+        started = time.perf_counter()
         constraint.fill_mask(mask)
+        self.mask_seconds.append(time.perf_counter() - started)
         if not mask.any():
             raise RuntimeError("the constraint allows no token (the grammar cannot continue)")
         apply_mask(logits, mask)

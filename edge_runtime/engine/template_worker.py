@@ -12,6 +12,7 @@ and can be killed: the bound holds whatever the template does. The cost is a pip
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import json
 import logging
 import os
@@ -136,6 +137,10 @@ class TemplateRenderer:
         self._slots = threading.BoundedSemaphore(processes)
         self._idle: list[_RenderProcess] = []
         self._lock = threading.Lock()
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="edge-runtime-template-spawner")
+        """Starts every render process. A process dies with the thread that started it (PR_SET_PDEATHSIG is
+        per thread), so not with a request's worker thread, which the event loop's pool retires when idle (the
+        render in flight on it then failed with a 400)."""
 
     def compile(self, source: str, label: str) -> None:
         """Raises ChatTemplateError if `source` does not compile."""
@@ -150,6 +155,7 @@ class TemplateRenderer:
             idle, self._idle = self._idle, []
         for process in idle:
             process.close()
+        self._spawner.shutdown(wait=False)
 
     def _ask(self, request: dict[str, Any], label: str) -> Any:
         payload = json.dumps(request, default=str).encode("ascii")
@@ -183,7 +189,7 @@ class TemplateRenderer:
                 if process.alive:
                     return process
                 process.close()
-        return _RenderProcess()
+        return self._spawner.submit(_RenderProcess).result()
 
 
 _default: TemplateRenderer | None = None

@@ -122,6 +122,9 @@ class GenerationDone:
     """Prompt tokens that prefix reuse did not have to decode."""
     time_to_first_token_s: float
     total_time_s: float
+    mask_seconds: tuple[float, ...] = ()
+    """How long each full grammar mask of every choice took (one is computed only when the constraint refuses a
+    freely drawn token), for the server's histogram: the engine times them, so no one wraps its constraints."""
 
 
 @dataclass(frozen=True)

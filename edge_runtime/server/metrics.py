@@ -1,12 +1,12 @@
 """Prometheus metrics in the text exposition format (0.0.4), written here: a dozen series do not need a library.
 
-Histograms are also observed from engine threads (grammar mask timing), so they hold a lock."""
+Everything is observed on the server's event loop (the engine reports its grammar mask times in each generation's
+last event), so no series needs a lock."""
 
 from __future__ import annotations
 
 import bisect
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -80,13 +80,8 @@ class Histogram:
     bounds: tuple[float, ...]
     label_names: tuple[str, ...] = ()
     series: dict[LabelValues, _Buckets] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def observe(self, value: float, *labels: str) -> None:
-        with self._lock:
-            self._observe(value, labels)
-
-    def _observe(self, value: float, labels: LabelValues) -> None:
         buckets = self.series.get(labels)
         if buckets is None:
             buckets = self.series[labels] = _Buckets(counts=[0] * len(self.bounds))
@@ -98,9 +93,7 @@ class Histogram:
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        with self._lock:
-            snapshot = sorted((k, _Buckets(list(b.counts), b.total, b.count)) for k, b in self.series.items())
-        for key, buckets in snapshot:
+        for key, buckets in sorted(self.series.items(), key=lambda item: item[0]):
             cumulative = 0
             for bound, count in zip(self.bounds, buckets.counts):
                 cumulative += count

@@ -14,8 +14,9 @@ import edge_runtime
 from edge_runtime.api import native_types as nt
 from edge_runtime.errors import ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
+from edge_runtime.server.endpoint import endpoint, json_response, read_body
 from edge_runtime.server.errors import ResourceNotFound
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
+from edge_runtime.server.state import ServerState
 
 PROVIDER_TYPE = "inline::edge-runtime"
 

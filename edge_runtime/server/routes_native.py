@@ -13,16 +13,11 @@ from starlette.types import ASGIApp
 from edge_runtime.api import native_types as nt
 from edge_runtime.api import translate_native as tn
 from edge_runtime.engine.types import GenerationEvent
+from edge_runtime.server.endpoint import endpoint, json_response, read_body
 from edge_runtime.server.errors import stream_error_payload
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
-from edge_runtime.server.streaming import (
-    EventStreamResponse,
-    Generation,
-    Generations,
-    admit,
-    collect_while_connected,
-    sse_event,
-)
+from edge_runtime.server.event_stream import EventStreamResponse, sse_event
+from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
+from edge_runtime.server.state import ServerState
 
 
 def _logprobs_top_k(config: nt.LogProbConfig | None) -> int | None:

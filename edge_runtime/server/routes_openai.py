@@ -15,20 +15,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from edge_runtime.api import openai_types as ot
-from edge_runtime.api import translate_openai as to
+from edge_runtime.api import translate_openai_chat as to_chat
+from edge_runtime.api import translate_openai_completions as to_completions
+from edge_runtime.api import translate_openai_embeddings as to_embeddings
+from edge_runtime.api.generation import TextModel
 from edge_runtime.api.tool_use import ToolUse
 from edge_runtime.engine.types import GenerationDone, GenerationEvent
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
+from edge_runtime.server.endpoint import endpoint, json_response, read_body, unenforced_headers
 from edge_runtime.server.errors import stream_error_payload
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
-from edge_runtime.server.streaming import (
-    EventStreamResponse,
-    Generation,
-    Generations,
-    admit,
-    collect_while_connected,
-    sse_event,
-)
+from edge_runtime.server.event_stream import EventStreamResponse, sse_event
+from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
+from edge_runtime.server.state import ServerState
 
 DONE = b"data: [DONE]\n\n"
 
@@ -41,12 +39,12 @@ def _data(chunk: BaseModel) -> bytes:
 async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.user = body.user
-    sequences = to.check_choice_count(body)
+    sequences = to_completions.check_choice_count(body)
     plan, first = await admit(
         request,
         state,
         body.model,
-        lambda model, _served: to.completion_to_generations(body, model, state.grammars),
+        lambda model, _served: to_completions.completion_to_generations(body, model, state.grammars),
         sequences,
     )
     model = first.model
@@ -67,18 +65,18 @@ async def completions(request: Request, state: ServerState) -> ASGIApp:
             background=lambda: generations.forward(send),
         )
     results = await collect_while_connected(request, generations, body.n or 1)
-    return json_response(to.completion_response(body, results, model), headers=headers)
+    return json_response(to_completions.completion_response(body, results, model), headers=headers)
 
 
 async def _completion_sse(
     body: ot.CompletionRequest,
-    model: to.TextModel,
+    model: TextModel,
     events: MemoryObjectReceiveStream[tuple[int, GenerationEvent] | Exception],
 ) -> AsyncGenerator[bytes, None]:
     """Every prompt's chunks as they come (choice indexes say which prompt), then usage if asked, then [DONE];
     a failure is an error event before [DONE]."""
     dones: list[GenerationDone] = []
-    stream = to.CompletionStream(body, model)
+    stream = to_completions.CompletionStream(body, model)
     async with events:
         async for item in events:
             if isinstance(item, Exception):
@@ -103,7 +101,7 @@ async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
         request,
         state,
         body.model,
-        lambda model, served: to.chat_to_generation(
+        lambda model, served: to_chat.chat_to_generation(
             body, model, state.grammars, served.entry.chat_template_override
         ),
         body.n or 1,
@@ -114,13 +112,13 @@ async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
             _chat_sse(body, generation, plan.tool_use), Generations(generation), headers
         )
     (result,) = await collect_while_connected(request, Generations(generation), body.n or 1)
-    return json_response(to.chat_response(body, result, plan.tool_use), headers=headers)
+    return json_response(to_chat.chat_response(body, result, plan.tool_use), headers=headers)
 
 
 async def _chat_sse(
     body: ot.ChatCompletionRequest, generation: Generation, use: ToolUse | None
 ) -> AsyncGenerator[bytes, None]:
-    stream = to.ChatStream(body, use)
+    stream = to_chat.ChatStream(body, use)
     for chunk in stream.start():
         yield _data(chunk)
     async with aclosing(generation.events()) as events:
@@ -138,13 +136,13 @@ async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.EmbeddingRequest)
     request.state.model = body.model
     request.state.user = body.user
-    texts = to.embedding_texts(body)
+    texts = to_embeddings.embedding_texts(body)
     _, model = await state.model(body.model, "embedding")
     with model.in_use():
         vectors = await model.embed(texts, output_dimension=body.dimensions)
         prompt_tokens = await anyio.to_thread.run_sync(lambda: sum(len(model.tokenize(t)) for t in texts))
     request.state.prompt_tokens = prompt_tokens
-    return json_response(to.embedding_response(body, vectors, prompt_tokens))
+    return json_response(to_embeddings.embedding_response(body, vectors, prompt_tokens))
 
 
 def openai_model(served: CatalogModel, created: int) -> ot.OpenAIModel:

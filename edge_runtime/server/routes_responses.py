@@ -15,16 +15,12 @@ from starlette.types import ASGIApp
 from edge_runtime.api import responses_types as rt
 from edge_runtime.api import translate_responses as tr
 from edge_runtime.api.errors import ParameterError
+from edge_runtime.server.endpoint import endpoint, json_response, read_body, unenforced_headers
 from edge_runtime.server.errors import ResourceNotFound, stream_error_payload
+from edge_runtime.server.event_stream import EventStreamResponse
+from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
 from edge_runtime.server.response_store import ResponseStore, StoredResponse
-from edge_runtime.server.state import ServerState, endpoint, json_response, read_body, unenforced_headers
-from edge_runtime.server.streaming import (
-    EventStreamResponse,
-    Generation,
-    Generations,
-    admit,
-    collect_while_connected,
-)
+from edge_runtime.server.state import ServerState
 
 
 def response_store(request: Request) -> ResponseStore:

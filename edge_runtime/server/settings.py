@@ -36,7 +36,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8321
     models_dir: Path | None = None
-    """None: the store's default (EDGE_RUNTIME_MODELS_DIR or ./models)."""
+    """None: the store's default (store.models_dir_from_environment: per user, not the working folder)."""
     preload: tuple[str, ...] = ()
     """Model ids loaded at start; the others load on first use."""
     api_keys: tuple[str, ...] = ()

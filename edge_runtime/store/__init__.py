@@ -27,6 +27,7 @@ from edge_runtime.store.model_info import (
     model_info_from_header,
 )
 from edge_runtime.store.registry import (
+    HOME_ENV,
     MODELS_DIR_ENV,
     DuplicateModel,
     ImportProgress,
@@ -35,6 +36,7 @@ from edge_runtime.store.registry import (
     ModelStore,
     StoreCorrupt,
     default_models_dir,
+    models_dir_from_environment,
 )
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_MODEL_ID",
     "FILE_TYPE_NAMES",
     "GGML_TYPES",
+    "HOME_ENV",
     "MODELS_DIR_ENV",
     "PACKAGED_MODELS",
     "DefaultModelUnavailable",
@@ -67,5 +70,6 @@ __all__ = [
     "import_default_model",
     "import_packaged_model",
     "model_info_from_header",
+    "models_dir_from_environment",
     "read_gguf_header",
 ]

@@ -31,6 +31,8 @@ from edge_runtime.store.gguf_reader import ModelFileError, read_gguf_header
 from edge_runtime.store.model_info import ModelInfo, ModelType, model_info_from_header
 
 MODELS_DIR_ENV = "EDGE_RUNTIME_MODELS_DIR"
+HOME_ENV = "EDGE_RUNTIME_HOME"
+"""The runtime's own data folder; the store is `models` in it."""
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".manifest.lock"
 MANIFEST_VERSION = 1
@@ -101,9 +103,25 @@ class ModelEntry:
         )
 
 
+def models_dir_from_environment() -> tuple[Path, str]:
+    """The store folder when no `--models-dir` is given, and what chose it: $EDGE_RUNTIME_MODELS_DIR, else
+    `models` in $EDGE_RUNTIME_HOME, else in $XDG_DATA_HOME/edge-runtime, else in ~/.local/share/edge-runtime.
+    Per user, like Ollama's ~/.ollama/models: the same store whatever folder the server starts in."""
+    named = os.environ.get(MODELS_DIR_ENV)
+    if named:
+        return Path(named).expanduser(), f"${MODELS_DIR_ENV}"
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser() / "models", f"${HOME_ENV}"
+    data_home = os.environ.get("XDG_DATA_HOME")
+    if data_home and Path(data_home).is_absolute():  # the XDG spec ignores a relative path
+        return Path(data_home) / "edge-runtime" / "models", "$XDG_DATA_HOME"
+    return Path.home() / ".local" / "share" / "edge-runtime" / "models", "the default"
+
+
 def default_models_dir() -> Path:
-    """`EDGE_RUNTIME_MODELS_DIR` if set, else ./models."""
-    return Path(os.environ.get(MODELS_DIR_ENV) or "models")
+    """The store folder when no `--models-dir` is given (see models_dir_from_environment)."""
+    return models_dir_from_environment()[0]
 
 
 class ModelStore:
@@ -411,4 +429,5 @@ __all__ = [
     "ModelStore",
     "StoreCorrupt",
     "default_models_dir",
+    "models_dir_from_environment",
 ]

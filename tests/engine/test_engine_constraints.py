@@ -198,3 +198,17 @@ def test_a_job_whose_constraint_cannot_start_fails_alone(tiny_llm: LoadedModel, 
     with pytest.raises(BadRequest, match="ends generation"):
         run(tiny_llm, refused)
     assert run(tiny_llm, GenerationRequest(prompt, SamplingParams(), max_tokens=3)).done.completion_tokens > 0
+
+
+def test_the_engine_times_each_mask_it_computes(tiny_llm: LoadedModel, run: RunGeneration) -> None:
+    """A mask is computed only when the constraint refuses the free draw: an end-of-generation token pushed to
+    the top is refused until a city is whole, so the first step needs one; the final event reports each mask's
+    time, and a free generation reports none."""
+    eos = min(tiny_llm.tokenizer.eog_ids)
+    sampling = SamplingParams(logit_bias={eos: 100.0})
+    constrained = run(tiny_llm, choice_request(tiny_llm, sampling))
+    assert constrained.done.choices[0].text in CITIES
+    assert len(constrained.done.mask_seconds) >= 1
+    assert all(seconds >= 0.0 for seconds in constrained.done.mask_seconds)
+    free = run(tiny_llm, GenerationRequest(tiny_llm.tokenize("Answer:"), SamplingParams(), max_tokens=3))
+    assert free.done.mask_seconds == ()

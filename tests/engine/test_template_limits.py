@@ -3,6 +3,8 @@ template, the renderer keeps working, and the memory it took never reaches the s
 
 from __future__ import annotations
 
+import threading
+import time
 import tracemalloc
 
 import pytest
@@ -68,3 +70,20 @@ def test_an_override_is_named_as_such() -> None:
     template = ChatTemplate.for_model(gguf_template=None, architecture="llama", override="{{ 'a' * 10**10 }}")
     with pytest.raises(ChatTemplateError, match=r"^the model's chat template override needed more"):
         template.render(CONVERSATION)
+
+
+def test_a_render_process_outlives_the_thread_that_needed_it() -> None:
+    """Requests render on the event loop's worker threads, which retire when idle; the render processes are
+    started elsewhere, since a process is killed with the thread that started it (PR_SET_PDEATHSIG)."""
+    renderer = TemplateRenderer(processes=1)
+    try:
+        worker = threading.Thread(target=renderer.render, args=("{{ x }}", {"x": 1}, "the template"))
+        worker.start()
+        worker.join()
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            assert all(process.alive for process in renderer._idle)
+            time.sleep(0.05)
+        assert renderer._idle and renderer.render("{{ x }}", {"x": 2}, "the template") == "2"
+    finally:
+        renderer.close()

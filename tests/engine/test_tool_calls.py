@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from edge_runtime.engine.chat_template import ChatTemplate
+from edge_runtime.engine.tool_call_parsing import ParsedToolCall, parse_tool_calls
 from edge_runtime.engine.tool_calls import (
     TOOL_FORMATS,
-    ParsedToolCall,
     ToolSpec,
     call_trigger,
     choose_format,
     format_tool_calls,
-    parse_tool_calls,
     tool_system_prompt,
 )
 from edge_runtime.errors import BadRequest

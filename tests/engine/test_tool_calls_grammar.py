@@ -19,6 +19,7 @@ pytest.importorskip("edge_runtime.grammar.json_schema", reason="the JSON Schema 
 
 import llama_cpp
 
+from edge_runtime.engine.tool_call_parsing import parse_tool_calls
 from edge_runtime.engine.tool_calls import (
     CALL_SEPARATOR,
     MAX_CALLS_PER_TURN,
@@ -26,7 +27,6 @@ from edge_runtime.engine.tool_calls import (
     ToolSpec,
     call_trigger,
     format_tool_calls,
-    parse_tool_calls,
 )
 from edge_runtime.engine.tool_calls_grammar import (
     call_grammar,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,15 @@ def tiny_server(tiny_store_dir: Path) -> Iterator[RunningServer]:
 def http(tiny_server: RunningServer) -> Iterator[httpx.Client]:
     with tiny_server.client() as client:
         yield client
+
+
+@pytest.fixture()
+def exit_stack() -> Iterator[ExitStack]:
+    """Closes the SDK clients a test opens (`exit_stack.enter_context(openai.OpenAI(...))`) however it ends: a
+    client left open keeps a pooled connection whose ResourceWarning surfaces in whichever later test the
+    garbage collector happens to run in, failing that one."""
+    with ExitStack() as stack:
+        yield stack
 
 
 TINY_EMBED_ID = "tiny-embed"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -35,15 +36,15 @@ def test_requests_without_a_valid_key_are_401_in_the_family_shape(secured_server
         assert http.get("/metrics", headers={"authorization": "Basic a2V5LW9uZQ=="}).status_code == 401
 
 
-def test_health_is_exempt_and_every_configured_key_works(secured_server: RunningServer) -> None:
+def test_health_is_exempt_and_every_configured_key_works(secured_server: RunningServer, exit_stack: ExitStack) -> None:
     with secured_server.client() as http:
         assert http.get("/v1/health").status_code == 200
         for key in KEYS:
             assert http.get("/v1/models", headers={"authorization": f"Bearer {key}"}).status_code == 200
-    sdk = openai.OpenAI(base_url=f"{secured_server.base_url}/v1/openai/v1", api_key=KEYS[1])
+    sdk = exit_stack.enter_context(openai.OpenAI(base_url=f"{secured_server.base_url}/v1/openai/v1", api_key=KEYS[1]))
     assert sdk.models.list().data
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{secured_server.base_url}/v1", api_key="wrong").models.list()
+        exit_stack.enter_context(openai.OpenAI(base_url=f"{secured_server.base_url}/v1", api_key="wrong")).models.list()
 
 
 def test_cors_only_for_configured_origins(secured_server: RunningServer, tiny_server: RunningServer) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from live_server import MAX_BODY_BYTES, TINY_ID, RunningServer
+from live_server import MAX_BODY_BYTES, TINY_ID, RunningServer, metric
+
+from edge_runtime.store import read_gguf_header
 
 OPENAI_PREFIXES = ("/v1/openai/v1", "/v1")
 
@@ -21,7 +25,9 @@ def test_health_version_providers(http: httpx.Client) -> None:
     assert "/" not in json.dumps(provider["config"]), "a client has no use for a server path"
 
 
-def test_models_list_is_native_and_openai_at_once(http: httpx.Client, tiny_server: RunningServer) -> None:
+def test_models_list_is_native_and_openai_at_once(
+    http: httpx.Client, tiny_server: RunningServer, exit_stack: ExitStack
+) -> None:
     body = http.get("/v1/models").json()
     assert body["object"] == "list"
     tiny = next(m for m in body["data"] if m["identifier"] == TINY_ID)
@@ -29,7 +35,7 @@ def test_models_list_is_native_and_openai_at_once(http: httpx.Client, tiny_serve
     assert tiny["metadata"]["architecture"] == "llama" and tiny["metadata"]["context_length"] > 0
     assert len(tiny["metadata"]["sha256"]) == 64
     assert tiny["id"] == TINY_ID and tiny["object"] == "model" and isinstance(tiny["created"], int)
-    sdk = openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused")
+    sdk = exit_stack.enter_context(openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused"))
     assert TINY_ID in [m.id for m in sdk.models.list()]
     assert sdk.models.retrieve(TINY_ID).id == TINY_ID
     pure = http.get("/v1/openai/v1/models").json()
@@ -173,3 +179,23 @@ def test_openapi_and_metrics(http: httpx.Client) -> None:
 def test_responses_carry_a_request_id(http: httpx.Client) -> None:
     first, second = http.get("/v1/health"), http.get("/v1/health")
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+def test_grammar_mask_times_reach_metrics(http: httpx.Client, tiny_model_path: Path) -> None:
+    """The engine reports each grammar mask's time in a generation's last event; the server observes them. An
+    end-of-sequence token pushed to the top is refused until a choice is whole, so at least one mask is needed."""
+    eos = int(read_gguf_header(tiny_model_path).metadata["tokenizer.ggml.eos_token_id"])
+    before = metric(http, "edge_runtime_grammar_mask_seconds_count")
+    response = http.post(
+        "/v1/completions",
+        json={
+            "model": TINY_ID,
+            "prompt": "The capital of France is",
+            "guided_choice": ["Paris", "Berlin"],
+            "logit_bias": {str(eos): 100},
+            "temperature": 0,
+            "max_tokens": 10,
+        },
+    )
+    assert response.status_code == 200 and response.json()["choices"][0]["text"] in ("Paris", "Berlin")
+    assert metric(http, "edge_runtime_grammar_mask_seconds_count") >= before + 1

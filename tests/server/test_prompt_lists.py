@@ -21,7 +21,7 @@ from live_server import (
     wait_for_engine,
 )
 
-from edge_runtime.api.translate_openai import MAX_CHOICES_PER_REQUEST
+from edge_runtime.api.translate_openai_completions import MAX_CHOICES_PER_REQUEST
 
 LONG_CTX = 32768
 """Each prompt runs until this context is full: minutes for the whole list, unless it is cancelled."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import jsonschema
@@ -39,8 +40,10 @@ def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     yield from serve(tiny_settings(root, preload=(MODEL_ID,), n_slots=2, n_ctx=1024, queue_size=4))
 
 
-def test_answers_on_both_apis(real_server: RunningServer) -> None:
-    sdk = openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+def test_answers_on_both_apis(real_server: RunningServer, exit_stack: ExitStack) -> None:
+    sdk = exit_stack.enter_context(
+        openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+    )
     answer = sdk.chat.completions.create(
         model=MODEL_ID,
         temperature=0,
@@ -53,7 +56,7 @@ def test_answers_on_both_apis(real_server: RunningServer) -> None:
     assert set(data) == {"capital", "country"}
     assert answer.choices[0].finish_reason == "stop"
 
-    client = LlamaStackClient(base_url=real_server.base_url, max_retries=0)
+    client = exit_stack.enter_context(LlamaStackClient(base_url=real_server.base_url, max_retries=0))
     chunks = list(
         client.inference.chat_completion(
             model_id=MODEL_ID,
@@ -67,7 +70,7 @@ def test_answers_on_both_apis(real_server: RunningServer) -> None:
     assert text.strip() and not any(marker in text for marker in END_MARKERS)
 
 
-def test_forced_tool_call_validates(real_server: RunningServer) -> None:
+def test_forced_tool_call_validates(real_server: RunningServer, exit_stack: ExitStack) -> None:
     """A named tool_choice on the real model: the call parses and its arguments validate, streamed or not.
     One call (parallel_tool_calls false): with parallel calls the model goes on to a second call that
     max_tokens cuts, and a turn cut by max_tokens finishes by length, not tool_calls."""
@@ -79,7 +82,9 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": parameters}}]
     messages = [{"role": "user", "content": "What is the weather in Paris, in celsius?"}]
     choice = {"type": "function", "function": {"name": "get_weather"}}
-    sdk = openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+    sdk = exit_stack.enter_context(
+        openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+    )
     request = {
         "model": MODEL_ID,
         "temperature": 0,
@@ -104,7 +109,7 @@ def test_forced_tool_call_validates(real_server: RunningServer) -> None:
     assert json.loads(streamed.function.arguments) == arguments
 
 
-def test_embeddings_from_the_same_file(real_server: RunningServer) -> None:
+def test_embeddings_from_the_same_file(real_server: RunningServer, exit_stack: ExitStack) -> None:
     """One GGUF serves text and, registered once more as an embedding model, vectors of its width."""
     with real_server.client() as http:
         registered = http.post(
@@ -113,7 +118,9 @@ def test_embeddings_from_the_same_file(real_server: RunningServer) -> None:
         )
         assert registered.status_code == 200, registered.text
         width = registered.json()["metadata"]["embedding_dimension"]
-    sdk = openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+    sdk = exit_stack.enter_context(
+        openai.OpenAI(base_url=f"{real_server.base_url}/v1", api_key="unused", max_retries=0)
+    )
     vectors = sdk.embeddings.create(model="real-embed", input=["The cat sat.", "Stock prices fell."])
     assert [len(d.embedding) for d in vectors.data] == [width, width]
     for item in vectors.data:

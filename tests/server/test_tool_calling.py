@@ -4,6 +4,7 @@ call parse and its arguments validate, on both APIs, streaming and not."""
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 
 import httpx
 import jsonschema
@@ -114,9 +115,11 @@ def test_openai_history_with_a_call_and_its_result(sdk: openai.OpenAI) -> None:
     assert result.choices[0].message.tool_calls is None
 
 
-def test_native_required_tool_call_non_streaming_and_streaming(tiny_server: RunningServer) -> None:
+def test_native_required_tool_call_non_streaming_and_streaming(
+    tiny_server: RunningServer, exit_stack: ExitStack
+) -> None:
     """Boolean parameters keep a call short enough that random weights always finish it within max_tokens."""
-    client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
+    client = exit_stack.enter_context(LlamaStackClient(base_url=tiny_server.base_url, max_retries=0))
     tools = [
         {
             "tool_name": "set_alarm",
@@ -164,10 +167,12 @@ def test_native_required_tool_call_non_streaming_and_streaming(tiny_server: Runn
 
 
 @pytest.mark.parametrize("tool_prompt_format", ["json", "function_tag", "python_list"])
-def test_native_llama3_formats_make_one_call_per_turn(tiny_server: RunningServer, tool_prompt_format: str) -> None:
+def test_native_llama3_formats_make_one_call_per_turn(
+    tiny_server: RunningServer, tool_prompt_format: str, exit_stack: ExitStack
+) -> None:
     """Llama 3's formats carry one call per turn, as Llama Stack reads them; random weights that like the
     separator used to go on to more calls (up to 96 of one call were seen on a real model)."""
-    client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
+    client = exit_stack.enter_context(LlamaStackClient(base_url=tiny_server.base_url, max_retries=0))
     tools = [{"tool_name": "set_alarm", "parameters": {"loud": {"param_type": "bool"}}}]
     for top_k in (5, 40, 200):
         result = client.inference.chat_completion(

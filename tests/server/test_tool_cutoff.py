@@ -7,6 +7,7 @@ max_tokens 80 the call is always cut inside its arguments, whatever the random w
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from typing import Any
 
 import jsonschema
@@ -111,7 +112,13 @@ def test_responses_stream_function_call_arguments_in_fragments(sdk: openai.OpenA
     deltas: list[str] = []
     done = None
     for event in sdk.responses.create(
-        model=TINY_ID, input="Who is Ada?", tools=tools, tool_choice="required", max_output_tokens=300, stream=True
+        model=TINY_ID,
+        input="Who is Ada?",
+        tools=tools,
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_output_tokens=300,
+        stream=True,
     ):
         if event.type == "response.function_call_arguments.delta":
             deltas.append(event.delta)
@@ -129,8 +136,8 @@ NATIVE_TOOLS: list[Any] = [
 ]
 
 
-def test_native_cut_off_call_is_a_call_and_out_of_tokens(tiny_server: RunningServer) -> None:
-    client = LlamaStackClient(base_url=tiny_server.base_url, max_retries=0)
+def test_native_cut_off_call_is_a_call_and_out_of_tokens(tiny_server: RunningServer, exit_stack: ExitStack) -> None:
+    client = exit_stack.enter_context(LlamaStackClient(base_url=tiny_server.base_url, max_retries=0))
     request: Any = {
         "model_id": TINY_ID,
         "messages": MESSAGES,

@@ -8,7 +8,7 @@ import pytest
 
 from edge_runtime.api import openai_types as ot
 from edge_runtime.api import translate_native as tn
-from edge_runtime.api import translate_openai as to
+from edge_runtime.api import translate_openai_chat as to
 from edge_runtime.api.call_splitter import ArgumentsPiece, CallStarted, StreamingCallSplitter, split_whole
 from edge_runtime.api.generation import ChoiceResult, GenerationResult
 from edge_runtime.api.tool_use import ToolUse

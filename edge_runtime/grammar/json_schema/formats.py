@@ -3,13 +3,15 @@
 Each grammar accepts only strings of its format (RFC 3339 dates and times with real month lengths and leap
 years, RFC 4122 UUIDs, RFC 3986 URIs, ...); where a rule is not worth its size it is narrower than the RFC,
 never wider: leap seconds (`:60`), quoted e-mail local parts and `\\uXXXX`-escaped characters are not
-generated. Formats defined by the specification that are not here are refused by the compiler; formats it
-does not define are annotations.
+generated. An e-mail address's host is a dotted domain whose top-level domain is letters and not special-use
+(what email-validator, behind pydantic's EmailStr, also demands), within RFC 5321's lengths. Formats defined by
+the specification that are not here are refused by the compiler; formats it does not define are annotations.
 """
 
 from __future__ import annotations
 
 import re
+import string
 
 from edge_runtime.grammar.json_schema.regex import complement, json_char_set
 
@@ -22,6 +24,35 @@ _UCSCHAR = (
     + "\\U000E1000-\\U000EFFFD]"
 )
 _IPRIVATE = "[\\uE000-\\uF8FF\\U000F0000-\\U000FFFFD\\U00100000-\\U0010FFFD]"
+
+
+SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+"""Top-level domains no address is delivered in (RFC 6761, 6762, 7686); email-validator refuses them."""
+
+
+def _letters_except(name: str, words: tuple[str, ...], low: int, high: int) -> dict[str, str]:
+    """Rules for `name`: `low` to `high` ASCII letters in any case that spell none of `words` (lower case). One
+    rule per prefix of a word (a trie); a letter that leaves the trie frees the rest of the name."""
+
+    def rule(prefix: str) -> str:
+        return f"{name}-{prefix}" if prefix else name
+
+    def letters(chosen: list[str]) -> str:
+        return "[" + "".join(c + c.upper() for c in chosen) + "]"
+
+    rules: dict[str, str] = {}
+    for prefix in sorted({word[:end] for word in words for end in range(len(word))}):
+        depth = len(prefix)
+        inside = sorted({word[depth] for word in words if word.startswith(prefix) and len(word) > depth})
+        outside = [c for c in string.ascii_lowercase if c not in inside]
+        alternatives = ['""'] if depth >= low and prefix not in words else []
+        alternatives += [f"{letters([c])} {rule(prefix + c)}" for c in inside]
+        rest_low, rest_high = max(low - depth - 1, 0), high - depth - 1
+        alternatives.append(f"{letters(outside)} [a-zA-Z]{{{rest_low},{rest_high}}}")
+        rules[rule(prefix)] = " | ".join(alternatives)
+    for word in words:  # past a whole word, at least one more letter
+        rules.setdefault(rule(word), f"[a-zA-Z]{{{max(low - len(word), 1)},{high - len(word)}}}")
+    return rules
 
 
 def _uri_family(prefix: str, unreserved: str, private: str | None) -> dict[str, str]:
@@ -93,12 +124,20 @@ _RULES: dict[str, str] = {
         ' | ( fmt-h16c{0,5} fmt-h16 )? "::" fmt-h16'
         ' | ( fmt-h16c{0,6} fmt-h16 )? "::"'
     ),
-    "fmt-label": "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,61} [a-zA-Z0-9] )?",
     "fmt-atext": "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]",
+    # At most 64 characters before the "@" and 254 in all (three labels of 48, a top-level domain of 24).
     "fmt-email": (
-        'fmt-atext+ ( "." fmt-atext+ )* "@"'
-        ' ( fmt-label ( "." fmt-label )* | "[" fmt-ipv4 "]" | "[IPv6:" fmt-ipv6 "]" )'
+        'fmt-atext{1,32} ( "." fmt-atext{1,15} ){0,2} "@"'
+        ' ( ( fmt-email-label "." ){1,3} fmt-email-tld | "[" fmt-ipv4 "]" | "[IPv6:" fmt-ipv6 "]" )'
     ),
+    # A hostname label of 1 to 48 letters, digits and inner hyphens, without the hyphens in third and fourth
+    # place that IDNA reserves ("xn--" and the like).
+    "fmt-email-label": (
+        "fmt-ld ( fmt-ld? | fmt-ldh fmt-ld"
+        ' | fmt-ldh ( fmt-ld fmt-ldh{0,44} fmt-ld | "-" fmt-ld ( fmt-ldh{0,43} fmt-ld )? ) )'
+    ),
+    "fmt-ld": "[a-zA-Z0-9]",
+    "fmt-ldh": "[a-zA-Z0-9-]",
     "fmt-pct": f'"%" {_HEX} {_HEX}',
     "fmt-sub-delims": "[!$&'()*+,;=]",
     # RFC 6570 level 4 templates (the suite's errata reading: `'` is a literal).
@@ -119,6 +158,7 @@ _RULES: dict[str, str] = {
     "fmt-json-pointer": '( "/" ( fmt-pointer-char | "~" [01] )* )*',
     "fmt-relative-json-pointer": '( "0" | [1-9] [0-9]* ) ( "#" | fmt-json-pointer )',
 }
+_RULES.update(_letters_except("fmt-email-tld", SPECIAL_USE_DOMAINS, 2, 24))
 _RULES.update(_uri_family("fmt-", "[a-zA-Z0-9._~-]", None))
 _RULES.update(_uri_family("fmt-i", "[a-zA-Z0-9._~-] | fmt-ucschar", "fmt-iprivate"))
 _RULES["fmt-pointer-char"] = json_char_set(complement(((0x2F, 0x2F), (0x7E, 0x7E)))) or '""'

@@ -1,64 +1,26 @@
 """Running generations for a route: admission before the response starts (a place in the queue first, then the
-work of preparing the request), metrics while they run, and cancellation of every one of them when the client
-goes away, streamed or not."""
+work of preparing the request), metrics when they end, and cancellation of every one of them when the client
+goes away, streamed or not (the event stream itself is event_stream's)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
-import numpy as np
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 
+from edge_runtime.api.chat_generation import ChatGeneration
 from edge_runtime.api.generation import CompletionPlan, GenerationResult, TextModel, collect
-from edge_runtime.api.tool_use import ChatGeneration
 from edge_runtime.engine.scheduler import Reservation
-from edge_runtime.engine.types import Constraint, GenerationDone, GenerationEvent, GenerationRequest
+from edge_runtime.engine.types import GenerationDone, GenerationEvent, GenerationRequest
 from edge_runtime.server.catalog import CatalogModel
 from edge_runtime.server.errors import ClientDisconnected
-from edge_runtime.server.metrics import Histogram, ServerMetrics
+from edge_runtime.server.metrics import ServerMetrics
 from edge_runtime.server.state import ServerState
-
-
-class TimedConstraint:
-    """Forwards the Constraint protocol and records how long each full mask takes."""
-
-    def __init__(self, inner: Constraint, histogram: Histogram, model_id: str) -> None:
-        self._inner = inner
-        self._histogram = histogram
-        self._model_id = model_id
-
-    def accept_token(self, token_id: int) -> bool:
-        return self._inner.accept_token(token_id)
-
-    def fill_mask(self, mask: np.ndarray) -> None:
-        started = time.perf_counter()
-        self._inner.fill_mask(mask)
-        self._histogram.observe(time.perf_counter() - started, self._model_id)
-
-    def forced_tokens(self) -> list[int]:
-        return self._inner.forced_tokens()
-
-    def is_complete(self) -> bool:
-        return self._inner.is_complete()
-
-    def is_finished(self) -> bool:
-        return self._inner.is_finished()
-
-
-def timed_factory(
-    factory: Callable[[], Constraint] | None, metrics: ServerMetrics, model_id: str
-) -> Callable[[], Constraint] | None:
-    if factory is None:
-        return None
-    return lambda: TimedConstraint(factory(), metrics.grammar_mask_time, model_id)
 
 
 class Generation:
@@ -73,7 +35,6 @@ class Generation:
         state: dict[str, Any],
         reservation: Reservation | None = None,
     ) -> None:
-        request.constraint_factory = timed_factory(request.constraint_factory, metrics, model.model_id)
         self.model = model
         self._model_id = model.model_id
         self._metrics = metrics
@@ -127,6 +88,8 @@ class Generation:
         if done.completion_tokens > 1:
             per_token = (done.total_time_s - done.time_to_first_token_s) / (done.completion_tokens - 1)
             m.time_per_token.observe(per_token, self._model_id)
+        for seconds in done.mask_seconds:
+            m.grammar_mask_time.observe(seconds, self._model_id)
         self._state["prompt_tokens"] = self._state.get("prompt_tokens", 0) + done.prompt_tokens
         self._state["completion_tokens"] = self._state.get("completion_tokens", 0) + done.completion_tokens
         self._state.setdefault("ttft_s", done.time_to_first_token_s)
@@ -271,59 +234,3 @@ async def collect_while_connected(
     finally:
         with anyio.CancelScope(shield=True):
             await generations.close()
-
-
-def sse_event(payload: Any) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-
-
-class EventStreamResponse:
-    """`text/event-stream` from an async generator of encoded events. It races the body against the client's
-    `http.disconnect`; when the client leaves it cancels the producer (and `background`, which feeds it, if
-    any). However the response ends, the producer and the generations behind it are closed (freeing their slots),
-    even if it never started."""
-
-    def __init__(
-        self,
-        events: AsyncGenerator[bytes, None],
-        generations: Generations,
-        headers: Mapping[str, str] | None = None,
-        background: Callable[[], Coroutine[Any, Any, None]] | None = None,
-    ) -> None:
-        self._events = events
-        self._generations = generations
-        self._background = background
-        self._headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-cache"),
-                        (b"x-accel-buffering", b"no"),
-                        *self._headers,
-                    ],
-                }
-            )
-            async with anyio.create_task_group() as group:
-
-                async def watch_disconnect() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        continue
-                    group.cancel_scope.cancel()
-
-                group.start_soon(watch_disconnect)
-                if self._background is not None:
-                    group.start_soon(self._background)
-                async for chunk in self._events:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                group.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
-                await self._generations.close()
