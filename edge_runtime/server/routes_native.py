@@ -23,6 +23,7 @@ from edge_runtime.server.streaming import (
     collect_while_connected,
     sse_event,
 )
+from edge_runtime.upstreams import native_proxy
 
 
 def _logprobs_top_k(config: nt.LogProbConfig | None) -> int | None:
@@ -49,6 +50,9 @@ async def native_sse(
 @endpoint("native")
 async def completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.CompletionRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.completion(request, state, remote, body)
     _, generation = await admit(
         request,
         state,
@@ -67,6 +71,9 @@ async def completion(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.ChatCompletionRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.chat_completion(request, state, remote, body)
     plan, generation = await admit(
         request,
         state,
@@ -88,6 +95,9 @@ async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.EmbeddingsRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.embeddings(request, state, remote, body)
     request.state.model = body.model_id
     texts = tn.embedding_texts(body)
     _, model = await state.model(body.model_id, "embedding")
