@@ -9,3 +9,39 @@ from pathlib import Path
 SERVER_TESTS = Path(__file__).resolve().parent.parent / "server"
 if str(SERVER_TESTS) not in sys.path:
     sys.path.insert(0, str(SERVER_TESTS))
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from live_server import TINY_ID, RunningServer, serve, tiny_settings
+from upstream_processes import UpstreamProcess, edge_runtime_server, llama_cpp_server
+
+from edge_runtime.store import ModelStore
+
+
+@pytest.fixture(scope="session")
+def llama_upstream(tiny_model_path: Path) -> Iterator[UpstreamProcess]:
+    """llama-cpp-python's OpenAI server on the tiny model, serving it as `tiny-upstream`."""
+    with llama_cpp_server(tiny_model_path) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="session")
+def upstream_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
+    """A store holding the tiny model (linked), for edge-runtime upstream processes."""
+    root = tmp_path_factory.mktemp("upstream-models")
+    ModelStore(root).import_model(tiny_model_path, model_id=TINY_ID, link=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def edge_upstream(upstream_store: Path) -> Iterator[UpstreamProcess]:
+    """A second edge-runtime process on the tiny model."""
+    with edge_runtime_server(upstream_store, "--model", TINY_ID) as upstream:
+        yield upstream
+
+
+def front_server(models_dir: Path, **overrides: object) -> contextlib.AbstractContextManager[RunningServer]:
+    """edge-runtime in a thread on a store holding remote models only (no model loads at start)."""
+    return contextlib.contextmanager(serve)(tiny_settings(models_dir, preload=(), **overrides))

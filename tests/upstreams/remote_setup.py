@@ -7,12 +7,17 @@ from pathlib import Path
 from edge_runtime.cli import main
 
 
-def add_remote(models_dir: Path, model_id: str, *urls: str, provider: str = "openai-compat", **flags: str) -> None:
-    """`models add-remote ID --url U...` with `--provider` and any other flags (`provider_model="x"` is
-    `--provider-model x`); fails the test if the command does not succeed."""
+def add_remote(
+    models_dir: Path, model_id: str, *urls: str, provider: str = "openai-compat", names: tuple[str, ...] = (),
+    **flags: str,
+) -> None:
+    """`models add-remote ID --url U... --upstream NAME...` with `--provider` and any other flags
+    (`provider_model="x"` is `--provider-model x`); fails the test if the command does not succeed."""
     args = ["--models-dir", str(models_dir), "models", "add-remote", model_id, "--provider", provider]
     for url in urls:
         args += ["--url", url]
-    for name, value in flags.items():
-        args += [f"--{name.replace('_', '-')}", value]
+    for name in names:
+        args += ["--upstream", name]
+    for flag, value in flags.items():
+        args += [f"--{flag.replace('_', '-')}", value]
     assert main(args) == 0, args
