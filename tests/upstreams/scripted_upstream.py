@@ -25,7 +25,8 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     events: list[Any] | None = None
-    """When set, an event stream of these payloads (then [DONE])."""
+    """When set, an event stream of these payloads (then [DONE], unless `done` is False)."""
+    done: bool = True
 
 
 @dataclass
@@ -55,7 +56,8 @@ def _app(upstream: ScriptedUpstream) -> Starlette:
         upstream.received.append(Received(request.url.path, dict(request.headers), await request.json()))
         answer = upstream.answers.pop(0) if len(upstream.answers) > 1 else upstream.answers[0]
         if answer.events is not None:
-            lines = [f"data: {json.dumps(event)}\n\n" for event in answer.events] + ["data: [DONE]\n\n"]
+            lines = [f"data: {json.dumps(event)}\n\n" for event in answer.events]
+            lines += ["data: [DONE]\n\n"] if answer.done else []
             return StreamingResponse(iter(lines), media_type="text/event-stream", headers=answer.headers)
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 

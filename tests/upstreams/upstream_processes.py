@@ -87,9 +87,42 @@ def edge_runtime_server(models_dir: Path, *options: str) -> contextmanager[Upstr
     return upstream_process(command, port, ready_path="/v1/health")
 
 
+@dataclass
+class SilentServer:
+    base_url: str
+    accepted: list[socket.socket]
+
+    def wait_for_request(self, request_line: str, timeout_s: float = 30.0) -> None:
+        """Wait until some connection has sent a request starting with `request_line` (left unread)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for connection in list(self.accepted):
+                try:
+                    head = connection.recv(len(request_line), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+                if head.decode(errors="replace") == request_line:
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"no {request_line!r} arrived within {timeout_s} s")
+
+    def wait_all_closed_by_peer(self, timeout_s: float = 30.0) -> list[str]:
+        """Wait until every accepted connection was closed by its client (the front server); the request line
+        each one sent (a health probe's GET, a request's POST)."""
+        deadline = time.monotonic() + timeout_s
+        request_lines = []
+        for connection in self.accepted:
+            connection.settimeout(max(0.01, deadline - time.monotonic()))
+            data = b""
+            while chunk := connection.recv(65536):
+                data += chunk
+            request_lines.append(data.split(b"\r\n", 1)[0].decode())
+        return request_lines
+
+
 @contextmanager
-def silent_socket() -> Iterator[str]:
-    """A server that accepts connections and reads, but never answers: the base URL."""
+def silent_socket() -> Iterator[SilentServer]:
+    """A server that accepts connections, but never answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -108,7 +141,7 @@ def silent_socket() -> Iterator[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        yield SilentServer(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted)
     finally:
         stop.set()
         thread.join(timeout=5)
