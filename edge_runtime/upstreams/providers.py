@@ -53,6 +53,8 @@ class Dialect:
     embeddings: bool = True
     passthrough: bool = False
     """Another edge-runtime: every parameter and structured form goes through unchanged."""
+    grammar_format: bool = False
+    """Takes a GBNF grammar as `response_format: {"type": "grammar", "grammar": ...}` (Fireworks)."""
 
 
 _ALL_STRUCTURED: frozenset[StructuredKind] = frozenset({"json_schema", "json_object", "grammar", "choice"})
@@ -89,8 +91,8 @@ OLLAMA = Dialect(
 )
 # https://docs.together.ai/docs/json-mode, https://docs.together.ai/reference/chat-completions-1
 TOGETHER = Dialect("together", OPENAI_PARAMS | EXTRA_SAMPLING, _JSON_ONLY)
-# https://docs.fireworks.ai/structured-responses/structured-response-formatting
-FIREWORKS = Dialect("fireworks", OPENAI_PARAMS | EXTRA_SAMPLING, _JSON_ONLY)
+# https://docs.fireworks.ai/structured-responses/structured-response-formatting, .../structured-output-grammar-based
+FIREWORKS = Dialect("fireworks", OPENAI_PARAMS | EXTRA_SAMPLING, _ALL_STRUCTURED, grammar_format=True)
 # https://console.groq.com/docs/openai (logprobs, logit_bias, n>1 unsupported), structured-outputs
 GROQ = Dialect(
     "groq",
@@ -134,7 +136,7 @@ GEMINI = Dialect(
 ANTHROPIC = Dialect(
     "anthropic",
     frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
-               "stream", "stream_options", "n", "tools", "tool_choice", "parallel_tool_calls", "user"}),
+               "stream", "stream_options", "n", "tools", "tool_choice", "parallel_tool_calls"}),
     frozenset(),
     schema_style="none",
     completions=False,

@@ -73,6 +73,9 @@ def _structured_fields(structured: Structured, dialect: Dialect, endpoint: Endpo
     }
     if structured.kind == "json_object":
         return {"response_format": {"type": "json_object"}}
+    if dialect.grammar_format and structured.kind in ("grammar", "choice"):
+        grammar = structured.grammar if structured.kind == "grammar" else _choice_grammar(structured.choices)
+        return {"response_format": {"type": "grammar", "grammar": grammar}}
     if style == "structured_outputs":
         key = {"json_schema": "json", "grammar": "grammar", "choice": "choice"}[structured.kind]
         value: Any = {"json_schema": structured.schema, "grammar": structured.grammar,
