@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,17 +68,18 @@ def upstream_process(command: Sequence[str], port: int, ready_path: str = "/v1/m
             process.stdout.close()
 
 
-def llama_cpp_server(model_path: Path, *, embedding: bool = False) -> contextmanager[UpstreamProcess]:  # type: ignore[valid-type]
+def llama_cpp_server(model_path: Path) -> AbstractContextManager[UpstreamProcess]:
+    """llama-cpp-python's OpenAI server on `model_path`, one thread, serving it as `tiny-upstream`."""
     port = free_port()
     command = [
         sys.executable, str(HERE / "llama_cpp_upstream.py"), "--model", str(model_path), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--model_alias", "tiny-upstream",
-        "--embedding", str(embedding).lower(), "--logits_all", "true",
+        "--logits_all", "true",
     ]  # fmt: skip
     return upstream_process(command, port)
 
 
-def edge_runtime_server(models_dir: Path, *options: str) -> contextmanager[UpstreamProcess]:  # type: ignore[valid-type]
+def edge_runtime_server(models_dir: Path, *options: str) -> AbstractContextManager[UpstreamProcess]:
     port = free_port()
     command = [
         sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(models_dir), "--port", str(port),
