@@ -143,14 +143,8 @@ class UpstreamsFile:
         self._store_lock = store_lock
         self._cached: tuple[UpstreamsConfig, FileStamp | None] = (UpstreamsConfig(), None)
 
-    def stamp(self) -> FileStamp | None:
-        try:
-            return FileStamp.of(self.path.stat())
-        except FileNotFoundError:
-            return None
-
     def read(self) -> UpstreamsConfig:
-        stamp = self.stamp()
+        stamp = FileStamp.at(self.path)
         if stamp != self._cached[1]:
             self._cached = (self._parse(), stamp)
         return self._cached[0]
@@ -171,7 +165,7 @@ class UpstreamsFile:
                 raise InsufficientStorage(
                     f"could not save the upstreams ({error.strerror or error}); nothing was changed"
                 ) from error
-            self._cached = (changed, self.stamp())
+            self._cached = (changed, FileStamp.at(self.path))
             return changed
 
     def _parse(self) -> UpstreamsConfig:

@@ -13,8 +13,10 @@ if str(SERVER_TESTS) not in sys.path:
 import contextlib
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from live_server import TINY_ID, RunningServer, serve, tiny_settings
+from scripted_upstream import ScriptedUpstream, scripted_upstream
 from upstream_processes import UpstreamProcess, edge_runtime_server, llama_cpp_server
 
 from edge_runtime.store import ModelStore
@@ -45,3 +47,17 @@ def edge_upstream(upstream_store: Path) -> Iterator[UpstreamProcess]:
 def front_server(models_dir: Path, **overrides: object) -> contextlib.AbstractContextManager[RunningServer]:
     """edge-runtime in a thread on a store holding remote models only (no model loads at start)."""
     return contextlib.contextmanager(serve)(tiny_settings(models_dir, preload=(), **overrides))
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedUpstream]:
+    """A scripted upstream (scripted_upstream.py), one per test module."""
+    with scripted_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def http(front: RunningServer) -> Iterator[httpx.Client]:
+    """A client of the module's `front` server (each module defines the remote models it serves)."""
+    with front.client() as client:
+        yield client

@@ -48,12 +48,6 @@ def front(tmp_path_factory: pytest.TempPathFactory, smollm2_model_path: Path) ->
             yield server
 
 
-@pytest.fixture
-def http(front: RunningServer) -> Iterator[httpx.Client]:
-    with front.client() as client:
-        yield client
-
-
 def _data(response: httpx.Response) -> list[str]:
     return [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
 

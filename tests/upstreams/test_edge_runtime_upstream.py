@@ -31,12 +31,6 @@ def front(tmp_path_factory: pytest.TempPathFactory, edge_upstream: UpstreamProce
         yield server
 
 
-@pytest.fixture
-def http(front: RunningServer) -> Iterator[httpx.Client]:
-    with front.client() as client:
-        yield client
-
-
 def test_every_structured_form_passes_through_to_another_edge_runtime(http: httpx.Client) -> None:
     answer = http.post(
         "/v1/chat/completions",

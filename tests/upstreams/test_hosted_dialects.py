@@ -14,7 +14,7 @@ import pytest
 from conftest import front_server
 from live_server import RunningServer
 from remote_setup import add_remote
-from scripted_upstream import Answer, ScriptedUpstream, scripted_upstream
+from scripted_upstream import Answer, ScriptedUpstream
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.json"))
 KEY = "sk-fixture-key"
@@ -23,12 +23,6 @@ KEY = "sk-fixture-key"
 def load(path: Path) -> dict[str, Any]:
     fixture: dict[str, Any] = json.loads(path.read_text())
     return fixture
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedUpstream]:
-    with scripted_upstream() as upstream:
-        yield upstream
 
 
 @pytest.fixture(scope="module")

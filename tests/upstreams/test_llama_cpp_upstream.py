@@ -34,12 +34,6 @@ def front(tmp_path_factory: pytest.TempPathFactory, llama_upstream: UpstreamProc
         yield server
 
 
-@pytest.fixture
-def http(front: RunningServer) -> Iterator[httpx.Client]:
-    with front.client() as client:
-        yield client
-
-
 def events(response: httpx.Response) -> list[object]:
     payloads = [line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: ")]
     return [payload if payload == "[DONE]" else json.loads(payload) for payload in payloads]

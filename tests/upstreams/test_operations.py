@@ -13,7 +13,7 @@ import pytest
 from conftest import front_server
 from live_server import RunningServer, free_port, post_raw
 from remote_setup import add_remote
-from scripted_upstream import Answer, ScriptedUpstream, scripted_upstream
+from scripted_upstream import Answer, ScriptedUpstream
 from upstream_processes import silent_socket
 
 HI = [{"role": "user", "content": "hi"}]
@@ -24,23 +24,11 @@ BUSY = {"error": {"message": "busy", "type": "server_error"}}
 
 
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedUpstream]:
-    with scripted_upstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory, scripted: ScriptedUpstream) -> Iterator[RunningServer]:
     store = tmp_path_factory.mktemp("front-ops")
     add_remote(store, "up", scripted.base_url, names=("scripted",))
     with front_server(store, upstream_retries=2) as server:
         yield server
-
-
-@pytest.fixture
-def http(front: RunningServer) -> Iterator[httpx.Client]:
-    with front.client() as client:
-        yield client
 
 
 def test_429_and_503_are_retried_with_their_retry_after(http: httpx.Client, scripted: ScriptedUpstream) -> None:

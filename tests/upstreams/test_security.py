@@ -13,7 +13,7 @@ import pytest
 from conftest import front_server
 from live_server import RunningServer
 from remote_setup import add_remote
-from scripted_upstream import Answer, ScriptedUpstream, scripted_upstream
+from scripted_upstream import Answer, ScriptedUpstream
 
 from edge_runtime.cli import main
 
@@ -22,12 +22,6 @@ KEY = "sk-test-0123456789abcdef"
 KEY_ENV = "EDGE_RUNTIME_TEST_UPSTREAM_KEY"
 OK = {"id": "c1", "object": "chat.completion", "created": 1, "model": "x",
       "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}]}
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedUpstream]:
-    with scripted_upstream() as upstream:
-        yield upstream
 
 
 @pytest.fixture
