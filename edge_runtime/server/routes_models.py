@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 import edge_runtime
 from edge_runtime.api import native_types as nt
-from edge_runtime.errors import ModelNotFound
+from edge_runtime.errors import BadRequest, ModelNotFound
 from edge_runtime.server.catalog import PROVIDER_ID, CatalogModel
 from edge_runtime.server.errors import ResourceNotFound
 from edge_runtime.server.state import ServerState, endpoint, json_response, read_body
@@ -61,6 +61,14 @@ def remote_listing(model: RemoteModel, state: ServerState, created: int) -> nt.M
     )
 
 
+def _is_local(state: ServerState, name: str) -> bool:
+    try:
+        state.catalog.resolve(name)
+    except ModelNotFound:
+        return False
+    return True
+
+
 def _resolve(state: ServerState, name: str) -> CatalogModel:
     try:
         return state.catalog.resolve(name)
@@ -89,6 +97,8 @@ async def get_model(request: Request, state: ServerState) -> ASGIApp:
 async def register_model(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.RegisterModelRequest)
     if body.provider_id not in (None, PROVIDER_ID):
+        if _is_local(state, body.model_id):
+            raise BadRequest(f"model_id: '{body.model_id}' is already served here; pick another id")
         remote = functools.partial(
             state.upstreams.register,
             body.model_id,
@@ -100,6 +110,8 @@ async def register_model(request: Request, state: ServerState) -> ASGIApp:
         model = await anyio.to_thread.run_sync(remote)  # the store's lock and an fsync
         listing = remote_listing(model, state, int(time.time()))
         return json_response(nt.Model(**listing.model_dump(include=set(nt.Model.model_fields))))
+    if state.upstreams.remote(body.model_id) is not None:
+        raise BadRequest(f"model_id: '{body.model_id}' is already a remote model; unregister it first")
     register = functools.partial(
         state.catalog.register,
         body.model_id,

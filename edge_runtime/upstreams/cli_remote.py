@@ -63,6 +63,8 @@ def models_add_remote(args: argparse.Namespace) -> int:
     from edge_runtime.cli import store_from_args
 
     store = store_from_args(args)
+    if store.root.exists() and any(args.model_id in (e.id, *e.aliases) for e in store.list()):
+        raise BadRequest(f"'{args.model_id}' is a stored model here; give the remote model another id")
     urls: list[str | None] = list(args.url) or [None]
     names: list[str | None] = list(args.upstream)
     if names and len(names) != len(urls):

@@ -16,6 +16,7 @@ from remote_setup import add_remote
 from scripted_upstream import Answer, ScriptedUpstream
 
 from edge_runtime.cli import main
+from edge_runtime.store import ModelStore
 
 HI = [{"role": "user", "content": "hi"}]
 KEY = "sk-test-0123456789abcdef"
@@ -129,3 +130,19 @@ def test_add_remote_with_no_url_uses_the_providers_own(tmp_path: Path, capsys: p
     assert json.loads((tmp_path / "upstreams.json").read_text())["models"] == []
     assert main(["--models-dir", str(tmp_path), "models", "add-remote", "o", "--provider", "openai-compat"]) == 2
     assert "has no default URL" in capsys.readouterr().err
+
+
+def test_a_remote_id_cannot_shadow_a_local_one_or_be_shadowed(
+    tmp_path: Path, tiny_model_path: Path, scripted: ScriptedUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ModelStore(tmp_path).import_model(tiny_model_path, model_id="tiny", link=True)
+    assert main(["--models-dir", str(tmp_path), "models", "add-remote", "tiny", "--url", scripted.base_url]) == 2
+    assert "is a stored model here" in capsys.readouterr().err
+    add_remote(tmp_path, "far", scripted.base_url, names=("up",))
+    with front_server(tmp_path) as front, front.client() as http:
+        local = http.post("/v1/models", json={"model_id": "tiny", "provider_id": "up"})
+        again = http.post("/v1/models", json={"model_id": "far", "provider_id": "up", "provider_model_id": "far"})
+        alias = http.post("/v1/models", json={"model_id": "far", "provider_model_id": "tiny"})
+    assert local.status_code == 400 and "already served here" in local.json()["detail"]
+    assert again.status_code == 200  # the same registration again is idempotent, as Llama Stack clients expect
+    assert alias.status_code == 400 and "already a remote model" in alias.json()["detail"]
