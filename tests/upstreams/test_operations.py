@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -130,3 +131,24 @@ def test_a_client_that_leaves_cancels_the_upstream_request(tmp_path: Path, strea
             request_lines = silent.wait_all_closed_by_peer()  # within 30 s: the read timeout is 60 s
             assert "POST /v1/chat/completions HTTP/1.1" in request_lines
             assert 'edge_runtime_upstream_in_flight{upstream="silent"} 0' in http.get("/metrics").text
+
+
+def test_least_loaded_routing_passes_a_busy_upstream_by(tmp_path: Path, scripted: ScriptedUpstream) -> None:
+    """With the first upstream holding a request that never ends, the next request goes to the second; in
+    order (the default), it would wait behind the first one's timeout."""
+    scripted.script(Answer(body=OK))
+    with silent_socket() as silent:
+        add_remote(tmp_path, "spread", silent.base_url, scripted.base_url, names=("silent", "scripted"),
+                   routing="least-loaded")
+        settings = {"upstream_read_timeout_s": 6.0, "upstream_retries": 0}
+        with (
+            front_server(tmp_path, **settings) as front,
+            front.client() as http,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            stuck = pool.submit(http.post, "/v1/chat/completions", json={"model": "spread", "messages": HI})
+            silent.wait_for_request("POST /v1/chat/completions")
+            answer = http.post("/v1/chat/completions", json={"model": "spread", "messages": HI})
+            assert answer.status_code == 200
+            assert len(scripted.received) == 1
+            assert stuck.result().status_code == 200  # timed out on the silent one, then failed over
