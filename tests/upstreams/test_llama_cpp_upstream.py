@@ -4,6 +4,7 @@ streamed and not, structured output, tools, logprobs, usage and metrics, and the
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +214,26 @@ def test_models_list_and_show_print_remote_models(front: RunningServer, capsys: 
     assert "REMOTE ID" in listing and "far" in listing and "plain-up" in listing
     assert main(["--models-dir", store, "models", "show", "plain"]) == 0
     assert "upstream 1:" in capsys.readouterr().out
+
+
+def test_the_access_log_carries_the_remote_model_and_the_upstreams_usage(
+    http: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="edge_runtime.access"):
+        answer = http.post("/v1/chat/completions", json={"model": "far", "messages": HI, "max_tokens": 3})
+    usage = answer.json()["usage"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "edge_runtime.access" and "model=far" in r.getMessage()]
+    assert f"prompt_tokens={usage['prompt_tokens']} completion_tokens={usage['completion_tokens']}" in line
+    assert "status=200" in line
+
+
+def test_our_api_key_guards_remote_models_too(tmp_path: Path, llama_upstream: UpstreamProcess) -> None:
+    add_remote(tmp_path, "far", llama_upstream.base_url, provider="llama-server")
+    with front_server(tmp_path, api_keys=("our-key",)) as server, server.client() as client:
+        refused = client.post("/v1/chat/completions", json={"model": "far", "messages": HI, "max_tokens": 2})
+        allowed = client.post(
+            "/v1/chat/completions", json={"model": "far", "messages": HI, "max_tokens": 2},
+            headers={"authorization": "Bearer our-key"},
+        )
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert allowed.status_code == 200
