@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,12 +220,16 @@ def test_models_list_and_show_print_remote_models(front: RunningServer, capsys: 
 def test_the_access_log_carries_the_remote_model_and_the_upstreams_usage(
     http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="edge_runtime.access"):
-        answer = http.post("/v1/chat/completions", json={"model": "far", "messages": HI, "max_tokens": 3})
-    usage = answer.json()["usage"]
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "edge_runtime.access" and "model=far" in r.getMessage()]
+    caplog.set_level(logging.INFO, logger="edge_runtime")
+    answer = http.post("/v1/chat/completions", json={"model": "far", "messages": HI, "max_tokens": 3})
+    usage, request_id = answer.json()["usage"], answer.headers["x-request-id"]
+    deadline = time.monotonic() + 10  # the line is written just after the response ends
+    while not (lines := [r.getMessage() for r in caplog.records if f"request_id={request_id}" in r.getMessage()]):
+        assert time.monotonic() < deadline, "no access log line"
+        time.sleep(0.02)
+    (line,) = lines
+    assert "model=far" in line and "status=200" in line
     assert f"prompt_tokens={usage['prompt_tokens']} completion_tokens={usage['completion_tokens']}" in line
-    assert "status=200" in line
 
 
 def test_our_api_key_guards_remote_models_too(tmp_path: Path, llama_upstream: UpstreamProcess) -> None:
