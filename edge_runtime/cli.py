@@ -29,6 +29,8 @@ from edge_runtime.store import (
     import_packaged_model,
     models_dir_from_environment,
 )
+from edge_runtime.upstreams.cli_remote import register as register_add_remote
+from edge_runtime.upstreams.cli_remote import remote_rows, remove_remote, show_remote
 
 PROG = "edge-runtime"
 MODELS_DIR_HELP = (
@@ -172,14 +174,18 @@ def _register_models(subcommands: Subcommands) -> None:
     )
     default.set_defaults(handler=_models_default)
 
+    register_add_remote(actions, common)
+
 
 def _models_list(args: argparse.Namespace) -> int:
     folder = store_folder(args)
     if not folder.checked(must_exist=False).exists():
         print(f"no models: {folder.describe()} does not exist yet (`{PROG} models import PATH` creates it)")
         return 0
-    entries = store_from_args(args).list()
-    if not entries:
+    store = store_from_args(args)
+    entries = store.list()
+    remote = remote_rows(store)
+    if not entries and not remote:
         print("no models (add one with `edge-runtime models import PATH` or `edge-runtime models default`)")
         return 0
     rows = [("ID", "ARCH", "PARAMS", "QUANT", "CONTEXT", "TYPE", "ALIASES")]
@@ -195,10 +201,19 @@ def _models_list(args: argparse.Namespace) -> int:
                 ",".join(entry.aliases),
             )
         )
+    if entries:
+        _print_table(rows)
+    if remote:
+        if entries:
+            print()
+        _print_table([("REMOTE ID", "PROVIDER", "UPSTREAMS", "PROVIDER MODEL", "TYPE"), *remote])
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    return 0
 
 
 def _models_import(args: argparse.Namespace) -> int:
@@ -209,13 +224,19 @@ def _models_import(args: argparse.Namespace) -> int:
 
 def _models_show(args: argparse.Namespace) -> int:
     store = store_from_args(args, must_exist=True)
+    if show_remote(store, args.model):
+        return 0
     entry = store.get(args.model)
     _print_model(entry, store.info(entry.id), store)
     return 0
 
 
 def _models_rm(args: argparse.Namespace) -> int:
-    entry = store_from_args(args, must_exist=True).remove(args.model)
+    store = store_from_args(args, must_exist=True)
+    if remove_remote(store, args.model):
+        print(f"removed remote model {args.model} (its upstreams stay configured)")
+        return 0
+    entry = store.remove(args.model)
     print(f"removed {entry.id}")
     return 0
 

@@ -4,6 +4,7 @@ manager and the metrics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -54,6 +55,8 @@ from edge_runtime.store import (
     import_packaged_model,
     read_gguf_header,
 )
+from edge_runtime.upstreams.client import ClientPolicy
+from edge_runtime.upstreams.service import UpstreamService
 
 log = logging.getLogger("edge_runtime.server")
 
@@ -93,6 +96,14 @@ def check_preload(settings: ServerSettings) -> None:
                 f"{', '.join(ids) if ids else 'none'} (`edge-runtime models list` shows them)"
             ) from None
         read_gguf_header(store.checked_path(served.entry))
+
+
+def _client_policy(settings: ServerSettings) -> ClientPolicy:
+    return ClientPolicy(
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_read_timeout_s,
+        retries=settings.upstream_retries,
+    )
 
 
 def _engine_config(settings: ServerSettings) -> EngineConfig:
@@ -166,13 +177,15 @@ def create_app(settings: ServerSettings) -> Starlette:
         store = await anyio.to_thread.run_sync(_open_store, settings)
         log.info("model store: %s (%d models)", store.root.resolve(), len(store.list()))
         manager = ModelManager(store, _engine_config(settings))
-        state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCompiler())
+        upstreams = UpstreamService(store.root, store.locked, _client_policy(settings))
+        state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCompiler(), upstreams)
         app.state.server = state
         shutdown_grace.attach(_fail_all_generations(manager))
         app.state.responses = open_beside_models(
             store.root, settings.responses_max_stored, settings.responses_max_age_s
         )
         janitor: asyncio.Task[None] | None = None
+        prober = asyncio.create_task(upstreams.probe_forever(settings.upstream_health_interval_s))
         try:
             for name in settings.preload:
                 served = state.catalog.resolve(name)
@@ -189,12 +202,17 @@ def create_app(settings: ServerSettings) -> Starlette:
             shutdown_grace.detach()
             if janitor is not None:
                 janitor.cancel()
+            prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prober
+            await upstreams.aclose()
             await anyio.to_thread.run_sync(manager.close_all)
             app.state.responses.close()
 
     async def metrics_endpoint(request: Request) -> Response:
         state: ServerState = request.app.state.server
         metrics.observe_engine(state.manager.loaded())
+        metrics.observe_upstreams(state.upstreams.clients())
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     document = openapi_document()

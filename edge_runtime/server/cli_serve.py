@@ -128,6 +128,36 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help=f"open HTTP connections, idle ones included (default {DEFAULT_MAX_CONNECTIONS}); one more is "
         "answered 503 and closed",
     )
+    serve.add_argument(
+        "--upstream-connect-timeout",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="remote models: longest wait to connect to an upstream (default 5)",
+    )
+    serve.add_argument(
+        "--upstream-read-timeout",
+        type=_positive_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="remote models: longest wait for an upstream's answer or its stream's next piece (default 120); "
+        "then the next upstream listed for the model, or 504",
+    )
+    serve.add_argument(
+        "--upstream-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="remote models: further attempts of a non-streamed request after a connection error or a 429/503 "
+        "(default 2, with backoff, honouring Retry-After)",
+    )
+    serve.add_argument(
+        "--upstream-health-interval",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often each upstream is probed for /v1/health and /metrics (default 30)",
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -152,6 +182,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     ):
         if value is not None and value < 1:
             raise BadRequest(f"{name} must be at least 1, got {value}")
+    if args.upstream_retries < 0:
+        raise BadRequest(f"--upstream-retries must be at least 0, got {args.upstream_retries}")
     if not 0 < args.port < 65536:
         raise BadRequest(f"--port must be between 1 and 65535, got {args.port}")
     models_dir = getattr(args, "models_dir", None)
@@ -174,6 +206,10 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         max_connections=args.max_connections,
+        upstream_connect_timeout_s=args.upstream_connect_timeout,
+        upstream_read_timeout_s=args.upstream_read_timeout,
+        upstream_retries=args.upstream_retries,
+        upstream_health_interval_s=args.upstream_health_interval,
     )
 
 

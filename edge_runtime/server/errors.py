@@ -25,6 +25,12 @@ from edge_runtime.errors import (
     ShuttingDown,
     WrongModelType,
 )
+from edge_runtime.upstreams.errors import (
+    MissingApiKey,
+    UpstreamBadOutput,
+    UpstreamFailed,
+    UpstreamRejected,
+)
 
 Family = Literal["native", "openai"]
 RETRY_AFTER_SECONDS = 1
@@ -98,6 +104,14 @@ def classify(exc: BaseException, family: Family, prompt_param: str = "messages")
         return ErrorInfo(507, message, "server_error", "insufficient_storage")
     if isinstance(exc, ModelUnavailable):
         return ErrorInfo(503, message, "server_error", "model_unavailable", param="model")
+    if isinstance(exc, UpstreamFailed):
+        return ErrorInfo(exc.status, message, "server_error", exc.code, retry_after=exc.retry_after)
+    if isinstance(exc, UpstreamRejected):
+        return ErrorInfo(exc.status, message, "invalid_request_error", "upstream_rejected")
+    if isinstance(exc, UpstreamBadOutput):
+        return ErrorInfo(502, message, "server_error", "upstream_bad_output")
+    if isinstance(exc, MissingApiKey):
+        return ErrorInfo(503, message, "server_error", "upstream_key_missing")
     if isinstance(exc, Unauthorized):
         return ErrorInfo(401, message, "invalid_request_error", "invalid_api_key")
     if isinstance(exc, PayloadTooLarge):

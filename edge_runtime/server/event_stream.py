@@ -5,28 +5,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from edge_runtime.server.generations import Generations
 
 
 def sse_event(payload: Any) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
+class Closeable(Protocol):
+    """What an event stream holds open behind its producer: generations (their slots), an upstream response."""
+
+    async def close(self) -> None: ...
+
+
 class EventStreamResponse:
     """`text/event-stream` from an async generator of encoded events. It races the body against the client's
     `http.disconnect`; when the client leaves it cancels the producer (and `background`, which feeds it, if
-    any). However the response ends, the producer and the generations behind it are closed (freeing their slots),
-    even if it never started."""
+    any). However the response ends, the producer and what feeds it (generations, whose slots are freed, or an
+    upstream's response) are closed, even if it never started."""
 
     def __init__(
         self,
         events: AsyncGenerator[bytes, None],
-        generations: Generations,
+        generations: Closeable,
         headers: Mapping[str, str] | None = None,
         background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:

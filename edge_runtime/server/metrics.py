@@ -132,6 +132,19 @@ class EngineModelView(Protocol):
     def scheduler(self) -> SchedulerView | None: ...
 
 
+class UpstreamView(Protocol):
+    """What a scrape reads from each upstream's client."""
+
+    in_flight: int
+    outcomes: dict[str, int]
+
+    @property
+    def upstream_id(self) -> str: ...
+
+    @property
+    def healthy(self) -> bool | None: ...
+
+
 class ServerMetrics:
     """Every series the server exports. Queue depth and busy slots are the schedulers' own, read per scrape."""
 
@@ -183,6 +196,30 @@ class ServerMetrics:
             ("model",),
         )
 
+        self.upstream_up = Gauge(
+            "edge_runtime_upstream_up",
+            "1 when the upstream's last request or probe succeeded, 0 when it failed (absent before either).",
+            ("upstream",),
+        )
+        self.upstream_in_flight = Gauge(
+            "edge_runtime_upstream_in_flight", "Requests sent to the upstream and not yet answered.", ("upstream",)
+        )
+        self.upstream_requests = Counter(
+            "edge_runtime_upstream_requests_total",
+            "Attempts sent to the upstream by outcome (ok, rejected, overloaded, timeout, unreachable, error).",
+            ("upstream", "outcome"),
+        )
+
+    def observe_upstreams(self, upstreams: Sequence[UpstreamView]) -> None:
+        for series in (self.upstream_up, self.upstream_in_flight, self.upstream_requests):
+            series.values.clear()
+        for upstream in upstreams:
+            if upstream.healthy is not None:
+                self.upstream_up.set(upstream.upstream_id, value=1.0 if upstream.healthy else 0.0)
+            self.upstream_in_flight.set(upstream.upstream_id, value=upstream.in_flight)
+            for outcome, count in upstream.outcomes.items():
+                self.upstream_requests.set_total(upstream.upstream_id, outcome, value=count)
+
     def observe_engine(self, models: Sequence[EngineModelView]) -> None:
         """Refresh the gauges from the loaded models' schedulers (unloaded models drop out)."""
         for series in (self.queue_depth, self.busy_slots, self.prompt_tokens_decoded, self.abandoned_generations):
@@ -208,5 +245,8 @@ class ServerMetrics:
             self.time_to_first_token,
             self.time_per_token,
             self.grammar_mask_time,
+            self.upstream_up,
+            self.upstream_in_flight,
+            self.upstream_requests,
         )
         return "\n".join(line for s in series for line in s.render()) + "\n"

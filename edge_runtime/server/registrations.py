@@ -78,6 +78,14 @@ class FileStamp:
     def of(cls, stat: os.stat_result) -> FileStamp:
         return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
+    @classmethod
+    def at(cls, path: Path) -> FileStamp | None:
+        """The stamp of the file at `path` now; None when there is none."""
+        try:
+            return cls.of(path.stat())
+        except FileNotFoundError:
+            return None
+
 
 Registrations = Mapping[str, Registration]
 Snapshot = tuple[Registrations, FileStamp | None]
@@ -96,10 +104,7 @@ class RegistrationsFile:
         """The version of the file whose invalid ids were logged (a miss re-reads it; one line is enough)."""
 
     def stamp(self) -> FileStamp | None:
-        try:
-            return FileStamp.of(self.path.stat())
-        except FileNotFoundError:
-            return None
+        return FileStamp.at(self.path)
 
     def read(self) -> Snapshot:
         """What is on disk now. A bad file is moved aside under the store's lock (unless another process

@@ -18,6 +18,7 @@ from edge_runtime.server.errors import stream_error_payload
 from edge_runtime.server.event_stream import EventStreamResponse, sse_event
 from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
 from edge_runtime.server.state import ServerState
+from edge_runtime.upstreams import native_proxy
 
 
 def _logprobs_top_k(config: nt.LogProbConfig | None) -> int | None:
@@ -44,6 +45,9 @@ async def native_sse(
 @endpoint("native")
 async def completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.CompletionRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.completion(request, state, remote, body)
     _, generation = await admit(
         request,
         state,
@@ -62,6 +66,9 @@ async def completion(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.ChatCompletionRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.chat_completion(request, state, remote, body)
     plan, generation = await admit(
         request,
         state,
@@ -83,6 +90,9 @@ async def chat_completion(request: Request, state: ServerState) -> ASGIApp:
 @endpoint("native")
 async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, nt.EmbeddingsRequest)
+    remote = state.upstreams.remote(body.model_id)
+    if remote is not None:
+        return await native_proxy.embeddings(request, state, remote, body)
     request.state.model = body.model_id
     texts = tn.embedding_texts(body)
     _, model = await state.model(body.model_id, "embedding")

@@ -27,6 +27,8 @@ from edge_runtime.server.errors import stream_error_payload
 from edge_runtime.server.event_stream import EventStreamResponse, sse_event
 from edge_runtime.server.generations import Generation, Generations, admit, collect_while_connected
 from edge_runtime.server.state import ServerState
+from edge_runtime.upstreams import proxy
+from edge_runtime.upstreams.config import RemoteModel
 
 DONE = b"data: [DONE]\n\n"
 
@@ -39,6 +41,9 @@ def _data(chunk: BaseModel) -> bytes:
 async def completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.CompletionRequest)
     request.state.user = body.user
+    remote = state.upstreams.remote(body.model)
+    if remote is not None:
+        return await proxy.openai_route(request, state, remote, "completions")
     sequences = to_completions.check_choice_count(body)
     plan, first = await admit(
         request,
@@ -97,6 +102,9 @@ async def _completion_sse(
 async def chat_completions(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.ChatCompletionRequest)
     request.state.user = body.user
+    remote = state.upstreams.remote(body.model)
+    if remote is not None:
+        return await proxy.openai_route(request, state, remote, "chat")
     plan, generation = await admit(
         request,
         state,
@@ -136,6 +144,9 @@ async def embeddings(request: Request, state: ServerState) -> ASGIApp:
     body = await read_body(request, ot.EmbeddingRequest)
     request.state.model = body.model
     request.state.user = body.user
+    remote = state.upstreams.remote(body.model)
+    if remote is not None:
+        return await proxy.openai_route(request, state, remote, "embeddings")
     texts = to_embeddings.embedding_texts(body)
     _, model = await state.model(body.model, "embedding")
     with model.in_use():
@@ -149,15 +160,25 @@ def openai_model(served: CatalogModel, created: int) -> ot.OpenAIModel:
     return ot.OpenAIModel(id=served.identifier, created=created, owned_by=PROVIDER_ID)
 
 
+def remote_openai_model(model: RemoteModel, created: int) -> ot.OpenAIModel:
+    """A remote model is owned by its (first) upstream."""
+    return ot.OpenAIModel(id=model.model_id, created=created, owned_by=model.upstreams[0])
+
+
 @endpoint("openai")
 async def list_models(request: Request, state: ServerState) -> ASGIApp:
     created = int(time.time())
-    return json_response(ot.ModelList(data=[openai_model(m, created) for m in state.catalog.list()]))
+    local = [openai_model(m, created) for m in state.catalog.list()]
+    remote = [remote_openai_model(m, created) for m in state.upstreams.remote_models()]
+    return json_response(ot.ModelList(data=local + remote))
 
 
 @endpoint("openai")
 async def get_model(request: Request, state: ServerState) -> ASGIApp:
     """An unknown id is OpenAI's 404 `model_not_found` naming the `model` parameter, as on every route."""
+    remote = state.upstreams.remote(request.path_params["model_id"])
+    if remote is not None:
+        return json_response(remote_openai_model(remote, int(time.time())))
     served = state.catalog.resolve(request.path_params["model_id"])
     return json_response(openai_model(served, int(time.time())))
 

@@ -73,6 +73,14 @@ class ServerSettings:
     responses_max_age_s: float = 30 * 24 * 3600.0
     """Stored Responses older than this (default 30 days) are neither returned nor continued, and are pruned."""
 
+    upstream_connect_timeout_s: float = 5.0
+    upstream_read_timeout_s: float = 120.0
+    """Longest wait for an upstream's answer, or for the next piece of its stream (then 504, or the next one)."""
+    upstream_retries: int = 2
+    """Further attempts of a non-streamed upstream request after a connection error or a 429/503."""
+    upstream_health_interval_s: float = 30.0
+    """How often each upstream is probed (GET models) for /v1/health and /metrics."""
+
     def __post_init__(self) -> None:
         for index, key in enumerate(self.api_keys):
             if not key.strip():
@@ -81,6 +89,9 @@ class ServerSettings:
             ("header timeout", self.header_timeout_s),
             ("body timeout", self.body_timeout_s),
             ("max connections", self.max_connections),
+            ("upstream connect timeout", self.upstream_connect_timeout_s),
+            ("upstream read timeout", self.upstream_read_timeout_s),
+            ("upstream health interval", self.upstream_health_interval_s),
         ):
             if not value > 0:
                 raise BadRequest(f"the {name} must be more than 0, got {value}")
