@@ -11,7 +11,7 @@ CLIENTS_VENV := .venv-clients
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h)
 
-.PHONY: run test test-instructor bench clean
+.PHONY: run test test-instructor test-arm64 bench clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP)
 
 test-instructor: $(CLIENTS_STAMP)
 	$(CLIENTS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/clients/test_clients_instructor.py
+
+# Opt-in, not part of `make test`: cross-compiles native/ for aarch64 and runs the grammar tests that use it under
+# qemu-user with Debian's arm64 Python (installs Debian packages when missing; the arm64 root is cached in .cache/).
+test-arm64: $(STAMP)
+	$(PY) scripts/test_arm64.py $(ARM64_PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_engine.py
