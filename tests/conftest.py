@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_MODELS_DIR = REPO_ROOT / ".cache" / "test-models"
@@ -27,8 +27,12 @@ TINY_MODEL_SCRIPT = REPO_ROOT / "scripts" / "make_tiny_model.py"
 GEMMA_FILE_NAME = "gemma-3-270m-q4_k_m.gguf"
 READ_ONLY = 0o444
 
-settings.register_profile("deterministic", derandomize=True, database=None)
-settings.register_profile("explore", derandomize=False)
+WALL_CLOCK_FREE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+"""Hypothesis times each example and each input's generation by the wall clock; a busy machine, or one that
+emulates another (under qemu-aarch64 on a busy machine one input took 22 s to draw), fails those checks
+with nothing wrong."""
+settings.register_profile("deterministic", derandomize=True, database=None, **WALL_CLOCK_FREE)
+settings.register_profile("explore", derandomize=False, **WALL_CLOCK_FREE)
 settings.load_profile(os.environ.get("EDGE_RUNTIME_HYPOTHESIS", "deterministic"))
 """Property tests draw the same examples on every run, so `make test` passes or fails the same way each time;
 EDGE_RUNTIME_HYPOTHESIS=explore draws new ones (and finds new failures) when we go looking."""
