@@ -192,6 +192,30 @@ class LlamaContext:
         oldest = int(llama.llama_memory_seq_pos_min(self.memory, seq_id))
         return oldest <= max(0, position - self.model.n_swa)
 
+    @property
+    def keeps_window_only(self) -> bool:
+        """Sliding-window layers hold only their window: a cut far back needs a saved window (checkpoints)."""
+        return self.model.n_swa > 0 and not self.params.swa_full
+
+    def save_window(self, seq_id: int) -> ctypes.Array[ctypes.c_uint8]:
+        """A copy of the sequence's sliding-window cache (its full-attention layers are left out)."""
+        flags = llama.LLAMA_STATE_SEQ_FLAGS_SWA_ONLY
+        size = llama.llama_state_seq_get_size_ext(self.handle, seq_id, flags)
+        state = (ctypes.c_uint8 * size)()
+        if llama.llama_state_seq_get_data_ext(self.handle, state, size, seq_id, flags) != size:
+            raise DecodeFailed(f"could not copy out the window of sequence {seq_id}")
+        return state
+
+    def restore_window(self, seq_id: int, position: int, state: ctypes.Array[ctypes.c_uint8]) -> bool:
+        """Cut the sequence back to `position` and set its sliding-window cache to `state`, saved when the
+        sequence was exactly that long. False (and the sequence emptied) when llama.cpp refuses the state."""
+        llama.llama_memory_seq_rm(self.memory, seq_id, position, -1)
+        flags = llama.LLAMA_STATE_SEQ_FLAGS_SWA_ONLY
+        if llama.llama_state_seq_set_data_ext(self.handle, state, len(state), seq_id, flags) == len(state):
+            return True
+        llama.llama_memory_seq_rm(self.memory, seq_id, 0, -1)
+        return False
+
     def copy(self, src: int, dst: int, start: int = 0, end: int = -1) -> None:
         llama.llama_memory_seq_cp(self.memory, src, dst, start, end)
 
