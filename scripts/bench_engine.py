@@ -1,7 +1,7 @@
 """Benchmark the engine beside llama-cpp-python's own `Llama` on the same model, threads and prompts.
 
     python scripts/bench_engine.py [--model PATH] [--threads N] [--tokens N] [--repeats N] [--ubatch-sweep]
-                                   [--llama-server PATH] [--only-rounds]
+                                   [--llama-server PATH] [--only-rounds] [--extraction N]
 
 Prints single-stream decode tokens/s, prompt tokens/s, the aggregate tokens/s of 4 concurrent streams and the
 time to first token on a repeated 1,000-token prefix (first vs second time), each with the ratio to `Llama`,
@@ -12,6 +12,9 @@ the best of `--repeats` runs, engine and baseline taking turns. Llama serves one
 Then the same 4 concurrent streams three rounds in a row on a freshly loaded model, beside llama-server (same
 GGUF, slots, context, threads and micro-batch) when its binary is there: from the second round on, each slot
 holds its stream's earlier sequence, which prefix reuse cuts back and extends.
+
+`--extraction N` instead times the first token of N extraction requests (one prefix, new documents) on one
+slot, the window-only cache with prefix checkpoints beside swa_full.
 """
 
 from __future__ import annotations
@@ -296,6 +299,42 @@ def repeated_rounds(path: Path, config: EngineConfig, n_tokens: int, llama_serve
     print(f"{'':<44} last round / first (engine): {ours[-1] / ours[0]:.2f}x")
 
 
+EXTRACTION_PREFIX = 700
+EXTRACTION_DOCUMENT = 300
+EXTRACTION_ANSWER = 100
+
+
+def extraction_first_tokens(path: Path, config: EngineConfig, n_documents: int) -> None:
+    """An extraction script on one slot: a 700-token instruction prefix, then a different 300-token document
+    and a 100-token answer each time. With Gemma's sliding-window layers holding only their window, each answer
+    moves the window past the prefix: prefix checkpoints keep the reuse that swa_full keeps by holding the whole
+    cache. The two engines take turns, request by request."""
+    one_slot = replace(config, n_slots=1)
+    engines = {
+        "window + checkpoints": replace(one_slot, swa_full=False),
+        "swa_full": replace(one_slot, swa_full=True),
+    }
+    models = {name: LoadedModel(path, "bench", engine) for name, engine in engines.items()}
+    try:
+        first_tokens: dict[str, list[float]] = {name: [] for name in models}
+        for index in range(n_documents):
+            for name, model in models.items():
+                prefix = document("Instructions:", EXTRACTION_PREFIX, model)
+                prompt = [*prefix, *document(f"Document {index}:", EXTRACTION_DOCUMENT + 1, model)[1:]]
+                first_tokens[name].append(
+                    asyncio.run(engine_stream(model, prompt, EXTRACTION_ANSWER)).first_token_s
+                )
+        for name, model in models.items():
+            times = ", ".join(f"{t * 1000:.0f}" for t in first_tokens[name])
+            restores = model.scheduler.checkpoint_restores if model.scheduler else 0
+            print(
+                f"extraction first token, {name:<22} ms per document: {times} (checkpoint restores {restores})"
+            )
+    finally:
+        for model in models.values():
+            model.close()
+
+
 def fresh_prompt_speed(model: LoadedModel, repeats: int) -> float:
     labels = iter(range(10**6))
     return best(
@@ -336,6 +375,13 @@ def main() -> None:
         help="llama-server for the repeated-rounds rows (left out when the file is missing)",
     )
     parser.add_argument("--only-rounds", action="store_true", help="only the repeated-rounds rows")
+    parser.add_argument(
+        "--extraction",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only: time to first token of N extraction requests (shared prefix, new document) on one slot",
+    )
     args = parser.parse_args()
     if not args.model.exists():
         parser.error(
@@ -346,6 +392,10 @@ def main() -> None:
         f"model {args.model.name}, {config.threads} threads, n_batch {config.n_batch}, n_ubatch {config.n_ubatch}"
     )
     print(f"load average before: {load_average()}")
+    if args.extraction:
+        extraction_first_tokens(args.model, config, args.extraction)
+        print(f"load average after: {load_average()}")
+        return
     if not args.only_rounds:
         compare(args.model, config, args.tokens, args.repeats)
     server = args.llama_server if args.llama_server.exists() else None

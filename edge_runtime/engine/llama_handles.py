@@ -117,6 +117,8 @@ class ContextParams:
     """One cache for all sequences: llama.cpp then cuts a batch into micro-batches in token order, instead of
     taking the same number of tokens from each sequence (which splits a sequence that pooling needs whole)."""
     kv_cache_type: KvCacheType = "f16"
+    swa_full: bool = False
+    """Keep the whole context on sliding-window layers too, so a cut anywhere keeps its window (more memory)."""
 
 
 class LlamaContext:
@@ -134,10 +136,10 @@ class LlamaContext:
         cparams.pooling_type = params.pooling_type
         cparams.kv_unified = params.unified_kv
         cparams.type_k = cparams.type_v = GGML_KV_TYPES[params.kv_cache_type]
-        cparams.swa_full = False
-        """Sliding-window layers keep only the window (plus a micro-batch) per sequence: on Gemma 3 270M at
-        4 x 4096 that is 196 MiB less than a full-size cache. Prefix reuse then cuts only where the window
-        before the cut is still held (`remove`)."""
+        cparams.swa_full = params.swa_full
+        """Off by default: sliding-window layers keep only the window (plus a micro-batch) per sequence; on
+        Gemma 3 270M at 4 x 4096 that is 196 MiB less than a full-size cache. Prefix reuse then cuts only
+        where the window before the cut is still held (`remove`)."""
         cparams.no_perf = True
         handle = llama.llama_init_from_model(model.handle, cparams)
         if not handle:
@@ -185,10 +187,34 @@ class LlamaContext:
     def holds_window_before(self, seq_id: int, position: int) -> bool:
         """Whether every position a token at `position` attends to is still cached (as llama-server checks
         before it reuses a slot's cache: the oldest kept position at most `position - n_swa`)."""
-        if self.model.n_swa <= 0:
+        if self.model.n_swa <= 0 or self.params.swa_full:
             return True
         oldest = int(llama.llama_memory_seq_pos_min(self.memory, seq_id))
         return oldest <= max(0, position - self.model.n_swa)
+
+    @property
+    def keeps_window_only(self) -> bool:
+        """Sliding-window layers hold only their window: a cut far back needs a saved window (checkpoints)."""
+        return self.model.n_swa > 0 and not self.params.swa_full
+
+    def save_window(self, seq_id: int) -> ctypes.Array[ctypes.c_uint8]:
+        """A copy of the sequence's sliding-window cache (its full-attention layers are left out)."""
+        flags = llama.LLAMA_STATE_SEQ_FLAGS_SWA_ONLY
+        size = llama.llama_state_seq_get_size_ext(self.handle, seq_id, flags)
+        state = (ctypes.c_uint8 * size)()
+        if llama.llama_state_seq_get_data_ext(self.handle, state, size, seq_id, flags) != size:
+            raise DecodeFailed(f"could not copy out the window of sequence {seq_id}")
+        return state
+
+    def restore_window(self, seq_id: int, position: int, state: ctypes.Array[ctypes.c_uint8]) -> bool:
+        """Cut the sequence back to `position` and set its sliding-window cache to `state`, saved when the
+        sequence was exactly that long. False (and the sequence emptied) when llama.cpp refuses the state."""
+        llama.llama_memory_seq_rm(self.memory, seq_id, position, -1)
+        flags = llama.LLAMA_STATE_SEQ_FLAGS_SWA_ONLY
+        if llama.llama_state_seq_set_data_ext(self.handle, state, len(state), seq_id, flags) == len(state):
+            return True
+        llama.llama_memory_seq_rm(self.memory, seq_id, 0, -1)
+        return False
 
     def copy(self, src: int, dst: int, start: int = 0, end: int = -1) -> None:
         llama.llama_memory_seq_cp(self.memory, src, dst, start, end)

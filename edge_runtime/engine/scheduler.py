@@ -16,7 +16,8 @@ from collections import deque
 from collections.abc import AsyncGenerator
 
 from edge_runtime.engine.choice_steps import ChoiceSteps
-from edge_runtime.engine.llama_handles import Batch, LlamaContext
+from edge_runtime.engine.llama_handles import Batch, DecodeFailed, LlamaContext
+from edge_runtime.engine.prefix_checkpoints import MIN_CHECKPOINT_POSITION, PrefixCheckpoint
 from edge_runtime.engine.request_checks import check_request
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.scheduler_jobs import Choice, Job, Mailbox, Slot
@@ -82,6 +83,8 @@ class BatchScheduler:
         self._stopping = False
         self.prompt_tokens_decoded = 0
         """Prompt tokens put through `llama_decode` since the start (prefix reuse skips the rest)."""
+        self.checkpoint_restores = 0
+        """Prompts that resumed from a prefix checkpoint (prefix_checkpoints.py) after their cut was refused."""
         self.abandoned = 0
         """Generations whose consumer went away before their last event (client disconnects, cancellations)."""
         self._thread = threading.Thread(target=self._run, name="edge-runtime-scheduler", daemon=True)
@@ -255,11 +258,20 @@ class BatchScheduler:
     def _start(self, job: Job, free: list[Slot]) -> None:
         prompt = job.request.prompt_tokens
         first = max(free, key=lambda slot: _common_prefix(slot.history, prompt))
-        reuse = 0 if job.scores_prompt else min(_common_prefix(first.history, prompt), len(prompt) - 1)
+        shared = 0 if job.scores_prompt else min(_common_prefix(first.history, prompt), len(prompt) - 1)
+        reuse = shared
         if not self.context.remove(first.seq_id, reuse, -1):
-            reuse = 0
-            self.context.remove(first.seq_id, 0, -1)
+            reuse = self._restore_checkpoint(first, prompt, shared)
         del first.history[reuse:]
+        if (
+            self.context.keeps_window_only
+            and shared >= MIN_CHECKPOINT_POSITION
+            and not first.checkpoints.has(prompt[:shared])
+        ):
+            if reuse == shared:  # the cache now ends at the shared prefix: its window is saved as it is
+                self._save_checkpoint(first)
+            else:  # the prompt is read from `reuse`: its window is saved once the read reaches `shared`
+                job.checkpoint_at = shared
         others = [slot for slot in free if slot is not first][: job.n_sequences - 1]
         job.slots = [first, *others]
         for slot in job.slots:
@@ -279,6 +291,35 @@ class BatchScheduler:
                 )
             )
 
+    def _restore_checkpoint(self, slot: Slot, prompt: list[int], cut: int) -> int:
+        """Where the slot's sequence resumes when a cut at `cut` was refused (its window moved on): at the newest
+        checkpoint the prompt matches, or at 0 with the sequence emptied."""
+        checkpoint = slot.checkpoints.best_for(prompt, cut)
+        if checkpoint is not None:
+            if self.context.restore_window(slot.seq_id, checkpoint.position, checkpoint.state):
+                self.checkpoint_restores += 1
+                return checkpoint.position
+            slot.checkpoints.clear()
+        self.context.remove(slot.seq_id, 0, -1)
+        return 0
+
+    def _save_checkpoints(self) -> None:
+        """Right after a decode: save the window of every job whose prompt was read up to its checkpoint."""
+        for job in self._running:
+            if job.checkpoint_at and job.prompt_pos == job.checkpoint_at:
+                self._save_checkpoint(job.slots[0])
+                job.checkpoint_at = 0
+
+    def _save_checkpoint(self, slot: Slot) -> None:
+        """Save the window of the slot's sequence as it is now, after `slot.history`; a failed copy only
+        means no checkpoint."""
+        try:
+            state = self.context.save_window(slot.seq_id)
+        except DecodeFailed as exc:
+            log.warning("prefix checkpoint not saved: %s", exc)
+            return
+        slot.checkpoints.add(PrefixCheckpoint(tuple(slot.history), state))
+
     def _step(self) -> None:
         batch = self._batch
         batch.clear()
@@ -295,6 +336,7 @@ class BatchScheduler:
         if batch.size == 0:
             return
         self.context.decode(batch)
+        self._save_checkpoints()
         for job in list(self._running):
             try:
                 if self._steps.after_decode(job):
@@ -328,7 +370,8 @@ class BatchScheduler:
         """The most prompt tokens `job` may read in one step."""
         want_all = job.scores_prompt
         chunk = min(self.prefill_chunk, SCORED_PROMPT_CHUNK) if want_all else self.prefill_chunk
-        return min(chunk, len(job.request.prompt_tokens) - job.prompt_pos)
+        end = job.checkpoint_at if job.prompt_pos < job.checkpoint_at else len(job.request.prompt_tokens)
+        return min(chunk, end - job.prompt_pos)
 
     def _feed_prompt(self, job: Job, n_tokens: int) -> None:
         prompt = job.request.prompt_tokens

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from edge_runtime.engine.prefix_checkpoints import SlotCheckpoints
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.stop_strings import StopStringFilter
 from edge_runtime.engine.tokenizer import IncrementalDecoder
@@ -61,6 +62,7 @@ class Slot:
     history: list[int] = field(default_factory=list)
     """Exactly the tokens in this sequence's KV cache, in order."""
     busy: bool = False
+    checkpoints: SlotCheckpoints = field(default_factory=SlotCheckpoints)
 
 
 @dataclass
@@ -91,6 +93,8 @@ class Job:
     choices: list[Choice] = field(default_factory=list)
     prompt_pos: int = 0
     cached: int = 0
+    checkpoint_at: int = 0
+    """Prompt position after which the first slot's window is saved (prefix_checkpoints.py); 0: none."""
     prompt_logits_at: list[tuple[int, int]] = field(default_factory=list)
     """(batch index, prompt position) pairs whose logits give echoed prompt logprobs."""
     echo_logprobs: list[TokenLogprob | None] = field(default_factory=list)

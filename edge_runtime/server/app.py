@@ -118,6 +118,8 @@ def _engine_config(settings: ServerSettings) -> EngineConfig:
         config = replace(config, queue_size=settings.queue_size)
     if settings.idle_unload_s is not None:
         config = replace(config, idle_unload_s=settings.idle_unload_s)
+    if settings.swa_full:
+        config = replace(config, swa_full=True)
     return config
 
 

@@ -79,6 +79,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     serve.add_argument("--queue", type=int, default=None, help="requests that may wait for a slot")
     serve.add_argument(
+        "--swa-full",
+        action="store_true",
+        help="keep the full KV cache on sliding-window layers (Gemma 3): prefix reuse at any cut, for about "
+        "200 MiB more on Gemma 3 270M at 4 x 4096 (default: the window only, with prefix checkpoints)",
+    )
+    serve.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -199,6 +205,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         n_threads=args.threads,
         queue_size=args.queue,
         idle_unload_s=args.idle_unload,
+        swa_full=args.swa_full,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
         max_body_bytes=args.max_body_bytes,

@@ -147,6 +147,7 @@ async def providers(request: Request, state: ServerState) -> ASGIApp:
         "n_threads": engine.threads,
         "kv_cache_type": engine.kv_cache_type,
         "mmap": engine.mmap,
+        "swa_full": engine.swa_full,
         "memory_budget_bytes": engine.memory_budget_bytes,
     }
     info = nt.ProviderInfo(

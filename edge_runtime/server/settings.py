@@ -52,6 +52,8 @@ class ServerSettings:
     """Requests that may wait for a slot before the server answers 503/429; None: the engine's default."""
     idle_unload_s: float | None = None
     """Unload a model no request has used for this long (it loads again on next use); None: never."""
+    swa_full: bool = False
+    """Full KV cache on sliding-window layers (`--swa-full`); False: the profile's (window only)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API; a request carrying any other `Origin` is a 403."""
     allowed_hosts: tuple[str, ...] = ()

@@ -49,3 +49,14 @@ async def collect(model: LoadedModel, request: GenerationRequest) -> Generation:
 
 
 RunGeneration = Callable[[LoadedModel, GenerationRequest], Generation]
+
+
+SENTENCE = " The engineers measured the bridge twice, once in the cold morning and once in the afternoon heat."
+
+
+def prose(model: LoadedModel, label: str, n_tokens: int, *, first: bool = False) -> list[int]:
+    """`n_tokens` tokens of text starting with `label`; the `first` piece of a prompt starts with BOS."""
+    text = label
+    while len(model.tokenize(text, add_special=first)) < n_tokens:
+        text += SENTENCE
+    return model.tokenize(text, add_special=first)[:n_tokens]

@@ -5,17 +5,18 @@ where the window has moved on."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from engine_support import RunGeneration
+from engine_support import RunGeneration, prose
 
-from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
+from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel, required_bytes
 from edge_runtime.engine.types import GenerationRequest
+from edge_runtime.store.gguf_reader import read_gguf_header
+from edge_runtime.store.model_info import model_info_from_header
 
 pytestmark = pytest.mark.gemma
-
-SENTENCE = " The engineers measured the bridge twice, once in the cold morning and once in the afternoon heat."
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,6 @@ def gemma(gemma_model_path: Path) -> Iterator[LoadedModel]:
     model = LoadedModel(gemma_model_path, "gemma", EngineConfig(n_slots=1, n_ctx_per_slot=2048, n_threads=1))
     yield model
     model.close()
-
-
-def prose(model: LoadedModel, label: str, n_tokens: int, *, first: bool = False) -> list[int]:
-    """`n_tokens` tokens of text starting with `label`; the `first` piece of a prompt starts with BOS."""
-    text = label
-    while len(model.tokenize(text, add_special=first)) < n_tokens:
-        text += SENTENCE
-    return model.tokenize(text, add_special=first)[:n_tokens]
 
 
 def test_the_window_size_reaches_the_context(gemma: LoadedModel) -> None:
@@ -61,3 +54,22 @@ def test_reuse_hits_where_the_window_is_held_and_not_where_it_moved_on(
     # it: nothing was overwritten yet.
     shorter = run(gemma, GenerationRequest([*shared, *first_tail[:4]], max_tokens=2))
     assert len(shared) <= shorter.done.cached_prompt_tokens < len(shared) + 4
+
+
+def test_swa_full_keeps_reuse_at_a_cut_the_window_cache_refuses(
+    gemma_model_path: Path, run: RunGeneration
+) -> None:
+    config = EngineConfig(n_slots=1, n_ctx_per_slot=2048, n_threads=1, swa_full=True)
+    info = model_info_from_header(read_gguf_header(gemma_model_path))
+    assert required_bytes(info, config, "llm") > required_bytes(info, replace(config, swa_full=False), "llm")
+    model = LoadedModel(gemma_model_path, "gemma-swa-full", config)
+    try:
+        assert model.scheduler is not None and model.scheduler.context.params.swa_full
+        shared = prose(model, "Instructions:", 521, first=True)
+        first = run(model, GenerationRequest([*shared, *prose(model, " Report one:", 300)], max_tokens=2))
+        assert first.done.cached_prompt_tokens == 0
+        # The same cut the window-only cache refuses above (test_reuse_hits_where_...) is kept whole here.
+        second = run(model, GenerationRequest([*shared, *prose(model, " Report two:", 40)], max_tokens=2))
+        assert second.done.cached_prompt_tokens >= len(shared)
+    finally:
+        model.close()
