@@ -8,10 +8,10 @@ import json
 import random
 
 import pytest
-from edge_runtime.grammar.json_schema.formats import SPECIAL_USE_DOMAINS
 from test_schema_sentences import random_sentence
 
 from edge_runtime.grammar import compile_json_schema
+from edge_runtime.grammar.json_schema.formats import SPECIAL_USE_DOMAINS
 
 email_validator = pytest.importorskip("email_validator")
 GRAMMAR = compile_json_schema({"type": "string", "format": "email"})
