@@ -11,7 +11,6 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 
-
 def sse_event(payload: Any) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 

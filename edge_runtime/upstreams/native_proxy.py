@@ -12,8 +12,8 @@ from starlette.types import ASGIApp
 from edge_runtime.api import native_types as nt
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.server.endpoint import json_response
-from edge_runtime.server.state import ServerState
 from edge_runtime.server.event_stream import EventStreamResponse
+from edge_runtime.server.state import ServerState
 from edge_runtime.upstreams import native
 from edge_runtime.upstreams.config import RemoteModel
 from edge_runtime.upstreams.proxy import check_model_type, open_upstream_stream, post_with_failover

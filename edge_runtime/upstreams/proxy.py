@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from edge_runtime.errors import WrongModelType
-from edge_runtime.server.errors import Family, stream_error_payload
 from edge_runtime.server.endpoint import json_response
-from edge_runtime.server.state import ServerState
+from edge_runtime.server.errors import Family, stream_error_payload
 from edge_runtime.server.event_stream import EventStreamResponse, sse_event
 from edge_runtime.server.generations import until_disconnect
+from edge_runtime.server.state import ServerState
 from edge_runtime.upstreams.client import UpstreamClient
 from edge_runtime.upstreams.config import RemoteModel
 from edge_runtime.upstreams.errors import UpstreamBadOutput, UpstreamFailed
