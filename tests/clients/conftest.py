@@ -4,6 +4,8 @@ instructor) against a real server on the tiny model. tests/server's helpers (liv
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,3 +35,17 @@ def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path)
 @pytest.fixture(scope="session")
 def openai_base_url(tiny_server: RunningServer) -> str:
     return f"{tiny_server.base_url}/v1"
+
+
+LITELLM_READONLY_WARNING = "ignore:.*using the `ReadOnly` qualifier:UserWarning"
+"""litellm's own TypedDicts use ReadOnly, which pydantic warns about when litellm builds adapters for them."""
+
+
+@pytest.fixture(scope="module")
+def close_the_event_loops_litellm_leaves() -> Iterator[None]:
+    """litellm leaves an event loop open that it no longer runs; collected during a later test, its
+    ResourceWarning failed that test (tests/engine under `make test`). It is closed here, after the module."""
+    yield
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_running() and not obj.is_closed():
+            obj.close()

@@ -3,11 +3,8 @@ litellm turns the pydantic model into a strict json_schema response format."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
-from collections.abc import Iterator
-
 import pytest
+from conftest import LITELLM_READONLY_WARNING
 from extraction_models import Basket, Person
 from live_server import TINY_ID
 from pydantic import BaseModel
@@ -16,19 +13,9 @@ litellm = pytest.importorskip("litellm")
 
 pytestmark = [
     pytest.mark.clients,
-    # litellm's own TypedDicts use ReadOnly, which pydantic warns about when litellm builds adapters for them.
-    pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
+    pytest.mark.filterwarnings(LITELLM_READONLY_WARNING),
+    pytest.mark.usefixtures("close_the_event_loops_litellm_leaves"),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def close_the_event_loops_litellm_leaves() -> Iterator[None]:
-    """litellm leaves an event loop open that it no longer runs; collected during a later test, its
-    ResourceWarning failed that test (tests/engine under `make test`). It is closed here, after this module."""
-    yield
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_running() and not obj.is_closed():
-            obj.close()
 
 
 @pytest.mark.parametrize("model", [Person, Basket], ids=lambda m: m.__name__)
