@@ -41,6 +41,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from decimal import Decimal
 from threading import Lock
 from typing import Any, overload
@@ -48,9 +49,17 @@ from typing import Any, overload
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, ASSERTIONS, TYPES
+from edge_runtime.grammar.char_dfa import CharDfa, dfa_to_gbnf
+from edge_runtime.grammar.schema_key_classes import (
+    PatternProperty,
+    key_classes,
+    pattern_properties,
+    property_names_dfa,
+)
 from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS, format_rules
 from edge_runtime.grammar.schema_negation import (
     conditional,
+    negation,
     string_exclusion,
     without_dependent_schemas,
     without_not,
@@ -58,6 +67,7 @@ from edge_runtime.grammar.schema_negation import (
 from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
 from edge_runtime.grammar.schema_refs import SchemaRegistry
 from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
+from edge_runtime.grammar.schema_strings import string_dfa
 
 Resolver = Callable[[str], Any]
 """Fetches a remote schema document by absolute URI (without fragment); never called for local refs."""
@@ -462,6 +472,9 @@ class _SchemaCompiler:
                     )
             elif mine != value and (key in ASSERTIONS or key == "oneOf"):
                 self.unenforceable("allOf", pointer, f"two different '{key}' cannot be combined")
+        for x, y in ((a, b), (b, a)):
+            if x.get("patternProperties") and y.get("additionalProperties", True) not in (True, {}):
+                self.unenforceable("allOf", pointer, "patternProperties beside another branch's additionalProperties")
         value_sets = [self.finite_values(x) for x in (a, b)]
         if any(values is not None for values in value_sets):
             out.pop("const", None)
@@ -519,16 +532,35 @@ class _SchemaCompiler:
         base = {k: v for k, v in schema.items() if k != keyword}
         has_base = any(k not in ANNOTATIONS for k in base)
         if keyword == "oneOf":
-            flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
-            live = [b for b in flat if b is not False]
-            if not all(self.disjoint(x, y) for i, x in enumerate(live) for y in live[i + 1 :]):
-                self.unenforceable("oneOf", pointer, "its branches may overlap (only disjoint ones compile)")
+            branches = self.exclusive(branches, pointer)
         options = []
         for index, branch in enumerate(branches):
             where = f"{pointer}/{keyword}/{index}"
             combined = {**base, "allOf": [*base.get("allOf", []), branch]} if has_base else branch
             options.append(self.expr(combined, where))
         return self.rule("any", _alt(options))
+
+    def exclusive(self, branches: list[Any], pointer: str) -> list[Any]:
+        """oneOf's branches made mutually exclusive: as they are when no two can overlap, else each one
+        without the values of the branches it may overlap (branch i and not branch j, the negation written
+        by schema_negation); refused by name when such a negation cannot be written."""
+        flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
+        overlaps = {
+            i: [j for j, y in enumerate(flat) if j != i and y is not False and not self.disjoint(x, y)]
+            for i, x in enumerate(flat)
+            if x is not False
+        }
+        if not any(overlaps.values()):
+            return branches
+        resolve = partial(self.resolved, pointer=pointer)
+        negations = {j: negation(flat[j], resolve) for js in overlaps.values() for j in js}
+        if any(negated is None for negated in negations.values()):
+            self.unenforceable("oneOf", pointer, "its branches may overlap and one has no negation here")
+            return branches
+        return [
+            {"allOf": [branch, *(negations[j] for j in overlaps[i])]} if overlaps.get(i) else branch
+            for i, branch in enumerate(branches)
+        ]
 
     def types_of(self, schema: Any) -> set[str]:
         if schema is False:
@@ -738,9 +770,27 @@ class _SchemaCompiler:
             self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
         if not constraints:
             return self.use("string")
+        if len(constraints) > 1:
+            combined = self.combined_string(schema, pointer, low, high, excluded)
+            if combined is not False:
+                return combined
         for keyword, _ in constraints[1:]:
             self.unenforceable(keyword, pointer, f"together with '{constraints[0][0]}' on one string")
         return constraints[0][1]
+
+    def combined_string(
+        self, schema: dict[str, Any], pointer: str, low: int, high: int | None, excluded: list[str] | None
+    ) -> str | None | bool:
+        """One string under several of pattern, lengths, format and excluded values, as the intersection
+        of their automata (char_dfa); False when one of them has no automaton or it grows too big."""
+        try:
+            dfa = string_dfa(schema, low, high, excluded)
+        except GrammarError:
+            return False
+        if dfa is None:
+            return False
+        content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__)
+        return None if content is None else self.rule("str", f'"\\"" {content} "\\""')
 
     def count(self, schema: dict[str, Any], key: str, pointer: str, default: int | None) -> Any:
         if key not in schema:
@@ -958,9 +1008,9 @@ class _SchemaCompiler:
     # -------------------------------------------------------------------------------- objects
 
     def object(self, schema: dict[str, Any], pointer: str) -> str | None:
-        for keyword in ("patternProperties", "dependentSchemas"):
-            if schema.get(keyword):
-                self.unenforceable(keyword, pointer)
+        if schema.get("dependentSchemas"):
+            self.unenforceable("dependentSchemas", pointer)
+        patterns = self.pattern_properties(schema, pointer)
         names_schema = schema.get("propertyNames", True)
         properties = schema.get("properties", {})
         required = schema.get("required", [])
@@ -980,12 +1030,24 @@ class _SchemaCompiler:
         # Names that only required or dependentRequired mention take their place after the properties.
         mentioned = [*required, *(n for trigger, needs in dependencies.items() for n in (*needs, trigger))]
         for name in mentioned:
-            declared.setdefault(name, (extra_schema, f"{pointer}/additionalProperties"))
+            matching = [p.schema for p in patterns if p.dfa.matches(name)]
+            declared.setdefault(
+                name,
+                ({"allOf": matching}, f"{pointer}/patternProperties")
+                if matching
+                else (extra_schema, f"{pointer}/additionalProperties"),
+            )
         if self.closes(schema, len(declared), low):
             extra_schema = False
+        names_dfa = None if names_schema in (True, {}) or not (declared or patterns) else self.names_dfa(
+            names_schema, pointer
+        )
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
-            value = self.expr(sub, where)
+            matching = [p.schema for p in patterns if p.dfa.matches(name) and name in properties]
+            if names_dfa is not None and not names_dfa.matches(name):
+                sub = False
+            value = self.expr({"allOf": [sub, *matching]} if matching else sub, where)
             if value is None and name in required:
                 return None
             key = _gbnf_literal(json.dumps(name, ensure_ascii=False))
@@ -996,9 +1058,12 @@ class _SchemaCompiler:
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        extra_key = self.extra_key(list(declared), names_schema, pointer)
-        if extra_value is not None and extra_key is not None:
-            extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
+        if patterns or names_dfa is not None:
+            extra = self.classed_extras(patterns, list(declared), names_dfa, extra_value)
+        else:
+            extra_key = self.extra_key(list(declared), names_schema, pointer)
+            if extra_value is not None and extra_key is not None:
+                extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
         counted = high if high is not None else low
         if counted and len(members) * (counted + 2) > MAX_COUNTING_STATES:
             self.unenforceable(
@@ -1008,6 +1073,44 @@ class _SchemaCompiler:
             )
             low, high = 0, None
         return self.object_rule(members, extra, _Counts(low, high), dependencies)
+
+    def pattern_properties(self, schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
+        """patternProperties with their automata ([] when absent); refused by name when a pattern has none."""
+        if not schema.get("patternProperties"):
+            return []
+        try:
+            return pattern_properties(schema, pointer)
+        except GrammarError as exc:
+            self.unenforceable("patternProperties", pointer, exc.reason)
+            return []
+
+    def names_dfa(self, names_schema: Any, pointer: str) -> CharDfa | None:
+        """propertyNames as a key automaton, for objects with declared names or patterns; refused by name
+        when it has none (without declared names or patterns, extra_key() writes it as a schema)."""
+        try:
+            found = property_names_dfa(names_schema)
+        except GrammarError:
+            found = None
+        if found is None:
+            self.unenforceable("propertyNames", pointer, "beside declared properties or patternProperties")
+        return found
+
+    def classed_extras(
+        self, patterns: list[PatternProperty], declared: list[str], names: CharDfa | None, extra_value: str | None
+    ) -> str | None:
+        """One `"key": value` rule over every class of undeclared keys (see schema_key_classes)."""
+        options = []
+        for keys in key_classes(patterns, declared, names):
+            if keys.schemas:
+                value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0])
+            else:
+                value = extra_value
+            if value is None:
+                continue
+            content = dfa_to_gbnf(keys.dfa, self.new_name, self.rules.__setitem__, canonical=True)
+            if content is not None:
+                options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
+        return self.rule("kv", _alt(options))
 
     def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
         """Whether this object gets no extra properties though its schema allows them (closed_objects):

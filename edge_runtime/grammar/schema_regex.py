@@ -90,9 +90,10 @@ def gbnf_class(ranges: Ranges) -> str:
     )
 
 
-def json_char_set(ranges: Ranges) -> str | None:
+def json_char_set(ranges: Ranges, canonical: bool = False) -> str | None:
     """GBNF for one character of `ranges` as it may appear inside a JSON string (raw, or escaped where JSON
-    requires or allows a short escape); None when the set is empty."""
+    requires or allows a short escape); None when the set is empty. `canonical`: only the one spelling keys
+    are written in (no `\\/`, `\\u00xx` in lower case and only where no short escape exists)."""
     ranges = normalized(list(ranges))
     raw = normalized(
         [part for lo, hi in ranges for part in _minus(lo, hi, ((0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C)))]
@@ -106,17 +107,19 @@ def json_char_set(ranges: Ranges) -> str | None:
         options.append('"\\\\\\""')
     if contains(0x5C):
         options.append('"\\\\\\\\"')
-    if contains(0x2F):
+    if contains(0x2F) and not canonical:
         options.append('"\\\\/"')
     controls = [code for code in range(0x20) if contains(code)]
     for code in controls:
         if code in _SHORT_ESCAPES:
             options.append(f'"\\\\{_SHORT_ESCAPES[code]}"')
+    if canonical:
+        controls = [code for code in controls if code not in _SHORT_ESCAPES]
     if controls:
         high_nibbles = sorted({code >> 4 for code in controls})
         for nibble in high_nibbles:
             lows = [code & 0xF for code in controls if code >> 4 == nibble]
-            digits = "".join(_hex_both_cases(low) for low in lows)
+            digits = "".join(f"{low:x}" if canonical else _hex_both_cases(low) for low in lows)
             options.append(f'"\\\\u00{nibble}" [{digits}]')
     if not options:
         return None
@@ -492,3 +495,17 @@ def pattern_to_gbnf(pattern: str, any_char: str) -> str | None:
     if not options:
         return None
     return options[0] if len(options) == 1 else "(" + " | ".join(f"({o})" for o in options) + ")"
+
+
+RegexSet, RegexSeq, RegexAlt, RegexRepeat = _Set, _Seq, _Alt, _Repeat
+"""The syntax tree's nodes, for char_dfa (which builds automata from it)."""
+
+
+def parse_pattern(pattern: str) -> _Node:
+    """The syntax tree of `pattern`; GrammarError names what cannot be compiled."""
+    return _RegexParser(pattern).parse()
+
+
+def pattern_options(tree: _Node, pattern: str) -> list[tuple[bool, _Node, bool]]:
+    """The top-level alternatives of `tree` as (anchored at start, body without edge anchors, at end)."""
+    return [_strip_anchors(option, pattern) for option in _top_options(tree)]
