@@ -21,8 +21,8 @@ from edge_runtime.grammar.json_schema import (
     json_schema_to_gbnf,
     json_text,
 )
-from edge_runtime.grammar.schema_numbers import decimal_range, integer_range
-from edge_runtime.grammar.schema_regex import complement, json_char_set, pattern_to_gbnf
+from edge_runtime.grammar.json_schema.number_ranges import decimal_range, integer_range
+from edge_runtime.grammar.json_schema.regex import complement, json_char_set, pattern_to_gbnf
 
 INTEGRATION = [
     case for case in load_llamacpp("grammar_integration.json")["cases"] if case["kind"] == "schema"

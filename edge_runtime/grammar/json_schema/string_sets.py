@@ -2,7 +2,7 @@
 as the intersection of their automata (char_dfa).
 
 A single GBNF expression says one of them; their intersection needs an automaton. Formats take part through
-regular expressions of the same languages as schema_formats' rules, or narrower (IP-literal hosts in URIs
+regular expressions of the same languages as formats.py's rules, or narrower (IP-literal hosts in URIs
 and IPv6 addresses in e-mail domains are left out): a narrowing, never a widening.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from edge_runtime.grammar.char_dfa import (
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.json_schema.char_dfa import (
     MAX_STATES,
     CharDfa,
     complement,
@@ -20,7 +21,7 @@ from edge_runtime.grammar.char_dfa import (
     names_dfa,
     pattern_dfa,
 )
-from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
 
 _HEX = "[0-9a-fA-F]"
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
@@ -83,11 +84,8 @@ def string_dfa(schema: dict[str, Any], low: int, high: int | None, excluded: lis
         if found is None:
             return None
         parts.append(found)
-    elif isinstance(name, str):
-        from edge_runtime.grammar.schema_formats import FORMAT_RULES, UNSUPPORTED_FORMATS
-
-        if name in FORMAT_RULES or name in UNSUPPORTED_FORMATS:
-            return None
+    elif isinstance(name, str) and (name in FORMAT_RULES or name in UNSUPPORTED_FORMATS):
+        return None
     if excluded:
         parts.append(complement(names_dfa(excluded)))
     dfa = parts[0] if parts else length_dfa(0, None)

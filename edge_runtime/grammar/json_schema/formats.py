@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from edge_runtime.grammar.schema_regex import complement, json_char_set
+from edge_runtime.grammar.json_schema.regex import complement, json_char_set
 
 _RULE_NAME = re.compile(r"fmt-[a-z0-9-]+")
 _HEX = "[0-9a-fA-F]"

@@ -11,21 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.schema_regex import (
+from edge_runtime.grammar.json_schema.regex import (
     MAX_CODE_POINT,
     MAX_PATTERN_CHARS,
     Ranges,
-    RegexAlt,
-    RegexRepeat,
-    RegexSeq,
-    RegexSet,
+    _Node,
+    _RegexParser,
+    _strip_anchors,
+    _top_options,
     json_char_set,
     normalized,
-    parse_pattern,
-    pattern_options,
 )
+from edge_runtime.grammar.json_schema.regex import _Alt as RegexAlt
+from edge_runtime.grammar.json_schema.regex import _Repeat as RegexRepeat
+from edge_runtime.grammar.json_schema.regex import _Seq as RegexSeq
+from edge_runtime.grammar.json_schema.regex import _Set as RegexSet
 
 MAX_STATES = 4096
 """Most states one automaton (or the pattern's NFA) may have; past that the constraint is refused."""
@@ -135,7 +138,7 @@ def _split(edges: list[tuple[Ranges, int]]) -> list[tuple[int, int, frozenset[in
     """The characters of `edges` cut into disjoint intervals, each with the set of targets it reaches."""
     points = sorted({p for ranges, _ in edges for low, high in ranges for p in (low, high + 1)})
     out: list[tuple[int, int, frozenset[int]]] = []
-    for low, following in zip(points, points[1:]):
+    for low, following in pairwise(points):
         targets = frozenset(t for ranges, t in edges if any(lo <= low <= hi for lo, hi in ranges))
         if not targets:
             continue
@@ -154,7 +157,8 @@ def pattern_dfa(pattern: str) -> CharDfa:
     start = nfa.state()
     end = nfa.state()
     anything = RegexRepeat(RegexSet(ANY), 0, None)
-    for starts, body, ends in pattern_options(parse_pattern(pattern), pattern):
+    options: list[_Node] = _top_options(_RegexParser(pattern).parse())
+    for starts, body, ends in (_strip_anchors(option, pattern) for option in options):
         state = start
         for part in ([] if starts else [anything]) + [body] + ([] if ends else [anything]):
             state = nfa.build(part, state)
@@ -305,8 +309,8 @@ def _gaps(low: int, high: int) -> list[tuple[int, int]]:
 def _pruned(rows: list[tuple[Transition, ...]], accepting: set[int]) -> CharDfa:
     """Only the states reachable from 0 that can reach an accepting state, renumbered from 0."""
     reverse: list[list[int]] = [[] for _ in rows]
-    for source, row in enumerate(rows):
-        for _, _, target in row:
+    for source, transitions in enumerate(rows):
+        for _, _, target in transitions:
             reverse[target].append(source)
     alive = set(accepting)
     pending = list(alive)
@@ -321,7 +325,7 @@ def _pruned(rows: list[tuple[Transition, ...]], accepting: set[int]) -> CharDfa:
     order = [0]
     out: list[tuple[Transition, ...]] = []
     for state in order:
-        row = []
+        row: list[Transition] = []
         for low, high, target in rows[state]:
             if target not in alive:
                 continue

@@ -17,7 +17,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS, TYPES
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, TYPES
 
 Schema = Any
 Resolve = Callable[[Schema], Schema]

@@ -496,16 +496,3 @@ def pattern_to_gbnf(pattern: str, any_char: str) -> str | None:
         return None
     return options[0] if len(options) == 1 else "(" + " | ".join(f"({o})" for o in options) + ")"
 
-
-RegexSet, RegexSeq, RegexAlt, RegexRepeat = _Set, _Seq, _Alt, _Repeat
-"""The syntax tree's nodes, for char_dfa (which builds automata from it)."""
-
-
-def parse_pattern(pattern: str) -> _Node:
-    """The syntax tree of `pattern`; GrammarError names what cannot be compiled."""
-    return _RegexParser(pattern).parse()
-
-
-def pattern_options(tree: _Node, pattern: str) -> list[tuple[bool, _Node, bool]]:
-    """The top-level alternatives of `tree` as (anchored at start, body without edge anchors, at end)."""
-    return [_strip_anchors(option, pattern) for option in _top_options(tree)]

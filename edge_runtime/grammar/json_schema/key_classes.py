@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from edge_runtime.grammar.char_dfa import CharDfa, complement, intersection, length_dfa, names_dfa, pattern_dfa
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.json_schema_keywords import ANNOTATIONS
-from edge_runtime.grammar.schema_strings import string_dfa
+from edge_runtime.grammar.json_schema.char_dfa import (
+    CharDfa,
+    complement,
+    intersection,
+    length_dfa,
+    names_dfa,
+    pattern_dfa,
+)
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS
+from edge_runtime.grammar.json_schema.string_sets import string_dfa
 
 MAX_PATTERNS = 6
 """Most patternProperties patterns per object (the classes are the sets of patterns a key matches)."""

@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.json_schema.core import CompilerCore
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS
 
 DEFAULT_BASE = "urn:edge-runtime:schema"
 
@@ -123,3 +125,28 @@ class SchemaRegistry:
         if document is None:
             raise GrammarError(f"$ref '{reference}' at '{pointer}' cannot be resolved")
         return self.add_document(document, uri)
+
+
+class RefRules(CompilerCore):
+    """A `$ref` alone becomes one named rule per target schema (so recursive schemas compile); a `$ref` beside
+    other keywords is merged with them (logic)."""
+
+    def with_ref(self, schema: dict[str, Any], pointer: str) -> str | None:
+        ref = schema["$ref"]
+        if not isinstance(ref, str):
+            raise self.invalid(pointer, "$ref must be a string")
+        rest = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+        if rest:
+            return self.expr(self.flatten(schema, pointer), pointer)
+        target = self.registry.resolve(ref, pointer)
+        if isinstance(target, bool):
+            return self.expr(target, pointer)
+        key = id(target)
+        if key in self.ref_rules:
+            return self.ref_rules[key]
+        name = self.new_name("ref")
+        self.ref_rules[key] = name
+        body = self.expr(target, ref)
+        self.rules[name] = body if body is not None else "[^\\x00-\\U0010FFFF]"
+        return name
+

@@ -1,0 +1,152 @@
+"""The compiler's dispatch: a schema to its rewrite, its reference, its merge, its alternatives, or per type to
+the seam that writes it (objects, arrays, numbers, strings); const and enum as literals."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from edge_runtime.grammar.grammar import Grammar, compile_gbnf
+from edge_runtime.grammar.json_schema.arrays import ArrayRules
+from edge_runtime.grammar.json_schema.core import alt, gbnf_literal, json_text, json_type, value_key
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
+from edge_runtime.grammar.json_schema.logic import LogicRules, excludes_strings
+from edge_runtime.grammar.json_schema.numbers import NumberRules
+from edge_runtime.grammar.json_schema.objects import ObjectRules
+from edge_runtime.grammar.json_schema.refs import RefRules
+from edge_runtime.grammar.json_schema.strings import StringRules
+
+
+class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules, StringRules):
+    """One compile of one schema to GBNF rules: `expr` is the entry; each seam's mixin writes its part."""
+
+    def expr(self, schema: Any, pointer: str) -> str | None:
+        """GBNF expression of the values `schema` accepts; None when it accepts none."""
+        if schema is True:
+            return self.use("value")
+        if schema is False:
+            return None
+        if not isinstance(schema, dict):
+            raise self.invalid(pointer, "a schema must be an object or a boolean")
+        rewritten = self.without_logic(schema, pointer)
+        if rewritten is not schema:
+            return self.expr(rewritten, pointer)
+        if "$ref" in schema:
+            return self.with_ref(schema, pointer)
+        if "allOf" in schema:
+            return self.expr(self.flatten(schema, pointer), pointer)
+        if "anyOf" in schema or "oneOf" in schema:
+            return self.alternatives(schema, pointer)
+        return self.plain(schema, pointer)
+
+    def plain(self, schema: dict[str, Any], pointer: str) -> str | None:
+        types = self.declared_types(schema, pointer)
+        if self.negates_everything(schema, pointer):
+            return None
+        if "const" in schema or "enum" in schema:
+            return self.values(schema, pointer, types)
+        options: list[str | None] = []
+        for name in types:
+            if name == "null":
+                options.append(self.use("null"))
+            elif name == "boolean":
+                options.append(self.use("boolean"))
+            elif name == "string":
+                options.append(self.string(schema, pointer))
+            elif name == "number":
+                options.append(self.number(schema, pointer, integer=False))
+            elif name == "integer" and "number" not in types:
+                options.append(self.number(schema, pointer, integer=True))
+            elif name == "object":
+                options.append(self.object(schema, pointer))
+            elif name == "array":
+                options.append(self.array(schema, pointer))
+        if set(types) == set(TYPES) and all(k in ANNOTATIONS or k not in ASSERTIONS for k in schema):
+            return self.use("value")
+        return self.rule("v", alt(options))
+
+    def declared_types(self, schema: dict[str, Any], pointer: str) -> list[str]:
+        declared = schema.get("type")
+        if declared is None:
+            names = list(TYPES)
+        else:
+            names = declared if isinstance(declared, list) else [declared]
+            for name in names:
+                if not isinstance(name, str) or name not in TYPES:
+                    raise self.invalid(pointer, f"unknown type {name!r}")
+        negated = schema.get("not")
+        if isinstance(negated, dict) and set(negated) - ANNOTATIONS <= {"type"} and "type" in negated:
+            excluded = negated["type"] if isinstance(negated["type"], list) else [negated["type"]]
+            names = [n for n in names if n not in excluded and not (n == "integer" and "number" in excluded)]
+            if "integer" in excluded and "number" in names:
+                self.unenforceable("not", pointer, "excluding integers from numbers")
+        return [n for n in TYPES if n in names]
+
+    def negates_everything(self, schema: dict[str, Any], pointer: str) -> bool:
+        """Checks `not`, `if` and dynamic references; True when `not` excludes every value."""
+        negated = schema.get("not")
+        if "not" in schema:
+            if negated is True or negated == {}:
+                return True
+            type_only = (
+                isinstance(negated, dict) and "type" in negated and set(negated) - ANNOTATIONS <= {"type"}
+            )
+            if negated is not False and not type_only and not excludes_strings(schema):
+                self.unenforceable("not", pointer)
+        if "if" in schema and ("then" in schema or "else" in schema):
+            self.unenforceable("if", pointer)
+        for keyword in ("$dynamicRef", "$recursiveRef"):
+            if keyword in schema:
+                self.unenforceable(keyword, pointer)
+        return False
+
+    def values(self, schema: dict[str, Any], pointer: str, types: list[str]) -> str | None:
+        if "enum" in schema and not isinstance(schema["enum"], list):
+            raise self.invalid(pointer, "enum must be an array")
+        candidates = [schema["const"]] if "const" in schema else []
+        if "enum" in schema:
+            enum_values = schema["enum"]
+            keys = {value_key(v) for v in enum_values}
+            candidates = (
+                [v for v in candidates if value_key(v) in keys] if "const" in schema else enum_values
+            )
+        allowed_types = set(types) | ({"integer"} if "number" in types else set())
+        kept = [v for v in candidates if json_type(v) in allowed_types]
+        rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type") and k in ASSERTIONS}
+        if rest and kept:
+            checker = self.sub_grammar(rest, pointer)
+            kept = [v for v in kept if checker.matches(json_text(v))]
+        return alt([self.literal(v) for v in kept])
+
+    def literal(self, value: Any) -> str:
+        """GBNF for one JSON value in any layout the grammar allows; numbers in any spelling of the same
+        decimal value without exponent (1, 1.0 and 1.00 are one value in JSON Schema)."""
+        if isinstance(value, list):
+            if not value:
+                return f'"[" {self.use("ws")} "]"'
+            inner = ' "," ws '.join(self.literal(item) for item in value)
+            return f'"[" {self.use("ws")} {inner} ws "]"'
+        if isinstance(value, dict):
+            if not value:
+                return f'"{{" {self.use("ws")} "}}"'
+            members = ' "," ws '.join(
+                f'{gbnf_literal(json.dumps(key, ensure_ascii=False))} ":" ws {self.literal(item)}'
+                for key, item in value.items()
+            )
+            return f'"{{" {self.use("ws")} {members} ws "}}"'
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            if number == number.to_integral_value():
+                digits = str(abs(int(number)))
+                sign = '"-"? ' if digits == "0" else '"-" ' if number < 0 else ""
+                return f'{sign}"{digits}" ( "." "0"+ )?'
+            return f'"{format(number.normalize(), "f")}" "0"*'
+        return gbnf_literal(json_text(value))
+
+    def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
+        """The grammar of `schema` alone, to test enum values against the keywords beside them."""
+        sub = SchemaCompiler(self.registry, self.lenient, self.closed_objects)
+        root = sub.expr(schema, pointer)
+        self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
+        return compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))

@@ -1,0 +1,79 @@
+"""Strings: lengths, `pattern` (regex.py), `format` (formats.py) and strings unequal to given ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.json_schema.char_dfa import dfa_to_gbnf
+from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, repeat, seq
+from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
+from edge_runtime.grammar.json_schema.logic import excludes_strings
+from edge_runtime.grammar.json_schema.negation import string_exclusion
+from edge_runtime.grammar.json_schema.regex import pattern_to_gbnf
+from edge_runtime.grammar.json_schema.string_sets import string_dfa
+
+
+class StringRules(CompilerCore):
+    """A string schema's rule: one constraint as GBNF directly, several as one automaton (a constraint with
+    no automaton beside another is refused by name)."""
+
+    def string(self, schema: dict[str, Any], pointer: str) -> str | None:
+        low = self.count(schema, "minLength", pointer, 0)
+        high = self.count(schema, "maxLength", pointer, None)
+        constraints: list[tuple[str, str | None]] = []
+        if low > 0 or high is not None:
+            if high is not None and high < low:
+                return None
+            if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
+                self.unenforceable(
+                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_REPEAT}"
+                )
+            else:
+                constraints.append(
+                    (
+                        "minLength" if low else "maxLength",
+                        self.rule("str", f'"\\"" {repeat(self.use("char"), low, high)} "\\""'),
+                    )
+                )
+        if "pattern" in schema:
+            pattern = schema["pattern"]
+            if not isinstance(pattern, str):
+                raise self.invalid(pointer, "pattern must be a string")
+            try:
+                content = pattern_to_gbnf(pattern, self.use("char"))
+            except GrammarError as exc:
+                if not self.lenient:
+                    raise GrammarError(f"JSON Schema keyword 'pattern' at '{pointer}': {exc.reason}") from exc
+                self.unenforceable("pattern", pointer)
+            else:
+                constraints.append(("pattern", self.rule("pat", seq('"\\""', content, '"\\""'))))
+        excluded = string_exclusion(schema.get("not")) if excludes_strings(schema) else None
+        if excluded is not None:
+            constraints.append(("not", self.key_not_in(excluded)))
+        name = schema.get("format")
+        if isinstance(name, str) and name in FORMAT_RULES:
+            constraints.append(("format", f'"\\"" {self.use(FORMAT_RULES[name])} "\\""'))
+        elif isinstance(name, str) and name in UNSUPPORTED_FORMATS:
+            self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
+        if not constraints:
+            return self.use("string")
+        if len(constraints) > 1:
+            try:
+                return self.combined_string(schema, low, high, excluded)
+            except GrammarError:
+                pass  # refused below, by the name of each constraint beside the first
+        for keyword, _ in constraints[1:]:
+            self.unenforceable(keyword, pointer, f"together with '{constraints[0][0]}' on one string")
+        return constraints[0][1]
+
+    def combined_string(
+        self, schema: dict[str, Any], low: int, high: int | None, excluded: list[str] | None
+    ) -> str | None:
+        """One string under several of pattern, lengths, format and excluded values, as the intersection
+        of their automata (string_sets.py); GrammarError when one of them has none or it grows too big."""
+        dfa = string_dfa(schema, low, high, excluded)
+        if dfa is None:
+            raise GrammarError("a constraint on this string has no automaton")
+        content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__)
+        return None if content is None else self.rule("str", f'"\\"" {content} "\\""')
