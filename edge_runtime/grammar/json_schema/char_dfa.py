@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from edge_runtime.grammar.errors import GrammarError
@@ -218,7 +219,8 @@ def length_dfa(low: int, high: int | None) -> CharDfa:
 
 
 def intersection(a: CharDfa, b: CharDfa) -> CharDfa:
-    """The strings both accept."""
+    """The strings both accept (not minimized: a product with a length counter has ~no equal states, and
+    minimizing it costs a round per length)."""
     if a.empty or b.empty:
         return CharDfa((), frozenset())
     numbers = {(0, 0): 0}
@@ -240,7 +242,7 @@ def intersection(a: CharDfa, b: CharDfa) -> CharDfa:
                 row.append((low, high, numbers[pair]))
         rows.append(tuple(sorted(row)))
     accepting = {numbers[p] for p in order if p[0] in a.accepting and p[1] in b.accepting}
-    return minimized(_pruned(rows, accepting))
+    return _pruned(rows, accepting)
 
 
 def complement(dfa: CharDfa) -> CharDfa:
@@ -340,6 +342,11 @@ def _pruned(rows: list[tuple[Transition, ...]], accepting: set[int]) -> CharDfa:
 # ------------------------------------------------------------------------------------------ GBNF
 
 
+@lru_cache(maxsize=4096)
+def _char_set(ranges: Ranges, canonical: bool) -> str | None:
+    return json_char_set(ranges, canonical=canonical)
+
+
 def dfa_to_gbnf(dfa: CharDfa, new_rule: Callable[[str], str], define: Callable[[str, str], None],
                 canonical: bool = False) -> str | None:
     """GBNF for the JSON string content of the strings `dfa` accepts (one rule per state, made with
@@ -354,7 +361,7 @@ def dfa_to_gbnf(dfa: CharDfa, new_rule: Callable[[str], str], define: Callable[[
             by_target.setdefault(target, []).append((low, high))
         options = []
         for target, ranges in by_target.items():
-            chars = json_char_set(tuple(ranges), canonical=canonical)
+            chars = _char_set(tuple(ranges), canonical)
             if chars is not None:
                 options.append(f"{chars} {names[target]}")
         if state in dfa.accepting:

@@ -18,6 +18,7 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     complement,
     intersection,
     length_dfa,
+    minimized,
     names_dfa,
     pattern_dfa,
 )
@@ -92,7 +93,7 @@ def key_classes(
             dfa = base
             for index in indexes:
                 part = patterns[index].dfa
-                dfa = intersection(dfa, part if index in chosen else complement(part))
+                dfa = minimized(intersection(dfa, part if index in chosen else complement(part)))
                 if dfa.empty:
                     break
             if not dfa.empty:

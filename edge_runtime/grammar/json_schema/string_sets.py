@@ -1,5 +1,6 @@
 """One string under several constraints at once (pattern, minLength/maxLength, format, excluded values),
-as the intersection of their automata (char_dfa).
+as the intersection of their automata (char_dfa). Lengths a pattern or format already implies are dropped; a
+maxLength too long to count beside them is narrowed (see MIN_NARROWED_LENGTH).
 
 A single GBNF expression says one of them; their intersection needs an automaton. Formats take part through
 regular expressions of the same languages as formats.py's rules, or narrower (IP-literal hosts in URIs
@@ -13,11 +14,11 @@ from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.char_dfa import (
-    MAX_STATES,
     CharDfa,
     complement,
     intersection,
     length_dfa,
+    minimized,
     names_dfa,
     pattern_dfa,
 )
@@ -60,6 +61,13 @@ FORMAT_PATTERNS = {
 where an automaton of them stays small)."""
 
 
+MAX_LENGTH_PRODUCT = 1024
+"""Most states of a pattern or format automaton counted against lengths (the grammar gets one rule each)."""
+MIN_NARROWED_LENGTH = 128
+"""A maxLength that would need more than MAX_LENGTH_PRODUCT states beside a pattern or format is generated up
+to the longest length that fits, when that is at least this long; a shorter budget is refused."""
+
+
 @lru_cache(maxsize=64)
 def format_dfa(name: str) -> CharDfa | None:
     """The automaton of a format's strings, or None when it has none here."""
@@ -90,9 +98,56 @@ def string_dfa(schema: dict[str, Any], low: int, high: int | None, excluded: lis
         parts.append(complement(names_dfa(excluded)))
     dfa = parts[0] if parts else length_dfa(0, None)
     for part in parts[1:]:
-        dfa = intersection(dfa, part)
+        dfa = minimized(intersection(dfa, part))
+    if low <= shortest(dfa):
+        low = 0
+    if high is not None and (longest := longest_length(dfa)) is not None and longest <= high:
+        high = None
     if low > 0 or high is not None:
-        if (high if high is not None else low) * max(1, len(dfa.transitions)) > MAX_STATES * 4:
+        budget = MAX_LENGTH_PRODUCT // max(1, len(dfa.transitions)) - 1
+        if high is not None and high > budget >= max(low, MIN_NARROWED_LENGTH):
+            high = budget  # a narrowing: shorter strings only, never a longer one
+        if (high if high is not None else low) > budget:
             raise GrammarError("the lengths and the other string constraints need too many states together")
         dfa = intersection(dfa, length_dfa(low, high))
     return dfa
+
+
+def shortest(dfa: CharDfa) -> int:
+    """The length of the shortest string `dfa` accepts (0 for an empty language: nothing to bound)."""
+    if dfa.empty:
+        return 0
+    depth = {0: 0}
+    order = [0]
+    for state in order:
+        if state in dfa.accepting:
+            return depth[state]
+        for _, _, target in dfa.transitions[state]:
+            if target not in depth:
+                depth[target] = depth[state] + 1
+                order.append(target)
+    return 0
+
+
+def longest_length(dfa: CharDfa) -> int | None:
+    """The length of the longest string `dfa` accepts; None when there is no longest (a cycle)."""
+    memo: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def longest_from(state: int) -> int | None:
+        if state in memo:
+            return memo[state]
+        if state in visiting:
+            return None
+        visiting.add(state)
+        best = 0 if state in dfa.accepting else -1
+        for _, _, target in dfa.transitions[state]:
+            found = longest_from(target)
+            if found is None:
+                return None
+            best = max(best, found + 1)
+        visiting.discard(state)
+        memo[state] = best
+        return best
+
+    return None if dfa.empty else longest_from(0)

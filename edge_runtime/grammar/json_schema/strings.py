@@ -7,7 +7,12 @@ from typing import Any
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.char_dfa import dfa_to_gbnf
 from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, repeat, seq
-from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
+from edge_runtime.grammar.json_schema.formats import (
+    FORMAT_RULES,
+    MIN_BOUNDED_URI,
+    UNSUPPORTED_FORMATS,
+    bounded_uri,
+)
 from edge_runtime.grammar.json_schema.logic import excludes_strings
 from edge_runtime.grammar.json_schema.negation import string_exclusion
 from edge_runtime.grammar.json_schema.regex import pattern_to_gbnf
@@ -58,6 +63,10 @@ class StringRules(CompilerCore):
             self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
         if not constraints:
             return self.use("string")
+        only_lengths = [keyword for keyword, _ in constraints[:-1]] in (["minLength"], ["maxLength"])
+        if only_lengths and name == "uri" and low <= 2 and high is not None and high >= MIN_BOUNDED_URI:
+            self.use("fmt-uri")  # a URI is at least two characters long: a minLength up to 2 holds
+            return self.rule("str", f'"\\"" ( {bounded_uri(high)} ) "\\""')
         if len(constraints) > 1:
             try:
                 return self.combined_string(schema, low, high, excluded)
