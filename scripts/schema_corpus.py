@@ -146,7 +146,7 @@ class _Views:
     branch, then/else). References resolve through the compiler's own registry."""
 
     def __init__(self, root: Any) -> None:
-        from edge_runtime.grammar.schema_refs import SchemaRegistry
+        from edge_runtime.grammar.json_schema.refs import SchemaRegistry
 
         self.registry = SchemaRegistry(None)
         self.root = self.registry.add_root(root)
