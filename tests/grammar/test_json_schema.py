@@ -779,7 +779,7 @@ def test_refs_by_anchor_pointer_escapes_and_remote_resolver() -> None:
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         ({"not": {"pattern": "^a"}}, "not", "#"),
-        ({"type": "string", "maxLength": 9000, "not": {"const": "ab"}}, "not", "#"),
+        ({"type": "string", "minLength": 9000, "not": {"const": "ab"}}, "not", "#"),
         ({"if": {"pattern": "^a"}, "then": {"minLength": 2}}, "if", "#"),
         ({"type": "integer", "multipleOf": 3, "minimum": 1}, "multipleOf", "#"),
         ({"type": "number", "multipleOf": 1.5, "exclusiveMinimum": 0}, "multipleOf", "#"),

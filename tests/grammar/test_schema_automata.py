@@ -214,3 +214,14 @@ def test_one_of_whose_overlap_has_no_negation_is_refused_by_name() -> None:
     with pytest.raises(GrammarError, match="'oneOf'"):
         compile_json_schema(schema)
     assert compile_json_schema(schema, lenient=True).unenforced == ("oneOf at #",)
+
+
+def test_long_lengths_are_counted_exactly() -> None:
+    """maxLength 65,535 was refused (GBNF unrolls x{0,n} into n rules); lengths.py counts in base 32."""
+    for low, high in ((0, 600), (520, 700)):
+        grammar = compile_json_schema({"type": "string", "minLength": low, "maxLength": high})
+        for length, valid in ((low, True), (high, True), (high + 1, False), (max(low - 1, 0), low == 0)):
+            assert grammar.matches(json.dumps("é" * length)) == valid, (low, high, length)
+    for high in (65535, 2**31 - 1):
+        grammar = compile_json_schema({"type": "string", "minLength": 2, "maxLength": high})
+        assert grammar.matches('"abc"') and not grammar.matches('"a"')

@@ -6,17 +6,21 @@ from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.char_dfa import dfa_to_gbnf
-from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, repeat, seq
+from edge_runtime.grammar.json_schema.core import CompilerCore, seq
 from edge_runtime.grammar.json_schema.formats import (
     FORMAT_RULES,
     MIN_BOUNDED_URI,
     UNSUPPORTED_FORMATS,
     bounded_uri,
 )
+from edge_runtime.grammar.json_schema.lengths import counted
 from edge_runtime.grammar.json_schema.logic import excludes_strings
 from edge_runtime.grammar.json_schema.negation import string_exclusion
 from edge_runtime.grammar.json_schema.regex import pattern_to_gbnf
 from edge_runtime.grammar.json_schema.string_sets import string_dfa
+
+MAX_LENGTH = 2**53
+"""Longest minLength/maxLength compiled (lengths.py writes any count in a few hundred rules)."""
 
 
 class StringRules(CompilerCore):
@@ -30,17 +34,13 @@ class StringRules(CompilerCore):
         if low > 0 or high is not None:
             if high is not None and high < low:
                 return None
-            if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
+            if low > MAX_LENGTH or (high is not None and high > MAX_LENGTH):
                 self.unenforceable(
-                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_REPEAT}"
+                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_LENGTH}"
                 )
             else:
-                constraints.append(
-                    (
-                        "minLength" if low else "maxLength",
-                        self.rule("str", f'"\\"" {repeat(self.use("char"), low, high)} "\\""'),
-                    )
-                )
+                chars = counted(self.use("char"), low, high, self.rule)
+                constraints.append(("minLength" if low else "maxLength", self.rule("str", f'"\\"" {chars} "\\""')))
         if "pattern" in schema:
             pattern = schema["pattern"]
             if not isinstance(pattern, str):
