@@ -33,7 +33,7 @@ from edge_runtime.engine.llama_handles import LlamaModel
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.tokenizer import Tokenizer
 from edge_runtime.engine.types import GenerationDone, GenerationRequest, SamplingParams
-from edge_runtime.grammar import Grammar, GrammarError, Vocabulary, compile_json_schema
+from edge_runtime.grammar import Grammar, GrammarError, GrammarMatcher, Vocabulary, compile_json_schema
 from edge_runtime.grammar.masks import shared_tops_walks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def walk_schema(schema: dict[str, object], vocab: Vocabulary, times: MaskTimes, 
     mask, scratch = np.zeros(vocab.size, dtype=bool), np.zeros(vocab.size, dtype=bool)
     eog = sorted(vocab.eog_ids)
     for _ in range(walks):
-        matcher = grammar.matcher(vocab)
+        matcher = GrammarMatcher(grammar, vocab)
         for _ in range(steps):
             state = matcher.state
             cold = not masks.is_cached(state)
@@ -217,7 +217,7 @@ def bench_end_to_end(path: Path, runs: int, max_tokens: int, threads: int) -> No
         constrained = GenerationRequest(
             model.tokenize(EXTRACTION_PROMPT, parse_special=True), SamplingParams(temperature=0.0),
             max_tokens=max_tokens,
-            constraint_factory=lambda: CountingConstraint(grammar.matcher(vocab), model.encode_bytes),
+            constraint_factory=lambda: CountingConstraint(GrammarMatcher(grammar, vocab), model.encode_bytes),
         )
         free = GenerationRequest(
             model.tokenize(FREE_PROMPT, parse_special=True), SamplingParams(temperature=0.0, logit_bias=eog_ban),

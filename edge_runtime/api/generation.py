@@ -23,7 +23,7 @@ from edge_runtime.engine.types import (
 if TYPE_CHECKING:
     from edge_runtime.engine.chat_template import ChatTemplate
     from edge_runtime.engine.scheduler import Reservation
-    from edge_runtime.grammar import Grammar, Vocabulary
+    from edge_runtime.grammar import Grammar, GrammarCompiler, Vocabulary
 
 
 class TextModel(Protocol):
@@ -72,15 +72,26 @@ class GrammarSpec:
     unenforced: tuple[str, ...] = ()
 
 
+def response_schema_grammar(
+    grammars: GrammarCompiler, schema: dict[str, Any] | bool, *, lenient: bool = False
+) -> Grammar:
+    """A response schema's grammar as every API route compiles it: strict unless `lenient` (then keywords a
+    grammar cannot enforce are left out and listed in the grammar's `unenforced`), and objects that declare
+    properties and say nothing of extra ones get none (as OpenAI, llama.cpp and XGrammar generate them): a
+    model otherwise invents keys until max_tokens."""
+    return grammars.json_schema(schema, lenient=lenient, closed_objects=True)
+
+
 def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[], Constraint] | None:
     """One fresh constraint per choice; the compiled grammar (and the model's vocabulary index) are shared."""
     if spec is None:
         return None
     from edge_runtime.engine.grammar_constraint import GrammarConstraint
+    from edge_runtime.grammar import GrammarMatcher
 
     grammar, vocabulary, encode = spec.grammar, model.vocabulary, model.encode_bytes
     grammar.check_tokens(vocabulary)
-    return lambda: GrammarConstraint(grammar.matcher(vocabulary), encode)
+    return lambda: GrammarConstraint(GrammarMatcher(grammar, vocabulary), encode)
 
 
 def prompt_tokens_from_text(model: TextModel, text: str, *, parse_special: bool) -> list[int]:

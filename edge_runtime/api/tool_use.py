@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import GrammarSpec
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.chat_template import ChatTemplate
 from edge_runtime.engine.tool_calls import (
     SystemMessageBehavior,
@@ -21,6 +20,9 @@ from edge_runtime.engine.tool_calls import (
     tool_system_prompt,
 )
 from edge_runtime.engine.types import GenerationRequest
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar import GrammarCompiler
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,26 @@ def _arguments_dict(arguments: Any) -> dict[str, Any]:
     return parsed
 
 
-def tool_constraint(use: ToolUse, grammars: GrammarCache) -> GrammarSpec:
+def tool_constraint(use: ToolUse, grammars: GrammarCompiler) -> GrammarSpec:
     """required / named: the output is only calls; auto: free text that may end in calls. Either way every
     call parses and its arguments validate against the tool's schema."""
     from edge_runtime.engine.tool_calls_grammar import call_grammar
 
     required = use.choice != "auto"
     only = use.choice if use.choice not in ("auto", "required") else None
-    grammar = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
-    return GrammarSpec(grammars.gbnf(grammar.gbnf), grammar.unenforced)
+    # Everything call_grammar reads: the key under which its grammar is cached.
+    source = {
+        "tools": [[tool.name, tool.parameters, tool.lenient] for tool in use.tools],
+        "fmt": use.fmt,
+        "required": required,
+        "parallel": use.parallel,
+        "only": only,
+    }
+
+    def write() -> tuple[str, tuple[str, ...]]:
+        written = call_grammar(use.tools, use.fmt, required=required, parallel=use.parallel, only=only)
+        return written.gbnf, written.unenforced
+
+    grammar = grammars.written("tool-calls", source, write)
+    return GrammarSpec(grammar, grammar.unenforced)
 

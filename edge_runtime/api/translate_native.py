@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from edge_runtime.api import native_types as nt
 from edge_runtime.api.call_splitter import SplitCall, StreamingCallSplitter, split_whole
@@ -20,9 +20,9 @@ from edge_runtime.api.generation import (
     native_stop_reason,
     prompt_tokens_from_text,
     render_chat,
+    response_schema_grammar,
     stop_list,
 )
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import (
     ChatGeneration,
     ToolUse,
@@ -41,6 +41,9 @@ from edge_runtime.engine.types import (
     TextPiece,
     TokenLogprob,
 )
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar import GrammarCompiler
 
 
 def content_text(content: nt.InterleavedContent, *, param: str) -> str:
@@ -76,12 +79,12 @@ def sampling_from_native(params: nt.SamplingParams | None) -> tuple[SamplingPara
 
 
 def constraint_from_response_format(
-    response_format: nt.ResponseFormat | None, grammars: GrammarCache
+    response_format: nt.ResponseFormat | None, grammars: GrammarCompiler
 ) -> GrammarSpec | None:
     if response_format is None:
         return None
     if isinstance(response_format, nt.JsonSchemaResponseFormat):
-        return GrammarSpec(grammars.json_schema(response_format.json_schema))
+        return GrammarSpec(response_schema_grammar(grammars, response_format.json_schema))
     bnf = response_format.bnf
     if isinstance(bnf, str):
         return GrammarSpec(grammars.gbnf(bnf))
@@ -98,7 +101,7 @@ def _logprobs_count(config: nt.LogProbConfig | None) -> int | None:
 
 
 def completion_to_generation(
-    request: nt.CompletionRequest, model: TextModel, grammars: GrammarCache
+    request: nt.CompletionRequest, model: TextModel, grammars: GrammarCompiler
 ) -> GenerationRequest:
     sampling, max_tokens, stop = sampling_from_native(request.sampling_params)
     prompt = prompt_tokens_from_text(
@@ -194,7 +197,7 @@ def _tool_specs(tools: list[nt.ToolDefinition] | None) -> list[ToolSpec]:
 def chat_to_generation(
     request: nt.ChatCompletionRequest,
     model: TextModel,
-    grammars: GrammarCache,
+    grammars: GrammarCompiler,
     template_override: str | None = None,
 ) -> ChatGeneration:
     tool_choice = _effective_tool_choice(request)

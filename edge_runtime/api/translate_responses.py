@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
@@ -22,10 +22,12 @@ from edge_runtime.api.call_splitter import (
 )
 from edge_runtime.api.errors import ParameterError
 from edge_runtime.api.generation import GenerationResult, TextModel
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.api.tool_use import ChatGeneration, ToolUse
 from edge_runtime.api.translate_openai import chat_to_generation, response_tool_call
 from edge_runtime.engine.types import ChoiceFinished, FinishReason, GenerationDone, GenerationEvent, TextPiece
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar import GrammarCompiler
 
 INPUT_ITEMS: TypeAdapter[list[rt.InputItem]] = TypeAdapter(list[rt.InputItem])
 
@@ -128,7 +130,7 @@ def responses_to_generation(
     body: rt.ResponseCreateRequest,
     items: list[rt.InputItem],
     model: TextModel,
-    grammars: GrammarCache,
+    grammars: GrammarCompiler,
     template_override: str | None = None,
 ) -> ChatGeneration:
     """The chat route's translation; its errors and unenforced keywords name this API's parameters."""

@@ -23,6 +23,7 @@ from edge_runtime.engine.tool_calls import (
 )
 from edge_runtime.errors import BadRequest
 from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.gbnf_text import gbnf_class, gbnf_literal
 from edge_runtime.grammar.json_schema import json_schema_to_gbnf
 
 
@@ -39,28 +40,9 @@ class CallGrammar:
 # ------------------------------------------------------------------------------------------ GBNF writing
 
 
-def gbnf_literal(text: str) -> str:
-    """A GBNF string literal matching exactly `text`."""
-    out = []
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _class_char(char: str) -> str:
-    if char in '\\]^-["' or ord(char) < 0x20 or ord(char) == 0x7F:
-        return f"\\x{ord(char):02X}"
-    return char
-
-
-def gbnf_class(chars: Sequence[str], *, negated: bool = False) -> str:
+def _char_class(chars: Sequence[str], *, negated: bool = False) -> str:
     """A GBNF character class of `chars` (or of every other character when negated)."""
-    return "[" + ("^" if negated else "") + "".join(_class_char(c) for c in sorted(set(chars))) + "]"
+    return gbnf_class([(ord(c), ord(c)) for c in sorted(set(chars))], negated=negated)
 
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[a-zA-Z0-9_-]+|\s+|.', re.DOTALL)
@@ -123,9 +105,9 @@ def _text_without(trigger: str, name: str) -> list[str]:
         for char in alphabet:
             targets.setdefault(step(state, char), []).append(char)
         leaving_zero = [c for target, chars in targets.items() if target != 0 for c in chars]
-        alternatives = [f"{gbnf_class(leaving_zero, negated=True)} {name}-0"]
+        alternatives = [f"{_char_class(leaving_zero, negated=True)} {name}-0"]
         alternatives += [
-            f"{gbnf_class(chars)} {name}-{target}"
+            f"{_char_class(chars)} {name}-{target}"
             for target, chars in sorted(targets.items())
             if 0 < target < len(trigger)
         ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -18,15 +17,13 @@ from edge_runtime.grammar.vocab import Vocabulary
 
 _TOKEN_KINDS = (int(ElementKind.TOKEN), int(ElementKind.TOKEN_NOT))
 
-if TYPE_CHECKING:
-    from edge_runtime.grammar.matcher import GrammarMatcher
-
 
 @dataclass(frozen=True, eq=False)
 class Grammar:
-    """Build with `compile_gbnf` (or `Grammar.from_syntax`). Compilers that relax a source (lenient JSON
-    Schema) record what they could not enforce in `unenforced`, either through `from_syntax(...,
-    unenforced=...)` or `dataclasses.replace(grammar, unenforced=...)`; both keep the grammar immutable."""
+    """Build with `compile_gbnf` (or `Grammar.from_syntax`), or through a `GrammarCompiler`, which caches.
+    Compilers that relax a source (lenient JSON Schema) record what they could not enforce in `unenforced`,
+    given to `compile_gbnf` or `from_syntax`: building a Grammar builds its automaton, so it is given once,
+    not replaced afterwards."""
 
     syntax: GrammarSyntax
     flat: FlatGrammar
@@ -86,22 +83,18 @@ class Grammar:
             masks = self._masks.setdefault(vocab, TokenMasks(self.automaton, vocab))
         return masks
 
-    def matcher(self, vocab: Vocabulary, max_rollback: int = 64) -> GrammarMatcher:
-        from edge_runtime.grammar.matcher import GrammarMatcher
-
-        return GrammarMatcher(self, vocab, max_rollback=max_rollback)
-
 
 MAX_GRAMMAR_CHARS = 512 * 1024
 """Compiling takes about 2 ms per KiB of grammar text and holds the GIL meanwhile, so a bigger grammar (or a
 schema that compiles to one) would stall every stream for seconds: it is refused instead."""
 
 
-def compile_gbnf(text: str) -> Grammar:
-    """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column."""
+def compile_gbnf(text: str, *, unenforced: tuple[str, ...] = ()) -> Grammar:
+    """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column. `unenforced`:
+    what the source this text was written from asked for and the text leaves out (see `Grammar`)."""
     if len(text) > MAX_GRAMMAR_CHARS:
         raise GrammarError(f"the grammar is {len(text):,} characters long; the limit is {MAX_GRAMMAR_CHARS:,}")
     try:
-        return Grammar.from_syntax(parse_gbnf(text))
+        return Grammar.from_syntax(parse_gbnf(text), unenforced)
     except RecursionError:
         raise GrammarError("the grammar is nested too deeply to compile") from None

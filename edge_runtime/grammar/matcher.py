@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_runtime.grammar.automaton import DEAD
+from edge_runtime.grammar.grammar import Grammar
 from edge_runtime.grammar.stacks import StackSet
 from edge_runtime.grammar.vocab import Vocabulary
 
-if TYPE_CHECKING:
-    from edge_runtime.grammar.grammar import Grammar
-
 
 class GrammarMatcher:
-    """Cheap to create (an integer state and a short history); not thread-safe, one per sequence. The
-    expensive work (transitions, masks) lives in the shared grammar and is reused across requests."""
+    """Built directly, `GrammarMatcher(grammar, vocab)`. Cheap to create (an integer state and a short history);
+    not thread-safe, one per sequence. The expensive work (transitions, masks) lives in the shared grammar and
+    is reused across requests."""
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary, max_rollback: int = 64) -> None:
         if max_rollback < 0:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_runtime.grammar.gbnf_text import gbnf_class, gbnf_literal, repeat_suffix
+
 MAX_CODE_POINT = 0x10FFFF
 
 
@@ -77,24 +79,6 @@ class GrammarSyntax:
         return "".join(f"{rule.name} ::= {_alternatives(rule.body)}\n" for rule in self.rules)
 
 
-_SIMPLE_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-
-
-def _escape(code_point: int, specials: str) -> str:
-    char = chr(code_point)
-    if char in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[char]
-    if char == "^" and "^" in specials:
-        return "\\x5E"
-    if char in specials:
-        return "\\" + char
-    if code_point < 0x20 or code_point == 0x7F:
-        return f"\\x{code_point:02X}"
-    if 0x80 <= code_point <= 0x9F or code_point in (0x2028, 0x2029):
-        return f"\\u{code_point:04X}"
-    return char
-
-
 def _alternatives(node: Alternatives) -> str:
     return " | ".join(_sequence(option) for option in node.options)
 
@@ -107,15 +91,9 @@ def _sequence(node: Sequence) -> str:
 
 def _node(node: Node) -> str:
     if isinstance(node, Literal):
-        return '"' + "".join(_escape(ord(c), '"') for c in node.text) + '"'
+        return gbnf_literal(node.text)
     if isinstance(node, CharClass):
-        if node.negated and not node.ranges:
-            return "."
-        body = "".join(
-            _escape(lo, "]-[^") if lo == hi else f"{_escape(lo, ']-[^')}-{_escape(hi, ']-[^')}"
-            for lo, hi in node.ranges
-        )
-        return "[" + ("^" if node.negated else "") + body + "]"
+        return gbnf_class(node.ranges, negated=node.negated)
     if isinstance(node, RuleRef):
         return node.name
     if isinstance(node, TokenRef):
@@ -124,13 +102,4 @@ def _node(node: Node) -> str:
         return "(" + _sequence(node) + ")"
     if isinstance(node, Alternatives):
         return "(" + _alternatives(node) + ")"
-    item = _node(node.item)
-    if node.max is None:
-        suffix = "*" if node.min == 0 else "+" if node.min == 1 else f"{{{node.min},}}"
-    elif node.min == 0 and node.max == 1:
-        suffix = "?"
-    elif node.min == node.max:
-        suffix = f"{{{node.min}}}"
-    else:
-        suffix = f"{{{node.min},{node.max}}}"
-    return item + suffix
+    return _node(node.item) + repeat_suffix(node.min, node.max)

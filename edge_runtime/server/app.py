@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
 
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
 from edge_runtime.errors import EdgeRuntimeError, ModelNotFound
+from edge_runtime.grammar.grammar_compiler import GrammarCompiler
 from edge_runtime.log_safe import loggable
 from edge_runtime.server import routes_models, routes_native, routes_openai, routes_responses
 from edge_runtime.server.catalog import ModelCatalog
@@ -163,7 +163,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         store = await anyio.to_thread.run_sync(_open_store, settings)
         log.info("model store: %s (%d models)", store.root.resolve(), len(store.list()))
         manager = ModelManager(store, _engine_config(settings))
-        state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCache())
+        state = ServerState(settings, ModelCatalog(store), manager, metrics, GrammarCompiler())
         app.state.server = state
         shutdown_grace.attach(_fail_all_generations(manager))
         app.state.responses = open_beside_models(

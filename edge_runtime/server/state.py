@@ -13,7 +13,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from edge_runtime.api.grammar_cache import GrammarCache
 from edge_runtime.errors import WrongModelType
 from edge_runtime.log_safe import loggable_list
 from edge_runtime.server.catalog import CatalogModel, ModelCatalog, ModelType
@@ -24,6 +23,7 @@ from edge_runtime.server.settings import ServerSettings
 if TYPE_CHECKING:
     from edge_runtime.engine.loaded_model import LoadedModel
     from edge_runtime.engine.manager import ModelManager
+    from edge_runtime.grammar import GrammarCompiler
 
 Body = TypeVar("Body", bound=BaseModel)
 log = logging.getLogger("edge_runtime.server")
@@ -35,7 +35,7 @@ class ServerState:
     catalog: ModelCatalog
     manager: ModelManager
     metrics: ServerMetrics
-    grammars: GrammarCache
+    grammars: GrammarCompiler
 
     async def model(self, name: str, model_type: ModelType) -> tuple[CatalogModel, LoadedModel]:
         """The loaded model behind a served id, loading it on first use; the id must serve `model_type`."""

@@ -13,7 +13,7 @@ from edge_runtime.engine.grammar_constraint import GrammarConstraint
 from edge_runtime.engine.loaded_model import LoadedModel
 from edge_runtime.engine.types import GenerationRequest, SamplingParams
 from edge_runtime.errors import BadRequest
-from edge_runtime.grammar import compile_gbnf
+from edge_runtime.grammar import GrammarMatcher, compile_gbnf
 
 CITIES = ["Paris", "Berlin", "London town", "Lond"]
 
@@ -142,7 +142,7 @@ def test_jump_forward_tokens_are_taken_even_when_sampling_would_never_pick_them(
             prompt,
             banned,
             max_tokens=30,
-            constraint_factory=lambda: GrammarConstraint(grammar.matcher(vocabulary), tiny_llm.encode_bytes),
+            constraint_factory=lambda: GrammarConstraint(GrammarMatcher(grammar, vocabulary), tiny_llm.encode_bytes),
         ),
     )
     tokens = constrained.tokens()
@@ -161,7 +161,7 @@ def test_a_wholly_forced_grammar_stops_when_complete(tiny_llm: LoadedModel, run:
             tiny_llm.tokenize("Answer:"),
             SamplingParams(temperature=1.0, seed=4),
             max_tokens=30,
-            constraint_factory=lambda: GrammarConstraint(grammar.matcher(vocabulary), tiny_llm.encode_bytes),
+            constraint_factory=lambda: GrammarConstraint(GrammarMatcher(grammar, vocabulary), tiny_llm.encode_bytes),
         ),
     )
     choice = generation.done.choices[0]
@@ -173,7 +173,7 @@ def test_a_byte_token_inside_a_forced_character_is_followed_by_sampling(tiny_llm
     not text the tokenizer can take, so jump-forward waits (it raised UnicodeDecodeError, failing the
     generation) and the mask offers the continuation byte."""
     grammar = compile_gbnf('root ::= "é!"')
-    constraint = GrammarConstraint(grammar.matcher(tiny_llm.vocabulary), tiny_llm.encode_bytes)
+    constraint = GrammarConstraint(GrammarMatcher(grammar, tiny_llm.vocabulary), tiny_llm.encode_bytes)
     lead = next(t for t in tiny_llm.vocabulary.text_token_ids() if tiny_llm.vocabulary.token_bytes[t] == b"\xc3")
     assert constraint.accept_token(lead)
     assert constraint.forced_tokens() == []
@@ -193,7 +193,7 @@ def test_a_job_whose_constraint_cannot_start_fails_alone(tiny_llm: LoadedModel, 
         prompt,
         SamplingParams(),
         max_tokens=5,
-        constraint_factory=lambda: GrammarConstraint(asks_for_eos.matcher(vocabulary), tiny_llm.encode_bytes),
+        constraint_factory=lambda: GrammarConstraint(GrammarMatcher(asks_for_eos, vocabulary), tiny_llm.encode_bytes),
     )
     with pytest.raises(BadRequest, match="ends generation"):
         run(tiny_llm, refused)

@@ -31,11 +31,11 @@ from edge_runtime.engine.tool_calls import (
 from edge_runtime.engine.tool_calls_grammar import (
     call_grammar,
     call_grammar_gbnf,
-    gbnf_literal,
     prefixed_rules,
 )
 from edge_runtime.errors import BadRequest
 from edge_runtime.grammar import GrammarError, compile_gbnf
+from edge_runtime.grammar.gbnf_text import gbnf_literal
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -285,7 +285,7 @@ def test_prefixed_rules_rename_definitions_and_references_only(oracle: LlamaCppG
 
 
 def test_literals_escape_what_gbnf_needs(oracle: LlamaCppGrammarOracle) -> None:
-    text = 'say "hi" \\ and\n\ttab é'
+    text = 'say "hi" \\ and\n\ttab é, next line\x85 line\u2028 paragraph\u2029 del\x7f'
     assert oracle.matches(f"root ::= {gbnf_literal(text)}\n", text)
 
 

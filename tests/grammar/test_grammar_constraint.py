@@ -9,14 +9,14 @@ from grammar_support import greedy_encode, new_mask
 
 from edge_runtime.engine.grammar_constraint import GrammarConstraint
 from edge_runtime.engine.types import Constraint
-from edge_runtime.grammar import Vocabulary, compile_gbnf
+from edge_runtime.grammar import GrammarMatcher, Vocabulary, compile_gbnf
 
 KEYS = compile_gbnf('root ::= "{\\"name\\": \\"" [a-z]+ "\\", \\"ok\\": " ("true" | "false") "}"')
 
 
 def test_forced_tokens_jump_over_fixed_keys(tiny_vocabulary: Vocabulary) -> None:
     encode = partial(greedy_encode, tiny_vocabulary)
-    constraint: Constraint = GrammarConstraint(KEYS.matcher(tiny_vocabulary), encode)
+    constraint: Constraint = GrammarConstraint(GrammarMatcher(KEYS, tiny_vocabulary), encode)
     forced = constraint.forced_tokens()
     assert forced == encode(b'{"name": "')
     for token in forced:
@@ -33,13 +33,13 @@ def test_forced_tokens_refuse_an_encoding_the_grammar_rejects(tiny_vocabulary: V
     def encode_with_bos(data: bytes) -> list[int]:
         return [bos, *greedy_encode(tiny_vocabulary, data)]
 
-    constraint = GrammarConstraint(KEYS.matcher(tiny_vocabulary), encode_with_bos)
+    constraint = GrammarConstraint(GrammarMatcher(KEYS, tiny_vocabulary), encode_with_bos)
     assert constraint.forced_tokens() == []
     assert constraint.matcher.state == constraint.matcher.grammar.automaton.initial
 
 
 def test_mask_ends_with_only_end_of_generation(tiny_vocabulary: Vocabulary) -> None:
-    constraint = GrammarConstraint(KEYS.matcher(tiny_vocabulary), partial(greedy_encode, tiny_vocabulary))
+    constraint = GrammarConstraint(GrammarMatcher(KEYS, tiny_vocabulary), partial(greedy_encode, tiny_vocabulary))
     mask = new_mask(tiny_vocabulary)
     for token in greedy_encode(tiny_vocabulary, b'{"name": "x", "ok": true'):
         constraint.fill_mask(mask)
@@ -55,7 +55,7 @@ def test_mask_ends_with_only_end_of_generation(tiny_vocabulary: Vocabulary) -> N
 def test_forced_tokens_stop_before_a_partial_character(synthetic_vocabulary: Vocabulary) -> None:
     grammar = compile_gbnf('root ::= "a€" [é-ë]')
     constraint = GrammarConstraint(
-        grammar.matcher(synthetic_vocabulary), partial(greedy_encode, synthetic_vocabulary)
+        GrammarMatcher(grammar, synthetic_vocabulary), partial(greedy_encode, synthetic_vocabulary)
     )
     assert constraint.matcher.forced_bytes() == "a€".encode() + b"\xc3"
     assert constraint.forced_tokens() == greedy_encode(synthetic_vocabulary, "a€".encode())

@@ -50,7 +50,7 @@ def random_walk(matcher: GrammarMatcher, choices: list[int]) -> None:
 @settings(max_examples=15, deadline=None)
 @given(choices=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=25))
 def test_random_walk_on_tiny_vocabulary(name: str, choices: list[int], tiny_vocabulary: Vocabulary) -> None:
-    random_walk(WALK_GRAMMARS[name].matcher(tiny_vocabulary), choices)
+    random_walk(GrammarMatcher(WALK_GRAMMARS[name], tiny_vocabulary), choices)
 
 
 @settings(max_examples=15, deadline=None)
@@ -58,11 +58,11 @@ def test_random_walk_on_tiny_vocabulary(name: str, choices: list[int], tiny_voca
 def test_random_walk_with_token_elements(choices: list[int], synthetic_vocabulary: Vocabulary) -> None:
     start, end, other = (SYNTHETIC_CONTROL_BASE + n for n in (10, 11, 12))
     grammar = compile_gbnf(f'root ::= <[{start}]> ("a" | !<[{end}]>)* <[{end}]> "x"? | <[{other}]>')
-    random_walk(grammar.matcher(synthetic_vocabulary), choices)
+    random_walk(GrammarMatcher(grammar, synthetic_vocabulary), choices)
 
 
 def test_every_taken_token_was_in_the_mask(tiny_vocabulary: Vocabulary) -> None:
-    matcher = JSON_GRAMMAR.matcher(tiny_vocabulary)
+    matcher = GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary)
     mask = new_mask(tiny_vocabulary)
     for token in greedy_encode(tiny_vocabulary, b'{"name": "x", "n": [1, 2.5]}'):
         matcher.fill_mask(mask)
@@ -72,7 +72,7 @@ def test_every_taken_token_was_in_the_mask(tiny_vocabulary: Vocabulary) -> None:
 
 
 def test_rejected_token_leaves_state_unchanged(tiny_vocabulary: Vocabulary) -> None:
-    matcher = JSON_GRAMMAR.matcher(tiny_vocabulary)
+    matcher = GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary)
     assert matcher.accept_bytes(b'{"a"')
     before = matcher.state
     closing = greedy_encode(tiny_vocabulary, b"}")[0]
@@ -83,7 +83,7 @@ def test_rejected_token_leaves_state_unchanged(tiny_vocabulary: Vocabulary) -> N
 
 
 def test_rollback_restores_masks(tiny_vocabulary: Vocabulary) -> None:
-    matcher = JSON_GRAMMAR.matcher(tiny_vocabulary, max_rollback=8)
+    matcher = GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary, max_rollback=8)
     tokens = greedy_encode(tiny_vocabulary, b'{"key": [true, null]}')
     masks = []
     mask = new_mask(tiny_vocabulary)
@@ -101,7 +101,7 @@ def test_rollback_restores_masks(tiny_vocabulary: Vocabulary) -> None:
 
 def test_eog_only_when_complete_and_alone_when_finished(synthetic_vocabulary: Vocabulary) -> None:
     grammar = compile_gbnf('root ::= "ab" "c"?')
-    matcher = grammar.matcher(synthetic_vocabulary)
+    matcher = GrammarMatcher(grammar, synthetic_vocabulary)
     mask = new_mask(synthetic_vocabulary)
     matcher.fill_mask(mask)
     assert not mask[SYNTHETIC_EOG] and not matcher.allowed_eog()
@@ -116,7 +116,7 @@ def test_eog_only_when_complete_and_alone_when_finished(synthetic_vocabulary: Vo
 
 
 def test_control_tokens_never_match_text(synthetic_vocabulary: Vocabulary) -> None:
-    matcher = compile_gbnf("root ::= [^x]*").matcher(synthetic_vocabulary)
+    matcher = GrammarMatcher(compile_gbnf("root ::= [^x]*"), synthetic_vocabulary)
     mask = new_mask(synthetic_vocabulary)
     matcher.fill_mask(mask)
     assert not mask[SYNTHETIC_CONTROL_BASE:SYNTHETIC_EOG].any()
@@ -125,7 +125,7 @@ def test_control_tokens_never_match_text(synthetic_vocabulary: Vocabulary) -> No
 
 def test_forced_bytes_follow_fixed_keys(tiny_vocabulary: Vocabulary) -> None:
     grammar = WALK_GRAMMARS["keys"]
-    matcher = grammar.matcher(tiny_vocabulary)
+    matcher = GrammarMatcher(grammar, tiny_vocabulary)
     assert matcher.forced_bytes() == b'{"name": "'
     assert matcher.accept_bytes(b'{"name": "abc')
     assert matcher.forced_bytes() == b""
@@ -140,7 +140,7 @@ def test_forced_bytes_follow_fixed_keys(tiny_vocabulary: Vocabulary) -> None:
 
 def test_partial_utf8_tokens_follow_the_grammar(synthetic_vocabulary: Vocabulary) -> None:
     grammar = compile_gbnf('root ::= [é€]+ "a"')
-    matcher = grammar.matcher(synthetic_vocabulary)
+    matcher = GrammarMatcher(grammar, synthetic_vocabulary)
     mask = new_mask(synthetic_vocabulary)
     words = {data: token for token, data in enumerate(synthetic_vocabulary.token_bytes)}
     matcher.fill_mask(mask)
@@ -153,7 +153,7 @@ def test_partial_utf8_tokens_follow_the_grammar(synthetic_vocabulary: Vocabulary
 
 
 def test_mask_buffer_is_checked(tiny_vocabulary: Vocabulary) -> None:
-    matcher = JSON_GRAMMAR.matcher(tiny_vocabulary)
+    matcher = GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary)
     with pytest.raises(ValueError, match=f"shape \\({tiny_vocabulary.size},\\)"):
         matcher.fill_mask(np.zeros(tiny_vocabulary.size, dtype=np.float32))
     with pytest.raises(ValueError, match="np.zeros"):
@@ -162,7 +162,7 @@ def test_mask_buffer_is_checked(tiny_vocabulary: Vocabulary) -> None:
 
 def test_out_of_vocabulary_token_is_an_error(tiny_vocabulary: Vocabulary) -> None:
     with pytest.raises(ValueError, match="outside the vocabulary"):
-        JSON_GRAMMAR.matcher(tiny_vocabulary).accept_token(tiny_vocabulary.size)
+        GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary).accept_token(tiny_vocabulary.size)
 
 
 def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> None:
@@ -170,7 +170,7 @@ def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> N
     texts = [b'{"a": [1, {"b": null}]}', b'{"key": "v\\u00e9", "n": -3.5e2}', b'{"x": {"y": {"z": []}}}']
 
     def walk(text: bytes) -> list[np.ndarray]:
-        matcher = grammar.matcher(tiny_vocabulary)
+        matcher = GrammarMatcher(grammar, tiny_vocabulary)
         masks = []
         for token in greedy_encode(tiny_vocabulary, text):
             mask = new_mask(tiny_vocabulary)
@@ -182,7 +182,7 @@ def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> N
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(walk, texts * 2))
     for text, masks in zip(texts * 2, results):
-        matcher = JSON_GRAMMAR.matcher(tiny_vocabulary)
+        matcher = GrammarMatcher(JSON_GRAMMAR, tiny_vocabulary)
         for token, mask in zip(greedy_encode(tiny_vocabulary, text), masks):
             np.testing.assert_array_equal(mask, reference_mask(matcher))
             assert matcher.accept_token(token)
@@ -191,14 +191,14 @@ def test_matchers_in_threads_share_one_grammar(tiny_vocabulary: Vocabulary) -> N
 def test_token_excluded_by_one_element_is_taken_by_another(synthetic_vocabulary: Vocabulary) -> None:
     first, second = SYNTHETIC_CONTROL_BASE + 1, SYNTHETIC_CONTROL_BASE + 2
     mask = new_mask(synthetic_vocabulary)
-    either = compile_gbnf(f"root ::= !<[{first}]> | !<[{second}]>").matcher(synthetic_vocabulary)
+    either = GrammarMatcher(compile_gbnf(f"root ::= !<[{first}]> | !<[{second}]>"), synthetic_vocabulary)
     either.fill_mask(mask)
     assert mask.sum() == synthetic_vocabulary.size - 1 and not mask[SYNTHETIC_EOG]
-    by_text = compile_gbnf('root ::= !<[97]> | "a"').matcher(synthetic_vocabulary)
+    by_text = GrammarMatcher(compile_gbnf('root ::= !<[97]> | "a"'), synthetic_vocabulary)
     by_text.fill_mask(mask)
     np.testing.assert_array_equal(mask, reference_mask(by_text))
     assert mask[97]
-    only_text = compile_gbnf("root ::= !<[97]>").matcher(synthetic_vocabulary)
+    only_text = GrammarMatcher(compile_gbnf("root ::= !<[97]>"), synthetic_vocabulary)
     only_text.fill_mask(mask)
     assert not mask[97] and mask[98] and mask[SYNTHETIC_CONTROL_BASE]
 
@@ -207,5 +207,5 @@ def test_a_grammar_naming_a_token_the_vocabulary_lacks_is_refused(synthetic_voca
     size = synthetic_vocabulary.size
     for gbnf in (f"root ::= <[{size}]>", f'root ::= "a" | !<[{size + 5}]>'):
         with pytest.raises(GrammarError, match=f"outside this model's vocabulary of {size} tokens"):
-            compile_gbnf(gbnf).matcher(synthetic_vocabulary)
-    assert compile_gbnf(f"root ::= <[{size - 1}]>").matcher(synthetic_vocabulary).accept_token(size - 1)
+            GrammarMatcher(compile_gbnf(gbnf), synthetic_vocabulary)
+    assert GrammarMatcher(compile_gbnf(f"root ::= <[{size - 1}]>"), synthetic_vocabulary).accept_token(size - 1)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_runtime import _native
-from edge_runtime.grammar import Grammar, Vocabulary, compile_gbnf, compile_json_schema
+from edge_runtime.grammar import Grammar, GrammarMatcher, Vocabulary, compile_gbnf, compile_json_schema
 from edge_runtime.grammar.masks import TokenMasks, preorder_trie, shared_tops_walks
 
 JSON_GBNF = (GBNF_DIR / "json.gbnf").read_text(encoding="utf-8")
@@ -45,7 +45,7 @@ def assert_native_matches_numpy(grammar: Grammar, vocab: Vocabulary, choices: li
     split = TokenMasks(grammar.automaton, vocab, adaptive_share=1.0, wide_bytes=0)
     native = TokenMasks(grammar.automaton, vocab)
     numpy = TokenMasks(grammar.automaton, vocab, native=False)
-    matcher = grammar.matcher(vocab)
+    matcher = GrammarMatcher(grammar, vocab)
     by_split, by_native, by_numpy = new_mask(vocab), new_mask(vocab), new_mask(vocab)
     for choice in choices:
         split.compute(matcher.state, by_split)
@@ -196,7 +196,7 @@ def test_string_states_on_gemma_are_split_by_their_stack_tops(gemma_vocabulary: 
     numpy = TokenMasks(grammar.automaton, gemma_vocabulary, native=False)
     splits = []
     for prefix in (b'{"name": "Ann', b'{"name": "Ann", "age": 3, "email": "a', b'{"name": "x", "age": 1, "tags": ["'):
-        matcher = grammar.matcher(gemma_vocabulary)
+        matcher = GrammarMatcher(grammar, gemma_vocabulary)
         assert matcher.accept_bytes(prefix)
         by_native, by_numpy = new_mask(gemma_vocabulary), new_mask(gemma_vocabulary)
         masks.compute(matcher.state, by_native)
@@ -208,7 +208,7 @@ def test_string_states_on_gemma_are_split_by_their_stack_tops(gemma_vocabulary: 
     string = {"type": "string"}
     two_strings = compile_json_schema({"type": "object", "properties": {"a": string, "b": string}})
     masks = TokenMasks(two_strings.automaton, gemma_vocabulary)
-    first, second = two_strings.matcher(gemma_vocabulary), two_strings.matcher(gemma_vocabulary)
+    first, second = GrammarMatcher(two_strings, gemma_vocabulary), GrammarMatcher(two_strings, gemma_vocabulary)
     assert first.accept_bytes(b'{"a": "x') and second.accept_bytes(b'{"a": "x", "b": "y')
     assert first.state != second.state
     first_split, second_split = masks._split(first.state), masks._split(second.state)
@@ -229,7 +229,7 @@ def test_string_bodies_of_different_grammars_share_one_tops_walk(gemma_vocabular
     for schema, prefix in cases:
         grammar = compile_json_schema(schema)
         masks = TokenMasks(grammar.automaton, gemma_vocabulary)
-        matcher = grammar.matcher(gemma_vocabulary)
+        matcher = GrammarMatcher(grammar, gemma_vocabulary)
         assert matcher.accept_bytes(prefix)
         split = masks._split(matcher.state)
         assert split is not None, schema
@@ -262,7 +262,7 @@ def test_grammars_sharing_tops_walks_from_several_threads_give_the_reference_mas
         masks = TokenMasks(grammar.automaton, gemma_vocabulary)
         found = []
         for end in range(1, len(prefix) + 1):
-            matcher = grammar.matcher(gemma_vocabulary)
+            matcher = GrammarMatcher(grammar, gemma_vocabulary)
             assert matcher.accept_bytes(prefix[:end])
             mask = new_mask(gemma_vocabulary)
             masks.compute(matcher.state, mask)
@@ -275,7 +275,7 @@ def test_grammars_sharing_tops_walks_from_several_threads_give_the_reference_mas
         grammar, prefix = grammars[index], prefixes[index]
         reference = TokenMasks(grammar.automaton, gemma_vocabulary, native=False)
         for end, mask in zip(range(1, len(prefix) + 1), found):
-            matcher = grammar.matcher(gemma_vocabulary)
+            matcher = GrammarMatcher(grammar, gemma_vocabulary)
             assert matcher.accept_bytes(prefix[:end])
             expected = new_mask(gemma_vocabulary)
             reference.compute(matcher.state, expected)

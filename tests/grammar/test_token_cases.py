@@ -9,7 +9,7 @@ import pytest
 from grammar_cases import integration_grammar_cases
 from grammar_support import SYNTHETIC_CONTROL_BASE
 
-from edge_runtime.grammar import Vocabulary, compile_gbnf
+from edge_runtime.grammar import GrammarMatcher, Vocabulary, compile_gbnf
 
 TOKEN_CASES = [
     case
@@ -36,7 +36,7 @@ def _tokens(sample: str | dict[str, Any]) -> list[int]:
 
 
 def _accepts_whole(grammar_text: str, tokens: list[int], vocab: Vocabulary) -> bool:
-    matcher = compile_gbnf(grammar_text).matcher(vocab)
+    matcher = GrammarMatcher(compile_gbnf(grammar_text), vocab)
     return all(matcher.accept_token(token) for token in tokens) and matcher.is_complete()
 
 

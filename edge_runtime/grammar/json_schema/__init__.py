@@ -35,9 +35,19 @@ keywords are ignored, as the specification says.
 
 from edge_runtime.grammar.json_schema.core import Resolver, json_text
 from edge_runtime.grammar.json_schema.front import (
+    compile_checked_schema,
     compile_json_object,
     compile_json_schema,
     json_schema_to_gbnf,
+    schema_json,
 )
 
-__all__ = ["Resolver", "compile_json_object", "compile_json_schema", "json_schema_to_gbnf", "json_text"]
+__all__ = [
+    "Resolver",
+    "compile_checked_schema",
+    "compile_json_object",
+    "compile_json_schema",
+    "json_schema_to_gbnf",
+    "json_text",
+    "schema_json",
+]

@@ -7,9 +7,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema.arrays import ArrayRules
-from edge_runtime.grammar.json_schema.core import alt, gbnf_literal, json_text, json_type, value_key
+from edge_runtime.grammar.json_schema.core import alt, json_text, json_type, value_key
 from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
 from edge_runtime.grammar.json_schema.logic import LogicRules, excludes_strings
 from edge_runtime.grammar.json_schema.numbers import NumberRules

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.gbnf_text import repeat_suffix
 from edge_runtime.grammar.grammar import Grammar
 from edge_runtime.grammar.json_schema.formats import format_rules
 
@@ -49,21 +50,6 @@ _BASE_DEPENDENCIES = {
     "array-any": ("ws", "value"),
 }
 
-def gbnf_literal(text: str) -> str:
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02X}")
-        elif 0x80 <= code <= 0x9F or code in (0x2028, 0x2029):
-            out.append(f"\\u{code:04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
 def json_text(value: Any) -> str:
     """`value` as the grammar writes it: ", " and ": " separators, non-ASCII characters kept."""
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
@@ -98,15 +84,7 @@ def seq(*parts: str | None) -> str | None:
 def repeat(item: str, low: int, high: int | None) -> str:
     if high is not None and high == 0:
         return '""'
-    if high is None:
-        suffix = "*" if low == 0 else "+" if low == 1 else f"{{{low},}}"
-    elif low == 0 and high == 1:
-        suffix = "?"
-    elif low == high:
-        suffix = f"{{{low}}}"
-    else:
-        suffix = f"{{{low},{high}}}"
-    return f"( {item} ){suffix}"
+    return f"( {item} ){repeat_suffix(low, high)}"
 
 
 def json_type(value: Any) -> str:

@@ -1,19 +1,27 @@
-"""The public entry points: a schema to GBNF text, to a compiled `Grammar` (memoized), and `json_object` mode."""
+"""The public entry points: a schema to GBNF text, to a compiled `Grammar`, and `json_object` mode.
+
+Nothing here caches: `edge_runtime.grammar.GrammarCompiler` owns the one cache, keyed by `schema_json`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections import OrderedDict
-from collections.abc import Callable
-from threading import Lock
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
+from edge_runtime.grammar.grammar_compiler import canonical_json
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
 from edge_runtime.grammar.json_schema.core import Resolver
 from edge_runtime.grammar.json_schema.refs import SchemaRegistry
+
+
+def schema_json(schema: Any) -> str:
+    """`canonical_json(schema)`, the one serialization of a compile (it keys the cache), checked against the
+    size limit: a bigger schema would compile to a bigger grammar still, so it is refused up front."""
+    text = canonical_json(schema)
+    if len(text) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"the schema is {len(text):,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
+    return text
 
 
 def json_schema_to_gbnf(
@@ -27,11 +35,42 @@ def json_schema_to_gbnf(
     unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
     a keyword it cannot enforce (strict), or a schema that accepts no value. `closed_objects`: see the
     package docstring (edge_runtime.grammar.json_schema)."""
+    schema_json(schema)
+    return _schema_gbnf(schema, lenient, closed_objects, resolver)
+
+
+def compile_checked_schema(
+    schema: dict[str, Any] | bool, *, lenient: bool, closed_objects: bool, resolver: Resolver | None
+) -> Grammar:
+    """Compile a schema whose `schema_json` the caller has already taken (and so checked)."""
+    text, unenforced = _schema_gbnf(schema, lenient, closed_objects, resolver)
     try:
-        size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise GrammarError(f"the schema is not JSON: {exc}") from exc
-    _check_schema_size(size)
+        return compile_gbnf(text, unenforced=unenforced)
+    except GrammarError as exc:
+        raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
+
+
+def compile_json_schema(
+    schema: dict[str, Any] | bool,
+    *,
+    lenient: bool = False,
+    closed_objects: bool = False,
+    resolver: Resolver | None = None,
+) -> Grammar:
+    """Compile a JSON Schema to a Grammar, afresh each call (a `GrammarCompiler` caches)."""
+    schema_json(schema)
+    return compile_checked_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
+
+
+def compile_json_object() -> Grammar:
+    """`json_object` mode: any JSON value whose top is an object."""
+    compiler = SchemaCompiler(SchemaRegistry(None), lenient=False)
+    return compile_gbnf(compiler.gbnf(compiler.use("object-any")))
+
+
+def _schema_gbnf(
+    schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None
+) -> tuple[str, tuple[str, ...]]:
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
     compiler = SchemaCompiler(registry, lenient, closed_objects)
@@ -44,71 +83,3 @@ def json_schema_to_gbnf(
     if root is None:
         raise GrammarError("the schema accepts no value, so no output can satisfy it")
     return compiler.gbnf(root), tuple(compiler.unenforced)
-
-
-def _compile(schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None) -> Grammar:
-    text, unenforced = json_schema_to_gbnf(
-        schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver
-    )
-    try:
-        grammar = compile_gbnf(text)
-    except GrammarError as exc:
-        raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
-    return dataclasses.replace(grammar, unenforced=unenforced)
-
-
-def _check_schema_size(json_chars: int) -> None:
-    """A schema bigger than the grammar limit would compile to a bigger grammar still; refused up front."""
-    if json_chars > MAX_GRAMMAR_CHARS:
-        raise GrammarError(f"the schema is {json_chars:,} characters of JSON; the limit is {MAX_GRAMMAR_CHARS:,}")
-
-
-class _LruCache:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[tuple[str, bool, bool], Grammar] = OrderedDict()
-        self.lock = Lock()
-
-    def get(self, key: tuple[str, bool, bool], build: Callable[[], Grammar]) -> Grammar:
-        with self.lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-                return found
-        grammar = build()
-        with self.lock:
-            self.entries[key] = grammar
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        return grammar
-
-
-_CACHE = _LruCache(256)
-
-
-def compile_json_schema(
-    schema: dict[str, Any] | bool,
-    *,
-    lenient: bool = False,
-    closed_objects: bool = False,
-    resolver: Resolver | None = None,
-) -> Grammar:
-    """Compile a JSON Schema to a Grammar, memoized by its compact JSON text and the options in a bounded
-    LRU (not when a `resolver` is given: what it returns may change). Keys keep their order: the grammar
-    writes properties in schema order, so schemas that differ only in that order differ here."""
-    if resolver is not None:
-        return _compile(schema, lenient, closed_objects, resolver)
-    try:
-        key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise GrammarError(f"the schema is not JSON: {exc}") from exc
-    _check_schema_size(len(key))
-    return _CACHE.get(
-        (key, lenient, closed_objects), lambda: _compile(json.loads(key), lenient, closed_objects, None)
-    )
-
-
-def compile_json_object() -> Grammar:
-    """`json_object` mode: any JSON value whose top is an object."""
-    compiler = SchemaCompiler(SchemaRegistry(None), lenient=False)
-    return compile_gbnf(compiler.gbnf(compiler.use("object-any")))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf
-from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, gbnf_literal, repeat, seq
+from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
 from edge_runtime.grammar.json_schema.key_classes import (
     PatternProperty,
     key_classes,
