@@ -171,8 +171,9 @@ def bounded_uri(high: int) -> str:
     fmt-uri's rules (`format_rules("fmt-uri")`)."""
     scheme = min(32, high // 8)
     units = (high - scheme - 12) // 3  # 12: ":" "//" "@" ":" five port digits "?" "#"
-    userinfo, host = units // 16, units // 4
-    path = query = max(2, units * 3 // 10)
+    userinfo, host = units // 20, min(85, units * 2 // 5)  # a DNS name is at most 253 characters
+    path = max(2, (units - userinfo - host) // 2)
+    query = (units - userinfo - host - path) * 2 // 3
     fragment = units - userinfo - host - path - query
     path_unit = '( fmt-pchar | "/" )'
     query_unit = "( fmt-pchar | [/?] )"

@@ -213,14 +213,27 @@ class LogicRules(CompilerCore):
             raise self.invalid(pointer, f"{keyword} must be a non-empty array")
         base = {k: v for k, v in schema.items() if k != keyword}
         has_base = any(k not in ANNOTATIONS for k in base)
-        if keyword == "oneOf":
-            branches = self.exclusive(branches, pointer)
+        exclusive = self.exclusive(branches, pointer) if keyword == "oneOf" else branches
+        try:
+            options = self.branch_options(keyword, base if has_base else None, exclusive, pointer)
+        except GrammarError as exc:
+            if exclusive is branches:
+                raise
+            # the negations made it too big (or hold what cannot be enforced): refused by name, or in
+            # lenient mode the branches as they are, overlap unenforced
+            self.unenforceable("oneOf", pointer, f"its branches made exclusive: {exc.reason}")
+            options = self.branch_options(keyword, base if has_base else None, branches, pointer)
+        return self.rule("any", alt(options))
+
+    def branch_options(
+        self, keyword: str, base: dict[str, Any] | None, branches: list[Any], pointer: str
+    ) -> list[str | None]:
         options = []
         for index, branch in enumerate(branches):
             where = f"{pointer}/{keyword}/{index}"
-            combined = {**base, "allOf": [*base.get("allOf", []), branch]} if has_base else branch
+            combined = {**base, "allOf": [*base.get("allOf", []), branch]} if base is not None else branch
             options.append(self.expr(combined, where))
-        return self.rule("any", alt(options))
+        return options
 
     def exclusive(self, branches: list[Any], pointer: str) -> list[Any]:
         """oneOf's branches made mutually exclusive: as they are when no two can overlap, else each one
