@@ -213,7 +213,12 @@ class LogicRules(CompilerCore):
             raise self.invalid(pointer, f"{keyword} must be a non-empty array")
         base = {k: v for k, v in schema.items() if k != keyword}
         has_base = any(k not in ANNOTATIONS for k in base)
-        exclusive = self.exclusive(branches, pointer) if keyword == "oneOf" else branches
+        # what a negation evaluates must not count as evaluated: beside unevaluated* no rewrite (as without_logic)
+        unevaluated = any(base.get(k, True) not in (True, {}) for k in ("unevaluatedProperties", "unevaluatedItems"))
+        rewrite = keyword == "oneOf" and not unevaluated
+        exclusive = self.exclusive(branches, pointer) if rewrite else branches
+        if keyword == "oneOf" and not rewrite:
+            self.require_disjoint(branches, pointer)
         try:
             options = self.branch_options(keyword, base if has_base else None, exclusive, pointer)
         except GrammarError as exc:
@@ -234,6 +239,12 @@ class LogicRules(CompilerCore):
             combined = {**base, "allOf": [*base.get("allOf", []), branch]} if base is not None else branch
             options.append(self.expr(combined, where))
         return options
+
+    def require_disjoint(self, branches: list[Any], pointer: str) -> None:
+        flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
+        live = [b for b in flat if b is not False]
+        if not all(self.disjoint(x, y) for i, x in enumerate(live) for y in live[i + 1 :]):
+            self.unenforceable("oneOf", pointer, "its branches may overlap (only disjoint ones compile here)")
 
     def exclusive(self, branches: list[Any], pointer: str) -> list[Any]:
         """oneOf's branches made mutually exclusive: as they are when no two can overlap, else each one
