@@ -230,6 +230,7 @@ def _property_schema(view: list[dict[str, Any]], key: str) -> Any:
         for member in view
         if isinstance(member.get("properties"), dict) and key in member["properties"]
     ]
+    found += [sub for member in view for sub in _matching_pattern_schemas(member, key)]
     if not found:
         found = [
             member["additionalProperties"]
@@ -237,6 +238,24 @@ def _property_schema(view: list[dict[str, Any]], key: str) -> Any:
             if isinstance(member.get("additionalProperties"), dict)
         ]
     return {"allOf": found} if found else {}
+
+
+def _matching_pattern_schemas(member: dict[str, Any], key: str) -> list[Any]:
+    """The patternProperties schemas whose pattern matches `key` (their automata, as the compiler reads them)."""
+    from edge_runtime.grammar import GrammarError
+    from edge_runtime.grammar.json_schema.char_dfa import pattern_dfa
+
+    patterns = member.get("patternProperties")
+    if not isinstance(patterns, dict):
+        return []
+    found = []
+    for pattern, sub in patterns.items():
+        try:
+            if pattern_dfa(pattern).matches(key):
+                found.append(sub)
+        except GrammarError:
+            continue
+    return found
 
 
 def _item_schema(views: _Views, schema: Any, index: int) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import string
 
-from edge_runtime.grammar.json_schema.regex import complement, json_char_set
+from edge_runtime.grammar.json_schema.char_sets import complement, json_char_set
 
 _RULE_NAME = re.compile(r"fmt-[a-z0-9-]+")
 _HEX = "[0-9a-fA-F]"
@@ -197,3 +197,35 @@ def format_rules(rule_name: str) -> dict[str, str]:
         needed[rule] = _RULES[rule]
         pending.extend(_RULE_NAME.findall(_RULES[rule]))
     return needed
+
+
+MIN_BOUNDED_URI = 64
+"""The shortest maxLength bounded_uri() writes (below it the length is counted exactly, string_sets.py)."""
+
+
+def bounded_uri(high: int) -> str:
+    """GBNF content of URIs of at most `high` characters (pydantic's HttpUrl: maxLength 2,083), for a maxLength
+    too long to count exactly beside the format: each part gets a fixed share of the length, a part's
+    character (a %XX triple included) counted as three, so the whole never exceeds it. A narrowing of fmt-uri
+    (IP-literal hosts and URIs whose parts outgrow their shares are not written), never a widening; it uses
+    fmt-uri's rules (`format_rules("fmt-uri")`)."""
+    scheme = min(32, high // 8)
+    units = (high - scheme - 12) // 3  # 12: ":" "//" "@" ":" five port digits "?" "#"
+    userinfo, host = units // 20, min(85, units * 2 // 5)  # a DNS name is at most 253 characters
+    path = max(2, (units - userinfo - host) // 2)
+    query = (units - userinfo - host - path) * 2 // 3
+    fragment = units - userinfo - host - path - query
+    path_unit = '( fmt-pchar | "/" )'
+    query_unit = "( fmt-pchar | [/?] )"
+    authority = (
+        f'( ( fmt-unreserved | fmt-pct | fmt-sub-delims | ":" ){{0,{userinfo}}} "@" )?'
+        f' ( fmt-unreserved | fmt-pct | fmt-sub-delims ){{0,{host}}} ( ":" [0-9]{{0,5}} )?'
+    )
+    hier = (
+        f'"//" {authority} ( "/" {path_unit}{{0,{path - 1}}} )?'
+        f' | "/" ( fmt-pchar {path_unit}{{0,{path - 2}}} )? | fmt-pchar {path_unit}{{0,{path - 1}}}'
+    )
+    return (
+        f'[a-zA-Z] [a-zA-Z0-9+.-]{{0,{scheme - 1}}} ":" ( {hier} )?'
+        f' ( "?" {query_unit}{{0,{query}}} )? ( "#" {query_unit}{{0,{fragment}}} )?'
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
@@ -9,6 +10,7 @@ from edge_runtime.grammar.json_schema.core import MAX_BRANCHES, CompilerCore, al
 from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
 from edge_runtime.grammar.json_schema.negation import (
     conditional,
+    negation,
     string_exclusion,
     without_dependent_schemas,
     without_not,
@@ -152,6 +154,9 @@ class LogicRules(CompilerCore):
                     )
             elif mine != value and (key in ASSERTIONS or key == "oneOf"):
                 self.unenforceable("allOf", pointer, f"two different '{key}' cannot be combined")
+        for x, y in ((a, b), (b, a)):
+            if x.get("patternProperties") and y.get("additionalProperties", True) not in (True, {}):
+                self.unenforceable("allOf", pointer, "patternProperties beside another branch's additionalProperties")
         value_sets = [self.finite_values(x) for x in (a, b)]
         if any(values is not None for values in value_sets):
             out.pop("const", None)
@@ -208,17 +213,60 @@ class LogicRules(CompilerCore):
             raise self.invalid(pointer, f"{keyword} must be a non-empty array")
         base = {k: v for k, v in schema.items() if k != keyword}
         has_base = any(k not in ANNOTATIONS for k in base)
-        if keyword == "oneOf":
-            flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
-            live = [b for b in flat if b is not False]
-            if not all(self.disjoint(x, y) for i, x in enumerate(live) for y in live[i + 1 :]):
-                self.unenforceable("oneOf", pointer, "its branches may overlap (only disjoint ones compile)")
+        # what a negation evaluates must not count as evaluated: beside unevaluated* no rewrite (as without_logic)
+        unevaluated = any(base.get(k, True) not in (True, {}) for k in ("unevaluatedProperties", "unevaluatedItems"))
+        rewrite = keyword == "oneOf" and not unevaluated
+        exclusive = self.exclusive(branches, pointer) if rewrite else branches
+        if keyword == "oneOf" and not rewrite:
+            self.require_disjoint(branches, pointer)
+        try:
+            options = self.branch_options(keyword, base if has_base else None, exclusive, pointer)
+        except GrammarError as exc:
+            if exclusive is branches:
+                raise
+            # the negations made it too big (or hold what cannot be enforced): refused by name, or in
+            # lenient mode the branches as they are, overlap unenforced
+            self.unenforceable("oneOf", pointer, f"its branches made exclusive: {exc.reason}")
+            options = self.branch_options(keyword, base if has_base else None, branches, pointer)
+        return self.rule("any", alt(options))
+
+    def branch_options(
+        self, keyword: str, base: dict[str, Any] | None, branches: list[Any], pointer: str
+    ) -> list[str | None]:
         options = []
         for index, branch in enumerate(branches):
             where = f"{pointer}/{keyword}/{index}"
-            combined = {**base, "allOf": [*base.get("allOf", []), branch]} if has_base else branch
+            combined = {**base, "allOf": [*base.get("allOf", []), branch]} if base is not None else branch
             options.append(self.expr(combined, where))
-        return self.rule("any", alt(options))
+        return options
+
+    def require_disjoint(self, branches: list[Any], pointer: str) -> None:
+        flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
+        live = [b for b in flat if b is not False]
+        if not all(self.disjoint(x, y) for i, x in enumerate(live) for y in live[i + 1 :]):
+            self.unenforceable("oneOf", pointer, "its branches may overlap (only disjoint ones compile here)")
+
+    def exclusive(self, branches: list[Any], pointer: str) -> list[Any]:
+        """oneOf's branches made mutually exclusive: as they are when no two can overlap, else each one
+        without the values of the branches it may overlap (branch i and not branch j, the negation written
+        by negation.py); refused by name when such a negation cannot be written."""
+        flat = [self.resolved(b, f"{pointer}/oneOf/{i}") for i, b in enumerate(branches)]
+        overlaps = {
+            i: [j for j, y in enumerate(flat) if j != i and y is not False and not self.disjoint(x, y)]
+            for i, x in enumerate(flat)
+            if x is not False
+        }
+        if not any(overlaps.values()):
+            return branches
+        resolve = partial(self.resolved, pointer=pointer)
+        negations = {j: negation(flat[j], resolve) for js in overlaps.values() for j in js}
+        if any(negated is None for negated in negations.values()):
+            self.unenforceable("oneOf", pointer, "its branches may overlap and one has no negation here")
+            return branches
+        return [
+            {"allOf": [branch, *(negations[j] for j in overlaps[i])]} if overlaps.get(i) else branch
+            for i, branch in enumerate(branches)
+        ]
 
     def types_of(self, schema: Any) -> set[str]:
         if schema is False:

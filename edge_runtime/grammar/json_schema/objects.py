@@ -8,8 +8,15 @@ from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
+from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf
+from edge_runtime.grammar.json_schema.char_sets import MAX_CODE_POINT, complement, json_char_set
 from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
-from edge_runtime.grammar.json_schema.regex import MAX_CODE_POINT, complement, json_char_set
+from edge_runtime.grammar.json_schema.key_classes import (
+    PatternProperty,
+    key_classes,
+    pattern_properties,
+    property_names_dfa,
+)
 
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
@@ -57,12 +64,13 @@ _KEY_ESCAPES = [json.dumps(chr(code))[1:-1] for code in range(0x20)] + ['\\"', "
 
 class ObjectRules(CompilerCore):
     """An object schema's rule: declared properties in schema order, required ones, dependentRequired, extra
-    properties under keys that differ from every declared name (a key trie), and the property counts."""
+    properties under keys that differ from every declared name (a key trie; with patternProperties or
+    propertyNames, key automata per class of keys, key_classes.py), and the property counts."""
 
     def object(self, schema: dict[str, Any], pointer: str) -> str | None:
-        for keyword in ("patternProperties", "dependentSchemas"):
-            if schema.get(keyword):
-                self.unenforceable(keyword, pointer)
+        if schema.get("dependentSchemas"):
+            self.unenforceable("dependentSchemas", pointer)
+        patterns = self.pattern_properties(schema, pointer)
         names_schema = schema.get("propertyNames", True)
         properties = schema.get("properties", {})
         required = schema.get("required", [])
@@ -82,12 +90,24 @@ class ObjectRules(CompilerCore):
         # Names that only required or dependentRequired mention take their place after the properties.
         mentioned = [*required, *(n for trigger, needs in dependencies.items() for n in (*needs, trigger))]
         for name in mentioned:
-            declared.setdefault(name, (extra_schema, f"{pointer}/additionalProperties"))
+            matching = [p.schema for p in patterns if p.dfa.matches(name)]
+            declared.setdefault(
+                name,
+                ({"allOf": matching}, f"{pointer}/patternProperties")
+                if matching
+                else (extra_schema, f"{pointer}/additionalProperties"),
+            )
         if self.closes(schema, len(declared), low):
             extra_schema = False
+        allowed = None
+        if names_schema not in (True, {}) and (declared or patterns):
+            allowed = self.names_dfa(names_schema, pointer)
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
-            value = self.expr(sub, where)
+            matching = [p.schema for p in patterns if p.dfa.matches(name) and name in properties]
+            if allowed is not None and not allowed.matches(name):
+                sub = False
+            value = self.expr({"allOf": [sub, *matching]} if matching else sub, where)
             if value is None and name in required:
                 return None
             key = gbnf_literal(json.dumps(name, ensure_ascii=False))
@@ -98,9 +118,12 @@ class ObjectRules(CompilerCore):
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        extra_key = self.extra_key(list(declared), names_schema, pointer)
-        if extra_value is not None and extra_key is not None:
-            extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
+        if patterns or allowed is not None:
+            extra = self.classed_extras(patterns, list(declared), allowed, extra_value)
+        else:
+            extra_key = self.extra_key(list(declared), names_schema, pointer)
+            if extra_value is not None and extra_key is not None:
+                extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
         counted = high if high is not None else low
         if counted and len(members) * (counted + 2) > MAX_COUNTING_STATES:
             self.unenforceable(
@@ -110,6 +133,41 @@ class ObjectRules(CompilerCore):
             )
             low, high = 0, None
         return self.object_rule(members, extra, _Counts(low, high), dependencies)
+
+    def pattern_properties(self, schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
+        """patternProperties with their automata ([] when absent); refused by name when a pattern has none."""
+        if not schema.get("patternProperties"):
+            return []
+        try:
+            return pattern_properties(schema, pointer)
+        except GrammarError as exc:
+            self.unenforceable("patternProperties", pointer, exc.reason)
+            return []
+
+    def names_dfa(self, names_schema: Any, pointer: str) -> CharDfa | None:
+        """propertyNames as a key automaton, for objects with declared names or patterns; refused by name
+        when it has none (without declared names or patterns, extra_key() writes it as a schema)."""
+        try:
+            found = property_names_dfa(names_schema)
+        except GrammarError:
+            found = None
+        if found is None:
+            self.unenforceable("propertyNames", pointer, "beside declared properties or patternProperties")
+        return found
+
+    def classed_extras(
+        self, patterns: list[PatternProperty], declared: list[str], allowed: CharDfa | None, extra_value: str | None
+    ) -> str | None:
+        """One `"key": value` rule over every class of undeclared keys (see key_classes.py)."""
+        options = []
+        for keys in key_classes(patterns, declared, allowed):
+            value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0]) if keys.schemas else extra_value
+            if value is None:
+                continue
+            content = dfa_to_gbnf(keys.dfa, self.new_name, self.rules.__setitem__, canonical=True)
+            if content is not None:
+                options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
+        return self.rule("kv", alt(options))
 
     def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
         """Whether this object gets no extra properties though its schema allows them (closed_objects):

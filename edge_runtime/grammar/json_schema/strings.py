@@ -5,15 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, repeat, seq
-from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
+from edge_runtime.grammar.json_schema.char_dfa import dfa_to_gbnf
+from edge_runtime.grammar.json_schema.core import CompilerCore, seq
+from edge_runtime.grammar.json_schema.formats import (
+    FORMAT_RULES,
+    MIN_BOUNDED_URI,
+    UNSUPPORTED_FORMATS,
+    bounded_uri,
+)
+from edge_runtime.grammar.json_schema.lengths import counted
 from edge_runtime.grammar.json_schema.logic import excludes_strings
 from edge_runtime.grammar.json_schema.negation import string_exclusion
 from edge_runtime.grammar.json_schema.regex import pattern_to_gbnf
+from edge_runtime.grammar.json_schema.string_sets import string_dfa
+
+MAX_LENGTH = 2**53
+"""Longest minLength/maxLength compiled (lengths.py writes any count in a few hundred rules)."""
 
 
 class StringRules(CompilerCore):
-    """A string schema's rule; one constraint per string (a second is refused by name)."""
+    """A string schema's rule: one constraint as GBNF directly, several as one automaton (a constraint with
+    no automaton beside another is refused by name)."""
 
     def string(self, schema: dict[str, Any], pointer: str) -> str | None:
         low = self.count(schema, "minLength", pointer, 0)
@@ -22,17 +34,13 @@ class StringRules(CompilerCore):
         if low > 0 or high is not None:
             if high is not None and high < low:
                 return None
-            if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
+            if low > MAX_LENGTH or (high is not None and high > MAX_LENGTH):
                 self.unenforceable(
-                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_REPEAT}"
+                    "maxLength" if high is not None else "minLength", pointer, f"lengths above {MAX_LENGTH}"
                 )
             else:
-                constraints.append(
-                    (
-                        "minLength" if low else "maxLength",
-                        self.rule("str", f'"\\"" {repeat(self.use("char"), low, high)} "\\""'),
-                    )
-                )
+                chars = counted(self.use("char"), low, high, self.rule)
+                constraints.append(("minLength" if low else "maxLength", self.rule("str", f'"\\"" {chars} "\\""')))
         if "pattern" in schema:
             pattern = schema["pattern"]
             if not isinstance(pattern, str):
@@ -55,6 +63,26 @@ class StringRules(CompilerCore):
             self.unenforceable("format", pointer, f"format '{name}' has no grammar here")
         if not constraints:
             return self.use("string")
+        only_lengths = [keyword for keyword, _ in constraints[:-1]] in (["minLength"], ["maxLength"])
+        if only_lengths and name == "uri" and low <= 2 and high is not None and high >= MIN_BOUNDED_URI:
+            self.use("fmt-uri")  # a URI is at least two characters long: a minLength up to 2 holds
+            return self.rule("str", f'"\\"" ( {bounded_uri(high)} ) "\\""')
+        if len(constraints) > 1:
+            try:
+                return self.combined_string(schema, low, high, excluded)
+            except GrammarError:
+                pass  # refused below, by the name of each constraint beside the first
         for keyword, _ in constraints[1:]:
             self.unenforceable(keyword, pointer, f"together with '{constraints[0][0]}' on one string")
         return constraints[0][1]
+
+    def combined_string(
+        self, schema: dict[str, Any], low: int, high: int | None, excluded: list[str] | None
+    ) -> str | None:
+        """One string under several of pattern, lengths, format and excluded values, as the intersection
+        of their automata (string_sets.py); GrammarError when one of them has none or it grows too big."""
+        dfa = string_dfa(schema, low, high, excluded)
+        if dfa is None:
+            raise GrammarError("a constraint on this string has no automaton")
+        content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__)
+        return None if content is None else self.rule("str", f'"\\"" {content} "\\""')

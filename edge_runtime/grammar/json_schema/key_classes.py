@@ -1,0 +1,107 @@
+"""The keys of an object's undeclared properties, split by which patternProperties they match.
+
+A key that no declared name equals gets the schemas of every patternProperties pattern it matches, and
+additionalProperties only when it matches none. Each set of matched patterns is one class of keys: the
+intersection of those patterns' automata with the complements of the others' and of the declared names
+(and with propertyNames where it is a string automaton). Classes with no key drop out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.json_schema.char_dfa import (
+    CharDfa,
+    complement,
+    intersection,
+    length_dfa,
+    minimized,
+    names_dfa,
+    pattern_dfa,
+)
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS
+from edge_runtime.grammar.json_schema.string_sets import string_dfa
+
+MAX_PATTERNS = 6
+"""Most patternProperties patterns per object (the classes are the sets of patterns a key matches)."""
+
+_NAME_KEYWORDS = frozenset({"type", "pattern", "minLength", "maxLength", "format"})
+
+
+@dataclass(frozen=True)
+class PatternProperty:
+    pattern: str
+    dfa: CharDfa
+    schema: Any
+    pointer: str
+
+
+@dataclass(frozen=True)
+class KeyClass:
+    """Undeclared keys `dfa` accepts, whose values satisfy every one of `schemas` (none: additionalProperties
+    applies instead)."""
+
+    dfa: CharDfa
+    schemas: tuple[Any, ...]
+    pointers: tuple[str, ...]
+
+
+def pattern_properties(schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
+    """The object's patternProperties with their automata; GrammarError (naming the pattern) when a pattern
+    has none or there are too many."""
+    found = schema.get("patternProperties") or {}
+    if not isinstance(found, dict):
+        raise GrammarError(f"invalid schema at '{pointer}': patternProperties must be an object")
+    if len(found) > MAX_PATTERNS:
+        raise GrammarError(f"more than {MAX_PATTERNS} patterns")
+    out = []
+    for pattern, sub in found.items():
+        out.append(PatternProperty(pattern, pattern_dfa(pattern), sub, f"{pointer}/patternProperties/{pattern}"))
+    return out
+
+
+def property_names_dfa(names_schema: Any) -> CharDfa | None:
+    """The automaton of the keys propertyNames allows, when it is a string schema of pattern, lengths and
+    format only; None otherwise (True and {} included: they allow every key)."""
+    if not isinstance(names_schema, dict) or set(names_schema) - ANNOTATIONS - _NAME_KEYWORDS:
+        return None
+    declared = names_schema.get("type", "string")
+    if declared not in ("string", ["string"]):
+        return None
+    low = names_schema.get("minLength", 0)
+    high = names_schema.get("maxLength")
+    if not isinstance(low, int) or not (high is None or isinstance(high, int)):
+        return None
+    return string_dfa(names_schema, low, high, None)
+
+
+def key_classes(
+    patterns: list[PatternProperty], declared: list[str], allowed: CharDfa | None
+) -> list[KeyClass]:
+    """One class per set of patterns some undeclared key matches exactly (the empty set: the keys of
+    additionalProperties), keys limited to `allowed` when given."""
+    base = complement(names_dfa(declared)) if declared else length_dfa(0, None)
+    if allowed is not None:
+        base = intersection(base, allowed)
+    classes = []
+    indexes = range(len(patterns))
+    for size in range(len(patterns) + 1):
+        for chosen in combinations(indexes, size):
+            dfa = base
+            for index in indexes:
+                part = patterns[index].dfa
+                dfa = minimized(intersection(dfa, part if index in chosen else complement(part)))
+                if dfa.empty:
+                    break
+            if not dfa.empty:
+                classes.append(
+                    KeyClass(
+                        dfa,
+                        tuple(patterns[i].schema for i in chosen),
+                        tuple(patterns[i].pointer for i in chosen),
+                    )
+                )
+    return classes
