@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-MAX_CODE_POINT = 0x10FFFF
+from edge_runtime.grammar.syntax import MAX_CODE_POINT
+from edge_runtime.grammar.utf8 import normalize_ranges
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -20,13 +21,7 @@ def normalized(ranges: list[tuple[int, int]]) -> Ranges:
         for part in ((low, min(high, _SURROGATES[0] - 1)), (max(low, _SURROGATES[1] + 1), high)):
             if part[0] <= part[1]:
                 pieces.append(part)
-    merged: list[tuple[int, int]] = []
-    for low, high in sorted(pieces):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return tuple(merged)
+    return tuple(normalize_ranges(tuple(pieces), negated=False))
 
 
 @lru_cache(maxsize=4096)
