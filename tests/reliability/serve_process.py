@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from live_server import free_port, serve_command
-
-START_TIMEOUT_S = 120.0
+from live_server import free_port, read_output, serve_command, wait_until_ready
 
 
 @dataclass
@@ -53,10 +49,9 @@ def serve_process(models_dir: Path, *args: str, prefix: Sequence[str] = ()) -> I
         text=True,
     )
     server = ServeProcess(process, f"http://127.0.0.1:{port}")
-    reader = threading.Thread(target=_collect, args=(process, server.lines), daemon=True)
-    reader.start()
+    reader = read_output(process, server.lines)
     try:
-        _wait_until_healthy(server)
+        wait_until_ready(process, server.lines, f"{server.base_url}/v1/health", "server")
         yield server
     finally:
         if process.poll() is None:
@@ -76,25 +71,3 @@ def running_server(
 ) -> AbstractContextManager[ServeProcess]:
     """serve_process with one small slot and a 5 s grace, the setting of the store tests."""
     return serve_process(models_dir, "--slots", "1", "--ctx", "256", "--grace", "5", *extra, prefix=prefix)
-
-
-def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-
-
-def _wait_until_healthy(server: ServeProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    with server.client() as http:
-        while True:
-            if server.process.poll() is not None:
-                time.sleep(0.2)  # let the reader take the last lines
-                status = server.process.returncode
-                raise AssertionError(f"the server exited with {status}:\n{server.output()}")
-            assert time.monotonic() < deadline, f"the server did not come up:\n{server.output()}"
-            try:
-                if http.get("/v1/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)

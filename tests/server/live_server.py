@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -130,3 +131,38 @@ def serve_command(
         sys.executable, "-m", "edge_runtime.cli", "serve", "--models-dir", str(models_dir),
         "--port", str(port), *loads, *options,
     ]  # fmt: skip
+
+
+PROCESS_START_TIMEOUT_S = 120.0
+
+
+def read_output(process: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
+    """Collect a child process's combined output into `lines`, line by line, in a daemon thread (what a test
+    shows when the process fails)."""
+
+    def collect() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    return reader
+
+
+def wait_until_ready(process: subprocess.Popen[str], lines: list[str], url: str, what: str) -> None:
+    """Poll `url` until it answers 200; fail with the process's output if it exits or does not come up."""
+    deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+    with httpx.Client(timeout=5.0) as http:
+        while True:
+            if process.poll() is not None:
+                time.sleep(0.2)  # let the reader take the last lines
+                output = "\n".join(lines)
+                raise AssertionError(f"the {what} exited with {process.returncode}:\n{output}")
+            assert time.monotonic() < deadline, f"the {what} did not come up:\n" + "\n".join(lines)
+            try:
+                if http.get(url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)

@@ -13,11 +13,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-from live_server import free_port
+from live_server import free_port, read_output, wait_until_ready
 
 HERE = Path(__file__).resolve().parent
-START_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -33,33 +31,14 @@ class UpstreamProcess:
             self.process.wait()
 
 
-def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-
-
 @contextmanager
 def upstream_process(command: Sequence[str], port: int, ready_path: str = "/v1/models") -> Iterator[UpstreamProcess]:
     """Start `command` (listening on `port`), wait until `ready_path` answers 200, and kill it on exit."""
     process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     upstream = UpstreamProcess(process, f"http://127.0.0.1:{port}/v1")
-    reader = threading.Thread(target=_collect, args=(process, upstream.lines), daemon=True)
-    reader.start()
+    reader = read_output(process, upstream.lines)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with httpx.Client(timeout=5.0) as http:
-            while True:
-                if process.poll() is not None:
-                    time.sleep(0.2)
-                    raise AssertionError(f"the upstream exited with {process.returncode}:\n" + "\n".join(upstream.lines))
-                assert time.monotonic() < deadline, "the upstream did not come up:\n" + "\n".join(upstream.lines)
-                try:
-                    if http.get(f"http://127.0.0.1:{port}{ready_path}").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+        wait_until_ready(process, upstream.lines, f"http://127.0.0.1:{port}{ready_path}", "upstream")
         yield upstream
     finally:
         upstream.kill()
