@@ -14,6 +14,7 @@ import anyio
 
 from edge_runtime.engine.embeddings import Embedder, Pooling, Truncation
 from edge_runtime.engine.llama_handles import ContextParams, LlamaContext, LlamaModel
+from edge_runtime.engine.prefix_checkpoints import CHECKPOINTS_PER_SLOT
 from edge_runtime.engine.scheduler import BatchScheduler, Reservation
 from edge_runtime.engine.tokenizer import Tokenizer
 from edge_runtime.engine.types import GenerationEvent, GenerationRequest
@@ -125,6 +126,7 @@ def required_bytes(info: ModelInfo, config: EngineConfig, model_type: ModelType)
             n_ubatch=config.n_ubatch,
             swa_full=config.swa_full,
             kv_cache_type=kv_cache_type_for(info, config),
+            checkpoints_per_seq=CHECKPOINTS_PER_SLOT,
         )
     return estimate.total_bytes
 

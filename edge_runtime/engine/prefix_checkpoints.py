@@ -61,3 +61,8 @@ class SlotCheckpoints:
 
     def clear(self) -> None:
         self._checkpoints.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the saved windows hold."""
+        return sum(len(c.state) for c in self._checkpoints)

@@ -102,6 +102,11 @@ class BatchScheduler:
     def queue_depth(self) -> int:
         return len(self._waiting)
 
+    @property
+    def checkpoint_bytes(self) -> int:
+        """Memory held by the slots' prefix checkpoints (read without the scheduler's lock: a scrape's view)."""
+        return sum(slot.checkpoints.nbytes for slot in self._slots)
+
     def check(self, request: GenerationRequest) -> None:
         """Refuse what could never run, before anything is queued."""
         check_request(request, n_ctx=self.n_ctx, n_slots=len(self._slots), n_vocab=self.context.n_vocab)

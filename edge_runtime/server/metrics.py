@@ -118,8 +118,12 @@ class SchedulerView(Protocol):
     @property
     def queue_depth(self) -> int: ...
 
+    @property
+    def checkpoint_bytes(self) -> int: ...
+
     prompt_tokens_decoded: int
     abandoned: int
+    checkpoint_restores: int
 
 
 class EngineModelView(Protocol):
@@ -177,6 +181,16 @@ class ServerMetrics:
             "Generations whose client left before the end, since the model loaded.",
             ("model",),
         )
+        self.checkpoint_restores = Counter(
+            "edge_runtime_prefix_checkpoint_restores_total",
+            "Prompts that resumed from a saved sliding window after a shared prefix, since the model loaded.",
+            ("model",),
+        )
+        self.checkpoint_bytes = Gauge(
+            "edge_runtime_prefix_checkpoint_bytes",
+            "Memory held by saved sliding windows (prefix checkpoints), all slots together.",
+            ("model",),
+        )
         self.time_to_first_token = Histogram(
             "edge_runtime_time_to_first_token_seconds",
             "Time from admission to the first generated token.",
@@ -222,7 +236,15 @@ class ServerMetrics:
 
     def observe_engine(self, models: Sequence[EngineModelView]) -> None:
         """Refresh the gauges from the loaded models' schedulers (unloaded models drop out)."""
-        for series in (self.queue_depth, self.busy_slots, self.prompt_tokens_decoded, self.abandoned_generations):
+        per_model = (
+            self.queue_depth,
+            self.busy_slots,
+            self.prompt_tokens_decoded,
+            self.abandoned_generations,
+            self.checkpoint_restores,
+            self.checkpoint_bytes,
+        )
+        for series in per_model:
             series.values.clear()
         for model in models:
             scheduler = model.scheduler
@@ -231,6 +253,8 @@ class ServerMetrics:
                 self.busy_slots.set(model.model_id, value=scheduler.busy_slots)
                 self.prompt_tokens_decoded.set_total(model.model_id, value=scheduler.prompt_tokens_decoded)
                 self.abandoned_generations.set_total(model.model_id, value=scheduler.abandoned)
+                self.checkpoint_restores.set_total(model.model_id, value=scheduler.checkpoint_restores)
+                self.checkpoint_bytes.set(model.model_id, value=scheduler.checkpoint_bytes)
 
     def render(self) -> str:
         series = (
@@ -242,6 +266,8 @@ class ServerMetrics:
             self.busy_slots,
             self.prompt_tokens_decoded,
             self.abandoned_generations,
+            self.checkpoint_restores,
+            self.checkpoint_bytes,
             self.time_to_first_token,
             self.time_per_token,
             self.grammar_mask_time,

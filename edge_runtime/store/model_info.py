@@ -164,10 +164,11 @@ class MemoryEstimate:
     weights_bytes: int
     kv_cache_bytes: int
     compute_bytes: int
+    checkpoint_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.checkpoint_bytes
 
 
 def estimate_memory(
@@ -178,6 +179,7 @@ def estimate_memory(
     n_ubatch: int = 128,
     swa_full: bool = False,
     kv_cache_type: KvCacheType = "f16",
+    checkpoints_per_seq: int = 0,
 ) -> MemoryEstimate:
     """Estimate the RAM for `info` loaded by llama.cpp with `n_ctx` KV cells in total over `n_seq` sequences.
 
@@ -191,6 +193,8 @@ def estimate_memory(
     compute  = n_ubatch x vocab x 4 (the logits of a micro-batch, the largest buffer: 128 MiB for Gemma 3's
                262,144 tokens at n_ubatch 128) + n_ubatch x 4 x (4 x n_embd + 2 x n_ff + n_head x n_ctx)
                (hidden states, the feed-forward and the attention scores of one micro-batch; an upper bound).
+    checkpoints = n_seq x checkpoints_per_seq x one sequence's sliding-window cells (prefix checkpoints: saved
+               windows, kept only when the window alone is cached; 0 otherwise).
     """
     if n_ctx <= 0 or n_seq <= 0 or n_ubatch <= 0:
         raise BadRequest(f"n_ctx, n_seq and n_ubatch must be positive (got {n_ctx}, {n_seq}, {n_ubatch})")
@@ -200,11 +204,16 @@ def estimate_memory(
     window_cells = cells_per_seq
     if info.sliding_window and not swa_full:
         window_cells = min(cells_per_seq, _round_up(info.sliding_window + n_ubatch, KV_CELL_PADDING))
-    kv_bytes = 0
+    kv_bytes = window_bytes = 0
     for layer in range(info.n_layer):
-        cells = n_seq * (window_cells if info.sliding_window_layers[layer] else cells_per_seq)
-        values = cells * info.n_head_kv[layer] * (info.key_length + info.value_length)
-        kv_bytes += int(values * KV_BYTES_PER_VALUE[kv_cache_type])
+        sliding = info.sliding_window_layers[layer]
+        cells = n_seq * (window_cells if sliding else cells_per_seq)
+        per_cell = (
+            info.n_head_kv[layer] * (info.key_length + info.value_length) * KV_BYTES_PER_VALUE[kv_cache_type]
+        )
+        kv_bytes += int(cells * per_cell)
+        window_bytes += int(window_cells * per_cell) if sliding else 0
+    keeps_checkpoints = bool(info.sliding_window) and not swa_full
     logits_bytes = n_ubatch * info.vocab_size * F32_BYTES
     activation_bytes = (
         n_ubatch
@@ -215,6 +224,7 @@ def estimate_memory(
         weights_bytes=info.weights_bytes,
         kv_cache_bytes=kv_bytes,
         compute_bytes=logits_bytes + activation_bytes,
+        checkpoint_bytes=n_seq * checkpoints_per_seq * window_bytes if keeps_checkpoints else 0,
     )
 
 

@@ -11,8 +11,10 @@ import pytest
 from engine_support import RunGeneration, prose
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
-from edge_runtime.engine.prefix_checkpoints import PrefixCheckpoint, SlotCheckpoints
+from edge_runtime.engine.prefix_checkpoints import CHECKPOINTS_PER_SLOT, PrefixCheckpoint, SlotCheckpoints
 from edge_runtime.engine.types import GenerationRequest
+from edge_runtime.server.metrics import ServerMetrics
+from edge_runtime.store.model_info import estimate_memory
 
 pytestmark = pytest.mark.gemma
 
@@ -46,6 +48,16 @@ def test_a_shared_prefix_resumes_from_its_checkpoint_once_the_window_moved_on(
     assert third.done.cached_prompt_tokens >= len(shared)
     assert scheduler.checkpoint_restores == 1
     assert scheduler.prompt_tokens_decoded - decoded == len(third_prompt) - third.done.cached_prompt_tokens
+    # What a /metrics scrape reads, and the store's estimate bounds what the checkpoints hold.
+    metrics = ServerMetrics()
+    metrics.observe_engine([gemma])
+    exported = metrics.render()
+    assert 'edge_runtime_prefix_checkpoint_restores_total{model="gemma"} 1' in exported
+    assert f'edge_runtime_prefix_checkpoint_bytes{{model="gemma"}} {scheduler.checkpoint_bytes}' in exported
+    bound = estimate_memory(
+        gemma.info, n_ctx=2048, n_seq=1, checkpoints_per_seq=CHECKPOINTS_PER_SLOT
+    ).checkpoint_bytes
+    assert 0 < scheduler.checkpoint_bytes <= bound
 
     # The same prompt read afresh (after an unrelated one, which shares nothing but BOS) answers the same.
     run(gemma, GenerationRequest(prose(gemma, "Unrelated:", 900, first=True), max_tokens=1))

@@ -128,6 +128,18 @@ def test_sliding_window_and_grouped_heads_shrink_the_kv_cache(write_file: Callab
     assert capped.kv_cache_bytes == 256 * (1 + 2) * 16 * 2  # window 128 + ubatch 128, padded to 256 cells
     assert estimate_memory(windowed, n_ctx=4096, n_seq=1, swa_full=True).kv_cache_bytes == 4096 * 3 * 16 * 2
     assert estimate_memory(windowed, n_ctx=4096, n_seq=4).kv_cache_bytes == 4 * capped.kv_cache_bytes
+    # Prefix checkpoints: each a sequence's window on its sliding layers, kept only when the window alone is.
+    with_checkpoints = estimate_memory(windowed, n_ctx=4096, n_seq=4, checkpoints_per_seq=2)
+    assert with_checkpoints.checkpoint_bytes == 4 * 2 * capped.kv_cache_bytes
+    assert (
+        with_checkpoints.total_bytes
+        == estimate_memory(windowed, n_ctx=4096, n_seq=4).total_bytes + 8 * 256 * 96
+    )
+    assert (
+        estimate_memory(windowed, n_ctx=4096, n_seq=4, swa_full=True, checkpoints_per_seq=2).checkpoint_bytes
+        == 0
+    )
+    assert estimate_memory(plain, n_ctx=4096, n_seq=4, checkpoints_per_seq=2).checkpoint_bytes == 0
 
 
 def test_explicit_sliding_window_pattern(write_file: Callable[[bytes], Path]) -> None:
