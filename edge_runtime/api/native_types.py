@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class NativeModel(BaseModel):
-    """Base of every native type: extra keys are ignored (clients send fields we do not model, e.g. tool_name)."""
+    """Base of every native type: extra keys are ignored (clients send fields we do not model, e.g. tool_name);
+    NaN and Infinity, which JSON does not have, are refused."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
 
 
 # ---- content -------------------------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ _NEGLIGIBLE_GAP = 30.0
 the whole vocabulary of such tokens holds under 1e-7 of the mass. They are dropped before the softmax (and so is
 what min_p drops: p / p_best < min_p), which spares exp and sorting over the whole vocabulary."""
 
+_FLOAT32_LOWEST = float(np.finfo(np.float32).min)
+_FLOAT32_HIGHEST = float(np.finfo(np.float32).max)
+
 _TOP_N_WINDOW = 16.0
 """Top-N alternatives are first looked for among the tokens this close to the best logit (usually plenty)."""
 
@@ -111,14 +114,17 @@ class TokenSampler:
             return int(np.argmax(logits))
         peak = float(logits.max())
         gap = _NEGLIGIBLE_GAP if params.min_p <= 0.0 else min(_NEGLIGIBLE_GAP, -math.log(params.min_p))
-        floor = peak - gap * params.temperature
+        # Held to float32's finite range: a huge temperature (Llama Stack sets no upper bound) must not let
+        # masked (-inf) tokens in, nor make 0 x inf a NaN; its draw is then uniform over the allowed tokens.
+        floor = max(peak - gap * params.temperature, _FLOAT32_LOWEST)
+        scale = np.float32(min(1.0 / params.temperature, _FLOAT32_HIGHEST))
         if 0 < params.top_k < logits.shape[0]:
             candidates = np.argpartition(logits, -params.top_k)[-params.top_k :]
             candidates = candidates[logits[candidates] >= floor]
         else:
             candidates = np.flatnonzero(logits >= floor)
         probs = logits[candidates] - np.float32(peak)
-        probs *= np.float32(1.0 / params.temperature)
+        probs *= scale
         np.exp(probs, out=probs)
         if params.top_p < 1.0:
             keep = _nucleus(probs, params.top_p)

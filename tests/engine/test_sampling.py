@@ -31,6 +31,21 @@ def test_temperature_spreads_the_draws() -> None:
     assert hot[3] < 0.4 * hot.total()
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 1e30, 1e308, float("inf")])
+def test_extreme_temperatures_draw_only_allowed_tokens(temperature: float) -> None:
+    """Llama Stack bounds temperature only below: a masked token (-inf) must never be drawn, and nothing
+    becomes NaN (1e308 once drew a masked token 0 and failed the generation)."""
+    sampler = TokenSampler.create(SamplingParams(temperature=temperature, seed=5), 0, [])
+    for _ in range(50):
+        logits = LOGITS.copy()
+        logits[[0, 3, 5]] = -np.inf
+        assert sampler.sample(logits, None, np.zeros(0, dtype=np.bool_)) in {1, 2, 4, 6, 7}
+    if temperature <= 1.0:
+        assert draws(SamplingParams(temperature=temperature, seed=5), count=20) == Counter({3: 20})
+    else:
+        assert len(draws(SamplingParams(temperature=temperature, seed=5), count=400)) == len(LOGITS)
+
+
 def test_draws_follow_the_softmax() -> None:
     counts = draws(SamplingParams(temperature=1.0, seed=3), count=4000)
     expected = np.exp(LOGITS - LOGITS.max()) / np.exp(LOGITS - LOGITS.max()).sum()

@@ -180,6 +180,30 @@ def test_openai_non_finite_number_is_a_400_saying_so(http: httpx.Client, value: 
     assert "finite number" in error["message"] and error["param"] == "temperature"
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity"])
+def test_native_non_finite_number_is_a_400_saying_so(http: httpx.Client, value: str) -> None:
+    """Llama Stack bounds temperature only below: Infinity once reached the sampler (and 1e308 drew a token the
+    grammar had masked: tests/engine/test_sampling.py)."""
+    raw = (
+        f'{{"model_id": "{TINY_ID}", "messages": [{{"role": "user", "content": "hi"}}], "sampling_params": '
+        f'{{"strategy": {{"type": "top_p", "temperature": {value}}}, "max_tokens": 2}}}}'
+    )
+    json_type = {"content-type": "application/json"}
+    response = http.post("/v1/inference/chat-completion", content=raw.encode(), headers=json_type)
+    assert response.status_code == 400, response.text
+    [error] = response.json()["error"]["detail"]["errors"]
+    assert error["msg"] == "Input should be a finite number" and error["loc"][-1] == "temperature"
+    # A huge finite temperature is a uniform draw over what the grammar allows (it once drew a masked token).
+    huge = {
+        "model_id": TINY_ID,
+        "messages": [{"role": "user", "content": "hi"}],
+        "sampling_params": {"strategy": {"type": "top_p", "temperature": 1e308}, "max_tokens": 8},
+        "response_format": {"type": "json_schema", "json_schema": {"type": "array", "items": {"type": "integer"}}},
+    }
+    answer = http.post("/v1/inference/chat-completion", json=huge)
+    assert answer.status_code == 200, answer.text
+
+
 def _requests_with_status(http: httpx.Client, status_prefix: str) -> float:
     lines = http.get("/metrics").text.splitlines()
     return sum(
