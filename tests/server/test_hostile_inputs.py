@@ -204,6 +204,21 @@ def test_native_non_finite_number_is_a_400_saying_so(http: httpx.Client, value: 
     assert answer.status_code == 200, answer.text
 
 
+def test_malformed_schema_is_a_400_on_both_families(http: httpx.Client) -> None:
+    """A keyword of the wrong type the compiler reached through another keyword was a TypeError and a 500."""
+    schema = {"type": "object", "dependentSchemas": {"a": {"properties": "date-time"}}}
+    chat = {"model": TINY_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    response_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+    openai = http.post(OPENAI_CHAT, json={**chat, "response_format": response_format})
+    assert openai.status_code == 400, openai.text
+    assert "invalid schema: at '#/dependentSchemas/a/properties'" in openai.json()["error"]["message"]
+    native = http.post(
+        "/v1/inference/completion",
+        json={"model_id": TINY_ID, "content": "hi", "response_format": {"type": "json_schema", "json_schema": schema}},
+    )
+    assert native.status_code == 400 and "invalid schema" in native.json()["detail"], native.text
+
+
 def _requests_with_status(http: httpx.Client, status_prefix: str) -> float:
     lines = http.get("/metrics").text.splitlines()
     return sum(

@@ -83,6 +83,30 @@ def _schema_gbnf(
         raise GrammarError(
             "the schema is too deeply nested or has too many properties or items to compile"
         ) from None
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        if isinstance(exc, GrammarError):
+            raise
+        problem = _metaschema_problem(schema)
+        if problem is None:
+            raise  # a valid schema the compiler failed on: our bug, and reported as one
+        raise GrammarError(f"invalid schema: {problem}") from None
     if root is None:
         raise GrammarError("the schema accepts no value, so no output can satisfy it")
     return compiler.gbnf(root), tuple(compiler.unenforced)
+
+
+def _metaschema_problem(schema: Any) -> str | None:
+    """What makes `schema` invalid under draft 2020-12's metaschema, or None. The compiler checks the keywords
+    it reads as it reads them; a malformed one it trips on (a `properties` that is a string, under a keyword
+    it reached first) is explained here, on that failure path only, so a valid schema pays nothing."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    try:
+        error = best_match(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema))
+    except RecursionError:
+        return "it is too deeply nested to check"
+    if error is None:
+        return None
+    pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path)
+    return f"at '#{pointer}': {error.message}"
