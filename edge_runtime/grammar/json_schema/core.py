@@ -117,6 +117,12 @@ class CompilerCore(ABC):
         self.rules: dict[str, str] = {}
         self.bodies: dict[str, str] = {}
         self.ref_rules: dict[int, str] = {}
+        self.sub_grammars: dict[str, Grammar] = {}
+        """`sub_grammar`'s memo, by the sub-schema's JSON."""
+        self.exprs: dict[str, str | None] = {}
+        """`expr`'s memo, by the schema's JSON."""
+        self.keys_not_in: dict[tuple[str, ...], str] = {}
+        """`key_not_in`'s memo, by the declared names."""
         self.unenforced: list[str] = []
         self.counter = 0
         self.merge_depth = 0

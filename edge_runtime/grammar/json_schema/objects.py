@@ -209,11 +209,17 @@ class ObjectRules(CompilerCore):
         return self.expr({"allOf": [names_schema, {"type": "string"}]}, where)
 
     def key_not_in(self, names: list[str]) -> str:
-        """A JSON key (canonical form, quotes included) that is none of `names`."""
-        trie = _KeyTrie()
-        for name in names:
-            trie.add(_key_units(name))
-        return f'"\\"" {self.key_node(trie)}'
+        """A JSON key (canonical form, quotes included) that is none of `names`. Memoized per compile: the
+        same declared names come back with every merge of an object (1,500 tries for 30 name lists in
+        Github_hard o69586), and each trie walk writes a rule body per character."""
+        key = tuple(names)
+        found = self.keys_not_in.get(key)
+        if found is None:
+            trie = _KeyTrie()
+            for name in names:
+                trie.add(_key_units(name))
+            found = self.keys_not_in[key] = f'"\\"" {self.key_node(trie)}'
+        return found
 
     def key_node(self, node: _KeyTrie) -> str:
         tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""')
