@@ -78,6 +78,7 @@ class _Nfa:
     def __init__(self) -> None:
         self.edges: list[list[tuple[Ranges, int]]] = []
         self.epsilon: list[list[int]] = []
+        self.closures: dict[int, frozenset[int]] = {}
 
     def state(self) -> int:
         if len(self.edges) >= MAX_STATES * 4:
@@ -122,8 +123,19 @@ class _Nfa:
         raise GrammarError("an anchor inside a pattern cannot be compiled to a grammar")
 
     def closure(self, states: Iterable[int]) -> frozenset[int]:
-        seen = set(states)
-        pending = list(seen)
+        """The states `states` reach by epsilon edges, as the union of each state's own closure (computed
+        once per state: subset construction asks for the same states' closures again and again)."""
+        found: set[int] = set()
+        for state in states:
+            own = self.closures.get(state)
+            if own is None:
+                own = self.closures[state] = self._closure_of(state)
+            found |= own
+        return frozenset(found)
+
+    def _closure_of(self, state: int) -> frozenset[int]:
+        seen = {state}
+        pending = [state]
         while pending:
             for target in self.epsilon[pending.pop()]:
                 if target not in seen:
@@ -133,13 +145,26 @@ class _Nfa:
 
 
 def _split(edges: list[tuple[Ranges, int]]) -> list[tuple[int, int, frozenset[int]]]:
-    """The characters of `edges` cut into disjoint intervals, each with the set of targets it reaches."""
-    points = sorted({p for ranges, _ in edges for low, high in ranges for p in (low, high + 1)})
+    """The characters of `edges` cut into disjoint intervals, each with the set of targets it reaches: one
+    sweep over the range ends, counting how many ranges of each target are open."""
+    changes: dict[int, list[tuple[int, int]]] = {}
+    for ranges, target in edges:
+        for low, high in ranges:
+            changes.setdefault(low, []).append((target, 1))
+            changes.setdefault(high + 1, []).append((target, -1))
+    points = sorted(changes)
+    open_ranges: dict[int, int] = {}
     out: list[tuple[int, int, frozenset[int]]] = []
     for low, following in pairwise(points):
-        targets = frozenset(t for ranges, t in edges if any(lo <= low <= hi for lo, hi in ranges))
-        if not targets:
+        for target, step in changes[low]:
+            count = open_ranges.get(target, 0) + step
+            if count:
+                open_ranges[target] = count
+            else:
+                del open_ranges[target]
+        if not open_ranges:
             continue
+        targets = frozenset(open_ranges)
         if out and out[-1][1] == low - 1 and out[-1][2] == targets:
             out[-1] = (out[-1][0], following - 1, targets)
         else:
@@ -166,13 +191,16 @@ def pattern_dfa(pattern: str) -> CharDfa:
 
 def _determinize(nfa: _Nfa, start: int, end: int) -> CharDfa:
     first = nfa.closure([start])
+    closures: dict[frozenset[int], frozenset[int]] = {}
     numbers = {first: 0}
     order = [first]
     transitions: list[tuple[Transition, ...]] = []
     for current in order:
         row = []
         for low, high, targets in _split([edge for state in current for edge in nfa.edges[state]]):
-            target = nfa.closure(targets)
+            target = closures.get(targets)
+            if target is None:
+                target = closures[targets] = nfa.closure(targets)
             if target not in numbers:
                 if len(numbers) >= MAX_STATES:
                     raise _too_big("the pattern")
