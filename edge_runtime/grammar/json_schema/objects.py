@@ -233,13 +233,16 @@ class ObjectRules(CompilerCore):
             raw_class = alt([ascii_class, self.use("key-wide")])
         else:
             raw_class = json_char_set(complement(tuple(excluded)))
-        if raw_class:
-            options.append(f"{raw_class} {tail}")
+        deviations = [f"{raw_class} {tail}"] if raw_class else []
         free_escapes = [e for e in _KEY_ESCAPES if e not in escape_children]
         if escape_children:
-            options += [f"{gbnf_literal(e)} {tail}" for e in free_escapes]
+            deviations += [f"{gbnf_literal(e)} {tail}" for e in free_escapes]
         else:
-            options.append(f"{self.use('key-escape')} {tail}")
+            deviations.append(f"{self.use('key-escape')} {tail}")
+        if deviations:
+            # One rule per set of next characters, shared by every node with that set: the deviation is
+            # most of a node's text, and a schema's trie repeats a few dozen sets over hundreds of nodes.
+            options.append(self.rule("key-other", " | ".join(deviations)))
         for unit, child in node.children.items():
             options.append(f"{gbnf_literal(unit)} {self.key_node(child)}")
         return self.rule("key", " | ".join(options))
