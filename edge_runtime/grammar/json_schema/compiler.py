@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_runtime.grammar.gbnf_text import gbnf_literal
-from edge_runtime.grammar.grammar import Grammar, compile_gbnf
+from edge_runtime.grammar.grammar import Grammar, compile_rules
 from edge_runtime.grammar.json_schema.arrays import ArrayRules
 from edge_runtime.grammar.json_schema.core import alt, json_text, json_type, value_key
 from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
@@ -176,7 +176,7 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         sub.sub_grammars = self.sub_grammars
         root = sub.expr(schema, pointer)
         self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
-        grammar = compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))
+        grammar = compile_rules(sub.grammar_rules(root or "[^\\x00-\\U0010FFFF]"))
         if not sub.unenforced:
             self.sub_grammars[key] = grammar
         return grammar

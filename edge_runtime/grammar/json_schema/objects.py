@@ -222,7 +222,7 @@ class ObjectRules(CompilerCore):
         return found
 
     def key_node(self, node: _KeyTrie) -> str:
-        tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""')
+        tail = self.use("key-tail")
         options = [] if node.terminal else ['"\\""']
         raw_children = [unit for unit in node.children if not unit.startswith("\\")]
         escape_children = {unit for unit in node.children if unit.startswith("\\")}
