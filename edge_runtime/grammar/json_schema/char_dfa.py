@@ -353,21 +353,33 @@ def _merged(dfa: CharDfa, table: np.ndarray, points: list[int], classes: np.ndar
     renumber[order] = np.arange(count)
     renumber[count] = -1
     _, representative = np.unique(classes, return_index=True)  # the first state of each class
-    with_none = np.append(classes, count)
-    targets = renumber[with_none[table[representative[order]]]].tolist()
-    rows = []
-    for row_targets in targets:
-        merged: list[Transition] = []
-        for index, target in enumerate(row_targets):
-            if target < 0:
-                continue
-            low, high = points[index], points[index + 1] - 1
-            if merged and merged[-1][1] == low - 1 and merged[-1][2] == target:
-                merged[-1] = (merged[-1][0], high, target)
-            else:
-                merged.append((low, high, target))
-        rows.append(tuple(merged))
-    return CharDfa(tuple(rows), frozenset(int(renumber[classes[state]]) for state in dfa.accepting))
+    targets = renumber[np.append(classes, count)[table[representative[order]]]]
+    rows: list[list[Transition]] = [[] for _ in range(count)]
+    if targets.size:
+        _add_runs(rows, targets, points)
+    return CharDfa(
+        tuple(map(tuple, rows)), frozenset(int(renumber[classes[state]]) for state in dfa.accepting)
+    )
+
+
+def _add_runs(rows: list[list[Transition]], targets: np.ndarray, points: list[int]) -> None:
+    """The transitions of each row of `targets` (the target per atom, -1 for none) into `rows`."""
+    # Atoms are adjacent intervals, so a row's transitions are its runs of equal targets.
+    starts = np.ones(targets.shape, dtype=bool)
+    starts[:, 1:] = targets[:, 1:] != targets[:, :-1]
+    run_rows, run_starts = np.nonzero(starts)
+    run_ends = np.append(run_starts[1:], 0) - 1
+    last_in_row = np.append(run_rows[1:] != run_rows[:-1], True)
+    run_ends[last_in_row] = targets.shape[1] - 1
+    bounds = np.asarray(points, dtype=np.int64)
+    kept = targets[run_rows, run_starts] >= 0
+    for row, low, high, target in zip(
+        run_rows[kept].tolist(),
+        bounds[run_starts[kept]].tolist(),
+        (bounds[run_ends[kept] + 1] - 1).tolist(),
+        targets[run_rows[kept], run_starts[kept]].tolist(),
+    ):
+        rows[row].append((low, high, target))
 
 
 def _minimized_exactly(dfa: CharDfa) -> CharDfa:
@@ -409,8 +421,10 @@ def _minimized_exactly(dfa: CharDfa) -> CharDfa:
     return CharDfa(out, frozenset(renumber[classes[s]] for s in dfa.accepting))
 
 
-def _gaps(low: int, high: int) -> list[tuple[int, int]]:
-    return [] if low > high else list(normalized([(low, high)]))
+@lru_cache(maxsize=4096)
+def _gaps(low: int, high: int) -> tuple[tuple[int, int], ...]:
+    """low..high without the surrogates (cached: complements ask for the same few gaps again and again)."""
+    return () if low > high else tuple(normalized([(low, high)]))
 
 
 def _pruned(rows: list[tuple[Transition, ...]], accepting: set[int]) -> CharDfa:
