@@ -10,6 +10,7 @@ import bisect
 import re
 
 from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.gbnf_text import GrammarRules
 from edge_runtime.grammar.syntax import (
     MAX_CODE_POINT,
     Alternatives,
@@ -47,6 +48,14 @@ _MAX_PARSED_CLASSES = 4096
 _WORD_CHARS = frozenset("-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
+_PARSED_BODIES: dict[str, tuple[Alternatives, tuple[RuleRef, ...]]] = {}
+"""`parse_gbnf_rules`' memo: a rule body's parse and its references, by the body's text."""
+_MAX_PARSED_BODIES = 16_384
+_NUMBERED = re.compile(r"-[0-9]+$")
+"""A rule name a compiler numbered (`key-17`): a body naming one belongs to one grammar, and is not memoized
+(it would only fill the memo, and clearing a full memo costs the compile that does it)."""
+
+
 def parse_gbnf(text: str) -> GrammarSyntax:
     """Parse and check a grammar: unique rule names, every reference defined, a `root` rule."""
     parser = _Parser(text)
@@ -55,6 +64,53 @@ def parse_gbnf(text: str) -> GrammarSyntax:
     for ref in parser.refs:
         if ref.name not in defined:
             raise GrammarError(f"undefined rule '{ref.name}'", ref.line, ref.column)
+    return _with_root(rules, defined)
+
+
+def parse_gbnf_rules(rules: GrammarRules) -> GrammarSyntax:
+    """The syntax of `rules_text(rules)`, parsed rule by rule: what `parse_gbnf` of that text returns but
+    for positions (a rule's line is its index + 1; a position inside a body is on the body's own line 1).
+    Bodies are memoized by their text across calls, so the rules every schema's grammar repeats (the base
+    rules, formats, a key's deviation: bodies naming no numbered rule) are parsed once per process."""
+    parsed: list[Rule] = []
+    defined: set[str] = set()
+    references: list[tuple[int, tuple[RuleRef, ...]]] = []
+    for index, (name, body) in enumerate(rules):
+        line = index + 1
+        if _NAME.fullmatch(name) is None:
+            raise GrammarError(f"expecting a rule name, found '{name}'", line, 1)
+        if name in defined:
+            raise GrammarError(f"rule '{name}' is defined twice", line, 1)
+        defined.add(name)
+        found = _PARSED_BODIES.get(body)
+        if found is None:
+            found = _parse_body(body, line)
+            if not any(_NUMBERED.search(ref.name) for ref in found[1]):
+                if len(_PARSED_BODIES) >= _MAX_PARSED_BODIES:
+                    _PARSED_BODIES.clear()
+                _PARSED_BODIES[body] = found
+        parsed.append(Rule(name, found[0], line, 1))
+        references.append((line, found[1]))
+    for line, refs in references:
+        for ref in refs:
+            if ref.name not in defined:
+                raise GrammarError(f"undefined rule '{ref.name}'", line, ref.column)
+    return _with_root(parsed, defined)
+
+
+def _parse_body(body: str, line: int) -> tuple[Alternatives, tuple[RuleRef, ...]]:
+    parser = _Parser(body)
+    try:
+        parser.skip_space(True)
+        alternatives = parser.parse_alternatives(nested=False)
+        if parser.pos < len(body):
+            raise parser.error(f"expecting newline or end, found '{parser.peek()}'")
+    except GrammarError as exc:
+        raise GrammarError(exc.reason, line, exc.column) from None
+    return alternatives, tuple(parser.refs)
+
+
+def _with_root(rules: list[Rule], defined: set[str]) -> GrammarSyntax:
     if "root" not in defined:
         raise GrammarError("the grammar has no 'root' rule")
     return GrammarSyntax(tuple(rules))

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+GrammarRules = list[tuple[str, str]]
+"""A grammar as a compiler writes it: (rule name, body text) pairs, `root` first."""
+
 _SIMPLE_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _CLASS_SPECIALS = "]-[^"
 
@@ -59,3 +62,8 @@ def repeat_suffix(low: int, high: int | None) -> str:
     if low == high:
         return f"{{{low}}}"
     return f"{{{low},{high}}}"
+
+
+def rules_text(rules: GrammarRules) -> str:
+    """The GBNF text of `rules`, one rule per line."""
+    return "".join(f"{name} ::= {body}\n" for name, body in rules)

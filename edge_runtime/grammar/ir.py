@@ -10,7 +10,6 @@ A parse position is an element index; a pushdown stack is a sequence of position
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -77,8 +76,9 @@ def compile_syntax(syntax: GrammarSyntax) -> FlatGrammar:
     can never finish."""
     builder = _Builder(syntax)
     flat = builder.flatten()
-    _check_left_recursion(builder.rules, builder.names, builder.origins)
-    _check_productive(builder.rules, builder.names, builder.origins)
+    references = _References(builder.rules)
+    _check_left_recursion(builder.rules, builder.names, builder.origins, references)
+    _check_productive(builder.names, builder.origins, references)
     return flat
 
 
@@ -222,23 +222,42 @@ def _class_byte_sets(
     return single, multi
 
 
+class _References:
+    """Per alternative of every rule: its rule, the rules it references, and whether it holds nothing but
+    references. Taken once and shared by both checks, which each walked every element before."""
+
+    def __init__(self, rules: list[list[list[Element]]]) -> None:
+        self.n_rules = len(rules)
+        self.owner: list[int] = []
+        self.refs: list[set[int]] = []
+        self.only_refs: list[bool] = []
+        self.without_alternatives: list[int] = []
+        for rule_id, alternatives in enumerate(rules):
+            if not alternatives:
+                self.without_alternatives.append(rule_id)
+            for elements in alternatives:
+                found = [value for kind, value in elements if kind == _RULE]
+                self.owner.append(rule_id)
+                self.refs.append(set(found))
+                self.only_refs.append(len(found) == len(elements))
+
+
 def _check_left_recursion(
-    rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
+    rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]], references: _References
 ) -> None:
     """Refuse a rule that can reach itself without consuming input through a reference that keeps a frame
     (one not last in its alternative): expanding it would push frames forever. Cycles through last-position
     references only (`x*` with a nullable `x`) replace frames instead, and the closure's dedup ends them."""
-    nullable = _rules_with_a_finished_alternative(
-        rules, lambda elements: all(kind == ElementKind.RULE for kind, _ in elements), mark_empty=False
-    )
+    nullable = _rules_with_a_finished_alternative(references, references.only_refs, mark_empty=False)
     left_edges: list[list[tuple[int, bool]]] = []
     for alternatives in rules:
         edges: list[tuple[int, bool]] = []
         for elements in alternatives:
+            last = len(elements) - 1
             for position, (kind, value) in enumerate(elements):
-                if kind != ElementKind.RULE:
+                if kind != _RULE:
                     break
-                edges.append((value, position == len(elements) - 1))
+                edges.append((value, position == last))
                 if not nullable[value]:
                     break
         left_edges.append(edges)
@@ -249,14 +268,12 @@ def _check_left_recursion(
                 _raise_left_recursion(_cycle(source, target, left_edges, component), names, origins)
 
 
-def _check_productive(
-    rules: list[list[list[Element]]], names: list[str], origins: list[tuple[int, int]]
-) -> None:
+def _check_productive(names: list[str], origins: list[tuple[int, int]], references: _References) -> None:
     """Refuse a rule none of whose alternatives can ever end (`root ::= root`, a schema that `$ref`s only
     itself): a matcher inside it would find no allowed token. A rule with no alternatives (an empty class)
     matches nothing by construction, not by recursion, and counts as finishing. Worklist over the rules
     each alternative waits on."""
-    productive = _rules_with_a_finished_alternative(rules, lambda elements: True, mark_empty=True)
+    productive = _rules_with_a_finished_alternative(references, None, mark_empty=True)
     endless = [rule_id for rule_id, ok in enumerate(productive) if not ok]
     if endless:
         shown = list(dict.fromkeys(names[rule_id].split("~")[0] for rule_id in endless))
@@ -270,41 +287,35 @@ def _check_productive(
 
 
 def _rules_with_a_finished_alternative(
-    rules: list[list[list[Element]]], eligible: Callable[[list[Element]], bool], *, mark_empty: bool
+    references: _References, eligible: list[bool] | None, *, mark_empty: bool
 ) -> list[bool]:
-    """Per rule, whether one of its eligible alternatives has every rule it references marked too (the least
-    fixpoint; a rule with no alternatives is marked when `mark_empty`). A worklist over the rules each
-    alternative waits on, so a long chain of rules costs linear time, not a pass per link."""
-    waiting_on: list[list[int]] = [[] for _ in rules]
-    missing: list[int] = []
-    owner: list[int] = []
+    """Per rule, whether one of its eligible alternatives (all when `eligible` is None) has every rule it
+    references marked too (the least fixpoint; a rule with no alternatives is marked when `mark_empty`). A
+    worklist over the rules each alternative waits on, so a long chain of rules costs linear time, not a pass
+    per link."""
+    waiting_on: list[list[int]] = [[] for _ in range(references.n_rules)]
+    missing = [len(refs) for refs in references.refs]
+    marked = [False] * references.n_rules
     ready: list[int] = []
-    for rule_id, alternatives in enumerate(rules):
-        if not alternatives and mark_empty:
-            ready.append(len(missing))
-            missing.append(0)
-            owner.append(rule_id)
-        for elements in alternatives:
-            if not eligible(elements):
-                continue
-            alt_id = len(missing)
-            refs = {value for kind, value in elements if kind == ElementKind.RULE}
-            missing.append(len(refs))
-            owner.append(rule_id)
-            for ref in refs:
-                waiting_on[ref].append(alt_id)
-            if not refs:
-                ready.append(alt_id)
-    marked = [False] * len(rules)
+    owner = references.owner
+    for alt_id, refs in enumerate(references.refs):
+        if eligible is not None and not eligible[alt_id]:
+            continue
+        if not refs:
+            ready.append(owner[alt_id])
+        for ref in refs:
+            waiting_on[ref].append(alt_id)
+    if mark_empty:
+        ready.extend(references.without_alternatives)
     while ready:
-        rule_id = owner[ready.pop()]
+        rule_id = ready.pop()
         if marked[rule_id]:
             continue
         marked[rule_id] = True
         for alt_id in waiting_on[rule_id]:
             missing[alt_id] -= 1
             if missing[alt_id] == 0:
-                ready.append(alt_id)
+                ready.append(owner[alt_id])
     return marked
 
 

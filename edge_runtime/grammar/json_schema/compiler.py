@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_runtime.grammar.gbnf_text import gbnf_literal
-from edge_runtime.grammar.grammar import Grammar, compile_gbnf
+from edge_runtime.grammar.grammar import Grammar, compile_rules
 from edge_runtime.grammar.json_schema.arrays import ArrayRules
 from edge_runtime.grammar.json_schema.core import alt, json_text, json_type, value_key
 from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
@@ -23,13 +23,31 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
     """One compile of one schema to GBNF rules: `expr` is the entry; each seam's mixin writes its part."""
 
     def expr(self, schema: Any, pointer: str) -> str | None:
-        """GBNF expression of the values `schema` accepts; None when it accepts none."""
+        """GBNF expression of the values `schema` accepts; None when it accepts none. Memoized per compile by
+        the schema's JSON when a merge made it: merges (allOf, $ref beside keywords, anyOf branches over a
+        shared base) rebuild equal sub-schemas as new dicts, and each would otherwise be compiled again
+        (Github_hard o69586: 2,842 object compiles). A schema object of the document itself is compiled
+        where it stands, without the memo's serialization. An expression that left keywords unenforced (lenient) is not reused, so each of
+        their pointers is named."""
         if schema is True:
             return self.use("value")
         if schema is False:
             return None
         if not isinstance(schema, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
+        if id(schema) in self.registry.originals:
+            return self.dispatch(schema, pointer)
+        key = json.dumps(schema, ensure_ascii=False)
+        if key in self.exprs:
+            return self.exprs[key]
+        unenforced = len(self.unenforced)
+        found = self.dispatch(schema, pointer)
+        if len(self.unenforced) == unenforced:
+            self.exprs[key] = found
+        return found
+
+    def dispatch(self, schema: dict[str, Any], pointer: str) -> str | None:
+        """`expr` of a schema object, not memoized."""
         rewritten = self.without_logic(schema, pointer)
         if rewritten is not schema:
             return self.expr(rewritten, pointer)
@@ -146,8 +164,19 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         return gbnf_literal(json_text(value))
 
     def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
-        """The grammar of `schema` alone, to test enum values against the keywords beside them."""
+        """The grammar of `schema` alone, to test enum values against the keywords beside them. Memoized per
+        compile by the schema's JSON (its `$ref`s are absolute, so equal text means the same schema): one
+        schema repeated `{"not": {"enum": [...]}}` beside 502 enums, 9 distinct, and compiled each 502 times.
+        A sub-grammar that left keywords unenforced (lenient) is not reused, so each pointer is named."""
+        key = json.dumps(schema, ensure_ascii=False)
+        found = self.sub_grammars.get(key)
+        if found is not None:
+            return found
         sub = SchemaCompiler(self.registry, self.lenient, self.closed_objects)
+        sub.sub_grammars = self.sub_grammars
         root = sub.expr(schema, pointer)
         self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
-        return compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))
+        grammar = compile_rules(sub.grammar_rules(root or "[^\\x00-\\U0010FFFF]"))
+        if not sub.unenforced:
+            self.sub_grammars[key] = grammar
+        return grammar

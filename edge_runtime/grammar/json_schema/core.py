@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.gbnf_text import repeat_suffix
+from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
 from edge_runtime.grammar.grammar import Grammar
 from edge_runtime.grammar.json_schema.formats import format_rules
 
@@ -35,6 +35,7 @@ _BASE_RULES = {
     ),
     "key-char": _RAW_CHAR + ' | "\\\\" ["\\\\bfnrt] | "\\\\u00" ( "0" [0-7bef] | "1" [0-9a-f] )',
     "key-wide": "[\\x80-\\uD7FF\\uE000-\\U0010FFFF]",
+    "key-tail": 'key-char* "\\""',
     "key-escape": '"\\\\" ( ["\\\\bfnrt] | "u00" ( "0" [0-7bef] | "1" [0-9a-f] ) )',
     "string": '"\\"" char* "\\""',
     "number": '"-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?',
@@ -47,6 +48,7 @@ _BASE_RULES = {
 }
 _BASE_DEPENDENCIES = {
     "string": ("char",),
+    "key-tail": ("key-char",),
     "value": ("object-any", "array-any", "string", "number", "boolean", "null"),
     "object-any": ("ws", "string", "value"),
     "array-any": ("ws", "value"),
@@ -117,6 +119,12 @@ class CompilerCore(ABC):
         self.rules: dict[str, str] = {}
         self.bodies: dict[str, str] = {}
         self.ref_rules: dict[int, str] = {}
+        self.sub_grammars: dict[str, Grammar] = {}
+        """`sub_grammar`'s memo, by the sub-schema's JSON."""
+        self.exprs: dict[str, str | None] = {}
+        """`expr`'s memo, by the schema's JSON."""
+        self.keys_not_in: dict[tuple[str, ...], str] = {}
+        """`key_not_in`'s memo, by the declared names."""
         self.unenforced: list[str] = []
         self.counter = 0
         self.merge_depth = 0
@@ -158,9 +166,9 @@ class CompilerCore(ABC):
         self.counter += 1
         return f"{hint}-{self.counter}"
 
-    def gbnf(self, root: str) -> str:
-        lines = [f"root ::= {root}"] + [f"{name} ::= {body}" for name, body in self.rules.items()]
-        return "\n".join(lines) + "\n"
+    def grammar_rules(self, root: str) -> GrammarRules:
+        """The rules written, `root` (with body `root`) first."""
+        return [("root", root), *self.rules.items()]
 
     # -------------------------------------------------------------------------------- refusals
 

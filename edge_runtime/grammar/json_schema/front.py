@@ -9,7 +9,8 @@ from typing import Any
 
 from edge_runtime.grammar.collector import collector_paused
 from edge_runtime.grammar.errors import GrammarError
-from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_gbnf
+from edge_runtime.grammar.gbnf_text import GrammarRules, rules_text
+from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_rules
 from edge_runtime.grammar.grammar_compiler import canonical_json
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
 from edge_runtime.grammar.json_schema.core import Resolver
@@ -37,7 +38,8 @@ def json_schema_to_gbnf(
     a keyword it cannot enforce (strict), or a schema that accepts no value. `closed_objects`: see the
     package docstring (edge_runtime.grammar.json_schema)."""
     schema_json(schema)
-    return _schema_gbnf(schema, lenient, closed_objects, resolver)
+    rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver)
+    return rules_text(rules), unenforced
 
 
 def compile_checked_schema(
@@ -46,9 +48,9 @@ def compile_checked_schema(
     """Compile a schema whose `schema_json` the caller has already taken (and so checked), with the cycle
     collector paused (see edge_runtime.grammar.collector)."""
     with collector_paused():
-        text, unenforced = _schema_gbnf(schema, lenient, closed_objects, resolver)
+        rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver)
         try:
-            return compile_gbnf(text, unenforced=unenforced)
+            return compile_rules(rules, unenforced=unenforced)
         except GrammarError as exc:
             raise GrammarError(f"the schema cannot be compiled to a grammar: {exc.reason}") from exc
 
@@ -68,12 +70,12 @@ def compile_json_schema(
 def compile_json_object() -> Grammar:
     """`json_object` mode: any JSON value whose top is an object."""
     compiler = SchemaCompiler(SchemaRegistry(None), lenient=False)
-    return compile_gbnf(compiler.gbnf(compiler.use("object-any")))
+    return compile_rules(compiler.grammar_rules(compiler.use("object-any")))
 
 
-def _schema_gbnf(
+def _schema_rules(
     schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None
-) -> tuple[str, tuple[str, ...]]:
+) -> tuple[GrammarRules, tuple[str, ...]]:
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
     compiler = SchemaCompiler(registry, lenient, closed_objects)
@@ -92,7 +94,7 @@ def _schema_gbnf(
         raise GrammarError(f"invalid schema: {problem}") from None
     if root is None:
         raise GrammarError("the schema accepts no value, so no output can satisfy it")
-    return compiler.gbnf(root), tuple(compiler.unenforced)
+    return compiler.grammar_rules(root), tuple(compiler.unenforced)
 
 
 def _metaschema_problem(schema: Any) -> str | None:

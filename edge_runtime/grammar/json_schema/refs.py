@@ -46,6 +46,9 @@ class SchemaRegistry:
         self.resolver = resolver
         self.resources: dict[str, Any] = {}
         self.anchors: dict[str, Any] = {}
+        self.originals: set[int] = set()
+        """The ids of every schema object of the documents (alive as long as the registry): the compiler
+        compiles each where it stands once, and memoizes only the schemas merges make (see `expr`)."""
 
     def add_root(self, schema: Any) -> Any:
         return self.add_document(schema, DEFAULT_BASE)
@@ -79,6 +82,7 @@ class SchemaRegistry:
                 out[key] = self._normalized(value, base)
             else:
                 out[key] = value
+        self.originals.add(id(out))
         if isinstance(own_id, str):
             if own_id.startswith("#"):
                 self.anchors[_join(base, own_id)] = out
