@@ -19,6 +19,15 @@ from edge_runtime.grammar.json_schema.refs import RefRules
 from edge_runtime.grammar.json_schema.strings import StringRules
 
 
+def _lone_branch(schema: dict[str, Any]) -> Any:
+    """The one branch of an allOf that is all there is to `schema` (other branches True or {}), or None."""
+    branches = schema["allOf"]
+    if not isinstance(branches, list) or any(k not in ANNOTATIONS for k in schema if k != "allOf"):
+        return None
+    kept = [branch for branch in branches if branch is not True and branch != {}]
+    return kept[0] if len(kept) == 1 else None
+
+
 class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules, StringRules):
     """One compile of one schema to GBNF rules: `expr` is the entry; each seam's mixin writes its part."""
 
@@ -36,6 +45,9 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         if "$ref" in schema:
             return self.with_ref(schema, pointer)
         if "allOf" in schema:
+            lone = _lone_branch(schema)
+            if lone is not None:  # a $ref alone in allOf stays one named rule (recursive schemas compile)
+                return self.expr(lone, pointer)
             return self.expr(self.flatten(schema, pointer), pointer)
         if "anyOf" in schema or "oneOf" in schema:
             return self.alternatives(schema, pointer)
@@ -146,8 +158,13 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         return gbnf_literal(json_text(value))
 
     def sub_grammar(self, schema: dict[str, Any], pointer: str) -> Grammar:
-        """The grammar of `schema` alone, to test enum values against the keywords beside them."""
-        sub = SchemaCompiler(self.registry, self.lenient, self.closed_objects)
-        root = sub.expr(schema, pointer)
-        self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
-        return compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]"))
+        """The grammar of `schema` alone, to test enum values against the keywords beside them (compiled once
+        per compile for each such schema)."""
+        key = json.dumps(schema, sort_keys=True, default=repr)
+        if key not in self.checkers:
+            sub = SchemaCompiler(self.registry, self.lenient, self.closed_objects)
+            root = sub.expr(schema, pointer)
+            self.checkers[key] = (compile_gbnf(sub.gbnf(root or "[^\\x00-\\U0010FFFF]")), sub.unenforced)
+        grammar, unenforced = self.checkers[key]
+        self.unenforced.extend(u for u in unenforced if u not in self.unenforced)
+        return grammar

@@ -17,10 +17,25 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, TYPES
+from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
+from edge_runtime.grammar.json_schema.keywords import (
+    ANNOTATIONS,
+    APPLICATORS,
+    ASSERTIONS,
+    FRACTIONAL,
+    NOT_PATTERNS,
+    TYPES,
+)
+from edge_runtime.grammar.json_schema.string_sets import not_matching
 
 Schema = Any
 Resolve = Callable[[Schema], Schema]
+Disjoint = Callable[[Schema, Schema], bool]
+
+
+def _never_disjoint(a: Schema, b: Schema) -> bool:
+    return False
+
 
 _OPPOSITE_BOUND = {
     "minimum": "exclusiveMaximum",
@@ -40,28 +55,74 @@ _PLAIN_TYPES = [name for name in TYPES if name != "integer"]
 """The types that partition JSON values (integers are numbers)."""
 
 
-def negation(schema: Schema, resolve: Resolve) -> Schema | None:
-    """A schema accepting exactly the values `schema` rejects, or None when it cannot be written. `resolve`
-    merges a schema's $ref and allOf into it."""
-    schema = resolve(schema)
-    if schema is True:
-        return False
-    if schema is False:
-        return True
-    if not isinstance(schema, dict):
-        return None
-    parts: list[Schema] = []
-    for key, value in schema.items():
-        if key in ANNOTATIONS:
-            continue
-        part = _keyword_negation(key, value, resolve)
-        if part is None:
+MAX_NEGATION_STEPS = 4000
+"""Most schemas and oneOf pairs one Negator looks at: past that, nested oneOf negations grow exponentially (a
+oneOf's negation holds every pair of its branches) and the negation is given up (None)."""
+
+
+class _TooBig(Exception):
+    """A Negator went over MAX_NEGATION_STEPS."""
+
+
+class Negator:
+    """Negations under one `resolve` and `disjoint`, each subschema's negated once (by identity; the schemas
+    are kept so no identity is reused) within MAX_NEGATION_STEPS in all."""
+
+    def __init__(self, resolve: Resolve, disjoint: Disjoint = _never_disjoint) -> None:
+        self.resolve = resolve
+        self.disjoint = disjoint
+        self.steps = 0
+        self.memo: dict[int, tuple[Schema, Schema | None]] = {}
+
+    def __call__(self, schema: Schema) -> Schema | None:
+        """A schema accepting exactly the values `schema` rejects, or None when it cannot be written."""
+        try:
+            return self.negated(schema)
+        except _TooBig:
             return None
-        if part is not False:
-            parts.append(part)
-    if not parts:
-        return False
-    return parts[0] if len(parts) == 1 else {"anyOf": parts}
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_NEGATION_STEPS:
+            raise _TooBig
+
+    def negated(self, schema: Schema) -> Schema | None:
+        if id(schema) in self.memo:
+            return self.memo[id(schema)][1]
+        self.step()
+        found = self.fresh(schema)
+        self.memo[id(schema)] = (schema, found)
+        return found
+
+    def fresh(self, original: Schema) -> Schema | None:
+        schema = self.resolve(original)
+        if schema is True:
+            return False
+        if schema is False:
+            return True
+        if not isinstance(schema, dict):
+            return None
+        parts: list[Schema] = []
+        for key, value in schema.items():
+            if key in ANNOTATIONS or (key not in ASSERTIONS and key not in APPLICATORS):
+                continue  # an unknown keyword constrains nothing: no value fails it
+            if key in ("then", "else") and "if" not in schema:
+                continue
+            part = _keyword_negation(key, value, schema, self)
+            if part is None:
+                return None
+            if part is not False:
+                parts.append(part)
+        if not parts:
+            return False
+        return parts[0] if len(parts) == 1 else {"anyOf": parts}
+
+
+def negation(schema: Schema, resolve: Resolve, disjoint: Disjoint = _never_disjoint) -> Schema | None:
+    """A schema accepting exactly the values `schema` rejects, or None when it cannot be written. `resolve`
+    merges a schema's $ref and allOf into it; `disjoint(a, b)` is True only when no value meets both (it
+    prunes the pairs of a negated oneOf)."""
+    return Negator(resolve, disjoint)(schema)
 
 
 def conditional(schema: dict[str, Any], resolve: Resolve) -> Schema | None:
@@ -123,16 +184,23 @@ def _other_types(names: list[str]) -> list[str]:
     return [name for name in _PLAIN_TYPES if name not in names]
 
 
-def _keyword_negation(key: str, value: Any, resolve: Resolve) -> Schema | None:
-    """The values that fail this one keyword (False: none do), or None when that cannot be written."""
+def _keyword_negation(key: str, value: Any, schema: dict[str, Any], negator: Negator) -> Schema | None:
+    """The values that fail this one keyword of `schema` (False: none do), or None when that cannot be
+    written."""
+    negated = negator.negated
+
     if key == "type":
         names = value if isinstance(value, list) else [value]
         if not all(isinstance(name, str) and name in TYPES for name in names):
             return None
-        if "integer" in names and "number" not in names:
-            return None  # the non-integral numbers have no schema of their own here
-        others = _other_types(names)
-        return {"type": others} if others else False
+        integers_only = "integer" in names and "number" not in names
+        whole = _other_types([*names, "number"] if integers_only else names)
+        others: list[Schema] = [{"type": whole}] if whole else []
+        if integers_only:
+            others.append({"type": "number", FRACTIONAL: True})  # the numbers that are not integers
+        return False if not others else others[0] if len(others) == 1 else {"anyOf": others}
+    if key == FRACTIONAL:
+        return {"type": [*_other_types(["number"]), "integer"]} if value is True else False
     if key in _OPPOSITE_BOUND:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
@@ -147,6 +215,17 @@ def _keyword_negation(key: str, value: Any, resolve: Resolve) -> Schema | None:
         return _not_values([value])
     if key == "enum":
         return _not_values(value) if isinstance(value, list) else None
+    if key == "format" and isinstance(value, str) and value not in FORMAT_RULES and value not in UNSUPPORTED_FORMATS:
+        return False  # a format the specification does not define is an annotation
+    if key == "pattern":
+        if not isinstance(value, str) or not_matching(value) is None:
+            return None
+        return {"type": "string", NOT_PATTERNS: [value]}
+    if key == NOT_PATTERNS:
+        if not isinstance(value, list) or not value:
+            return None
+        matching = [{"type": "string", "pattern": pattern} for pattern in value]
+        return matching[0] if len(matching) == 1 else {"anyOf": matching}
     if key == "required":
         if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
             return None
@@ -157,22 +236,73 @@ def _keyword_negation(key: str, value: Any, resolve: Resolve) -> Schema | None:
             return None
         failing = []
         for name, subschema in value.items():
-            negated = negation(subschema, resolve)
-            if negated is None:
+            negated_value = negated(subschema)
+            if negated_value is None:
                 return None
-            if negated is not False:
-                failing.append({"type": "object", "required": [name], "properties": {name: negated}})
+            if negated_value is not False:
+                failing.append({"type": "object", "required": [name], "properties": {name: negated_value}})
         return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
+    if key in ("items", "prefixItems"):
+        return _items_negation(key, value, schema, negated)
+    if key == "contains":
+        if "minContains" in schema or "maxContains" in schema:
+            return None
+        every = negated(value)  # no item matches: every item fails `contains`
+        return None if every is None else {"type": "array", "items": every}
     if key == "not":
         return value
     if key == "anyOf":
         if not isinstance(value, list) or not value:
             return None
-        each = [negation(branch, resolve) for branch in value]
+        each = [negated(branch) for branch in value]
         if any(part is None for part in each):
             return None
         return {"allOf": each}
+    if key == "oneOf":
+        return _one_of_negation(value, negator)
     return None
+
+
+def _items_negation(
+    key: str, value: Any, schema: dict[str, Any], negated: Callable[[Schema], Schema | None]
+) -> Schema | None:
+    """Arrays with an item that fails `items` (an item after the prefix, when there is one) or `prefixItems`
+    (the item at its index)."""
+    if isinstance(value, list) and key == "items":
+        return None  # draft 4's positional items: merged with prefixItems they would be misread
+    prefix = value if key == "prefixItems" else None
+    if prefix is None:
+        if schema.get("prefixItems") or "additionalItems" in schema:
+            return None  # `items` covers only the items after the prefix: contains cannot say that
+        some = negated(value)
+        return None if some is None else False if some is False else {"type": "array", "contains": some}
+    if not isinstance(prefix, list):
+        return None
+    failing = []
+    for index, item in enumerate(prefix):
+        some = negated(item)
+        if some is None:
+            return None
+        if some is not False:
+            failing.append({"type": "array", "minItems": index + 1, "prefixItems": [*([True] * index), some]})
+    return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
+
+
+def _one_of_negation(branches: Any, negator: Negator) -> Schema | None:
+    """The values that meet no branch, or two of them (pairs `disjoint` proves empty left out)."""
+    if not isinstance(branches, list) or not branches:
+        return None
+    each = [negator.negated(branch) for branch in branches]
+    if any(part is None for part in each):
+        return None
+    flat = [negator.resolve(branch) for branch in branches]
+    pairs = []
+    for i in range(len(branches)):
+        for j in range(i + 1, len(branches)):
+            negator.step()
+            if not negator.disjoint(flat[i], flat[j]):
+                pairs.append({"allOf": [branches[i], branches[j]]})
+    return {"anyOf": [{"allOf": each}, *pairs]} if pairs else {"allOf": each}
 
 
 def string_exclusion(negated: Any) -> list[str] | None:

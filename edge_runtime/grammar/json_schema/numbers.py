@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_runtime.grammar.json_schema.core import CompilerCore
+from edge_runtime.grammar.json_schema.keywords import FRACTIONAL
 from edge_runtime.grammar.json_schema.number_ranges import decimal_range, integer_range
 
 MAX_MODULUS = 1000
@@ -28,6 +29,8 @@ class NumberRules(CompilerCore):
                 bounds[key] = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         low, low_inclusive = self.bound(bounds, "minimum", "exclusiveMinimum", lower=True)
         high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
+        if schema.get(FRACTIONAL) is True:
+            return self.fractional(schema, pointer, integer, bounded=bool(bounds))
         if "multipleOf" in schema:
             step = schema["multipleOf"]
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
@@ -60,6 +63,17 @@ class NumberRules(CompilerCore):
         if low is None and high is None:
             return self.use("number")
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
+
+    def fractional(self, schema: dict[str, Any], pointer: str, integer: bool, bounded: bool) -> str | None:
+        """The numbers that are not integers (what not `{"type": "integer"}` leaves of numbers): a fraction with
+        a digit other than 0, without exponent (a narrowing: 1.5e1 is not written). Beside bounds or
+        multipleOf, refused."""
+        if integer:
+            return None
+        if bounded or "multipleOf" in schema:
+            self.unenforceable("not", pointer, "excluding integers from numbers with bounds or multipleOf")
+            return self.use("number")
+        return self.rule("frac", '"-"? ( "0" | [1-9] [0-9]* ) "." "0"* [1-9] [0-9]*')
 
     def multiples(self, step: Decimal, integer: bool, sign: str | None) -> str | None:
         """Numbers that are multiples of `step` when a grammar says it alone, with no bounds (`sign` "any") or

@@ -210,10 +210,13 @@ class ObjectRules(CompilerCore):
 
     def key_not_in(self, names: list[str]) -> str:
         """A JSON key (canonical form, quotes included) that is none of `names`."""
-        trie = _KeyTrie()
-        for name in names:
-            trie.add(_key_units(name))
-        return f'"\\"" {self.key_node(trie)}'
+        key = ("key-not-in", *names)
+        if key not in self.made:
+            trie = _KeyTrie()
+            for name in names:
+                trie.add(_key_units(name))
+            self.made[key] = f'"\\"" {self.key_node(trie)}'
+        return str(self.made[key])
 
     def key_node(self, node: _KeyTrie) -> str:
         tail = self.rule("key-tail", f'{self.use("key-char")}* "\\""')
