@@ -149,3 +149,40 @@ def test_lengths_a_format_implies_need_no_automaton() -> None:
     assert len(address) == 236 and grammar.matches(json_text(address))
     with pytest.raises(GrammarError, match="'maxLength'|'format'"):
         compile_json_schema({"type": "string", "format": "email", "maxLength": 100})
+
+
+def test_negated_additional_properties_needs_a_witness_property() -> None:
+    _agrees(
+        {
+            "oneOf": [
+                {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False},
+                {"type": "object", "properties": {"b": {"type": "string"}}, "additionalProperties": False},
+            ]
+        },
+        [{"a": 1}, {"b": "x"}, {}, {"a": "x"}, {"a": 1, "b": "x"}, {"c": 1}, 3],
+    )
+    _agrees(
+        {"not": {"properties": {"a": {}}, "additionalProperties": {"type": "string"}}},
+        [{}, {"a": 1}, {"x": "s"}, {"x": 1}, {"a": 1, "x": 2}, {"a": 1, "x": "s", "y": None}, "s"],
+    )
+
+
+def test_negated_pattern_properties_and_property_names() -> None:
+    _agrees(
+        {"not": {"patternProperties": {"^x-": {"type": "string"}}}},
+        [{}, {"x-a": "s"}, {"x-a": 1}, {"y": 1}, {"y": 1, "x-b": None}, [1]],
+    )
+    _agrees(
+        {"type": "object", "properties": {"id": {"type": "integer"}}, "not": {"propertyNames": {"maxLength": 3}}},
+        [{}, {"id": 1}, {"abcd": 1}, {"id": 2, "long": 1}, {"abc": True}],
+    )
+    with pytest.raises(GrammarError, match="'not'"):
+        compile_json_schema({"not": {"additionalProperties": False}, "minProperties": 2})
+
+
+def test_not_multiple_of_a_whole_step() -> None:
+    _agrees({"not": {"multipleOf": 5}}, [0, 5, -10, 3, -7, 12, 2.5, "a", 105, 104])
+    with pytest.raises(GrammarError, match="accepts no value"):  # every integer is a multiple of 1
+        compile_json_schema({"type": "integer", "not": {"multipleOf": 1}})
+    _agrees({"type": "number", "not": {"multipleOf": 1}}, [1, 0.5, -2.25, 7])
+    _agrees({"oneOf": [{"multipleOf": 3}, {"multipleOf": 2}]}, [3, 2, 6, 0, 9, 4, 1, 7.5])

@@ -49,6 +49,39 @@ class KeyClass:
     pointers: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Witness:
+    """A property an object must have (what a negation of additionalProperties, patternProperties or
+    propertyNames says): a key `keys` accepts whose value meets `value`."""
+
+    keys: CharDfa
+    value: Any
+
+
+def witness_of(spec: Any) -> Witness | None:
+    """The witness a SOME_PROPERTY entry describes ({"value", and the keys: "pattern" they match, "notPatterns"
+    and "notNames" they avoid, "notKeys" a propertyNames schema they fail}), or None when its keys have no
+    automaton here."""
+    if not isinstance(spec, dict) or "value" not in spec:
+        return None
+    try:
+        parts = [pattern_dfa(spec["pattern"])] if isinstance(spec.get("pattern"), str) else []
+        parts += [complement(pattern_dfa(p)) for p in spec.get("notPatterns", ())]
+        if spec.get("notNames"):
+            parts.append(complement(names_dfa(spec["notNames"])))
+        if "notKeys" in spec:
+            named = property_names_dfa(spec["notKeys"])
+            if named is None:
+                return None
+            parts.append(complement(named))
+    except GrammarError:
+        return None
+    keys = length_dfa(0, None)
+    for part in parts:
+        keys = minimized(intersection(keys, part))
+    return Witness(keys, spec["value"])
+
+
 def pattern_properties(schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
     """The object's patternProperties with their automata; GrammarError (naming the pattern) when a pattern
     has none or there are too many."""

@@ -23,7 +23,9 @@ from edge_runtime.grammar.json_schema.keywords import (
     APPLICATORS,
     ASSERTIONS,
     FRACTIONAL,
+    NOT_MULTIPLE_OF,
     NOT_PATTERNS,
+    SOME_PROPERTY,
     TYPES,
 )
 from edge_runtime.grammar.json_schema.string_sets import not_matching
@@ -199,6 +201,11 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], negator: Neg
         if integers_only:
             others.append({"type": "number", FRACTIONAL: True})  # the numbers that are not integers
         return False if not others else others[0] if len(others) == 1 else {"anyOf": others}
+    if key == "multipleOf":
+        integral = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1 and value == int(value)
+        return {"type": "number", NOT_MULTIPLE_OF: int(value)} if integral else None
+    if key == NOT_MULTIPLE_OF:
+        return {"type": "number", "multipleOf": value} if isinstance(value, int) else None
     if key == FRACTIONAL:
         return {"type": [*_other_types(["number"]), "integer"]} if value is True else False
     if key in _OPPOSITE_BOUND:
@@ -242,6 +249,8 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], negator: Neg
             if negated_value is not False:
                 failing.append({"type": "object", "required": [name], "properties": {name: negated_value}})
         return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
+    if key in ("additionalProperties", "patternProperties", "propertyNames"):
+        return _property_negation(key, value, schema, negated)
     if key in ("items", "prefixItems"):
         return _items_negation(key, value, schema, negated)
     if key == "contains":
@@ -285,6 +294,37 @@ def _items_negation(
             return None
         if some is not False:
             failing.append({"type": "array", "minItems": index + 1, "prefixItems": [*([True] * index), some]})
+    return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
+
+
+def _property_negation(
+    key: str, value: Any, schema: dict[str, Any], negated: Callable[[Schema], Schema | None]
+) -> Schema | None:
+    """Objects with a property that fails `additionalProperties` (a key no `properties` name or
+    `patternProperties` pattern takes), `patternProperties` (a key its pattern matches) or `propertyNames`
+    (a key it rejects): written with the compiler's SOME_PROPERTY (objects.py)."""
+    if key == "propertyNames":
+        if value is True or value == {}:
+            return False
+        return {"type": "object", SOME_PROPERTY: {"value": True, "notKeys": value}}
+    if not isinstance(value, dict) and key == "patternProperties":
+        return None
+    entries = value.items() if key == "patternProperties" else [(None, value)]
+    failing = []
+    for pattern, subschema in entries:
+        bad = negated(subschema)
+        if bad is None:
+            return None
+        if bad is False:
+            continue
+        if pattern is not None:
+            failing.append({"type": "object", SOME_PROPERTY: {"value": bad, "pattern": pattern}})
+            continue
+        names, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        if not isinstance(names, dict) or not isinstance(patterns, dict):
+            return None
+        spec = {"value": bad, "notNames": list(names), "notPatterns": list(patterns)}
+        failing.append({"type": "object", SOME_PROPERTY: spec})
     return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
 
 

@@ -6,8 +6,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from edge_runtime.grammar.json_schema.core import CompilerCore
-from edge_runtime.grammar.json_schema.keywords import FRACTIONAL
+from edge_runtime.grammar.json_schema.core import CompilerCore, alt
+from edge_runtime.grammar.json_schema.keywords import FRACTIONAL, NOT_MULTIPLE_OF
 from edge_runtime.grammar.json_schema.number_ranges import decimal_range, integer_range
 
 MAX_MODULUS = 1000
@@ -31,6 +31,8 @@ class NumberRules(CompilerCore):
         high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
         if schema.get(FRACTIONAL) is True:
             return self.fractional(schema, pointer, integer, bounded=bool(bounds))
+        if NOT_MULTIPLE_OF in schema:
+            return self.not_multiple(schema, pointer, integer, bounded=bool(bounds))
         if "multipleOf" in schema:
             step = schema["multipleOf"]
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
@@ -74,6 +76,23 @@ class NumberRules(CompilerCore):
             self.unenforceable("not", pointer, "excluding integers from numbers with bounds or multipleOf")
             return self.use("number")
         return self.rule("frac", '"-"? ( "0" | [1-9] [0-9]* ) "." "0"* [1-9] [0-9]*')
+
+    def not_multiple(self, schema: dict[str, Any], pointer: str, integer: bool, bounded: bool) -> str | None:
+        """The numbers that are no multiple of a whole step (not `{"multipleOf": m}`): integers leaving a
+        remainder (a remainder automaton), and the fractions unless `integer`. Refused beside bounds, another
+        multipleOf, or for a step above MAX_MODULUS."""
+        step, other = schema[NOT_MULTIPLE_OF], schema.get("multipleOf", 1)
+        whole = all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (step, other))
+        modulus = math.lcm(step, other) if whole else 0
+        if bounded or not 0 < modulus <= MAX_MODULUS:
+            self.unenforceable("not", pointer, "excluding multiples beside bounds or of this step")
+            return self.use("integer" if integer else "number")
+        options: list[str | None] = []
+        if modulus > other:  # some multiple of `other` is none of `step`
+            options.append(f'"-"? {self.remainder_rules(modulus, of=other, excluded=step)}')
+        if not integer and other == 1:  # a fraction is no multiple of a whole step
+            options.append(self.fractional(schema, pointer, integer, bounded))
+        return self.rule("notmul", alt(options))
 
     def multiples(self, step: Decimal, integer: bool, sign: str | None) -> str | None:
         """Numbers that are multiples of `step` when a grammar says it alone, with no bounds (`sign` "any") or
@@ -202,15 +221,19 @@ class NumberRules(CompilerCore):
             values = [value for value in values if value == value.to_integral_value()]
         return " | ".join(f'"{format(value.normalize(), "f")}"' for value in values)
 
-    def remainder_rules(self, modulus: int, *, zero: bool = True) -> str:
-        """Integers without sign divisible by `modulus` (zero among them unless not `zero`): rule
-        `mod<m>-<r>` reads the rest of the digits after a prefix whose value leaves remainder r."""
-        names = [f"mod{modulus}-{r}" for r in range(modulus)]
+    def remainder_rules(self, modulus: int, *, zero: bool = True, of: int = 0, excluded: int = 0) -> str:
+        """Integers without sign divisible by `modulus` (zero among them unless not `zero`); with `of` and
+        `excluded` (divisors of `modulus`), those that are multiples of `of` and not of `excluded`: rule
+        `mod<m>-<r>` (`mod<m>o<of>n<excluded>-<r>`) reads the rest of the digits after a prefix whose value
+        leaves remainder r."""
+        divisible = excluded == 0
+        names = [f"mod{modulus}{'' if divisible else f'o{of}n{excluded}'}-{r}" for r in range(modulus)]
         for remainder, name in enumerate(names):
             targets: dict[int, list[int]] = {}
             for digit in range(10):
                 targets.setdefault((remainder * 10 + digit) % modulus, []).append(digit)
-            options = ['""'] if remainder == 0 else []
+            ends = remainder == 0 if divisible else remainder % of == 0 and remainder % excluded != 0
+            options = ['""'] if ends else []
             options += [
                 f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in targets.items()
             ]
@@ -219,7 +242,7 @@ class NumberRules(CompilerCore):
         for digit in range(1, 10):
             starts.setdefault(digit % modulus, []).append(digit)
         firsts = [f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in starts.items()]
-        return "( " + " | ".join(['"0"', *firsts] if zero else firsts) + " )"
+        return "( " + " | ".join(['"0"', *firsts] if zero and divisible else firsts) + " )"
 
     @staticmethod
     def bound(

@@ -8,15 +8,18 @@ from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
-from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf
+from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf, intersection
 from edge_runtime.grammar.json_schema.char_sets import MAX_CODE_POINT, complement, json_char_set
 from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
 from edge_runtime.grammar.json_schema.key_classes import (
     PatternProperty,
+    Witness,
     key_classes,
     pattern_properties,
     property_names_dfa,
+    witness_of,
 )
+from edge_runtime.grammar.json_schema.keywords import SOME_PROPERTY
 
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
@@ -31,6 +34,8 @@ class _Member:
     name: str
     kv: str | None
     required: bool
+    witness_kv: str | None = None
+    """With the object's witness (SOME_PROPERTY): this property written as the witness, else None."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,9 @@ class ObjectRules(CompilerCore):
             )
         if self.closes(schema, len(declared), low):
             extra_schema = False
+        witness = self.witness(schema, pointer, dependencies)
         allowed = None
-        if names_schema not in (True, {}) and (declared or patterns):
+        if names_schema not in (True, {}) and (declared or patterns or witness):
             allowed = self.names_dfa(names_schema, pointer)
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
@@ -112,12 +118,23 @@ class ObjectRules(CompilerCore):
                 return None
             key = gbnf_literal(json.dumps(name, ensure_ascii=False))
             kv = None if value is None else self.rule("kv", f'{key} ":" ws {value}')
-            members.append(_Member(name, kv, name in required))
+            witness_kv = None
+            if witness is not None and witness.keys.matches(name):
+                found = self.expr({"allOf": [sub, *matching, witness.value]}, where)
+                witness_kv = None if found is None else self.rule("kv", f'{key} ":" ws {found}')
+            members.append(_Member(name, kv, name in required, witness_kv))
         self.use("ws")
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
+        witness_extra = None
+        if witness is not None:
+            witness_extra = self.classed_extras(
+                patterns, list(declared), allowed, extra_value, witness, extra_schema, pointer
+            )
+            if witness_extra is None and not any(m.witness_kv for m in members):
+                return None  # no property can be the witness
         if patterns or allowed is not None:
             extra = self.classed_extras(patterns, list(declared), allowed, extra_value)
         else:
@@ -132,7 +149,7 @@ class ObjectRules(CompilerCore):
                 f"counting to {counted} over {len(members)} properties takes too many rules",
             )
             low, high = 0, None
-        return self.object_rule(members, extra, _Counts(low, high), dependencies)
+        return self.object_rule(members, extra, _Counts(low, high), dependencies, witness_extra)
 
     def pattern_properties(self, schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
         """patternProperties with their automata ([] when absent); refused by name when a pattern has none."""
@@ -156,18 +173,45 @@ class ObjectRules(CompilerCore):
         return found
 
     def classed_extras(
-        self, patterns: list[PatternProperty], declared: list[str], allowed: CharDfa | None, extra_value: str | None
+        self,
+        patterns: list[PatternProperty],
+        declared: list[str],
+        allowed: CharDfa | None,
+        extra_value: str | None,
+        witness: Witness | None = None,
+        extra_schema: Any = True,
+        pointer: str = "",
     ) -> str | None:
-        """One `"key": value` rule over every class of undeclared keys (see key_classes.py)."""
+        """One `"key": value` rule over every class of undeclared keys (see key_classes.py); with `witness`,
+        over the keys it names only, each value also meeting its schema."""
         options = []
         for keys in key_classes(patterns, declared, allowed):
-            value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0]) if keys.schemas else extra_value
+            dfa = keys.dfa
+            if witness is None:
+                value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0]) if keys.schemas else extra_value
+            else:
+                dfa = intersection(dfa, witness.keys)
+                own = list(keys.schemas) if keys.schemas else [extra_schema]
+                value = None if dfa.empty else self.expr({"allOf": [*own, witness.value]}, pointer)
             if value is None:
                 continue
-            content = dfa_to_gbnf(keys.dfa, self.new_name, self.rules.__setitem__, canonical=True)
+            content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__, canonical=True)
             if content is not None:
                 options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
         return self.rule("kv", alt(options))
+
+    def witness(self, schema: dict[str, Any], pointer: str, dependencies: dict[str, Any]) -> Witness | None:
+        """The property this object must have (SOME_PROPERTY, what negations of additionalProperties,
+        patternProperties and propertyNames write), with its key automaton; refused beside property counts
+        or dependentRequired (which it would multiply)."""
+        spec = schema.get(SOME_PROPERTY)
+        if spec is None:
+            return None
+        found = witness_of(spec)
+        if found is None or dependencies or "minProperties" in schema or "maxProperties" in schema:
+            self.unenforceable("not", pointer, "a property some key must have, beside these keywords")
+            return None
+        return found
 
     def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
         """Whether this object gets no extra properties though its schema allows them (closed_objects):
@@ -247,47 +291,66 @@ class ObjectRules(CompilerCore):
         extra: str | None,
         counts: _Counts,
         dependencies: dict[str, tuple[str, ...]],
+        witness_extra: str | None = None,
     ) -> str | None:
         """Members in order, each present or (unless required) skipped, then the extra properties, with
-        the property count in bounds and every present dependentRequired trigger's names present."""
+        the property count in bounds and every present dependentRequired trigger's names present. With a
+        witness (a member's `witness_kv`, or `witness_extra`), one property must be written as it."""
         low, high = counts.low, counts.high
         cap = high if high is not None else low
         position = {member.name: index for index, member in enumerate(members)}
-        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str]], str | None] = {}
+        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], bool], str | None] = {}
+        witnessed = witness_extra is not None or any(member.witness_kv for member in members)
 
         def tail(
-            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str]
+            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str], owed: bool
         ) -> str | None:
             """Members from `index` on, `count` written so far; `first`: none yet and one is needed;
-            `pending`: names that must still come; `barred`: names that must not (a need was skipped)."""
+            `pending`: names that must still come; `barred`: names that must not (a need was skipped);
+            `owed`: the witness is still to come."""
             if high is not None and count > high:
                 return None
-            key = (index, min(count, cap + 1), first, pending, barred)
+            key = (index, min(count, cap + 1), first, pending, barred, owed)
             if key in memo:
                 return memo[key]
             if index == len(members):
-                result = None if pending else self.extra_members(extra, count, first, counts)
+                if pending:
+                    result = None
+                elif owed:
+                    result = self.witness_members(extra, witness_extra, first)
+                else:
+                    result = self.extra_members(extra, count, first, counts)
             else:
                 member = members[index]
-                present = None
-                if member.kv is not None and member.name not in barred:
+                options: list[str | None] = []
+                if member.name not in barred:
                     needs = {n for n in dependencies.get(member.name, ()) if position[n] > index}
-                    after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred)
-                    present = seq(member.kv if first else f'"," ws {member.kv}', after)
-                skipped = None
+                    for kv, still_owed in ((member.kv, owed), (member.witness_kv if owed else None, False)):
+                        if kv is not None:
+                            after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred, still_owed)
+                            options.append(seq(kv if first else f'"," ws {kv}', after))
                 if not member.required and member.name not in pending:
                     triggers = {t for t, needs in dependencies.items() if member.name in needs}
-                    skipped = tail(index + 1, count, first, pending, barred | triggers)
-                result = self.rule("members", alt([present, skipped]))
+                    options.append(tail(index + 1, count, first, pending, barred | triggers, owed))
+                result = self.rule("members", alt(options))
             memo[key] = result
             return result
 
-        empty_ok = low == 0 and not any(member.required for member in members)
-        nonempty = tail(0, 0, True, frozenset(), frozenset())
+        empty_ok = low == 0 and not any(member.required for member in members) and not witnessed
+        nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessed)
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", alt(options))
+
+    @staticmethod
+    def witness_members(extra: str | None, witness: str | None, first: bool) -> str | None:
+        """The extra properties when one of them must be the witness (no property counts beside it)."""
+        if witness is None:
+            return None
+        before = "" if extra is None else f'( {extra} "," ws )* ' if first else f'( "," ws {extra} )* '
+        after = "" if extra is None else f' ( "," ws {extra} )*'
+        return f"{before}{witness}{after}" if first else f'{before}"," ws {witness}{after}'
 
     @staticmethod
     def extra_members(extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
