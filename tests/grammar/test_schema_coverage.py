@@ -177,7 +177,7 @@ def test_negated_pattern_properties_and_property_names() -> None:
         [{}, {"id": 1}, {"abcd": 1}, {"id": 2, "long": 1}, {"abc": True}],
     )
     with pytest.raises(GrammarError, match="'not'"):
-        compile_json_schema({"not": {"additionalProperties": False}, "minProperties": 2})
+        compile_json_schema({"not": {"additionalProperties": False}, "dependentRequired": {"a": ["b"]}})
 
 
 def test_not_multiple_of_a_whole_step() -> None:
@@ -186,3 +186,44 @@ def test_not_multiple_of_a_whole_step() -> None:
         compile_json_schema({"type": "integer", "not": {"multipleOf": 1}})
     _agrees({"type": "number", "not": {"multipleOf": 1}}, [1, 0.5, -2.25, 7])
     _agrees({"oneOf": [{"multipleOf": 3}, {"multipleOf": 2}]}, [3, 2, 6, 0, 9, 4, 1, 7.5])
+
+
+def test_two_witnesses_and_two_excluded_steps_merge() -> None:
+    """allOf of two negated objects (or two negated steps) used to be refused as two different internal
+    keywords; each object now owes both witnesses (one property may be both), each number avoids both steps."""
+    _agrees(
+        {
+            "allOf": [
+                {"not": {"properties": {"a": {}}, "additionalProperties": False}},
+                {"not": {"patternProperties": {"^b": {"type": "string"}}}},
+            ]
+        },
+        [{}, {"a": 1}, {"b": 1}, {"bx": "s"}, {"a": 1, "b": 2}, {"c": 1, "b": 2}, {"a": 1, "c": "s"}, 3],
+    )
+    _agrees({"allOf": [{"not": {"multipleOf": 2}}, {"not": {"multipleOf": 3}}]}, [1, 2, 3, 5, 6, 7, 12, 25, 0.5])
+
+
+def test_witnesses_beside_property_counts() -> None:
+    """One of several keys, each an object of its own (a common oneOf): the branches' negations owe a
+    property beside maxProperties 1."""
+    branches = [
+        {"type": "object", "properties": {name: {"type": "integer"}}, "required": [name], "maxProperties": 1}
+        for name in ("a", "b")
+    ]
+    _agrees(
+        {"oneOf": [*branches, {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 2}]},
+        [{"a": 1}, {"b": 2}, {"a": 1, "b": 2}, {"c": "x", "d": "y"}, {"c": "x"}, {"a": "x", "c": "y"}, {}],
+    )
+    _agrees(
+        {"type": "object", "maxProperties": 2, "minProperties": 2, "not": {"additionalProperties": {"type": "integer"}}},
+        [{"a": 1, "b": 2}, {"a": 1, "b": "x"}, {"a": "x"}, {"a": "x", "b": "y", "c": 1}, {"a": None, "b": 1}],
+    )
+
+
+def test_property_names_of_names_and_their_negations_are_key_automata() -> None:
+    _agrees(
+        {"type": "object", "properties": {"a": {}}, "propertyNames": {"enum": ["a", "b"]}},
+        [{}, {"a": 1}, {"b": 2}, {"a": 1, "b": 2}, {"c": 3}],
+    )
+    _agrees({"type": "object", "not": {"propertyNames": {"not": {"const": "0"}}}}, [{}, {"0": 1}, {"1": 1}, {"1": 1, "0": 2}])
+    _agrees({"type": "object", "not": {"propertyNames": False}}, [{}, {"k": "v"}])

@@ -60,10 +60,10 @@ ALL_PATTERNS = "edge-runtime:allPatterns"
 NOT_PATTERNS = "edge-runtime:notPatterns"
 """Internal: a list of patterns a string must match none of (not `{"pattern": ...}`)."""
 SOME_PROPERTY = "edge-runtime:someProperty"
-"""Internal: a property the object must have, `{"value": schema, ...its keys}` (key_classes.witness_of): what
-the negations of additionalProperties, patternProperties and propertyNames say."""
+"""Internal: a list of properties the object must have, each `{"value": schema, ...its keys}`
+(key_classes.witness_of): what the negations of additionalProperties, patternProperties and propertyNames say."""
 NOT_MULTIPLE_OF = "edge-runtime:notMultipleOf"
-"""Internal: a whole step the number must not be a multiple of (not `{"multipleOf": m}`)."""
+"""Internal: a list of whole steps the number must be a multiple of none of (not `{"multipleOf": m}`)."""
 INTERNAL_KEYS = (FRACTIONAL, ALL_PATTERNS, NOT_PATTERNS, SOME_PROPERTY, NOT_MULTIPLE_OF)
 _GENERAL_KEYS = ("type", "enum", "const", "not", "if", "then", "else", "$dynamicRef", "$recursiveRef")
 ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS + INTERNAL_KEYS)

@@ -12,7 +12,9 @@ from edge_runtime.grammar.json_schema.keywords import (
     ANNOTATIONS,
     ASSERTIONS,
     FRACTIONAL,
+    NOT_MULTIPLE_OF,
     NOT_PATTERNS,
+    SOME_PROPERTY,
     TYPES,
 )
 from edge_runtime.grammar.json_schema.negation import (
@@ -148,8 +150,10 @@ class LogicRules(CompilerCore):
                 continue
             elif key == "pattern" and mine != value:
                 out[ALL_PATTERNS] = list(dict.fromkeys([*out.get(ALL_PATTERNS, []), value]))
-            elif key in (ALL_PATTERNS, NOT_PATTERNS):
+            elif key in (ALL_PATTERNS, NOT_PATTERNS, NOT_MULTIPLE_OF):
                 out[key] = list(dict.fromkeys([*mine, *value]))
+            elif key == SOME_PROPERTY:
+                out[key] = [*mine, *(spec for spec in value if spec not in mine)]
             elif key in ("additionalProperties", "items", "propertyNames"):
                 out[key] = {"allOf": [mine, value]} if mine != value else mine
             elif key == "not":

@@ -203,9 +203,12 @@ def _keyword_negation(key: str, value: Any, schema: dict[str, Any], negator: Neg
         return False if not others else others[0] if len(others) == 1 else {"anyOf": others}
     if key == "multipleOf":
         integral = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1 and value == int(value)
-        return {"type": "number", NOT_MULTIPLE_OF: int(value)} if integral else None
+        return {"type": "number", NOT_MULTIPLE_OF: [int(value)]} if integral else None
     if key == NOT_MULTIPLE_OF:
-        return {"type": "number", "multipleOf": value} if isinstance(value, int) else None
+        if not isinstance(value, list) or not value:
+            return None
+        multiples = [{"type": "number", "multipleOf": step} for step in value]
+        return multiples[0] if len(multiples) == 1 else {"anyOf": multiples}
     if key == FRACTIONAL:
         return {"type": [*_other_types(["number"]), "integer"]} if value is True else False
     if key in _OPPOSITE_BOUND:
@@ -306,7 +309,7 @@ def _property_negation(
     if key == "propertyNames":
         if value is True or value == {}:
             return False
-        return {"type": "object", SOME_PROPERTY: {"value": True, "notKeys": value}}
+        return {"type": "object", SOME_PROPERTY: [{"value": True, "notKeys": value}]}
     if not isinstance(value, dict) and key == "patternProperties":
         return None
     entries = value.items() if key == "patternProperties" else [(None, value)]
@@ -318,13 +321,13 @@ def _property_negation(
         if bad is False:
             continue
         if pattern is not None:
-            failing.append({"type": "object", SOME_PROPERTY: {"value": bad, "pattern": pattern}})
+            failing.append({"type": "object", SOME_PROPERTY: [{"value": bad, "pattern": pattern}]})
             continue
         names, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
         if not isinstance(names, dict) or not isinstance(patterns, dict):
             return None
         spec = {"value": bad, "notNames": list(names), "notPatterns": list(patterns)}
-        failing.append({"type": "object", SOME_PROPERTY: spec})
+        failing.append({"type": "object", SOME_PROPERTY: [spec]})
     return False if not failing else failing[0] if len(failing) == 1 else {"anyOf": failing}
 
 

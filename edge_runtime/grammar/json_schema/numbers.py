@@ -78,18 +78,22 @@ class NumberRules(CompilerCore):
         return self.rule("frac", '"-"? ( "0" | [1-9] [0-9]* ) "." "0"* [1-9] [0-9]*')
 
     def not_multiple(self, schema: dict[str, Any], pointer: str, integer: bool, bounded: bool) -> str | None:
-        """The numbers that are no multiple of a whole step (not `{"multipleOf": m}`): integers leaving a
-        remainder (a remainder automaton), and the fractions unless `integer`. Refused beside bounds, another
-        multipleOf, or for a step above MAX_MODULUS."""
-        step, other = schema[NOT_MULTIPLE_OF], schema.get("multipleOf", 1)
-        whole = all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (step, other))
-        modulus = math.lcm(step, other) if whole else 0
+        """The numbers that are no multiple of some whole steps (not `{"multipleOf": m}`, one m each):
+        integers leaving a remainder (a remainder automaton, with a whole multipleOf beside them), and the
+        fractions unless `integer` or that multipleOf. Refused beside bounds, or when the steps' least common
+        multiple is above MAX_MODULUS."""
+        steps, other = schema[NOT_MULTIPLE_OF], schema.get("multipleOf", 1)
+        whole = isinstance(steps, list) and all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (*steps, other)
+        )
+        modulus = math.lcm(*steps, other) if whole else 0
         if bounded or not 0 < modulus <= MAX_MODULUS:
             self.unenforceable("not", pointer, "excluding multiples beside bounds or of this step")
             return self.use("integer" if integer else "number")
         options: list[str | None] = []
-        if modulus > other:  # some multiple of `other` is none of `step`
-            options.append(f'"-"? {self.remainder_rules(modulus, of=other, excluded=step)}')
+        if 1 not in steps and modulus > other:  # some multiple of `other` may be none of `steps`
+            excluded = tuple(sorted(set(steps)))
+            options.append(f'"-"? {self.remainder_rules(modulus, of=other, excluded=excluded)}')
         if not integer and other == 1:  # a fraction is no multiple of a whole step
             options.append(self.fractional(schema, pointer, integer, bounded))
         return self.rule("notmul", alt(options))
@@ -221,18 +225,19 @@ class NumberRules(CompilerCore):
             values = [value for value in values if value == value.to_integral_value()]
         return " | ".join(f'"{format(value.normalize(), "f")}"' for value in values)
 
-    def remainder_rules(self, modulus: int, *, zero: bool = True, of: int = 0, excluded: int = 0) -> str:
+    def remainder_rules(self, modulus: int, *, zero: bool = True, of: int = 0, excluded: tuple[int, ...] = ()) -> str:
         """Integers without sign divisible by `modulus` (zero among them unless not `zero`); with `of` and
-        `excluded` (divisors of `modulus`), those that are multiples of `of` and not of `excluded`: rule
+        `excluded` (divisors of `modulus`), those that are multiples of `of` and of none of `excluded`: rule
         `mod<m>-<r>` (`mod<m>o<of>n<excluded>-<r>`) reads the rest of the digits after a prefix whose value
         leaves remainder r."""
-        divisible = excluded == 0
-        names = [f"mod{modulus}{'' if divisible else f'o{of}n{excluded}'}-{r}" for r in range(modulus)]
+        divisible = not excluded
+        tag = "" if divisible else f"o{of}n{'n'.join(map(str, excluded))}"
+        names = [f"mod{modulus}{tag}-{r}" for r in range(modulus)]
         for remainder, name in enumerate(names):
             targets: dict[int, list[int]] = {}
             for digit in range(10):
                 targets.setdefault((remainder * 10 + digit) % modulus, []).append(digit)
-            ends = remainder == 0 if divisible else remainder % of == 0 and remainder % excluded != 0
+            ends = remainder == 0 if divisible else remainder % of == 0 and all(remainder % e for e in excluded)
             options = ['""'] if ends else []
             options += [
                 f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in targets.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
@@ -23,6 +24,10 @@ from edge_runtime.grammar.json_schema.keywords import SOME_PROPERTY
 
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
+MAX_WITNESS_ROOM = 64
+"""Most properties counted one by one after the declared ones while witnesses are owed (maxProperties)."""
+MAX_WITNESSES = 4
+"""Most properties an object is made to have by negations (each set of them is a rule: 2^n - 1)."""
 MAX_COUNTING_STATES = 4096
 """Bound on (declared properties x property counts) rules for minProperties/maxProperties."""
 
@@ -34,8 +39,8 @@ class _Member:
     name: str
     kv: str | None
     required: bool
-    witness_kv: str | None = None
-    """With the object's witness (SOME_PROPERTY): this property written as the witness, else None."""
+    witness_kvs: tuple[tuple[frozenset[int], str], ...] = ()
+    """With witnesses (SOME_PROPERTY): this property written as each set of them it can be at once."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,15 @@ class _Counts:
 
     low: int
     high: int | None
+
+
+@dataclass(frozen=True)
+class _Witnessing:
+    """The witnesses an object owes (by index) and the extra property rule for each set of them one extra can
+    be at once."""
+
+    owed: frozenset[int]
+    extras: dict[frozenset[int], str]
 
 
 class _KeyTrie:
@@ -104,9 +118,9 @@ class ObjectRules(CompilerCore):
             )
         if self.closes(schema, len(declared), low):
             extra_schema = False
-        witness = self.witness(schema, pointer, dependencies)
+        witnesses = self.witnesses(schema, pointer, dependencies)
         allowed = None
-        if names_schema not in (True, {}) and (declared or patterns or witness):
+        if names_schema not in (True, {}) and (declared or patterns or witnesses):
             allowed = self.names_dfa(names_schema, pointer)
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
@@ -118,23 +132,23 @@ class ObjectRules(CompilerCore):
                 return None
             key = gbnf_literal(json.dumps(name, ensure_ascii=False))
             kv = None if value is None else self.rule("kv", f'{key} ":" ws {value}')
-            witness_kv = None
-            if witness is not None and witness.keys.matches(name):
-                found = self.expr({"allOf": [sub, *matching, witness.value]}, where)
-                witness_kv = None if found is None else self.rule("kv", f'{key} ":" ws {found}')
-            members.append(_Member(name, kv, name in required, witness_kv))
+            witness_kvs = []
+            for chosen, witness in witnesses.items():
+                if witness.keys.matches(name):
+                    found = self.expr({"allOf": [sub, *matching, witness.value]}, where)
+                    if found is not None:
+                        witness_kvs.append((chosen, self.rule("kv", f'{key} ":" ws {found}')))
+            members.append(_Member(name, kv, name in required, tuple(witness_kvs)))
         self.use("ws")
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
-        witness_extra = None
-        if witness is not None:
-            witness_extra = self.classed_extras(
-                patterns, list(declared), allowed, extra_value, witness, extra_schema, pointer
-            )
-            if witness_extra is None and not any(m.witness_kv for m in members):
-                return None  # no property can be the witness
+        witness_extras = {}
+        for chosen, witness in witnesses.items():
+            found = self.classed_extras(patterns, list(declared), allowed, extra_value, witness, extra_schema, pointer)
+            if found is not None:
+                witness_extras[chosen] = found
         if patterns or allowed is not None:
             extra = self.classed_extras(patterns, list(declared), allowed, extra_value)
         else:
@@ -149,7 +163,8 @@ class ObjectRules(CompilerCore):
                 f"counting to {counted} over {len(members)} properties takes too many rules",
             )
             low, high = 0, None
-        return self.object_rule(members, extra, _Counts(low, high), dependencies, witness_extra)
+        owed = frozenset().union(*witnesses) if witnesses else frozenset()
+        return self.object_rule(members, extra, _Counts(low, high), dependencies, _Witnessing(owed, witness_extras))
 
     def pattern_properties(self, schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
         """patternProperties with their automata ([] when absent); refused by name when a pattern has none."""
@@ -200,18 +215,28 @@ class ObjectRules(CompilerCore):
                 options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
         return self.rule("kv", alt(options))
 
-    def witness(self, schema: dict[str, Any], pointer: str, dependencies: dict[str, Any]) -> Witness | None:
-        """The property this object must have (SOME_PROPERTY, what negations of additionalProperties,
-        patternProperties and propertyNames write), with its key automaton; refused beside property counts
-        or dependentRequired (which it would multiply)."""
-        spec = schema.get(SOME_PROPERTY)
-        if spec is None:
-            return None
-        found = witness_of(spec)
-        if found is None or dependencies or "minProperties" in schema or "maxProperties" in schema:
-            self.unenforceable("not", pointer, "a property some key must have, beside these keywords")
-            return None
-        return found
+    def witnesses(self, schema: dict[str, Any], pointer: str, dependencies: dict[str, Any]) -> dict[frozenset[int], Witness]:
+        """The properties this object must have (SOME_PROPERTY, what negations of additionalProperties,
+        patternProperties and propertyNames write), by each set of them one property can be at once (keys in
+        all their automata, the value meeting all their schemas); refused beside property counts or
+        dependentRequired (which they would multiply), or past MAX_WITNESSES."""
+        specs = schema.get(SOME_PROPERTY)
+        if not specs:
+            return {}
+        found = [witness_of(spec) for spec in specs] if isinstance(specs, list) else [None]
+        if any(w is None for w in found) or dependencies or len(found) > MAX_WITNESSES:
+            self.unenforceable("not", pointer, "properties some keys must have, beside these keywords")
+            return {}
+        single = [w for w in found if w is not None]
+        together: dict[frozenset[int], Witness] = {}
+        for size in range(1, len(single) + 1):
+            for chosen in combinations(range(len(single)), size):
+                keys = single[chosen[0]].keys
+                for index in chosen[1:]:
+                    keys = intersection(keys, single[index].keys)
+                values = [single[index].value for index in chosen]
+                together[frozenset(chosen)] = Witness(keys, {"allOf": values} if size > 1 else values[0])
+        return together
 
     def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
         """Whether this object gets no extra properties though its schema allows them (closed_objects):
@@ -291,23 +316,23 @@ class ObjectRules(CompilerCore):
         extra: str | None,
         counts: _Counts,
         dependencies: dict[str, tuple[str, ...]],
-        witness_extra: str | None = None,
+        witnessing: _Witnessing | None = None,
     ) -> str | None:
         """Members in order, each present or (unless required) skipped, then the extra properties, with
-        the property count in bounds and every present dependentRequired trigger's names present. With a
-        witness (a member's `witness_kv`, or `witness_extra`), one property must be written as it."""
+        the property count in bounds and every present dependentRequired trigger's names present. With
+        witnesses, each one written by some property (a member's `witness_kvs`, or an extra)."""
         low, high = counts.low, counts.high
         cap = high if high is not None else low
         position = {member.name: index for index, member in enumerate(members)}
-        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], bool], str | None] = {}
-        witnessed = witness_extra is not None or any(member.witness_kv for member in members)
+        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], frozenset[int]], str | None] = {}
+        witnessing = witnessing or _Witnessing(frozenset(), {})
 
         def tail(
-            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str], owed: bool
+            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str], owed: frozenset[int]
         ) -> str | None:
             """Members from `index` on, `count` written so far; `first`: none yet and one is needed;
             `pending`: names that must still come; `barred`: names that must not (a need was skipped);
-            `owed`: the witness is still to come."""
+            `owed`: the witnesses still to come."""
             if high is not None and count > high:
                 return None
             key = (index, min(count, cap + 1), first, pending, barred, owed)
@@ -317,7 +342,8 @@ class ObjectRules(CompilerCore):
                 if pending:
                     result = None
                 elif owed:
-                    result = self.witness_members(extra, witness_extra, first)
+                    bounds = (max(0, low - count), None if high is None else high - count)
+                    result = self.witness_members(extra, witnessing.extras, owed, first, bounds)
                 else:
                     result = self.extra_members(extra, count, first, counts)
             else:
@@ -325,7 +351,8 @@ class ObjectRules(CompilerCore):
                 options: list[str | None] = []
                 if member.name not in barred:
                     needs = {n for n in dependencies.get(member.name, ()) if position[n] > index}
-                    for kv, still_owed in ((member.kv, owed), (member.witness_kv if owed else None, False)):
+                    ways = [(member.kv, owed)] + [(kv, owed - chosen) for chosen, kv in member.witness_kvs if chosen <= owed]
+                    for kv, still_owed in ways:
                         if kv is not None:
                             after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred, still_owed)
                             options.append(seq(kv if first else f'"," ws {kv}', after))
@@ -336,27 +363,54 @@ class ObjectRules(CompilerCore):
             memo[key] = result
             return result
 
-        empty_ok = low == 0 and not any(member.required for member in members) and not witnessed
-        nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessed)
+        empty_ok = low == 0 and not any(member.required for member in members) and not witnessing.owed
+        nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessing.owed)
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", alt(options))
 
-    @staticmethod
-    def witness_members(extra: str | None, witness: str | None, first: bool) -> str | None:
-        """The extra properties when one of them must be the witness (no property counts beside it)."""
-        if witness is None:
+    def witness_members(
+        self,
+        extra: str | None,
+        witnesses: dict[frozenset[int], str],
+        owed: frozenset[int],
+        first: bool,
+        bounds: tuple[int, int | None],
+    ) -> str | None:
+        """The extra properties when the `owed` witnesses must come among them: extras, one written as some
+        of the owed witnesses, then the rest; `bounds`: how many more properties are needed and allowed
+        (None: any number), counted one by one (up to MAX_WITNESS_ROOM) when either matters."""
+        need, room = bounds
+        if room is not None and room <= 0:
             return None
-        before = "" if extra is None else f'( {extra} "," ws )* ' if first else f'( "," ws {extra} )* '
-        after = "" if extra is None else f' ( "," ws {extra} )*'
-        return f"{before}{witness}{after}" if first else f'{before}"," ws {witness}{after}'
+        if room is not None and room > MAX_WITNESS_ROOM:
+            raise GrammarError(f"an object owing properties counts up to {MAX_WITNESS_ROOM} more at most")
+        lead = "" if first else '"," ws '
+        loose = room is None and need <= 1  # any number of extras around: stars, not a rule per count
+        after = (max(need - 1, 0), None if room is None else room - 1)
+        before = ""
+        if loose and extra is not None:
+            before = f'( {extra} "," ws )* ' if first else f'( "," ws {extra} )* '
+        options = []
+        for chosen, witness in witnesses.items():
+            if not chosen <= owed:
+                continue
+            left = owed - chosen
+            if left:
+                rest = self.witness_members(extra, witnesses, left, False, after)
+            elif loose:
+                rest = '""' if extra is None else f'( "," ws {extra} )*'
+            else:
+                rest = self.extras_between(extra, after[0], after[1], first=False)
+            if rest is not None:
+                options.append(seq(f"{before}{lead}{witness}", rest))
+        if extra is not None and not loose:
+            options.append(seq(f"{lead}{extra}", self.witness_members(extra, witnesses, owed, False, after)))
+        return self.rule("witnessed", alt(options))
 
-    @staticmethod
-    def extra_members(extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
-        """The extra properties after `count` declared ones, keeping the total within the counts."""
-        need = max(1 if first else 0, counts.low - count)
-        room = None if counts.high is None else counts.high - count
+    def extras_between(self, extra: str | None, need: int, room: int | None, first: bool) -> str | None:
+        """`need` to `room` extra properties (None: no maximum)."""
         if room is not None and room < need:
             return None
         if extra is None:
@@ -367,3 +421,8 @@ class ObjectRules(CompilerCore):
         if first:
             return f"{extra} {repeat(following, need - 1, None if room is None else room - 1)}"
         return repeat(following, need, room) if room != 0 else '""'
+
+    def extra_members(self, extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
+        """The extra properties after `count` declared ones, keeping the total within the counts."""
+        need = max(1 if first else 0, counts.low - count)
+        return self.extras_between(extra, need, None if counts.high is None else counts.high - count, first)
