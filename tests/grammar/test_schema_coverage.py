@@ -227,3 +227,12 @@ def test_property_names_of_names_and_their_negations_are_key_automata() -> None:
     )
     _agrees({"type": "object", "not": {"propertyNames": {"not": {"const": "0"}}}}, [{}, {"0": 1}, {"1": 1}, {"1": 1, "0": 2}])
     _agrees({"type": "object", "not": {"propertyNames": False}}, [{}, {"k": "v"}])
+
+
+def test_not_an_object_or_array_value() -> None:
+    _agrees(
+        {"not": {"const": {"a": 1, "b": [True, None]}}},
+        [{"a": 1, "b": [True, None]}, {"a": 1}, {"a": 2, "b": [True, None]}, {"a": 1, "b": [True]},
+         {"a": 1, "b": [True, None], "c": 0}, {"a": 1, "b": [False, None]}, [1], "x", {}],
+    )
+    _agrees({"not": {"enum": [[1, 2], "x", {"k": "v"}]}}, [[1, 2], [2, 1], [1], "x", "y", {"k": "v"}, {"k": "w"}, 3])

@@ -57,6 +57,8 @@ _PLAIN_TYPES = [name for name in TYPES if name != "integer"]
 """The types that partition JSON values (integers are numbers)."""
 
 
+MAX_NEGATED_COMPOUNDS = 16
+"""Most objects and arrays an enum's negation excludes (each one is an anyOf over its keys or items)."""
 MAX_NEGATION_STEPS = 4000
 """Most schemas and oneOf pairs one Negator looks at: past that, nested oneOf negations grow exponentially (a
 oneOf's negation holds every pair of its branches) and the negation is given up (None)."""
@@ -360,11 +362,47 @@ def string_exclusion(negated: Any) -> list[str] | None:
 
 
 def _not_values(values: list[Any]) -> Schema | None:
-    """Every value but those listed (JSON equality: 1 and 1.0 are one number), when that can be written:
-    the types none of them has, the other boolean, strings other than the listed ones, and the open intervals
-    between the numbers."""
-    if any(isinstance(value, (list, dict)) for value in values):
+    """Every value but those listed (JSON equality: 1 and 1.0 are one number): objects and arrays each by
+    `_not_compound`, the scalars by `_not_scalars`."""
+    compounds = [value for value in values if isinstance(value, (list, dict))]
+    if not compounds:
+        return _not_scalars(values)
+    if len(compounds) > MAX_NEGATED_COMPOUNDS:
         return None
+    scalars = _not_scalars([value for value in values if not isinstance(value, (list, dict))])
+    return {"allOf": [*([] if scalars is False else [scalars]), *map(_not_compound, compounds)]}
+
+
+def _not_compound(value: list[Any] | dict[str, Any]) -> Schema:
+    """Every value but this object or array: another type, or of this type with a key (an item) missing or
+    extra, or one whose value differs."""
+    if isinstance(value, dict):
+        def keys(changed: str, schema: Schema) -> dict[str, Schema]:
+            """Every key of `value` declared in its order (the grammar writes declared keys first)."""
+            return {key: schema if key == changed else True for key in value}
+
+        parts: list[Schema] = [{"type": _other_types(["object"])}]
+        parts += [{"type": "object", "properties": keys(key, False)} for key in value]
+        witness = {"value": True, "notNames": list(value)}
+        parts.append({"type": "object", "properties": keys("", True), SOME_PROPERTY: [witness]})
+        parts += [
+            {"type": "object", "required": [key], "properties": keys(key, _not_values([item]))}
+            for key, item in value.items()
+        ]
+        return {"anyOf": parts}
+    parts = [{"type": _other_types(["array"])}, {"type": "array", "minItems": len(value) + 1}]
+    if value:
+        parts.append({"type": "array", "maxItems": len(value) - 1})
+    parts += [
+        {"type": "array", "minItems": index + 1, "prefixItems": [*([True] * index), _not_values([item])]}
+        for index, item in enumerate(value)
+    ]
+    return {"anyOf": parts}
+
+
+def _not_scalars(values: list[Any]) -> Schema:
+    """Every value but these strings, numbers, booleans and nulls: the types none of them has, the other
+    boolean, strings other than the listed ones, and the open intervals between the numbers."""
     strings = [value for value in values if isinstance(value, str)]
     numbers = sorted(
         {

@@ -62,7 +62,7 @@ FORMAT_PATTERNS = {
 where an automaton of them stays small)."""
 
 
-MAX_LENGTH_PRODUCT = 1024
+MAX_LENGTH_PRODUCT = 4096
 """Most states of a pattern or format automaton counted against lengths (the grammar gets one rule each)."""
 MIN_NARROWED_LENGTH = 128
 """A maxLength that would need more than MAX_LENGTH_PRODUCT states beside a pattern or format is generated up
