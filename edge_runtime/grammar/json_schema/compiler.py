@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
 from edge_runtime.grammar.json_schema.arrays import ArrayRules
@@ -17,6 +18,10 @@ from edge_runtime.grammar.json_schema.numbers import NumberRules
 from edge_runtime.grammar.json_schema.objects import ObjectRules
 from edge_runtime.grammar.json_schema.refs import RefRules
 from edge_runtime.grammar.json_schema.strings import StringRules
+
+MAX_EXPR_CALLS = 40_000
+"""Most subschemas one compile writes (each a call of `expr`; the slowest schema the corpus passes takes about
+32,000, about 1 s): past that, nested anyOf/oneOf/allOf with negations have multiplied out."""
 
 
 def _lone_branch(schema: dict[str, Any]) -> Any:
@@ -33,6 +38,9 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
 
     def expr(self, schema: Any, pointer: str) -> str | None:
         """GBNF expression of the values `schema` accepts; None when it accepts none."""
+        self.expr_calls += 1
+        if self.expr_calls > MAX_EXPR_CALLS:  # alternatives multiplied out: refused in a second, not a minute
+            raise GrammarError(f"the schema needs too many subschemas compiled (over {MAX_EXPR_CALLS:,})")
         if schema is True:
             return self.use("value")
         if schema is False:

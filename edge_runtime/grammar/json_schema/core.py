@@ -121,6 +121,8 @@ class CompilerCore(ABC):
         self.counter = 0
         self.merge_depth = 0
         self.written = 0
+        self.expr_calls = 0
+        self.automaton_states = 0
         """Characters of the rules made by rule() so far: a lower bound of the grammar's length."""
         self.made: dict[tuple[Any, ...], str | None] = {}
         """Rules already written for a key automaton or a string automaton, by what they say (merges meet the

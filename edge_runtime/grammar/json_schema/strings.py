@@ -24,6 +24,8 @@ from edge_runtime.grammar.json_schema.string_sets import string_dfa
 
 _STRING_KEYS = ("pattern", ALL_PATTERNS, NOT_PATTERNS, "format")
 """What a string automaton is made of besides lengths and excluded values (combined_string's memo key)."""
+MAX_AUTOMATON_STATES = 32_768
+"""Most states of all string automata one compile writes (one GBNF rule each)."""
 MAX_LENGTH = 2**53
 """Longest minLength/maxLength compiled (lengths.py writes any count in a few hundred rules)."""
 
@@ -104,6 +106,9 @@ class StringRules(CompilerCore):
         self, schema: dict[str, Any], low: int, high: int | None, excluded: list[str] | None
     ) -> str | None:
         dfa = string_dfa(schema, low, high, excluded)
+        self.automaton_states += 0 if dfa is None else len(dfa.transitions)
+        if self.automaton_states > MAX_AUTOMATON_STATES:  # each is cheap; hundreds of them are not
+            raise GrammarError(f"the string automata of this schema need over {MAX_AUTOMATON_STATES:,} states")
         if dfa is None:
             raise GrammarError("a constraint on this string has no automaton")
         content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__)
