@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.grammar import Grammar, compile_rules
 from edge_runtime.grammar.json_schema.arrays import ArrayRules
@@ -17,6 +18,19 @@ from edge_runtime.grammar.json_schema.numbers import NumberRules
 from edge_runtime.grammar.json_schema.objects import ObjectRules
 from edge_runtime.grammar.json_schema.refs import RefRules
 from edge_runtime.grammar.json_schema.strings import StringRules
+
+MAX_EXPR_CALLS = 40_000
+"""Most subschemas one compile writes (each a call of `expr`; the slowest schema the corpus passes takes about
+32,000, about 1 s): past that, nested anyOf/oneOf/allOf with negations have multiplied out."""
+
+
+def _lone_branch(schema: dict[str, Any]) -> Any:
+    """The one branch of an allOf that is all there is to `schema` (other branches True or {}), or None."""
+    branches = schema["allOf"]
+    if not isinstance(branches, list) or any(k not in ANNOTATIONS for k in schema if k != "allOf"):
+        return None
+    kept = [branch for branch in branches if branch is not True and branch != {}]
+    return kept[0] if len(kept) == 1 else None
 
 
 class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules, StringRules):
@@ -29,6 +43,9 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         (Github_hard o69586: 2,842 object compiles). A schema object of the document itself is compiled
         where it stands, without the memo's serialization. An expression that left keywords unenforced (lenient) is not reused, so each of
         their pointers is named."""
+        self.expr_calls += 1
+        if self.expr_calls > MAX_EXPR_CALLS:  # alternatives multiplied out: refused in a second, not a minute
+            raise GrammarError(f"the schema needs too many subschemas compiled (over {MAX_EXPR_CALLS:,})")
         if schema is True:
             return self.use("value")
         if schema is False:
@@ -54,6 +71,9 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         if "$ref" in schema:
             return self.with_ref(schema, pointer)
         if "allOf" in schema:
+            lone = _lone_branch(schema)
+            if lone is not None:  # a $ref alone in allOf stays one named rule (recursive schemas compile)
+                return self.expr(lone, pointer)
             return self.expr(self.flatten(schema, pointer), pointer)
         if "anyOf" in schema or "oneOf" in schema:
             return self.alternatives(schema, pointer)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
-from edge_runtime.grammar.grammar import Grammar
+from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar
 from edge_runtime.grammar.json_schema.formats import format_rules
 
 if TYPE_CHECKING:
@@ -128,6 +128,13 @@ class CompilerCore(ABC):
         self.unenforced: list[str] = []
         self.counter = 0
         self.merge_depth = 0
+        self.written = 0
+        """Characters of the rules made by rule() so far: a lower bound of the grammar's length."""
+        self.expr_calls = 0
+        self.automaton_states = 0
+        self.made: dict[tuple[Any, ...], str | None] = {}
+        """Rules already written for a string automaton, by what it says (merges meet the same string
+        constraints many times)."""
 
     # -------------------------------------------------------------------------------- rules
 
@@ -160,6 +167,9 @@ class CompilerCore(ABC):
         name = f"{hint}-{self.counter}"
         self.rules[name] = body
         self.bodies[body] = name
+        self.written += len(name) + len(body) + 5
+        if self.written > MAX_GRAMMAR_CHARS:  # it can only grow: refused now, not after the whole compile
+            raise GrammarError(f"the grammar is over {MAX_GRAMMAR_CHARS:,} characters long; that is the limit")
         return name
 
     def new_name(self, hint: str) -> str:

@@ -136,6 +136,18 @@ _RULES: dict[str, str] = {
         "fmt-ld ( fmt-ld? | fmt-ldh fmt-ld"
         ' | fmt-ldh ( fmt-ld fmt-ldh{0,44} fmt-ld | "-" fmt-ld ( fmt-ldh{0,43} fmt-ld )? ) )'
     ),
+    # RFC 1123 host names, narrowed like e-mail labels (no hyphens in third and fourth place: IDNA's A-labels,
+    # whose Punycode a grammar cannot check) and, to stay within 253 characters, up to three labels of 63 or
+    # up to eight of 30.
+    "fmt-hostname": 'fmt-host-label ( "." fmt-host-label ){0,2} | fmt-host-short ( "." fmt-host-short ){3,7}',
+    "fmt-host-label": (
+        "fmt-ld ( fmt-ld? | fmt-ldh fmt-ld"
+        ' | fmt-ldh ( fmt-ld fmt-ldh{0,59} fmt-ld | "-" fmt-ld ( fmt-ldh{0,58} fmt-ld )? ) )'
+    ),
+    "fmt-host-short": (
+        "fmt-ld ( fmt-ld? | fmt-ldh fmt-ld"
+        ' | fmt-ldh ( fmt-ld fmt-ldh{0,26} fmt-ld | "-" fmt-ld ( fmt-ldh{0,25} fmt-ld )? ) )'
+    ),
     "fmt-ld": "[a-zA-Z0-9]",
     "fmt-ldh": "[a-zA-Z0-9-]",
     "fmt-pct": f'"%" {_HEX} {_HEX}',
@@ -169,6 +181,7 @@ FORMAT_RULES = {
     "date-time": "fmt-date-time",
     "uuid": "fmt-uuid",
     "email": "fmt-email",
+    "hostname": "fmt-hostname",
     "ipv4": "fmt-ipv4",
     "ipv6": "fmt-ipv6",
     "uri": "fmt-uri",
@@ -182,8 +195,14 @@ FORMAT_RULES = {
 }
 """Format name -> the rule of its string content."""
 
-UNSUPPORTED_FORMATS = frozenset({"hostname", "idn-hostname", "idn-email", "regex"})
+UNSUPPORTED_FORMATS = frozenset({"idn-hostname", "idn-email", "regex"})
 """Formats that draft 2020-12 defines and that no grammar here checks: refused (or unenforced in lenient)."""
+
+
+FORMAT_LENGTHS = {"email": (6, 236), "hostname": (1, 247), "date": (10, 10), "uuid": (36, 36), "ipv4": (7, 15)}
+"""The shortest and longest string each of these formats' rules writes (all ASCII, one JSON unit a character):
+a minLength/maxLength that they imply says nothing more. E-mail: 64 before the "@", three labels of 48 and a
+top-level domain of 24 after it; host names: eight labels of 30."""
 
 
 def format_rules(rule_name: str) -> dict[str, str]:

@@ -22,13 +22,15 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     names_dfa,
     pattern_dfa,
 )
-from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS
+from edge_runtime.grammar.json_schema.keywords import ALL_PATTERNS, ANNOTATIONS, NOT_PATTERNS, TYPES
 from edge_runtime.grammar.json_schema.string_sets import string_dfa
 
 MAX_PATTERNS = 6
 """Most patternProperties patterns per object (the classes are the sets of patterns a key matches)."""
 
-_NAME_KEYWORDS = frozenset({"type", "pattern", "minLength", "maxLength", "format"})
+_NAME_KEYWORDS = frozenset(
+    {"type", "pattern", "minLength", "maxLength", "format", "enum", "const", "not", ALL_PATTERNS, NOT_PATTERNS}
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,39 @@ class KeyClass:
     pointers: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Witness:
+    """A property an object must have (what a negation of additionalProperties, patternProperties or
+    propertyNames says): a key `keys` accepts whose value meets `value`."""
+
+    keys: CharDfa
+    value: Any
+
+
+def witness_of(spec: Any) -> Witness | None:
+    """The witness a SOME_PROPERTY entry describes ({"value", and the keys: "pattern" they match, "notPatterns"
+    and "notNames" they avoid, "notKeys" a propertyNames schema they fail}), or None when its keys have no
+    automaton here."""
+    if not isinstance(spec, dict) or "value" not in spec:
+        return None
+    try:
+        parts = [pattern_dfa(spec["pattern"])] if isinstance(spec.get("pattern"), str) else []
+        parts += [complement(pattern_dfa(p)) for p in spec.get("notPatterns", ())]
+        if spec.get("notNames"):
+            parts.append(complement(names_dfa(spec["notNames"])))
+        if "notKeys" in spec:
+            named = property_names_dfa(spec["notKeys"])
+            if named is None:
+                return None
+            parts.append(complement(named))
+    except GrammarError:
+        return None
+    keys = length_dfa(0, None)
+    for part in parts:
+        keys = minimized(intersection(keys, part))
+    return Witness(keys, spec["value"])
+
+
 def pattern_properties(schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
     """The object's patternProperties with their automata; GrammarError (naming the pattern) when a pattern
     has none or there are too many."""
@@ -64,18 +99,40 @@ def pattern_properties(schema: dict[str, Any], pointer: str) -> list[PatternProp
 
 
 def property_names_dfa(names_schema: Any) -> CharDfa | None:
-    """The automaton of the keys propertyNames allows, when it is a string schema of pattern, lengths and
-    format only; None otherwise (True and {} included: they allow every key)."""
+    """The automaton of the keys propertyNames allows, when it is a string schema of patterns, lengths,
+    format, enum/const and `not` of such schemas; None otherwise (True and {} included: they allow every
+    key)."""
+    if names_schema is True or names_schema == {}:
+        return None
+    return _keys_dfa(names_schema)
+
+
+def _keys_dfa(names_schema: Any) -> CharDfa | None:
+    if names_schema is True or names_schema is False:
+        return length_dfa(0, None) if names_schema else CharDfa((), frozenset())
     if not isinstance(names_schema, dict) or set(names_schema) - ANNOTATIONS - _NAME_KEYWORDS:
         return None
     declared = names_schema.get("type", "string")
-    if declared not in ("string", ["string"]):
-        return None
+    if declared != "string" and not (isinstance(declared, list) and "string" in declared):
+        return None if declared not in TYPES and not isinstance(declared, list) else CharDfa((), frozenset())
     low = names_schema.get("minLength", 0)
     high = names_schema.get("maxLength")
     if not isinstance(low, int) or not (high is None or isinstance(high, int)):
         return None
-    return string_dfa(names_schema, low, high, None)
+    dfa = string_dfa(names_schema, low, high, None)
+    if dfa is None:
+        return None
+    values = [names_schema["const"]] if "const" in names_schema else names_schema.get("enum")
+    if values is not None:
+        if not isinstance(values, list):
+            return None
+        dfa = intersection(dfa, names_dfa([value for value in values if isinstance(value, str)]))
+    if "not" in names_schema:
+        excluded = _keys_dfa(names_schema["not"])
+        if excluded is None:
+            return None
+        dfa = intersection(dfa, complement(excluded))
+    return minimized(dfa)
 
 
 def key_classes(

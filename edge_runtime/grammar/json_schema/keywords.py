@@ -52,6 +52,21 @@ _ARRAY_KEYS = (
     "maxContains",
     "unevaluatedItems",
 )
+FRACTIONAL = "edge-runtime:fractional"
+"""Internal (what a negation writes, never read from a request's schema as such): `true` keeps only the numbers
+that are not integers (not `{"type": "integer"}`)."""
+ALL_PATTERNS = "edge-runtime:allPatterns"
+"""Internal: a list of further patterns a string must match, beside `pattern` (allOf of two patterns)."""
+NOT_PATTERNS = "edge-runtime:notPatterns"
+"""Internal: a list of patterns a string must match none of (not `{"pattern": ...}`)."""
+SOME_PROPERTY = "edge-runtime:someProperty"
+"""Internal: a list of properties the object must have, each `{"value": schema, ...its keys}`
+(key_classes.witness_of): what the negations of additionalProperties, patternProperties and propertyNames say."""
+NOT_MULTIPLE_OF = "edge-runtime:notMultipleOf"
+"""Internal: a list of whole steps the number must be a multiple of none of (not `{"multipleOf": m}`)."""
+INTERNAL_KEYS = (FRACTIONAL, ALL_PATTERNS, NOT_PATTERNS, SOME_PROPERTY, NOT_MULTIPLE_OF)
 _GENERAL_KEYS = ("type", "enum", "const", "not", "if", "then", "else", "$dynamicRef", "$recursiveRef")
-ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS)
+ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS + _GENERAL_KEYS + INTERNAL_KEYS)
 """Keywords that constrain the value (besides the applicators $ref, allOf, anyOf, oneOf)."""
+APPLICATORS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
+"""Keywords that constrain the value through other schemas (merged or alternated by the compiler's logic)."""

@@ -7,10 +7,19 @@ from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.core import MAX_BRANCHES, CompilerCore, alt, json_type, value_key
-from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, ASSERTIONS, TYPES
+from edge_runtime.grammar.json_schema.keywords import (
+    ALL_PATTERNS,
+    ANNOTATIONS,
+    ASSERTIONS,
+    FRACTIONAL,
+    NOT_MULTIPLE_OF,
+    NOT_PATTERNS,
+    SOME_PROPERTY,
+    TYPES,
+)
 from edge_runtime.grammar.json_schema.negation import (
+    Negator,
     conditional,
-    negation,
     string_exclusion,
     without_dependent_schemas,
     without_not,
@@ -110,6 +119,9 @@ class LogicRules(CompilerCore):
             return a
         if not isinstance(a, dict) or not isinstance(b, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
+        b = self.detached(a, b, pointer)
+        if not isinstance(b, dict):
+            return self.merge(a, b, pointer)
         out: dict[str, Any] = {k: v for k, v in a.items() if k not in ANNOTATIONS}
         for key, value in b.items():
             if key in ANNOTATIONS:
@@ -136,6 +148,12 @@ class LogicRules(CompilerCore):
                 out[key] = list(dict.fromkeys(list(mine) + list(value)))
             elif key in ("enum", "const"):
                 continue
+            elif key == "pattern" and mine != value:
+                out[ALL_PATTERNS] = list(dict.fromkeys([*out.get(ALL_PATTERNS, []), value]))
+            elif key in (ALL_PATTERNS, NOT_PATTERNS, NOT_MULTIPLE_OF):
+                out[key] = list(dict.fromkeys([*mine, *value]))
+            elif key == SOME_PROPERTY:
+                out[key] = [*mine, *(spec for spec in value if spec not in mine)]
             elif key in ("additionalProperties", "items", "propertyNames"):
                 out[key] = {"allOf": [mine, value]} if mine != value else mine
             elif key == "not":
@@ -169,6 +187,29 @@ class LogicRules(CompilerCore):
         self.merge_properties(a, b, out)
         self.merge_prefix_items(a, b, out)
         return out
+
+    def detached(self, a: dict[str, Any], b: dict[str, Any], pointer: str) -> Any:
+        """`b` ready to merge into `a` when both hold a conditional or a oneOf that differ (one schema object
+        holds one of each): `b`'s written out as alternatives first (an anyOf merges with anything)."""
+        if "if" in a and "if" in b and any(a.get(k) != b.get(k) for k in ("if", "then", "else")):
+            rewritten = conditional(b, partial(self.resolved, pointer=pointer)) if "then" in b or "else" in b else None
+            if rewritten is not None:
+                b = self.resolved(rewritten, pointer)
+        unevaluated = any(
+            x.get(k, True) not in (True, {}) for x in (a, b) for k in ("unevaluatedProperties", "unevaluatedItems")
+        )
+        if (
+            isinstance(b, dict)
+            and isinstance(b.get("oneOf"), list)
+            and b["oneOf"]
+            and "oneOf" in a
+            and a["oneOf"] != b["oneOf"]
+            and not unevaluated
+        ):
+            rest = {key: value for key, value in b.items() if key != "oneOf"}
+            alternatives = {"anyOf": self.exclusive(b["oneOf"], pointer)}
+            b = self.resolved({**rest, "allOf": [*rest.get("allOf", []), alternatives]}, pointer)
+        return b
 
     @staticmethod
     def merge_properties(a: dict[str, Any], b: dict[str, Any], out: dict[str, Any]) -> None:
@@ -259,7 +300,8 @@ class LogicRules(CompilerCore):
         if not any(overlaps.values()):
             return branches
         resolve = partial(self.resolved, pointer=pointer)
-        negations = {j: negation(flat[j], resolve) for js in overlaps.values() for j in js}
+        negate = Negator(resolve, self.disjoint)
+        negations = {j: negate(flat[j]) for js in overlaps.values() for j in js}
         if any(negated is None for negated in negations.values()):
             self.unenforceable("oneOf", pointer, "its branches may overlap and one has no negation here")
             return branches
@@ -281,9 +323,9 @@ class LogicRules(CompilerCore):
             found = {json_type(v) for v in schema["enum"]}
             return found | ({"number"} if "integer" in found else set())
         declared = schema.get("type")
-        if declared is None:
-            return set(TYPES)
-        names = set(declared) if isinstance(declared, list) else {declared}
+        names = set(TYPES) if declared is None else set(declared) if isinstance(declared, list) else {declared}
+        if schema.get(FRACTIONAL) is True:
+            return names - {"integer"}  # only numbers that are not integers
         return names | ({"integer"} if "number" in names else set())
 
     def disjoint(self, a: Any, b: Any) -> bool:

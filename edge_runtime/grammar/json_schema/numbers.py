@@ -6,7 +6,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from edge_runtime.grammar.json_schema.core import CompilerCore
+from edge_runtime.grammar.json_schema.core import CompilerCore, alt
+from edge_runtime.grammar.json_schema.keywords import FRACTIONAL, NOT_MULTIPLE_OF
 from edge_runtime.grammar.json_schema.number_ranges import decimal_range, integer_range
 
 MAX_MODULUS = 1000
@@ -28,6 +29,10 @@ class NumberRules(CompilerCore):
                 bounds[key] = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         low, low_inclusive = self.bound(bounds, "minimum", "exclusiveMinimum", lower=True)
         high, high_inclusive = self.bound(bounds, "maximum", "exclusiveMaximum", lower=False)
+        if schema.get(FRACTIONAL) is True:
+            return self.fractional(schema, pointer, integer, bounded=bool(bounds))
+        if NOT_MULTIPLE_OF in schema:
+            return self.not_multiple(schema, pointer, integer, bounded=bool(bounds))
         if "multipleOf" in schema:
             step = schema["multipleOf"]
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
@@ -60,6 +65,38 @@ class NumberRules(CompilerCore):
         if low is None and high is None:
             return self.use("number")
         return self.rule("num", decimal_range(low, low_inclusive, high, high_inclusive))
+
+    def fractional(self, schema: dict[str, Any], pointer: str, integer: bool, bounded: bool) -> str | None:
+        """The numbers that are not integers (what not `{"type": "integer"}` leaves of numbers): a fraction with
+        a digit other than 0, without exponent (a narrowing: 1.5e1 is not written). Beside bounds or
+        multipleOf, refused."""
+        if integer:
+            return None
+        if bounded or "multipleOf" in schema:
+            self.unenforceable("not", pointer, "excluding integers from numbers with bounds or multipleOf")
+            return self.use("number")
+        return self.rule("frac", '"-"? ( "0" | [1-9] [0-9]* ) "." "0"* [1-9] [0-9]*')
+
+    def not_multiple(self, schema: dict[str, Any], pointer: str, integer: bool, bounded: bool) -> str | None:
+        """The numbers that are no multiple of some whole steps (not `{"multipleOf": m}`, one m each):
+        integers leaving a remainder (a remainder automaton, with a whole multipleOf beside them), and the
+        fractions unless `integer` or that multipleOf. Refused beside bounds, or when the steps' least common
+        multiple is above MAX_MODULUS."""
+        steps, other = schema[NOT_MULTIPLE_OF], schema.get("multipleOf", 1)
+        whole = isinstance(steps, list) and all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (*steps, other)
+        )
+        modulus = math.lcm(*steps, other) if whole else 0
+        if bounded or not 0 < modulus <= MAX_MODULUS:
+            self.unenforceable("not", pointer, "excluding multiples beside bounds or of this step")
+            return self.use("integer" if integer else "number")
+        options: list[str | None] = []
+        if 1 not in steps and modulus > other:  # some multiple of `other` may be none of `steps`
+            excluded = tuple(sorted(set(steps)))
+            options.append(f'"-"? {self.remainder_rules(modulus, of=other, excluded=excluded)}')
+        if not integer and other == 1:  # a fraction is no multiple of a whole step
+            options.append(self.fractional(schema, pointer, integer, bounded))
+        return self.rule("notmul", alt(options))
 
     def multiples(self, step: Decimal, integer: bool, sign: str | None) -> str | None:
         """Numbers that are multiples of `step` when a grammar says it alone, with no bounds (`sign` "any") or
@@ -188,15 +225,20 @@ class NumberRules(CompilerCore):
             values = [value for value in values if value == value.to_integral_value()]
         return " | ".join(f'"{format(value.normalize(), "f")}"' for value in values)
 
-    def remainder_rules(self, modulus: int, *, zero: bool = True) -> str:
-        """Integers without sign divisible by `modulus` (zero among them unless not `zero`): rule
-        `mod<m>-<r>` reads the rest of the digits after a prefix whose value leaves remainder r."""
-        names = [f"mod{modulus}-{r}" for r in range(modulus)]
+    def remainder_rules(self, modulus: int, *, zero: bool = True, of: int = 0, excluded: tuple[int, ...] = ()) -> str:
+        """Integers without sign divisible by `modulus` (zero among them unless not `zero`); with `of` and
+        `excluded` (divisors of `modulus`), those that are multiples of `of` and of none of `excluded`: rule
+        `mod<m>-<r>` (`mod<m>o<of>n<excluded>-<r>`) reads the rest of the digits after a prefix whose value
+        leaves remainder r."""
+        divisible = not excluded
+        tag = "" if divisible else f"o{of}n{'n'.join(map(str, excluded))}"
+        names = [f"mod{modulus}{tag}-{r}" for r in range(modulus)]
         for remainder, name in enumerate(names):
             targets: dict[int, list[int]] = {}
             for digit in range(10):
                 targets.setdefault((remainder * 10 + digit) % modulus, []).append(digit)
-            options = ['""'] if remainder == 0 else []
+            ends = remainder == 0 if divisible else remainder % of == 0 and all(remainder % e for e in excluded)
+            options = ['""'] if ends else []
             options += [
                 f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in targets.items()
             ]
@@ -205,7 +247,7 @@ class NumberRules(CompilerCore):
         for digit in range(1, 10):
             starts.setdefault(digit % modulus, []).append(digit)
         firsts = [f"[{''.join(map(str, digits))}] {names[target]}" for target, digits in starts.items()]
-        return "( " + " | ".join(['"0"', *firsts] if zero else firsts) + " )"
+        return "( " + " | ".join(['"0"', *firsts] if zero and divisible else firsts) + " )"
 
     @staticmethod
     def bound(

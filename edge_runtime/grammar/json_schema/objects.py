@@ -5,22 +5,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import combinations
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
-from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf
+from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf, intersection
 from edge_runtime.grammar.json_schema.char_sets import MAX_CODE_POINT, complement, json_char_set
 from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
 from edge_runtime.grammar.json_schema.key_classes import (
     PatternProperty,
+    Witness,
     key_classes,
     pattern_properties,
     property_names_dfa,
+    witness_of,
 )
+from edge_runtime.grammar.json_schema.keywords import SOME_PROPERTY
 
 MAX_DEPENDENCIES = 8
 """dependentRequired triggers per object (each one multiplies the object's rules in the worst case)."""
+MAX_WITNESS_ROOM = 64
+"""Most properties counted one by one after the declared ones while witnesses are owed (maxProperties)."""
+MAX_WITNESSES = 4
+"""Most properties an object is made to have by negations (each set of them is a rule: 2^n - 1)."""
 MAX_COUNTING_STATES = 4096
 """Bound on (declared properties x property counts) rules for minProperties/maxProperties."""
 
@@ -32,6 +40,8 @@ class _Member:
     name: str
     kv: str | None
     required: bool
+    witness_kvs: tuple[tuple[frozenset[int], str], ...] = ()
+    """With witnesses (SOME_PROPERTY): this property written as each set of them it can be at once."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,15 @@ class _Counts:
 
     low: int
     high: int | None
+
+
+@dataclass(frozen=True)
+class _Witnessing:
+    """The witnesses an object owes (by index) and the extra property rule for each set of them one extra can
+    be at once."""
+
+    owed: frozenset[int]
+    extras: dict[frozenset[int], str]
 
 
 class _KeyTrie:
@@ -125,8 +144,9 @@ class ObjectRules(CompilerCore):
             )
         if self.closes(schema, len(declared), low):
             extra_schema = False
+        witnesses = self.witnesses(schema, pointer, dependencies)
         allowed = None
-        if names_schema not in (True, {}) and (declared or patterns):
+        if names_schema not in (True, {}) and (declared or patterns or witnesses):
             allowed = self.names_dfa(names_schema, pointer)
         members: list[_Member] = []
         for name, (sub, where) in declared.items():
@@ -138,12 +158,23 @@ class ObjectRules(CompilerCore):
                 return None
             key = gbnf_literal(json.dumps(name, ensure_ascii=False))
             kv = None if value is None else self.rule("kv", f'{key} ":" ws {value}')
-            members.append(_Member(name, kv, name in required))
+            witness_kvs = []
+            for chosen, witness in witnesses.items():
+                if witness.keys.matches(name):
+                    found = self.expr({"allOf": [sub, *matching, witness.value]}, where)
+                    if found is not None:
+                        witness_kvs.append((chosen, self.rule("kv", f'{key} ":" ws {found}')))
+            members.append(_Member(name, kv, name in required, tuple(witness_kvs)))
         self.use("ws")
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
         extra = None
+        witness_extras = {}
+        for chosen, witness in witnesses.items():
+            found = self.classed_extras(patterns, list(declared), allowed, extra_value, witness, extra_schema, pointer)
+            if found is not None:
+                witness_extras[chosen] = found
         if patterns or allowed is not None:
             extra = self.classed_extras(patterns, list(declared), allowed, extra_value)
         else:
@@ -158,7 +189,8 @@ class ObjectRules(CompilerCore):
                 f"counting to {counted} over {len(members)} properties takes too many rules",
             )
             low, high = 0, None
-        return self.object_rule(members, extra, _Counts(low, high), dependencies)
+        owed = frozenset().union(*witnesses) if witnesses else frozenset()
+        return self.object_rule(members, extra, _Counts(low, high), dependencies, _Witnessing(owed, witness_extras))
 
     def pattern_properties(self, schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
         """patternProperties with their automata ([] when absent); refused by name when a pattern has none."""
@@ -182,18 +214,55 @@ class ObjectRules(CompilerCore):
         return found
 
     def classed_extras(
-        self, patterns: list[PatternProperty], declared: list[str], allowed: CharDfa | None, extra_value: str | None
+        self,
+        patterns: list[PatternProperty],
+        declared: list[str],
+        allowed: CharDfa | None,
+        extra_value: str | None,
+        witness: Witness | None = None,
+        extra_schema: Any = True,
+        pointer: str = "",
     ) -> str | None:
-        """One `"key": value` rule over every class of undeclared keys (see key_classes.py)."""
+        """One `"key": value` rule over every class of undeclared keys (see key_classes.py); with `witness`,
+        over the keys it names only, each value also meeting its schema."""
         options = []
         for keys in key_classes(patterns, declared, allowed):
-            value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0]) if keys.schemas else extra_value
+            dfa = keys.dfa
+            if witness is None:
+                value = self.expr({"allOf": list(keys.schemas)}, keys.pointers[0]) if keys.schemas else extra_value
+            else:
+                dfa = intersection(dfa, witness.keys)
+                own = list(keys.schemas) if keys.schemas else [extra_schema]
+                value = None if dfa.empty else self.expr({"allOf": [*own, witness.value]}, pointer)
             if value is None:
                 continue
-            content = dfa_to_gbnf(keys.dfa, self.new_name, self.rules.__setitem__, canonical=True)
+            content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__, canonical=True)
             if content is not None:
                 options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
         return self.rule("kv", alt(options))
+
+    def witnesses(self, schema: dict[str, Any], pointer: str, dependencies: dict[str, Any]) -> dict[frozenset[int], Witness]:
+        """The properties this object must have (SOME_PROPERTY, what negations of additionalProperties,
+        patternProperties and propertyNames write), by each set of them one property can be at once (keys in
+        all their automata, the value meeting all their schemas); refused beside property counts or
+        dependentRequired (which they would multiply), or past MAX_WITNESSES."""
+        specs = schema.get(SOME_PROPERTY)
+        if not specs:
+            return {}
+        found = [witness_of(spec) for spec in specs] if isinstance(specs, list) else [None]
+        if any(w is None for w in found) or dependencies or len(found) > MAX_WITNESSES:
+            self.unenforceable("not", pointer, "properties some keys must have, beside these keywords")
+            return {}
+        single = [w for w in found if w is not None]
+        together: dict[frozenset[int], Witness] = {}
+        for size in range(1, len(single) + 1):
+            for chosen in combinations(range(len(single)), size):
+                keys = single[chosen[0]].keys
+                for index in chosen[1:]:
+                    keys = intersection(keys, single[index].keys)
+                values = [single[index].value for index in chosen]
+                together[frozenset(chosen)] = Witness(keys, {"allOf": values} if size > 1 else values[0])
+        return together
 
     def closes(self, schema: dict[str, Any], n_declared: int, min_properties: int) -> bool:
         """Whether this object gets no extra properties though its schema allows them (closed_objects):
@@ -266,53 +335,101 @@ class ObjectRules(CompilerCore):
         extra: str | None,
         counts: _Counts,
         dependencies: dict[str, tuple[str, ...]],
+        witnessing: _Witnessing | None = None,
     ) -> str | None:
         """Members in order, each present or (unless required) skipped, then the extra properties, with
-        the property count in bounds and every present dependentRequired trigger's names present."""
+        the property count in bounds and every present dependentRequired trigger's names present. With
+        witnesses, each one written by some property (a member's `witness_kvs`, or an extra)."""
         low, high = counts.low, counts.high
         cap = high if high is not None else low
         position = {member.name: index for index, member in enumerate(members)}
-        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str]], str | None] = {}
+        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], frozenset[int]], str | None] = {}
+        witnessing = witnessing or _Witnessing(frozenset(), {})
 
         def tail(
-            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str]
+            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str], owed: frozenset[int]
         ) -> str | None:
             """Members from `index` on, `count` written so far; `first`: none yet and one is needed;
-            `pending`: names that must still come; `barred`: names that must not (a need was skipped)."""
+            `pending`: names that must still come; `barred`: names that must not (a need was skipped);
+            `owed`: the witnesses still to come."""
             if high is not None and count > high:
                 return None
-            key = (index, min(count, cap + 1), first, pending, barred)
+            key = (index, min(count, cap + 1), first, pending, barred, owed)
             if key in memo:
                 return memo[key]
             if index == len(members):
-                result = None if pending else self.extra_members(extra, count, first, counts)
+                if pending:
+                    result = None
+                elif owed:
+                    bounds = (max(0, low - count), None if high is None else high - count)
+                    result = self.witness_members(extra, witnessing.extras, owed, first, bounds)
+                else:
+                    result = self.extra_members(extra, count, first, counts)
             else:
                 member = members[index]
-                present = None
-                if member.kv is not None and member.name not in barred:
+                options: list[str | None] = []
+                if member.name not in barred:
                     needs = {n for n in dependencies.get(member.name, ()) if position[n] > index}
-                    after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred)
-                    present = seq(member.kv if first else f'"," ws {member.kv}', after)
-                skipped = None
+                    ways = [(member.kv, owed)] + [(kv, owed - chosen) for chosen, kv in member.witness_kvs if chosen <= owed]
+                    for kv, still_owed in ways:
+                        if kv is not None:
+                            after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred, still_owed)
+                            options.append(seq(kv if first else f'"," ws {kv}', after))
                 if not member.required and member.name not in pending:
                     triggers = {t for t, needs in dependencies.items() if member.name in needs}
-                    skipped = tail(index + 1, count, first, pending, barred | triggers)
-                result = self.rule("members", alt([present, skipped]))
+                    options.append(tail(index + 1, count, first, pending, barred | triggers, owed))
+                result = self.rule("members", alt(options))
             memo[key] = result
             return result
 
-        empty_ok = low == 0 and not any(member.required for member in members)
-        nonempty = tail(0, 0, True, frozenset(), frozenset())
+        empty_ok = low == 0 and not any(member.required for member in members) and not witnessing.owed
+        nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessing.owed)
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", alt(options))
 
-    @staticmethod
-    def extra_members(extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
-        """The extra properties after `count` declared ones, keeping the total within the counts."""
-        need = max(1 if first else 0, counts.low - count)
-        room = None if counts.high is None else counts.high - count
+    def witness_members(
+        self,
+        extra: str | None,
+        witnesses: dict[frozenset[int], str],
+        owed: frozenset[int],
+        first: bool,
+        bounds: tuple[int, int | None],
+    ) -> str | None:
+        """The extra properties when the `owed` witnesses must come among them: extras, one written as some
+        of the owed witnesses, then the rest; `bounds`: how many more properties are needed and allowed
+        (None: any number), counted one by one (up to MAX_WITNESS_ROOM) when either matters."""
+        need, room = bounds
+        if room is not None and room <= 0:
+            return None
+        if room is not None and room > MAX_WITNESS_ROOM:
+            raise GrammarError(f"an object owing properties counts up to {MAX_WITNESS_ROOM} more at most")
+        lead = "" if first else '"," ws '
+        loose = room is None and need <= 1  # any number of extras around: stars, not a rule per count
+        after = (max(need - 1, 0), None if room is None else room - 1)
+        before = ""
+        if loose and extra is not None:
+            before = f'( {extra} "," ws )* ' if first else f'( "," ws {extra} )* '
+        options = []
+        for chosen, witness in witnesses.items():
+            if not chosen <= owed:
+                continue
+            left = owed - chosen
+            if left:
+                rest = self.witness_members(extra, witnesses, left, False, after)
+            elif loose:
+                rest = '""' if extra is None else f'( "," ws {extra} )*'
+            else:
+                rest = self.extras_between(extra, after[0], after[1], first=False)
+            if rest is not None:
+                options.append(seq(f"{before}{lead}{witness}", rest))
+        if extra is not None and not loose:
+            options.append(seq(f"{lead}{extra}", self.witness_members(extra, witnesses, owed, False, after)))
+        return self.rule("witnessed", alt(options))
+
+    def extras_between(self, extra: str | None, need: int, room: int | None, first: bool) -> str | None:
+        """`need` to `room` extra properties (None: no maximum)."""
         if room is not None and room < need:
             return None
         if extra is None:
@@ -323,3 +440,8 @@ class ObjectRules(CompilerCore):
         if first:
             return f"{extra} {repeat(following, need - 1, None if room is None else room - 1)}"
         return repeat(following, need, room) if room != 0 else '""'
+
+    def extra_members(self, extra: str | None, count: int, first: bool, counts: _Counts) -> str | None:
+        """The extra properties after `count` declared ones, keeping the total within the counts."""
+        need = max(1 if first else 0, counts.low - count)
+        return self.extras_between(extra, need, None if counts.high is None else counts.high - count, first)

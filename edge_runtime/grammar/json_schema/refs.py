@@ -13,7 +13,7 @@ from urllib.parse import unquote, urldefrag, urljoin
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.core import CompilerCore
-from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS
+from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, INTERNAL_KEYS
 
 DEFAULT_BASE = "urn:edge-runtime:schema"
 
@@ -80,6 +80,8 @@ class SchemaRegistry:
                 )
             elif key in _SCHEMA_VALUES:
                 out[key] = self._normalized(value, base)
+            elif key in INTERNAL_KEYS:
+                continue  # what the compiler writes for itself means nothing in a caller's schema
             else:
                 out[key] = value
         self.originals.add(id(out))

@@ -23,6 +23,7 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     pattern_dfa,
 )
 from edge_runtime.grammar.json_schema.formats import FORMAT_RULES, UNSUPPORTED_FORMATS
+from edge_runtime.grammar.json_schema.keywords import ALL_PATTERNS, NOT_PATTERNS
 
 _HEX = "[0-9a-fA-F]"
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
@@ -61,7 +62,7 @@ FORMAT_PATTERNS = {
 where an automaton of them stays small)."""
 
 
-MAX_LENGTH_PRODUCT = 1024
+MAX_LENGTH_PRODUCT = 4096
 """Most states of a pattern or format automaton counted against lengths (the grammar gets one rule each)."""
 MIN_NARROWED_LENGTH = 128
 """A maxLength that would need more than MAX_LENGTH_PRODUCT states beside a pattern or format is generated up
@@ -80,12 +81,27 @@ def _cached_pattern_dfa(pattern: str) -> CharDfa:
     return pattern_dfa(pattern)
 
 
+@lru_cache(maxsize=256)
+def _cached_complement(pattern: str) -> CharDfa:
+    return complement(pattern_dfa(pattern))
+
+
+def not_matching(pattern: str) -> CharDfa | None:
+    """The automaton of the strings `pattern` does not match, or None when the pattern has none here."""
+    try:
+        return _cached_complement(pattern)
+    except GrammarError:
+        return None
+
+
 def string_dfa(schema: dict[str, Any], low: int, high: int | None, excluded: list[str] | None) -> CharDfa | None:
-    """The automaton of the strings `schema`'s pattern, format, lengths (`low`..`high`) and `excluded` values
-    allow together; None when one of them has no automaton here. GrammarError when it grows too big."""
+    """The automaton of the strings `schema`'s patterns (`pattern`, and the internal lists of patterns to match
+    and not to match), format, lengths (`low`..`high`) and `excluded` values allow together; None when one of them has no automaton here. GrammarError when it grows too big."""
     parts: list[CharDfa] = []
     if isinstance(schema.get("pattern"), str):
         parts.append(_cached_pattern_dfa(schema["pattern"]))
+    parts += [_cached_pattern_dfa(pattern) for pattern in schema.get(ALL_PATTERNS, ())]
+    parts += [_cached_complement(pattern) for pattern in schema.get(NOT_PATTERNS, ())]
     name = schema.get("format")
     if isinstance(name, str) and name in FORMAT_PATTERNS:
         found = format_dfa(name)
