@@ -54,7 +54,7 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
             raise self.invalid(pointer, "a schema must be an object or a boolean")
         if id(schema) in self.registry.originals:
             return self.dispatch(schema, pointer)
-        key = json.dumps(schema, ensure_ascii=False)
+        key = self.merged_keys.key(schema)
         if key in self.exprs:
             return self.exprs[key]
         unenforced = len(self.unenforced)

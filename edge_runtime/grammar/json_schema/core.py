@@ -13,6 +13,7 @@ from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar
 from edge_runtime.grammar.json_schema.formats import format_rules
+from edge_runtime.grammar.json_schema.merged_keys import MergedKeys
 
 if TYPE_CHECKING:
     from edge_runtime.grammar.json_schema.refs import SchemaRegistry
@@ -121,10 +122,11 @@ class CompilerCore(ABC):
         self.ref_rules: dict[int, str] = {}
         self.sub_grammars: dict[str, Grammar] = {}
         """`sub_grammar`'s memo, by the sub-schema's JSON."""
-        self.exprs: dict[str, str | None] = {}
+        self.exprs: dict[bytes, str | None] = {}
         """`expr`'s memo, by the schema's JSON."""
         self.keys_not_in: dict[tuple[str, ...], str] = {}
         """`key_not_in`'s memo, by the declared names."""
+        self.merged_keys = MergedKeys(registry.originals)
         self.unenforced: list[str] = []
         self.counter = 0
         self.merge_depth = 0
