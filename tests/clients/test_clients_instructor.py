@@ -11,14 +11,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from extraction_models import Basket, Item, Person
+from extraction_models import MAX_TOKENS, Basket, Item, Person
 from live_server import TINY_ID
 from pydantic import BaseModel, ValidationError
 
 instructor = pytest.importorskip("instructor")
 
 pytestmark = pytest.mark.clients
-MAX_TOKENS = 400
 MESSAGES = [{"role": "user", "content": "Extract the records."}]
 FINISHED = {"TOOLS": "tool_calls", "JSON_SCHEMA": "stop"}
 """A forced tool call ends by `tool_calls`, as vLLM's does: the call closed, the budget did not cut it."""

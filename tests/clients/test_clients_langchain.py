@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from extraction_models import Basket, Person
+from extraction_models import MAX_TOKENS, Basket, Person
 from live_server import TINY_ID
 from pydantic import BaseModel
 
 langchain_openai = pytest.importorskip("langchain_openai")
 
 pytestmark = pytest.mark.clients
-MAX_TOKENS = 400
 
 
 def _chat(base_url: str) -> object:

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 import jsonschema
 import openai
 import pytest
-from extraction_models import HAS_EMAIL_VALIDATOR, Basket, Item, Link, Person
+from extraction_models import HAS_EMAIL_VALIDATOR, MAX_TOKENS, Basket, Item, Link, Person
 from live_server import TINY_ID
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.clients
-MAX_TOKENS = 400
 
 
 @pytest.fixture()
