@@ -20,7 +20,6 @@ from edge_runtime.engine.choice_constraint import ChoiceConstraint
 from edge_runtime.engine.llama_handles import extra_buffer_types_allowed, flash_attention
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.types import GenerationRequest, SamplingParams
-from edge_runtime.store.model_info import KvCacheType
 
 PROMPT = "Q: What is the capital of France?\nA:"
 LOGIT_TOLERANCE = 1e-2
@@ -45,7 +44,7 @@ def real(model_path: Path) -> Iterator[LoadedModel]:
     model.close()
 
 
-def llama_cpp_logits(model_path: Path, tokens: list[int], kv_cache_type: KvCacheType) -> np.ndarray:
+def llama_cpp_logits(model_path: Path, tokens: list[int], real: LoadedModel) -> np.ndarray:
     """llama.cpp's own logits at every position of `tokens`: one bare decode of one sequence through the
     binding, none of the engine's scheduling, batching or sampling; the engine's attention kernel for its
     cache, so the arithmetic is the same."""
@@ -58,7 +57,7 @@ def llama_cpp_logits(model_path: Path, tokens: list[int], kv_cache_type: KvCache
     cparams = llama.llama_context_default_params()
     cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = 512
     cparams.n_threads = cparams.n_threads_batch = 1
-    cparams.flash_attn_type = flash_attention(kv_cache_type)
+    cparams.flash_attn_type = flash_attention(real.kv_cache_type, sliding_window=bool(real.info.sliding_window))
     context = llama.llama_init_from_model(model, cparams)
     batch = llama.llama_batch_init(len(tokens), 0, 1)
     try:
@@ -90,7 +89,7 @@ def test_greedy_is_llama_cpp_greedy(real: LoadedModel, model_path: Path, run: Ru
     if choice.finish_reason == "stop_string":
         assert "\n" not in choice.text and "\n" in real.detokenize(generated)
 
-    logits = llama_cpp_logits(model_path, prompt + generated, real.kv_cache_type)
+    logits = llama_cpp_logits(model_path, prompt + generated, real)
     for step, token in enumerate(generated):
         row = logits[len(prompt) - 1 + step]
         best = int(np.argmax(row))
