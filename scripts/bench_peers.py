@@ -25,10 +25,12 @@ What makes the comparison fair (and what is left at each server's default, as a 
 - Rounds are interleaved: each workload runs on one server and then the other, the order alternating per round,
   so a change in the machine's load hits both; both stay loaded all along and idle while the other measures.
 - Left at their defaults: llama-server's micro-batch 512 (ours 128), its per-slot KV streams (`--kv-unified`
-  is off when -np is given), its full-size SWA cache off (ours on, for prefix reuse anywhere), its prompt cache
-  (`cache_prompt`, and up to 8 GiB of host-memory prompt cache: `--cache-ram`, counted in its RSS), its
-  `--cache-reuse` 0 (KV shifting of chunks after a divergence; these prompts share a true prefix), flash
-  attention auto, weights memory-mapped (its RSS counts the resident part of the mapped file; we read them in).
+  is off when -np is given; ours too), its full-size SWA cache off (ours too, with prefix checkpoints), its
+  prompt cache (`cache_prompt`, and up to 8 GiB of host-memory prompt cache: `--cache-ram`, counted in its
+  RSS), its `--cache-reuse` 0 (KV shifting of chunks after a divergence; these prompts share a true prefix),
+  flash attention auto (ours off for a model without a sliding window, see `flash_attention` in
+  engine/llama_handles.py), weights memory-mapped (its RSS counts the resident part of the mapped file; we
+  read them in).
 - OpenMP's wait: both run with edge-runtime's short spin at a barrier, so the ratios measure the servers and
   not libgomp's spin. `--peer-wait own` gives llama-server libgomp's default (300,000 spins, what its users
   get): on a shared machine that alone makes it several times slower (0.6 against 4 tokens/s at load 15 here;
