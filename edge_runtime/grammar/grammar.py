@@ -15,6 +15,7 @@ from edge_runtime.grammar.gbnf import parse_gbnf, parse_gbnf_rules
 from edge_runtime.grammar.gbnf_text import GrammarRules, rules_text
 from edge_runtime.grammar.ir import ElementKind, FlatGrammar, compile_syntax
 from edge_runtime.grammar.masks import TokenMasks
+from edge_runtime.grammar.native_lowering import lower_rules
 from edge_runtime.grammar.syntax import GrammarSyntax
 from edge_runtime.grammar.vocab import Vocabulary
 
@@ -102,21 +103,24 @@ schema that compiles to one) would stall every stream for seconds: it is refused
 def compile_gbnf(text: str, *, unenforced: tuple[str, ...] = ()) -> Grammar:
     """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column. `unenforced`:
     what the source this text was written from asked for and the text leaves out (see `Grammar`)."""
-    return _compiled(text, lambda: parse_gbnf(text), unenforced)
+    return _compiled(text, lambda: compile_syntax(parse_gbnf(text)), unenforced)
 
 
 def compile_rules(rules: GrammarRules, *, unenforced: tuple[str, ...] = ()) -> Grammar:
     """`compile_gbnf(rules_text(rules))` for a compiler that has its rules as (name, body) pairs: the same
-    grammar, parsed rule by rule with the bodies memoized (see `parse_gbnf_rules`). The text is still
-    written, for the size limit and as the grammar's `source`."""
-    return _compiled(rules_text(rules), lambda: parse_gbnf_rules(rules), unenforced)
+    grammar, lowered in C (`lower_rules`); where that gives up, parsed rule by rule with the bodies memoized
+    (see `parse_gbnf_rules`), which says what is wrong. The text is still written, for the size limit and as
+    the grammar's `source`."""
+    return _compiled(
+        rules_text(rules), lambda: lower_rules(rules) or compile_syntax(parse_gbnf_rules(rules)), unenforced
+    )
 
 
-def _compiled(text: str, parse: Callable[[], GrammarSyntax], unenforced: tuple[str, ...]) -> Grammar:
+def _compiled(text: str, lowered: Callable[[], FlatGrammar], unenforced: tuple[str, ...]) -> Grammar:
     if len(text) > MAX_GRAMMAR_CHARS:
         raise GrammarError(f"the grammar is {len(text):,} characters long; the limit is {MAX_GRAMMAR_CHARS:,}")
     try:
         with collector_paused():
-            return Grammar(text, compile_syntax(parse()), unenforced)
+            return Grammar(text, lowered(), unenforced)
     except RecursionError:
         raise GrammarError("the grammar is nested too deeply to compile") from None

@@ -1,0 +1,160 @@
+"""The native lowering (grammar/native_lowering.py over native/gbnf_lower.c) builds the flat grammar that the
+Python parser and lowering build from the same rules, array for array, and gives up where it should (GBNF that
+compilers do not write, errors, failed checks), so that the Python path compiles or explains."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from grammar_cases import GBNF_DIR, integration_grammar_cases, load_llamacpp
+
+from edge_runtime.grammar.errors import GrammarError
+from edge_runtime.grammar.gbnf import parse_gbnf, parse_gbnf_rules
+from edge_runtime.grammar.gbnf_text import GrammarRules
+from edge_runtime.grammar.grammar import compile_rules
+from edge_runtime.grammar.ir import compile_syntax
+from edge_runtime.grammar.json_schema.front import _schema_rules
+from edge_runtime.grammar.native_lowering import lower_rules
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARRAYS = ("kinds", "values", "rule_alts", "alt_starts", "byte_classes")
+
+
+def assert_lowered_alike(rules: GrammarRules) -> None:
+    native = lower_rules(rules)
+    assert native is not None, rules
+    expected = compile_syntax(parse_gbnf_rules(rules))
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(native, name), getattr(expected, name), err_msg=name)
+        assert getattr(native, name).dtype == getattr(expected, name).dtype
+    assert (native.root, native.rule_names) == (expected.root, expected.rule_names)
+
+
+CONSTRUCTS: list[GrammarRules] = [
+    [("root", '"abc" | "" | "d"')],
+    [("root", 'a b a'), ("a", '"x"'), ("b", '[a-c] | a')],
+    [("root", '"\\x41\\u00e9\\U0001F600\\t\\r\\n\\\\\\"\\[\\]\\-" "é€😀"')],
+    [("root", '[^"\\\\] [a-zA-Z0-9_] [\\x00-\\x1F] [é-ÿ] [\\u0100-\\uFFFF] [\\U00010000-\\U0010FFFF]')],
+    [("root", '[^a] . [] [a-a-] [\\--\\]] [-a] [z-]')],
+    [("root", '[\\uD7FF-\\uE000] [\\x7F-\\x80] [\\u07FF-\\u0800] [\\uFFFF-\\U00010000] [^\\x00-\\x7F]')],
+    [("root", '( "a" | "b" ) ( "c" ) ( "d" "e" ) ( ) ( "a" | "b" )')],
+    [("root", '"a"* "b"+ "c"? "d"{3} "e"{2,} "f"{1,4} "g"{0} "h"{0,0} ( "i" "j" ){2,3} x*'), ("x", '"k"')],
+    [("root", '"a"** ( "b"? )* ""* ( "c" | "" )+ "d"{ 2 , 5 } "e"{2,3}{1,2}')],
+    [("root", '"a"{0,40} "a"{0,40} ( "a"{0,40} )* "b"* "b"*')],
+    [("root", 'x | y'), ("x", '"q" ( y | "r" )*'), ("y", '"s" x? "t"')],
+    [("root", 'r-1 r-2'), ("r-1", 'r-2*'), ("r-2", '"z"')],
+]
+
+
+@pytest.mark.parametrize("rules", CONSTRUCTS, ids=range(len(CONSTRUCTS)))
+def test_every_construct_lowers_as_in_python(rules: GrammarRules) -> None:
+    assert_lowered_alike(rules)
+
+
+def _rules_of(text: str) -> GrammarRules:
+    """A grammar text as a compiler would write it: its rules printed one per line."""
+    lines = parse_gbnf(text).to_gbnf().splitlines()
+    return [(name, body) for name, body in (line.split(" ::= ", 1) for line in lines)]
+
+
+def _conformance_texts() -> list[str]:
+    texts = [path.read_text(encoding="utf-8") for path in sorted(GBNF_DIR.glob("*.gbnf"))]
+    texts += [case["grammar"] for case in integration_grammar_cases()]
+    texts += [case["grammar"] for case in load_llamacpp("grammar_parser.json")["cases"] if case["expected"] == "ok"]
+    return texts
+
+
+def test_conformance_grammars_lower_as_in_python_or_give_up_on_tokens_only() -> None:
+    lowered = 0
+    for text in _conformance_texts():
+        rules = _rules_of(text)
+        if any("<[" in body for _, body in rules):
+            assert lower_rules(rules) is None
+            continue
+        try:
+            compile_syntax(parse_gbnf_rules(rules))
+        except GrammarError:
+            assert lower_rules(rules) is None
+            continue
+        assert_lowered_alike(rules)
+        lowered += 1
+    assert lowered >= 20
+
+
+def _schemas() -> list[object]:
+    schemas = [case["schema"] for case in load_llamacpp("json_schema_to_grammar.json")["cases"]]
+    scripts = str(REPO_ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    corpus = importlib.import_module("schema_corpus")
+    sample = (REPO_ROOT / "tests" / "grammar" / "schema_corpus_sample.txt").read_text(encoding="utf-8")
+    names = [line for line in sample.splitlines() if line and not line.startswith("#")]
+    return schemas + [corpus.load_case(name).schema for name in names[::3]]
+
+
+def test_schema_grammars_lower_as_in_python() -> None:
+    lowered = 0
+    for schema in _schemas():
+        try:
+            rules, _ = _schema_rules(schema, False, False, None)
+        except (GrammarError, RecursionError):
+            continue
+        assert_lowered_alike(rules)
+        lowered += 1
+    assert lowered >= 100
+
+
+GIVEN_UP_AND_COMPILED = [
+    [("root", '"a" # a comment')],
+    [("root", '<[5]> "a"')],
+    [("root", '!<[5]>')],
+]
+
+
+@pytest.mark.parametrize("rules", GIVEN_UP_AND_COMPILED, ids=range(len(GIVEN_UP_AND_COMPILED)))
+def test_gbnf_compilers_do_not_write_goes_to_the_python_path(rules: GrammarRules) -> None:
+    assert lower_rules(rules) is None
+    assert compile_rules(rules).flat.n_rules >= 1
+
+
+GIVEN_UP_AND_EXPLAINED = [
+    ([("root", "b")], "undefined rule 'b'"),
+    ([("a", '"x"')], "no 'root' rule"),
+    ([("root", '"x"'), ("root", '"y"')], "defined twice"),
+    ([("root", '"x"'), ("a b", '"y"')], "expecting a rule name"),
+    ([("root", '"\\q"')], "unknown escape"),
+    ([("root", '"\\uD800"')], "surrogate"),
+    ([("root", '"\\U00110000"')], re.escape("beyond U+10FFFF")),
+    ([("root", '"a"\n| "b"')], "expecting newline or end"),
+    ([("root", '"\\x4"')], "hex digits"),
+    ([("root", '"abc')], "unterminated string"),
+    ([("root", "[abc")], "unterminated character class"),
+    ([("root", "[z-a]")], "out of order"),
+    ([("root", '"a"{10001}')], "exceeds the limit"),
+    ([("root", '"a"{3,2}')], "maximum below its minimum"),
+    ([("root", '"a"{,3}')], "expecting an integer"),
+    ([("root", '* "a"')], "expecting an item"),
+    ([("root", '( "a"')], re.escape("expecting ')'")),
+    ([("root", '"a" )')], "expecting newline or end"),
+    ([("root", 'root "a" | "b"')], "left-recursive"),
+    ([("root", 'a "x"'), ("a", 'b | ""'), ("b", 'root')], "left recursion"),
+    ([("root", '"a" root')], "can never finish"),
+    ([("root", '"\\ud800"'.replace("\\ud800", "\ud800"))], "surrogate"),
+]
+
+
+@pytest.mark.parametrize("rules, message", GIVEN_UP_AND_EXPLAINED, ids=range(len(GIVEN_UP_AND_EXPLAINED)))
+def test_errors_are_explained_by_the_python_path(rules: GrammarRules, message: str) -> None:
+    assert lower_rules(rules) is None
+    with pytest.raises(GrammarError, match=message):
+        compile_rules(rules)
+
+
+def test_a_right_recursive_star_through_a_nullable_rule_is_accepted_as_in_python() -> None:
+    """A cycle through last-position references only replaces frames (ir._check_left_recursion): allowed."""
+    assert_lowered_alike([("root", 'a*'), ("a", '"x" | b'), ("b", '""')])
