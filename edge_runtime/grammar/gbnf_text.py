@@ -9,6 +9,7 @@ which would cut one rule of the text in two.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 GrammarRules = list[tuple[str, str]]
@@ -34,8 +35,15 @@ def escape(code_point: int, specials: str) -> str:
     return char
 
 
+_LITERAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""The characters `escape` writes as escapes inside a literal, besides quotes and backslashes: most literals
+(keys, enum values) have none."""
+
+
 def gbnf_literal(text: str) -> str:
     """A GBNF string literal matching exactly `text`."""
+    if _LITERAL_CONTROLS.search(text) is None:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return '"' + "".join(escape(ord(char), '"') for char in text) + '"'
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -75,8 +76,14 @@ class _KeyTrie:
         node.terminal = True
 
 
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\]')
+"""The characters json.dumps escapes (ensure_ascii off); most names have none, and are their own units."""
+
+
 def _key_units(name: str) -> list[str]:
     """One unit per character of `name` as it is written in a canonical JSON key."""
+    if _JSON_ESCAPED.search(name) is None:
+        return list(name)
     return [json.dumps(char, ensure_ascii=False)[1:-1] for char in name]
 
 
@@ -318,13 +325,17 @@ class ObjectRules(CompilerCore):
 
     def key_node(self, node: _KeyTrie) -> str:
         options = [] if node.terminal else ['"\\""']
-        deviation, needed = _key_deviation(tuple(node.children))
-        if deviation:
+        next_units = tuple(node.children)
+        other = self.key_others.get(next_units)
+        if other is None:
             # One rule per set of next characters, shared by every node with that set: the deviation is
             # most of a node's text, and a schema's trie repeats a few dozen sets over hundreds of nodes.
+            deviation, needed = _key_deviation(next_units)
             for base in needed:
                 self.use(base)
-            options.append(self.rule("key-other", deviation))
+            other = self.key_others[next_units] = self.rule("key-other", deviation) if deviation else ""
+        if other:
+            options.append(other)
         for unit, child in node.children.items():
             options.append(f"{gbnf_literal(unit)} {self.key_node(child)}")
         return self.rule("key", " | ".join(options))
