@@ -8,7 +8,9 @@ intersection of those patterns' automata with the complements of the others' and
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -66,6 +68,18 @@ def witness_of(spec: Any) -> Witness | None:
     automaton here."""
     if not isinstance(spec, dict) or "value" not in spec:
         return None
+    keys = _witness_keys(json.dumps({name: spec[name] for name in _WITNESS_KEY_PARTS if name in spec}))
+    return None if keys is None else Witness(keys, spec["value"])
+
+
+_WITNESS_KEY_PARTS = ("pattern", "notPatterns", "notNames", "notKeys")
+
+
+@lru_cache(maxsize=1024)
+def _witness_keys(parts_json: str) -> CharDfa | None:
+    """The automaton of a witness's keys, by the JSON of what says them: negations repeat a few witnesses
+    over every object they reach (4 distinct among 100 in Github_ultra o65429, 1.5 of its 3.5 s)."""
+    spec = json.loads(parts_json)
     try:
         parts = [pattern_dfa(spec["pattern"])] if isinstance(spec.get("pattern"), str) else []
         parts += [complement(pattern_dfa(p)) for p in spec.get("notPatterns", ())]
@@ -81,7 +95,7 @@ def witness_of(spec: Any) -> Witness | None:
     keys = length_dfa(0, None)
     for part in parts:
         keys = minimized(intersection(keys, part))
-    return Witness(keys, spec["value"])
+    return keys
 
 
 def pattern_properties(schema: dict[str, Any], pointer: str) -> list[PatternProperty]:
