@@ -5,6 +5,7 @@ compilers do not write, errors, failed checks), so that the Python path compiles
 from __future__ import annotations
 
 import importlib
+import random
 import re
 import sys
 from pathlib import Path
@@ -158,3 +159,52 @@ def test_errors_are_explained_by_the_python_path(rules: GrammarRules, message: s
 def test_a_right_recursive_star_through_a_nullable_rule_is_accepted_as_in_python() -> None:
     """A cycle through last-position references only replaces frames (ir._check_left_recursion): allowed."""
     assert_lowered_alike([("root", 'a*'), ("a", '"x" | b'), ("b", '""')])
+
+
+VALID_PIECES = [
+    '"a"', '"ab"', '""', '"\\x41"', '"\\u00e9"', '"\\U0001F600"', '"é"', '"\\\\"', '"\\""', '"\\n"', "[a-z]", "[^a]",
+    "[]", "[^]", "[é-ÿ]", "[\\x00-\\U0010FFFF]", "[\\]\\-]", ".", "r0", "r1", "r2", "|", "*", "+", "?", "{2}",
+    "{1,3}", "{0,}", "\t",
+]
+BROKEN_PIECES = [
+    '"\\q"', '"\\x4"', '"\\uD800"', '"unterminated', "[z-a]", "[a-", "undefined", "(", ")", "{3,1}", "{10001}",
+    "{", "{2", "<[3]>", "# comment", "\n",
+]
+
+
+def random_rules(rng: random.Random) -> GrammarRules:
+    """Up to four rules (root and r0..r2) of random GBNF pieces: mostly valid, often not."""
+    names = ["root", *(f"r{index}" for index in range(rng.randrange(4)))]
+    rules = []
+    for name in names:
+        pieces = [
+            rng.choice(BROKEN_PIECES if rng.random() < 0.05 else VALID_PIECES) for _ in range(rng.randrange(1, 7))
+        ]
+        if rng.random() < 0.6:  # mostly balanced groups
+            pieces = [piece for piece in pieces if piece not in ("(", ")")]
+            if rng.random() < 0.5:
+                cut = rng.randrange(len(pieces) + 1)
+                pieces = [*pieces[:cut], "(", *pieces[cut:], ")"]
+        rules.append((name, " ".join(pieces)))
+    return rules
+
+
+def test_random_rules_lower_as_in_python_or_go_to_it() -> None:
+    """Differential: where the Python path compiles, the native arrays are its arrays; where it refuses (or
+    on GBNF compilers do not write), the native side gives up. Seeded, so a failure reproduces."""
+    rng = random.Random(20261128)
+    lowered = given_up = 0
+    for _ in range(3000):
+        rules = random_rules(rng)
+        try:
+            compile_syntax(parse_gbnf_rules(rules))
+        except GrammarError:
+            assert lower_rules(rules) is None, rules
+            given_up += 1
+            continue
+        if any(marker in body for _, body in rules for marker in ("<[", "#", "\n")):
+            assert lower_rules(rules) is None, rules
+            continue
+        assert_lowered_alike(rules)
+        lowered += 1
+    assert lowered > 500 and given_up > 300, (lowered, given_up)
