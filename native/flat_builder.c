@@ -40,6 +40,8 @@ int fb_push(Elems *v, int32_t kind, int32_t value)
 
 int fb_extend(Elems *v, const Elem *items, Py_ssize_t n)
 {
+    if (n == 0) /* items may be NULL then, which memcpy may not be given */
+        return 0;
     if (fb_grow((void **)&v->data, &v->cap, v->len + n, sizeof(Elem)) < 0)
         return GIVE_UP;
     memcpy(v->data + v->len, items, (size_t)n * sizeof(Elem));
@@ -293,7 +295,8 @@ static int compare_ranges(const void *a, const void *b)
 /* A code point class (`ranges`: n (low, high) pairs, sorted here) as ir._Builder.emit_class writes it. */
 int fb_emit_class(Lowerer *L, uint32_t *ranges, Py_ssize_t n, int negated, Elems *out)
 {
-    qsort(ranges, (size_t)n, 2 * sizeof(uint32_t), compare_ranges);
+    if (n > 1) /* ranges is NULL when there are none */
+        qsort(ranges, (size_t)n, 2 * sizeof(uint32_t), compare_ranges);
     Py_ssize_t merged = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (merged && ranges[2 * i] <= ranges[2 * merged - 1] + 1) {

@@ -103,8 +103,25 @@ schema that compiles to one) would stall every stream for seconds: it is refused
 
 def compile_gbnf(text: str, *, unenforced: tuple[str, ...] = ()) -> Grammar:
     """Parse llama.cpp GBNF and compile it; raises GrammarError (an HTTP 400) with line:column. `unenforced`:
-    what the source this text was written from asked for and the text leaves out (see `Grammar`)."""
-    return _compiled(text, lambda: compile_syntax(parse_gbnf(text)), unenforced)
+    what the source this text was written from asked for and the text leaves out (see `Grammar`). Text
+    written a rule per line (tool-call grammars, most clients' grammars) is lowered in C."""
+    return _compiled(text, lambda: _lowered_lines(text) or compile_syntax(parse_gbnf(text)), unenforced)
+
+
+def _lowered_lines(text: str) -> FlatGrammar | None:
+    """`lower_rules` of a text whose every non-blank line is `name ::= body`, or None. A body that is empty
+    or ends in `|` goes on to the next line in GBNF, so such a text is left to the parser; any other rule that
+    spans lines leaves a line the C side cannot read (an open group or string, a line without `::=`)."""
+    rules: GrammarRules = []
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        name, separator, body = line.partition(" ::= ")
+        stripped = body.strip()
+        if not separator or not stripped or stripped.endswith("|"):
+            return None
+        rules.append((name, body))
+    return lower_rules(rules)
 
 
 def compile_rules(rules: GrammarRules, *, unenforced: tuple[str, ...] = ()) -> Grammar:

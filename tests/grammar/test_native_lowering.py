@@ -17,7 +17,7 @@ from grammar_cases import GBNF_DIR, integration_grammar_cases, load_llamacpp
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf, parse_gbnf_rules
 from edge_runtime.grammar.gbnf_text import GrammarRules
-from edge_runtime.grammar.grammar import compile_rules
+from edge_runtime.grammar.grammar import Grammar, _lowered_lines, compile_gbnf, compile_rules
 from edge_runtime.grammar.ir import compile_syntax
 from edge_runtime.grammar.json_schema.front import _schema_rules
 from edge_runtime.grammar.native_lowering import lower_rules
@@ -208,3 +208,37 @@ def test_random_rules_lower_as_in_python_or_go_to_it() -> None:
         assert_lowered_alike(rules)
         lowered += 1
     assert lowered > 500 and given_up > 300, (lowered, given_up)
+
+
+def random_text(rng: random.Random) -> str:
+    """`random_rules` as GBNF text, a rule per line, at times with what GBNF allows across lines: a rule
+    continued after `|` or inside a group, blank lines, CRLF line ends, a comment."""
+    lines = [f"{name} ::= {body}" for name, body in random_rules(rng)]
+    if rng.random() < 0.3:
+        index = rng.randrange(len(lines))
+        lines[index] = lines[index].replace("| ", "|\n  ", 1).replace("( ", "(\n", 1)
+    if rng.random() < 0.2:
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(["", "   ", "# a comment", "\t"]))
+    return ("\r\n" if rng.random() < 0.1 else "\n").join(lines) + rng.choice(["", "\n"])
+
+
+def test_gbnf_text_compiles_as_the_parser_reads_it() -> None:
+    """compile_gbnf lowers a text written a rule per line in C, and leaves the rest to the parser: either
+    way, the grammar (or the error) is the parser's."""
+    rng = random.Random(112826)
+    lowered = 0
+    for _ in range(3000):
+        text = random_text(rng)
+        try:
+            expected = Grammar(text, compile_syntax(parse_gbnf(text))).flat
+        except GrammarError as error:
+            with pytest.raises(GrammarError) as raised:
+                compile_gbnf(text)
+            assert raised.value.reason == error.reason, text
+            continue
+        got = compile_gbnf(text).flat
+        for name in ARRAYS:
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=text)
+        assert (got.root, got.rule_names) == (expected.root, expected.rule_names), text
+        lowered += _lowered_lines(text) is not None
+    assert lowered > 300
