@@ -96,10 +96,10 @@ class Grammar:
 
 
 MAX_GRAMMAR_CHARS = 512 * 1024
-"""GBNF text the parser reads compiles at about 1.5 ms per KiB, holding the GIL; text written a rule per line and a
-compiler's rules are lowered in C at about 0.1 ms per KiB, without it, but the schema walk that writes a
-compiler's rules costs what the parser did. So a bigger grammar (or a schema that compiles to one) would stall
-every stream for seconds: it is refused instead."""
+"""GBNF text the parser reads compiles at about 1.5 ms per KiB, holding the GIL; text written a rule per line
+and a compiler's rules are lowered in C at about 0.1 ms per KiB, without it, but the schema walk that writes
+a compiler's rules costs what the parser did. So a bigger grammar (or a schema that compiles to one) would
+stall every stream for seconds: it is refused instead."""
 
 
 def compile_gbnf(text: str, *, unenforced: tuple[str, ...] = ()) -> Grammar:
