@@ -10,6 +10,8 @@ enum { TAG_ALT = -1, TAG_CLASS = -2, TAG_GROUP = -3, TAG_OPTIONAL = -4, TAG_STAR
 #define MAX_REPETITION 10000
 #define MAX_CODE_POINT 0x10FFFF
 #define GIVE_UP (-1)
+#define MAX_REPEATED_COPIES 2000000 /* ir.MAX_REPEATED_COPIES: more goes to the Python path, which refuses */
+#define MAX_GROUP_DEPTH 100 /* deeper goes to the Python parser, whose recursion limit refuses it */
 
 typedef struct { int32_t kind, value; } Elem;
 typedef struct { Elem *data; Py_ssize_t len, cap; } Elems;
@@ -27,6 +29,8 @@ typedef struct {
     uint8_t *class_bits; /* 32 bytes per class, in id order */
     Py_ssize_t n_classes, cap_classes;
     const uint8_t *p, *end;
+    int depth; /* groups open at p */
+    int64_t copies; /* items written out by repetition minimums so far */
 } Lowerer;
 
 

@@ -204,6 +204,9 @@ static int repeat(Lowerer *L, Elems *item, int32_t low, int32_t high)
         if (rule < 0 || fb_push(item, K_RULE, rule) < 0)
             return GIVE_UP;
     }
+    L->copies += low;
+    if (L->copies > MAX_REPEATED_COPIES)
+        return GIVE_UP;
     Elem e = item->data[0];
     item->len = 0;
     for (int32_t i = 0; i < low; i++)
@@ -248,11 +251,13 @@ static int parse_group(Lowerer *L, Elems *item)
 {
     Options group = {0};
     L->p++;
-    if (skip_space(L) < 0 || parse_alternatives(L, &group) < 0 || L->p >= L->end || *L->p != ')') {
+    if (++L->depth > MAX_GROUP_DEPTH || skip_space(L) < 0 || parse_alternatives(L, &group) < 0 || L->p >= L->end ||
+        *L->p != ')') {
         fb_free_options(&group);
         return GIVE_UP;
     }
     L->p++;
+    L->depth--;
     return fb_emit_options(L, TAG_ALT, &group, item);
 }
 

@@ -31,6 +31,11 @@ from edge_runtime.grammar.syntax import (
 )
 from edge_runtime.grammar.utf8 import normalize_ranges, utf8_sequences
 
+MAX_REPEATED_COPIES = 2_000_000
+"""Items a grammar's repetition minimums may write out in all: `"a"{10000}` is 10,000 elements, so without a
+bound 512 KiB of text could ask for gigabytes (real grammars: under 70,000 elements). native/flat_builder.h
+holds the same number."""
+
 
 class ElementKind(IntEnum):
     END = 0
@@ -90,6 +95,8 @@ class _Builder:
         self.rules: list[list[list[Element]]] = [[] for _ in syntax.rules]
         self.helper_ids: dict[tuple[object, ...], int] = {}
         self.class_ids: dict[int, int] = {}
+        self.copies = 0
+        """Items written out by repetition minimums so far (see MAX_REPEATED_COPIES)."""
         self.current = 0
         for index, rule in enumerate(syntax.rules):
             self.current = index
@@ -181,6 +188,12 @@ class _Builder:
             return
         if len(item) > 1:
             item = [self.helper(("()", tuple(item)), [item])]
+        self.copies += node.min
+        if self.copies > MAX_REPEATED_COPIES:
+            raise GrammarError(
+                f"the grammar's repetitions ask for over {MAX_REPEATED_COPIES:,} copies of their items in all "
+                "(the sum of the minimums in {m}, {m,} and {m,n})"
+            )
         out.extend(item * node.min)
         if node.max is None:
             out.append(self.star(item[0]))

@@ -112,6 +112,7 @@ def test_schema_grammars_lower_as_in_python() -> None:
 
 GIVEN_UP_AND_COMPILED = [
     [("root", '"a" # a comment')],
+    [("root", "(" * 101 + '"a"' + ")" * 101)],
     [("root", '<[5]> "a"')],
     [("root", '!<[5]>')],
 ]
@@ -145,6 +146,8 @@ GIVEN_UP_AND_EXPLAINED = [
     ([("root", 'root "a" | "b"')], "left-recursive"),
     ([("root", 'a "x"'), ("a", 'b | ""'), ("b", 'root')], "left recursion"),
     ([("root", '"a" root')], "can never finish"),
+    ([("root", "(" * 5000 + '"a"' + ")" * 5000)], "nested too deeply"),
+    ([("root", '"a"{10000} ' * 201)], "over 2,000,000 copies"),
     ([("root", '"\\ud800"'.replace("\\ud800", "\ud800"))], "surrogate"),
 ]
 

@@ -60,6 +60,9 @@ def _assert_native_400(http: httpx.Client, body: dict[str, Any], *fragments: str
             ("nested too deeply",),
             id="gbnf-deep-parens",
         ),
+        pytest.param(
+            _gbnf("root ::= " + '"a"{10000} ' * 201), ("over 2,000,000 copies",), id="gbnf-repetition-bomb"
+        ),
         pytest.param(_schema({"$ref": "#"}), ("schema", "can never finish"), id="schema-ref-root"),
         pytest.param(
             _schema({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
