@@ -77,11 +77,6 @@ def format_dfa(name: str) -> CharDfa | None:
 
 
 @lru_cache(maxsize=256)
-def _cached_pattern_dfa(pattern: str) -> CharDfa:
-    return pattern_dfa(pattern)
-
-
-@lru_cache(maxsize=256)
 def _cached_complement(pattern: str) -> CharDfa:
     return complement(pattern_dfa(pattern))
 
@@ -99,8 +94,8 @@ def string_dfa(schema: dict[str, Any], low: int, high: int | None, excluded: lis
     and not to match), format, lengths (`low`..`high`) and `excluded` values allow together; None when one of them has no automaton here. GrammarError when it grows too big."""
     parts: list[CharDfa] = []
     if isinstance(schema.get("pattern"), str):
-        parts.append(_cached_pattern_dfa(schema["pattern"]))
-    parts += [_cached_pattern_dfa(pattern) for pattern in schema.get(ALL_PATTERNS, ())]
+        parts.append(pattern_dfa(schema["pattern"]))
+    parts += [pattern_dfa(pattern) for pattern in schema.get(ALL_PATTERNS, ())]
     parts += [_cached_complement(pattern) for pattern in schema.get(NOT_PATTERNS, ())]
     name = schema.get("format")
     if isinstance(name, str) and name in FORMAT_PATTERNS:
