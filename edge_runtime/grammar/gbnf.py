@@ -48,12 +48,6 @@ _MAX_PARSED_CLASSES = 4096
 _WORD_CHARS = frozenset("-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-_PARSED_BODIES: dict[str, tuple[Alternatives, tuple[RuleRef, ...]]] = {}
-"""`parse_gbnf_rules`' memo: a rule body's parse and its references, by the body's text."""
-_MAX_PARSED_BODIES = 16_384
-_NUMBERED = re.compile(r"-[0-9]+$")
-"""A rule name a compiler numbered (`key-17`): a body naming one belongs to one grammar, and is not memoized
-(it would only fill the memo, and clearing a full memo costs the compile that does it)."""
 
 
 def parse_gbnf(text: str) -> GrammarSyntax:
@@ -70,8 +64,8 @@ def parse_gbnf(text: str) -> GrammarSyntax:
 def parse_gbnf_rules(rules: GrammarRules) -> GrammarSyntax:
     """The syntax of `rules_text(rules)`, parsed rule by rule: what `parse_gbnf` of that text returns but
     for positions (a rule's line is its index + 1; a position inside a body is on the body's own line 1).
-    Bodies are memoized by their text across calls, so the rules every schema's grammar repeats (the base
-    rules, formats, a key's deviation: bodies naming no numbered rule) are parsed once per process."""
+    Compiled grammars are lowered in C (grammar/native_lowering.py); this is the path that explains what the C
+    side gives up on."""
     parsed: list[Rule] = []
     defined: set[str] = set()
     references: list[tuple[int, tuple[RuleRef, ...]]] = []
@@ -82,13 +76,7 @@ def parse_gbnf_rules(rules: GrammarRules) -> GrammarSyntax:
         if name in defined:
             raise GrammarError(f"rule '{name}' is defined twice", line, 1)
         defined.add(name)
-        found = _PARSED_BODIES.get(body)
-        if found is None:
-            found = _parse_body(body, line)
-            if not any(_NUMBERED.search(ref.name) for ref in found[1]):
-                if len(_PARSED_BODIES) >= _MAX_PARSED_BODIES:
-                    _PARSED_BODIES.clear()
-                _PARSED_BODIES[body] = found
+        found = _parse_body(body, line)
         parsed.append(Rule(name, found[0], line, 1))
         references.append((line, found[1]))
     for line, refs in references:
