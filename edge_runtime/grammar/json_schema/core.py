@@ -126,6 +126,8 @@ class CompilerCore(ABC):
         """`expr`'s memo, by the schema's JSON."""
         self.keys_not_in: dict[tuple[str, ...], str] = {}
         """`key_not_in`'s memo, by the declared names."""
+        self.key_nodes: dict[tuple[str, ...], str] = {}
+        """`key_node`'s memo, by the suffixes of the names below a trie node."""
         self.key_others: dict[tuple[str, ...], str] = {}
         """`key_node`'s deviation rule per set of next characters ("" when every character is one of them)."""
         self.merged_keys = MergedKeys(registry.originals)

@@ -62,29 +62,13 @@ class _Witnessing:
     extras: dict[frozenset[int], str]
 
 
-class _KeyTrie:
-    """Canonical key encodings of the declared property names, by JSON string unit."""
-
-    def __init__(self) -> None:
-        self.children: dict[str, _KeyTrie] = {}
-        self.terminal = False
-
-    def add(self, units: list[str]) -> None:
-        node = self
-        for unit in units:
-            node = node.children.setdefault(unit, _KeyTrie())
-        node.terminal = True
-
-
 _JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\]')
-"""The characters json.dumps escapes (ensure_ascii off); most names have none, and are their own units."""
+"""The characters json.dumps escapes (ensure_ascii off); most key characters are none of them."""
 
 
-def _key_units(name: str) -> list[str]:
-    """One unit per character of `name` as it is written in a canonical JSON key."""
-    if _JSON_ESCAPED.search(name) is None:
-        return list(name)
-    return [json.dumps(char, ensure_ascii=False)[1:-1] for char in name]
+def _key_unit(char: str) -> str:
+    """`char` as it is written in a canonical JSON key."""
+    return json.dumps(char, ensure_ascii=False)[1:-1] if _JSON_ESCAPED.match(char) else char
 
 
 _KEY_ESCAPES = [json.dumps(chr(code))[1:-1] for code in range(0x20)] + ['\\"', "\\\\"]
@@ -317,15 +301,23 @@ class ObjectRules(CompilerCore):
         key = tuple(names)
         found = self.keys_not_in.get(key)
         if found is None:
-            trie = _KeyTrie()
-            for name in names:
-                trie.add(_key_units(name))
-            found = self.keys_not_in[key] = f'"\\"" {self.key_node(trie)}'
+            found = self.keys_not_in[key] = f'"\\"" {self.key_node(key)}'
         return found
 
-    def key_node(self, node: _KeyTrie) -> str:
-        options = [] if node.terminal else ['"\\""']
-        next_units = tuple(node.children)
+    def key_node(self, suffixes: tuple[str, ...]) -> str:
+        """The rule of a node of the trie of the declared names: the key so far is a prefix of the names whose
+        rests are `suffixes` (in the names' order; "" where a name ends here). Memoized per compile by them:
+        a node is what its suffixes say, and tries of different objects share most of their branches
+        (Kubernetes kb_1007: 4,107 nodes, 1,823 distinct)."""
+        found = self.key_nodes.get(suffixes)
+        if found is not None:
+            return found
+        following: dict[str, list[str]] = {}
+        for suffix in suffixes:
+            if suffix:
+                following.setdefault(suffix[0], []).append(suffix[1:])
+        options = ['"\\""'] if "" not in suffixes else []
+        next_units = tuple(_key_unit(char) for char in following)
         other = self.key_others.get(next_units)
         if other is None:
             # One rule per set of next characters, shared by every node with that set: the deviation is
@@ -336,9 +328,10 @@ class ObjectRules(CompilerCore):
             other = self.key_others[next_units] = self.rule("key-other", deviation) if deviation else ""
         if other:
             options.append(other)
-        for unit, child in node.children.items():
-            options.append(f"{gbnf_literal(unit)} {self.key_node(child)}")
-        return self.rule("key", " | ".join(options))
+        for unit, rests in zip(next_units, following.values()):
+            options.append(f"{gbnf_literal(unit)} {self.key_node(tuple(rests))}")
+        found = self.key_nodes[suffixes] = self.rule("key", " | ".join(options))
+        return found
 
     def object_rule(
         self,
