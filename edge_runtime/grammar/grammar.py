@@ -127,9 +127,8 @@ def _lowered_lines(text: str) -> FlatGrammar | None:
 
 def compile_rules(rules: GrammarRules, *, unenforced: tuple[str, ...] = ()) -> Grammar:
     """`compile_gbnf(rules_text(rules))` for a compiler that has its rules as (name, body) pairs: the same
-    grammar, lowered in C (`lower_rules`); where that gives up, parsed rule by rule with the bodies memoized
-    (see `parse_gbnf_rules`), which says what is wrong. The text is still written, for the size limit and as
-    the grammar's `source`."""
+    grammar, lowered in C (`lower_rules`); where that gives up, parsed rule by rule (`parse_gbnf_rules`),
+    which says what is wrong. The text is still written, for the size limit and as the grammar's `source`."""
     return _compiled(
         rules_text(rules), lambda: lower_rules(rules) or compile_syntax(parse_gbnf_rules(rules)), unenforced
     )

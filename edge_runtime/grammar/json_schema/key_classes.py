@@ -68,7 +68,13 @@ def witness_of(spec: Any) -> Witness | None:
     automaton here."""
     if not isinstance(spec, dict) or "value" not in spec:
         return None
-    keys = _witness_keys(json.dumps({name: spec[name] for name in _WITNESS_KEY_PARTS if name in spec}))
+    parts = {name: spec[name] for name in _WITNESS_KEY_PARTS if name in spec}
+    try:
+        text = json.dumps(parts)
+    except (TypeError, ValueError):  # a merge left a value JSON does not write: not memoized
+        keys = _witness_keys(parts)
+    else:
+        keys = _memoized_witness_keys(text)
     return None if keys is None else Witness(keys, spec["value"])
 
 
@@ -76,10 +82,14 @@ _WITNESS_KEY_PARTS = ("pattern", "notPatterns", "notNames", "notKeys")
 
 
 @lru_cache(maxsize=1024)
-def _witness_keys(parts_json: str) -> CharDfa | None:
-    """The automaton of a witness's keys, by the JSON of what says them: negations repeat a few witnesses
-    over every object they reach (4 distinct among 100 in Github_ultra o65429, 1.5 of its 3.5 s)."""
-    spec = json.loads(parts_json)
+def _memoized_witness_keys(parts_json: str) -> CharDfa | None:
+    """`_witness_keys` by the JSON of what says the keys: negations repeat a few witnesses over every object
+    they reach (4 distinct among 100 in Github_ultra o65429, 1.5 of its 3.5 s)."""
+    return _witness_keys(json.loads(parts_json))
+
+
+def _witness_keys(spec: dict[str, Any]) -> CharDfa | None:
+    """The automaton of the keys a witness's "pattern", "notPatterns", "notNames" and "notKeys" allow."""
     try:
         parts = [pattern_dfa(spec["pattern"])] if isinstance(spec.get("pattern"), str) else []
         parts += [complement(pattern_dfa(p)) for p in spec.get("notPatterns", ())]
