@@ -47,8 +47,8 @@ class SchemaRegistry:
         self.resources: dict[str, Any] = {}
         self.anchors: dict[str, Any] = {}
         self.originals: set[int] = set()
-        """The ids of every schema object of the documents (alive as long as the registry): the compiler
-        compiles each where it stands once, and memoizes only the schemas merges make (see `expr`)."""
+        """The ids of every schema object of the documents (alive as long as the registry): the compiler's
+        memo keys them by identity, and the schemas merges make by a digest of what they say (see `expr`)."""
 
     def add_root(self, schema: Any) -> Any:
         return self.add_document(schema, DEFAULT_BASE)
