@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import numpy as np
 
 from edge_runtime.grammar import Vocabulary
@@ -68,3 +73,27 @@ def greedy_encode(vocab: Vocabulary, data: bytes) -> list[int]:
 
 def new_mask(vocab: Vocabulary) -> np.ndarray:
     return np.zeros(vocab.size, dtype=bool)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CORPUS_SAMPLE = Path(__file__).with_name("schema_corpus_sample.txt")
+
+
+def corpus_module() -> ModuleType:
+    """scripts/schema_corpus.py, imported by its own name with scripts/ on sys.path: its worker processes
+    (spawned) import it again by that name."""
+    scripts = str(REPO_ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return importlib.import_module("schema_corpus")
+
+
+def corpus_sample() -> tuple[list[str], int]:
+    """The fixed sample's schema names and its pass floor (the `# floor: N` line)."""
+    names, floor = [], -1
+    for line in CORPUS_SAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# floor:"):
+            floor = int(line.split(":", 1)[1])
+        elif line and not line.startswith("#"):
+            names.append(line)
+    return names, floor

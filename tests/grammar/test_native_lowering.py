@@ -4,15 +4,13 @@ compilers do not write, errors, failed checks), so that the Python path compiles
 
 from __future__ import annotations
 
-import importlib
 import random
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from grammar_cases import GBNF_DIR, integration_grammar_cases, load_llamacpp
+from grammar_support import corpus_module, corpus_sample
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf import parse_gbnf, parse_gbnf_rules
@@ -22,7 +20,6 @@ from edge_runtime.grammar.ir import compile_syntax
 from edge_runtime.grammar.json_schema.front import _schema_rules
 from edge_runtime.grammar.native_lowering import lower_rules
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ARRAYS = ("kinds", "values", "rule_alts", "alt_starts", "byte_classes")
 
 
@@ -89,13 +86,8 @@ def test_conformance_grammars_lower_as_in_python_or_give_up_on_tokens_only() -> 
 
 def _schemas() -> list[object]:
     schemas = [case["schema"] for case in load_llamacpp("json_schema_to_grammar.json")["cases"]]
-    scripts = str(REPO_ROOT / "scripts")
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    corpus = importlib.import_module("schema_corpus")
-    sample = (REPO_ROOT / "tests" / "grammar" / "schema_corpus_sample.txt").read_text(encoding="utf-8")
-    names = [line for line in sample.splitlines() if line and not line.startswith("#")]
-    return schemas + [corpus.load_case(name).schema for name in names[::3]]
+    names, _ = corpus_sample()
+    return schemas + [corpus_module().load_case(name).schema for name in names[::3]]
 
 
 def test_schema_grammars_lower_as_in_python() -> None:

@@ -8,42 +8,16 @@ allowed anywhere, and the pass count must stay at or above the floor the file re
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-from types import ModuleType
+from grammar_support import corpus_module, corpus_sample
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = Path(__file__).with_name("schema_corpus_sample.txt")
 TIMEOUT_SECONDS = 60.0
 """Per schema: the sample's compiles take milliseconds idle; the limit only stops a hang."""
 
-
-def _corpus_module() -> ModuleType:
-    """scripts/schema_corpus.py, imported by its own name with scripts/ on sys.path: its worker processes
-    (spawned) import it again by that name."""
-    scripts = str(REPO_ROOT / "scripts")
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    return importlib.import_module("schema_corpus")
-
-
-CORPUS = _corpus_module()
-
-
-def _sample() -> tuple[list[str], int]:
-    """The sample's names and its pass floor (the `# floor: N` line)."""
-    names, floor = [], -1
-    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# floor:"):
-            floor = int(line.split(":", 1)[1])
-        elif line and not line.startswith("#"):
-            names.append(line)
-    return names, floor
+CORPUS = corpus_module()
 
 
 def test_the_sample_names_corpus_schemas_of_every_source() -> None:
-    names, floor = _sample()
+    names, floor = corpus_sample()
     assert 200 <= len(names) <= 500 and len(set(names)) == len(names)
     assert set(names) <= set(CORPUS.case_names())
     sources = {CORPUS.source_of(name) for name in names}
@@ -52,7 +26,7 @@ def test_the_sample_names_corpus_schemas_of_every_source() -> None:
 
 
 def test_sample_passes_at_least_its_floor_with_no_false_accept() -> None:
-    names, floor = _sample()
+    names, floor = corpus_sample()
     results = list(CORPUS.run_isolated(names, TIMEOUT_SECONDS))
     assert [r.name for r in results] == names
     false_accepts = [f"{r.name}: {r.reason}" for r in results if r.outcome is CORPUS.Outcome.FALSE_ACCEPT]
