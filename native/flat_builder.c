@@ -10,8 +10,6 @@
 
 #include "flat_builder.h"
 
-#define MAX_CODE_POINT 0x10FFFF
-
 /* ------------------------------------------------------------------------------------------ containers */
 
 int fb_grow(void **data, Py_ssize_t *cap, Py_ssize_t need, size_t item)

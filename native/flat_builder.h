@@ -7,10 +7,8 @@
 
 enum { K_END = 0, K_BYTES = 1, K_RULE = 2 };
 enum { TAG_ALT = -1, TAG_CLASS = -2, TAG_GROUP = -3, TAG_OPTIONAL = -4, TAG_STAR = -5 }; /* helper key tags */
-#define MAX_REPETITION 10000
 #define MAX_CODE_POINT 0x10FFFF
 #define GIVE_UP (-1)
-#define MAX_REPEATED_COPIES 2000000 /* ir.MAX_REPEATED_COPIES: more goes to the Python path, which refuses */
 #define MAX_GROUP_DEPTH 100 /* deeper goes to the Python parser, whose recursion limit refuses it */
 
 typedef struct { int32_t kind, value; } Elem;
@@ -31,6 +29,8 @@ typedef struct {
     const uint8_t *p, *end;
     int depth; /* groups open at p */
     int64_t copies; /* items written out by repetition minimums so far */
+    int32_t max_repetition; /* gbnf.MAX_REPETITION: the largest m or n of {m,n} */
+    int64_t max_copies; /* ir.MAX_REPEATED_COPIES: the most items the minimums may write out in all */
 } Lowerer;
 
 

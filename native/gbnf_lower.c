@@ -143,7 +143,7 @@ static int parse_count(Lowerer *L, int32_t *value)
     int32_t v = 0;
     for (; L->p < L->end && *L->p >= '0' && *L->p <= '9'; L->p++) {
         v = v * 10 + (*L->p - '0');
-        if (v > MAX_REPETITION)
+        if (v > L->max_repetition)
             return GIVE_UP;
     }
     *value = v;
@@ -205,7 +205,7 @@ static int repeat(Lowerer *L, Elems *item, int32_t low, int32_t high)
             return GIVE_UP;
     }
     L->copies += low;
-    if (L->copies > MAX_REPEATED_COPIES)
+    if (L->copies > L->max_copies)
         return GIVE_UP;
     Elem e = item->data[0];
     item->len = 0;
@@ -414,7 +414,10 @@ static PyObject *flat_result(const Lowerer *L, const Flat *F, int32_t root)
 PyObject *edge_lower_gbnf(PyObject *self, PyObject *args)
 {
     PyObject *names, *bodies, *result = NULL;
-    if (!PyArg_ParseTuple(args, "O!O!:lower_gbnf", &PyTuple_Type, &names, &PyTuple_Type, &bodies))
+    int max_repetition;
+    long long max_copies;
+    if (!PyArg_ParseTuple(args, "O!O!iL:lower_gbnf", &PyTuple_Type, &names, &PyTuple_Type, &bodies,
+                          &max_repetition, &max_copies))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(names);
     if (PyTuple_GET_SIZE(bodies) != n) {
@@ -446,6 +449,8 @@ PyObject *edge_lower_gbnf(PyObject *self, PyObject *args)
     memset(&L, 0, sizeof L);
     memset(&F, 0, sizeof F);
     L.helpers.owns_keys = L.classes.owns_keys = 1;
+    L.max_repetition = max_repetition;
+    L.max_copies = max_copies;
     int32_t root;
     int passed = 0;
     Py_BEGIN_ALLOW_THREADS

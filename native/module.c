@@ -25,11 +25,13 @@ static PyMethodDef native_methods[] = {
      "unpack_mask(bits: uint8 buffer, out_bools: bool buffer) -> None\n"
      "Unpack a little-bit-order bitmask into one bool per token (the inverse of pack_mask)."},
     {"lower_gbnf", edge_lower_gbnf, METH_VARARGS,
-     "lower_gbnf(names: tuple[str, ...], bodies: tuple[str, ...]) -> tuple | None\n"
+     "lower_gbnf(names: tuple[str, ...], bodies: tuple[str, ...], max_repetition: int, max_copies: int)\n"
+     "    -> tuple | None\n"
      "The flat byte grammar (grammar/ir.py's layout) of the rules `name ::= body`, as (kinds uint8, values int32,\n"
      "rule_alts int32, alt_starts int32, byte classes 32 bytes each, the source rule of each helper rule int32,\n"
-     "root index); None for GBNF outside what compilers write, a parse error or a failed check (the Python\n"
-     "path then explains). Releases the GIL."},
+     "root index); None for GBNF outside what compilers write, a parse error, a {m,n} over max_repetition,\n"
+     "repetition minimums writing out over max_copies items in all, or a failed check (the Python path then\n"
+     "explains). Releases the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

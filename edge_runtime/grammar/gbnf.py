@@ -48,8 +48,6 @@ _MAX_PARSED_CLASSES = 4096
 _WORD_CHARS = frozenset("-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-
-
 def parse_gbnf(text: str) -> GrammarSyntax:
     """Parse and check a grammar: unique rule names, every reference defined, a `root` rule."""
     parser = _Parser(text)

@@ -33,8 +33,8 @@ from edge_runtime.grammar.utf8 import normalize_ranges, utf8_sequences
 
 MAX_REPEATED_COPIES = 2_000_000
 """Items a grammar's repetition minimums may write out in all: `"a"{10000}` is 10,000 elements, so without a
-bound 512 KiB of text could ask for gigabytes (real grammars: under 70,000 elements). native/flat_builder.h
-holds the same number."""
+bound 512 KiB of text could ask for gigabytes (real grammars: under 70,000 elements). The C lowering is given
+it (native_lowering.py)."""
 
 
 class ElementKind(IntEnum):
@@ -76,6 +76,12 @@ class FlatGrammar:
         return len(self.rule_names)
 
 
+def byte_class_rows(packed: bytes) -> np.ndarray:
+    """`FlatGrammar.byte_classes` from 32 bytes per class, byte b set in bit b % 8 of byte b // 8."""
+    bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
+    return bits.astype(bool).reshape(-1, 256)
+
+
 def compile_syntax(syntax: GrammarSyntax) -> FlatGrammar:
     """Lower the code-point syntax tree to the flat byte grammar; refuses left recursion and rules that
     can never finish."""
@@ -109,9 +115,7 @@ class _Builder:
         rule_alts = np.cumsum([0, *map(len, self.rules)])
         flat = list(chain.from_iterable(chain.from_iterable(closed)))
         pairs = np.array(flat, dtype=np.int32).reshape(-1, 2)
-        packed = b"".join(bits.to_bytes(32, "little") for bits in self.class_ids)  # in row order
-        bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
-        classes = bits.astype(bool).reshape(len(self.class_ids), 256)
+        classes = byte_class_rows(b"".join(bits.to_bytes(32, "little") for bits in self.class_ids))
         return FlatGrammar(
             kinds=pairs[:, 0].astype(np.uint8),
             values=np.ascontiguousarray(pairs[:, 1]),

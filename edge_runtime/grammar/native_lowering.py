@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from edge_runtime import _native
+from edge_runtime.grammar.gbnf import MAX_REPETITION
 from edge_runtime.grammar.gbnf_text import GrammarRules
-from edge_runtime.grammar.ir import FlatGrammar
+from edge_runtime.grammar.ir import MAX_REPEATED_COPIES, FlatGrammar, byte_class_rows
 
 
 def lower_rules(rules: GrammarRules) -> FlatGrammar | None:
@@ -16,11 +17,11 @@ def lower_rules(rules: GrammarRules) -> FlatGrammar | None:
     compilers write (comments, line breaks, token references), a parse error, an undefined or repeated rule,
     or a failed check. The Python path then says what is wrong."""
     names = tuple(name for name, _ in rules)
-    lowered = _native.lower_gbnf(names, tuple(body for _, body in rules))
+    bodies = tuple(body for _, body in rules)
+    lowered = _native.lower_gbnf(names, bodies, MAX_REPETITION, MAX_REPEATED_COPIES)
     if lowered is None:
         return None
     kinds, values, rule_alts, alt_starts, classes, parents, root = lowered
-    bits = np.unpackbits(np.frombuffer(classes, dtype=np.uint8), bitorder="little")
     helper_names = (
         f"{names[parent]}~{rule_id}"
         for rule_id, parent in enumerate(np.frombuffer(parents, dtype=np.int32).tolist(), start=len(names))
@@ -30,7 +31,7 @@ def lower_rules(rules: GrammarRules) -> FlatGrammar | None:
         values=np.frombuffer(values, dtype=np.int32).copy(),
         rule_alts=np.frombuffer(rule_alts, dtype=np.int32).copy(),
         alt_starts=np.frombuffer(alt_starts, dtype=np.int32).copy(),
-        byte_classes=bits.astype(bool).reshape(-1, 256),
+        byte_classes=byte_class_rows(classes),
         root=root,
         rule_names=(*names, *helper_names),
     )
