@@ -11,6 +11,7 @@ and reads only its tail. llama-server keeps context checkpoints for the same rea
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 CHECKPOINTS_PER_SLOT = 2
@@ -42,6 +43,9 @@ class SlotCheckpoints:
 
     def __len__(self) -> int:
         return len(self._checkpoints)
+
+    def __iter__(self) -> Iterator[PrefixCheckpoint]:
+        return iter(list(self._checkpoints))
 
     def add(self, checkpoint: PrefixCheckpoint) -> None:
         self._checkpoints = [c for c in self._checkpoints if c.tokens != checkpoint.tokens]

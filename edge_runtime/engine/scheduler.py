@@ -3,8 +3,9 @@
 A step holds the next token of every running sequence plus a bounded chunk of prompt for jobs still reading
 theirs (chunked prefill, so a long prompt does not stall streams). What room the step has left is shared between
 the prompts being read, shortest first, so a short prompt's first token never waits for a stranger's long one.
-Events go back to each consumer's asyncio loop; a consumer that goes away frees its slots at the next step,
-even in the middle of its prompt.
+Prompts that arrive together with a long common prefix read it once: the others wait for the first and start from
+a copy of its cache (prefix_sharing.py). Events go back to each consumer's asyncio loop; a consumer that goes away
+frees its slots at the next step, even in the middle of its prompt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import AsyncGenerator
 from edge_runtime.engine.choice_steps import ChoiceSteps
 from edge_runtime.engine.llama_handles import Batch, DecodeFailed, LlamaContext
 from edge_runtime.engine.prefix_checkpoints import MIN_CHECKPOINT_POSITION, PrefixCheckpoint
+from edge_runtime.engine.prefix_sharing import common_prefix, leader_for, read_until
 from edge_runtime.engine.request_checks import check_request
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.scheduler_jobs import Choice, Job, Mailbox, Slot
@@ -83,6 +85,8 @@ class BatchScheduler:
         self._stopping = False
         self.prompt_tokens_decoded = 0
         """Prompt tokens put through `llama_decode` since the start (prefix reuse skips the rest)."""
+        self.prefixes_shared = 0
+        """Prompts that started from a copy of another running job's cache instead of reading their prefix."""
         self.checkpoint_restores = 0
         """Prompts that resumed from a prefix checkpoint (prefix_checkpoints.py) after their cut was refused."""
         self.abandoned = 0
@@ -104,8 +108,10 @@ class BatchScheduler:
 
     @property
     def checkpoint_bytes(self) -> int:
-        """Memory held by the slots' prefix checkpoints (read without the scheduler's lock: a scrape's view)."""
-        return sum(slot.checkpoints.nbytes for slot in self._slots)
+        """Memory held by the slots' prefix checkpoints, a window two slots share counted once (read without
+        the scheduler's lock: a scrape's view)."""
+        states = {id(c.state): len(c.state) for slot in self._slots for c in slot.checkpoints}
+        return sum(states.values())
 
     def check(self, request: GenerationRequest) -> None:
         """Refuse what could never run, before anything is queued."""
@@ -262,26 +268,16 @@ class BatchScheduler:
 
     def _start(self, job: Job, free: list[Slot]) -> None:
         prompt = job.request.prompt_tokens
-        first = max(free, key=lambda slot: _common_prefix(slot.history, prompt))
-        shared = 0 if job.scores_prompt else min(_common_prefix(first.history, prompt), len(prompt) - 1)
-        reuse = shared
-        if not self.context.remove(first.seq_id, reuse, -1):
-            reuse = self._restore_checkpoint(first, prompt, shared)
-        del first.history[reuse:]
-        if (
-            self.context.keeps_window_only
-            and shared >= MIN_CHECKPOINT_POSITION
-            and not first.checkpoints.has(prompt[:shared])
-        ):
-            if reuse == shared:  # the cache now ends at the shared prefix: its window is saved as it is
-                self._save_checkpoint(first)
-            else:  # the prompt is read from `reuse`: its window is saved once the read reaches `shared`
-                job.checkpoint_at = shared
+        first = max(free, key=lambda slot: common_prefix(slot.history, prompt))
         others = [slot for slot in free if slot is not first][: job.n_sequences - 1]
         job.slots = [first, *others]
         for slot in job.slots:
             slot.busy = True
-        job.prompt_pos = job.cached = reuse
+        leader, at = leader_for(job, self._running)
+        if leader is None:
+            self._place_prompt(job)
+        else:
+            job.follows, job.follow_at = leader, at
         request = job.request
         for index, slot in enumerate(job.slots):
             constraint = request.constraint_factory() if request.constraint_factory else None
@@ -295,6 +291,63 @@ class BatchScheduler:
                     stops=StopStringFilter(request.stop),
                 )
             )
+
+    def _place_prompt(self, job: Job) -> None:
+        """Cut the first slot's cache back to what it shares with the prompt (or to a checkpoint): the prompt
+        is read from there."""
+        prompt = job.request.prompt_tokens
+        first = job.slots[0]
+        shared = 0 if job.scores_prompt else min(common_prefix(first.history, prompt), len(prompt) - 1)
+        reuse = shared
+        if not self.context.remove(first.seq_id, reuse, -1):
+            reuse = self._restore_checkpoint(first, prompt, shared)
+        del first.history[reuse:]
+        if (
+            self.context.keeps_window_only
+            and shared >= MIN_CHECKPOINT_POSITION
+            and not first.checkpoints.has(prompt[:shared])
+        ):
+            if reuse == shared:  # the cache now ends at the shared prefix: its window is saved as it is
+                self._save_checkpoint(first)
+            else:  # the prompt is read from `reuse`: its window is saved once the read reaches `shared`
+                job.checkpoint_at = shared
+        job.prompt_pos = job.cached = reuse
+
+    def _take_shared_prefixes(self) -> None:
+        """Start every follower whose leader has read up to the shared prefix from a copy of the leader's cache
+        (which ends exactly there: the leader's read stops at it); a follower whose leader went away, or whose
+        copy cannot be made, reads its prompt as any job does."""
+        for job in self._running:
+            leader = job.follows
+            if leader is None:
+                continue
+            at = job.follow_at
+            alive = any(other is leader for other in self._running)
+            if alive and leader.prompt_pos < at:
+                continue
+            job.follows = None
+            prompt = job.request.prompt_tokens
+            source, target = leader.slots[0], job.slots[0]
+            if not alive or source.history != prompt[:at]:
+                self._place_prompt(job)
+                continue
+            self.context.remove(target.seq_id, 0, -1)
+            self.context.copy(source.seq_id, target.seq_id, 0, -1)
+            target.history = list(source.history)
+            job.prompt_pos = job.cached = at
+            self.prefixes_shared += 1
+            if self.context.keeps_window_only and at >= MIN_CHECKPOINT_POSITION:
+                self._share_checkpoint(source, target, prompt[:at])
+
+    def _share_checkpoint(self, source: Slot, target: Slot, prefix: list[int]) -> None:
+        """The window after a shared prefix goes to both slots' checkpoints (one copy of it in memory), so each
+        can come back to the prefix once its own window moved on."""
+        checkpoint = source.checkpoints.best_for(prefix, len(prefix))
+        if checkpoint is None or checkpoint.position != len(prefix):
+            self._save_checkpoint(source)
+            checkpoint = source.checkpoints.best_for(prefix, len(prefix))
+        if checkpoint is not None and checkpoint.position == len(prefix):
+            target.checkpoints.add(checkpoint)
 
     def _restore_checkpoint(self, slot: Slot, prompt: list[int], cut: int) -> int:
         """Where the slot's sequence resumes when a cut at `cut` was refused (its window moved on): at the newest
@@ -328,6 +381,7 @@ class BatchScheduler:
     def _step(self) -> None:
         batch = self._batch
         batch.clear()
+        self._take_shared_prefixes()
         for job in self._running:
             for choice in job.choices:
                 if choice.finish is None and choice.pending:
@@ -373,10 +427,11 @@ class BatchScheduler:
 
     def _prompt_chunk(self, job: Job) -> int:
         """The most prompt tokens `job` may read in one step."""
+        if job.follows is not None:
+            return 0
         want_all = job.scores_prompt
         chunk = min(self.prefill_chunk, SCORED_PROMPT_CHUNK) if want_all else self.prefill_chunk
-        end = job.checkpoint_at if job.prompt_pos < job.checkpoint_at else len(job.request.prompt_tokens)
-        return min(chunk, end - job.prompt_pos)
+        return min(chunk, read_until(job, self._running) - job.prompt_pos)
 
     def _feed_prompt(self, job: Job, n_tokens: int) -> None:
         prompt = job.request.prompt_tokens
@@ -413,11 +468,3 @@ def fair_shares(wants: list[int], budget: int) -> list[int]:
         shares[i] = min(wants[i], left // (len(order) - rank))
         left -= shares[i]
     return shares
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

@@ -95,6 +95,10 @@ class Job:
     cached: int = 0
     checkpoint_at: int = 0
     """Prompt position after which the first slot's window is saved (prefix_checkpoints.py); 0: none."""
+    follows: Job | None = None
+    """A running job whose prompt starts as this one's does and is still being read: this one reads nothing
+    until that one has read `follow_at` tokens, then starts from a copy of its cache (scheduler.py)."""
+    follow_at: int = 0
     prompt_logits_at: list[tuple[int, int]] = field(default_factory=list)
     """(batch index, prompt position) pairs whose logits give echoed prompt logprobs."""
     echo_logprobs: list[TokenLogprob | None] = field(default_factory=list)

@@ -124,6 +124,7 @@ class SchedulerView(Protocol):
     prompt_tokens_decoded: int
     abandoned: int
     checkpoint_restores: int
+    prefixes_shared: int
 
 
 class EngineModelView(Protocol):
@@ -186,6 +187,11 @@ class ServerMetrics:
             "Prompts that resumed from a saved sliding window after a shared prefix, since the model loaded.",
             ("model",),
         )
+        self.prefixes_shared = Counter(
+            "edge_runtime_shared_prefixes_total",
+            "Prompts that started from a copy of a concurrent prompt's cache instead of reading their prefix.",
+            ("model",),
+        )
         self.checkpoint_bytes = Gauge(
             "edge_runtime_prefix_checkpoint_bytes",
             "Memory held by saved sliding windows (prefix checkpoints), all slots together.",
@@ -242,6 +248,7 @@ class ServerMetrics:
             self.prompt_tokens_decoded,
             self.abandoned_generations,
             self.checkpoint_restores,
+            self.prefixes_shared,
             self.checkpoint_bytes,
         )
         for series in per_model:
@@ -254,6 +261,7 @@ class ServerMetrics:
                 self.prompt_tokens_decoded.set_total(model.model_id, value=scheduler.prompt_tokens_decoded)
                 self.abandoned_generations.set_total(model.model_id, value=scheduler.abandoned)
                 self.checkpoint_restores.set_total(model.model_id, value=scheduler.checkpoint_restores)
+                self.prefixes_shared.set_total(model.model_id, value=scheduler.prefixes_shared)
                 self.checkpoint_bytes.set(model.model_id, value=scheduler.checkpoint_bytes)
 
     def render(self) -> str:
@@ -267,6 +275,7 @@ class ServerMetrics:
             self.prompt_tokens_decoded,
             self.abandoned_generations,
             self.checkpoint_restores,
+            self.prefixes_shared,
             self.checkpoint_bytes,
             self.time_to_first_token,
             self.time_per_token,

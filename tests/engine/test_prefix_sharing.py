@@ -1,0 +1,147 @@
+"""Concurrent prompts that share a prefix read it once: the first job reads it, the others wait for it and start
+from a copy of its cache (an extraction script's first wave: one set of instructions, four documents at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from engine_support import TINY_CONFIG, Generation, collect, prose
+
+from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
+from edge_runtime.engine.prefix_sharing import MIN_SHARED_READ
+from edge_runtime.engine.types import GenerationRequest, TokenLogprob
+from edge_runtime.server.metrics import ServerMetrics
+
+SMALL_STEPS = dataclasses.replace(TINY_CONFIG, n_batch=32, n_ubatch=32)
+"""32 tokens a step: the first job is still reading the shared prefix when the others are admitted."""
+
+PREFIX_TOKENS, TAIL_TOKENS = 150, 20
+
+
+def prompts(model: LoadedModel, labels: list[str], prefix_tokens: int = PREFIX_TOKENS) -> list[list[int]]:
+    shared = prose(model, "Instructions:", prefix_tokens, first=True)
+    return [[*shared, *prose(model, label, TAIL_TOKENS)] for label in labels]
+
+
+def shared_length(prompts: list[list[int]]) -> int:
+    """How many tokens all the prompts start with (at least the prefix; a tail may begin with a common token)."""
+    n = 0
+    while all(len(p) > n and p[n] == prompts[0][n] for p in prompts):
+        n += 1
+    return n
+
+
+def ask(prompt: list[int]) -> GenerationRequest:
+    return GenerationRequest(prompt, max_tokens=4, logprobs=5)
+
+
+async def all_at_once(model: LoadedModel, requests: list[GenerationRequest]) -> list[Generation]:
+    return list(await asyncio.gather(*(collect(model, request) for request in requests)))
+
+
+def first_top(generation: Generation) -> dict[int, float]:
+    entry = generation.pieces[0].logprobs[0]  # type: ignore[index]
+    assert isinstance(entry, TokenLogprob)
+    return {token: logprob for token, _, logprob in entry.top}
+
+
+def test_concurrent_prompts_read_their_shared_prefix_once(
+    make_tiny_llm: Callable[[EngineConfig], LoadedModel],
+) -> None:
+    model = make_tiny_llm(SMALL_STEPS)
+    scheduler = model.scheduler
+    assert scheduler is not None
+    asked = prompts(model, [" Report one:", " Memo two:", " Letter three:", " Note four:"])
+
+    answers = asyncio.run(all_at_once(model, [ask(prompt) for prompt in asked]))
+
+    shared = shared_length(asked)
+    assert shared >= PREFIX_TOKENS
+    assert scheduler.prefixes_shared == 3
+    assert sorted(a.done.cached_prompt_tokens for a in answers) == [0, shared, shared, shared]
+    assert scheduler.prompt_tokens_decoded == sum(len(p) for p in asked) - 3 * shared
+    metrics = ServerMetrics()
+    metrics.observe_engine([model])
+    assert 'edge_runtime_shared_prefixes_total{model="tiny"} 3' in metrics.render()
+    # Each answer starts from the distribution the same prompt gets when read alone, from an empty cache.
+    for prompt, answer in zip(asked, answers, strict=True):
+        alone = make_tiny_llm(dataclasses.replace(SMALL_STEPS, n_slots=1))
+        fresh = asyncio.run(collect(alone, ask(prompt)))
+        assert fresh.done.cached_prompt_tokens == 0
+        expected, got = first_top(fresh), first_top(answer)
+        assert expected.keys() == got.keys()
+        assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
+
+
+def test_a_prefix_too_short_to_share_is_read_by_each_job(
+    make_tiny_llm: Callable[[EngineConfig], LoadedModel],
+) -> None:
+    model = make_tiny_llm(SMALL_STEPS)
+    scheduler = model.scheduler
+    assert scheduler is not None
+    asked = prompts(model, [" Report one:", " Memo two:"], prefix_tokens=MIN_SHARED_READ - 8)
+
+    answers = asyncio.run(all_at_once(model, [ask(prompt) for prompt in asked]))
+
+    assert scheduler.prefixes_shared == 0
+    assert [a.done.cached_prompt_tokens for a in answers] == [0, 0]
+    assert scheduler.prompt_tokens_decoded == sum(len(prompt) for prompt in asked)
+
+
+@pytest.mark.parametrize("leader_leaves", ["cancelled", "finished"])
+def test_a_follower_whose_leader_goes_away_reads_its_own_prompt(
+    make_tiny_llm: Callable[[EngineConfig], LoadedModel], leader_leaves: str
+) -> None:
+    model = make_tiny_llm(SMALL_STEPS)
+    scheduler = model.scheduler
+    assert scheduler is not None
+    leader_prompt, follower_prompt = prompts(model, [" Report one:", " Memo two:"])
+
+    async def scenario() -> Generation:
+        leader = asyncio.create_task(collect(model, GenerationRequest(leader_prompt, max_tokens=1)))
+        await asyncio.sleep(0)
+        follower = asyncio.create_task(collect(model, ask(follower_prompt)))
+        if leader_leaves == "cancelled":
+            leader.cancel()
+        else:
+            await leader
+        return await asyncio.wait_for(follower, 60)
+
+    answer = asyncio.run(scenario())
+    assert len(answer.tokens()) == 4
+    assert answer.done.cached_prompt_tokens in (0, shared_length([leader_prompt, follower_prompt]))
+
+
+@pytest.mark.gemma
+def test_on_a_sliding_window_model_both_slots_keep_the_shared_prefix_window(
+    gemma_model_path: Path,
+) -> None:
+    """Gemma 3 keeps only a window per sequence: the window after the shared prefix is saved once and held by
+    both slots, so each comes back to the prefix after its own window moved on."""
+    model = LoadedModel(gemma_model_path, "gemma", EngineConfig(n_slots=2, n_ctx_per_slot=2048, n_threads=1))
+    try:
+        scheduler = model.scheduler
+        assert scheduler is not None
+        shared = prose(model, "Instructions:", 600, first=True)
+        first_wave = [[*shared, *prose(model, label, 300)] for label in (" Report one:", " Memo two:")]
+        answers = asyncio.run(all_at_once(model, [GenerationRequest(p, max_tokens=2) for p in first_wave]))
+        at = shared_length(first_wave)
+        assert sorted(a.done.cached_prompt_tokens for a in answers) == [0, at]
+        assert scheduler.prefixes_shared == 1
+        # 900 positions went through a window of 768 cells: a cut after the prefix needs the saved window.
+        states = {id(c.state) for slot in scheduler._slots for c in slot.checkpoints if c.position == at}
+        assert len(states) == 1
+        assert scheduler.checkpoint_bytes == sum(len(c.state) for c in scheduler._slots[0].checkpoints)
+
+        decoded = scheduler.prompt_tokens_decoded
+        second_wave = [[*shared, *prose(model, label, 300)] for label in (" Letter three:", " Note four:")]
+        again = asyncio.run(all_at_once(model, [GenerationRequest(p, max_tokens=2) for p in second_wave]))
+        assert scheduler.checkpoint_restores == 2
+        assert [a.done.cached_prompt_tokens for a in again] == [shared_length(second_wave)] * 2
+        assert scheduler.prompt_tokens_decoded - decoded == sum(len(p) for p in second_wave) - 2 * at
+    finally:
+        model.close()
