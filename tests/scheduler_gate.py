@@ -33,6 +33,9 @@ class FreeConstraint:
     def forced_tokens(self) -> list[int]:
         return []
 
+    def allows(self, tokens: list[int]) -> int:
+        return next((i for i, token in enumerate(tokens) if token in self.eog_ids), len(tokens))
+
     def is_complete(self) -> bool:
         return False
 

@@ -7,6 +7,7 @@ them. End of generation is allowed only once a whole choice is written.
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,13 @@ class ChoiceConstraint:
         self._remaining = remaining
         self._node = self._node.children.get(token_id) if self._node is not None else None
         return True
+
+    def allows(self, tokens: list[int]) -> int:
+        probe = copy.copy(self)  # accept_token replaces the fields it changes, never mutates them
+        for taken, token in enumerate(tokens):
+            if not probe.accept_token(token):
+                return taken
+        return len(tokens)
 
     def fill_mask(self, mask: np.ndarray) -> None:
         mask[:] = False

@@ -27,10 +27,14 @@ from edge_runtime.engine.types import (
 class ChoiceSteps:
     """Reads the logits of one context after each decode, for the scheduler thread only."""
 
-    def __init__(self, context: LlamaContext, tokenizer: Tokenizer, n_ctx: int) -> None:
+    def __init__(self, context: LlamaContext, tokenizer: Tokenizer, n_ctx: int, max_draft: int = 0) -> None:
         self.context = context
         self.tokenizer = tokenizer
         self.n_ctx = n_ctx
+        self.max_draft = max_draft
+        """Most guessed tokens checked after a choice's next one in the same decode (0: none)."""
+        self.drafted = 0
+        self.draft_accepted = 0
         self._mask = np.zeros(context.n_vocab, dtype=np.bool_)
 
     def after_decode(self, job: Job) -> bool:
@@ -64,8 +68,56 @@ class ChoiceSteps:
                     shared_row = logits.copy()
                 logits = shared_row.copy()
             choice.logits_at = -1
-            self._advance(job, choice, logits)
+            if choice.draft_rows:
+                self._check_draft(job, choice, logits)
+            else:
+                self._advance(job, choice, logits)
+            if choice.finish is None and self.max_draft:
+                self._guess(job, choice)
         return all(choice.finish is not None for choice in job.choices)
+
+    def _check_draft(self, job: Job, choice: Choice, logits: np.ndarray) -> None:
+        """Choose tokens as `_advance` always does, from the logits after the choice's last token and then
+        after each draft token, for as long as the choice takes the draft's tokens: those are decoded already.
+        The first other choice goes to `pending`; the draft tokens after it leave the cache."""
+        slot, draft, rows = choice.slot, choice.draft, choice.draft_rows
+        choice.draft, choice.draft_rows = [], []
+        start = len(slot.history) - len(draft)
+        del slot.history[start:]
+        taken = 0
+        while True:
+            self._advance(job, choice, logits)
+            chosen = choice.pending
+            if choice.finish is not None or draft[taken : taken + len(chosen)] != chosen:
+                break
+            slot.history.extend(chosen)
+            taken += len(chosen)
+            choice.pending = []
+            logits = self.context.logits(rows[taken - 1])
+        self.drafted += len(draft)
+        self.draft_accepted += taken
+        choice.lookup.checked(len(draft), taken, self.max_draft)
+        if taken < len(draft) and not self.context.remove(slot.seq_id, start + taken, -1):
+            # The window before the cut is gone (it never is a few tokens back): read the sequence again.
+            self.context.remove(slot.seq_id, 0, -1)
+            choice.pending = [*slot.history, *choice.pending]
+            slot.history.clear()
+
+    def _guess(self, job: Job, choice: Choice) -> None:
+        """Draft tokens to follow `pending`: what followed the last few tokens where they occurred before in
+        the prompt or the answer, cut where the constraint, the length limit or an end token would stop."""
+        request = job.request
+        room = self.n_ctx - len(choice.slot.history) - len(choice.pending) - 1
+        if request.max_tokens is not None:
+            room = min(room, request.max_tokens - len(choice.tokens))
+        draft = choice.lookup.draft([*request.prompt_tokens, *choice.tokens], min(self.max_draft, room))
+        for i, token in enumerate(draft):
+            if token in self.tokenizer.eog_ids:
+                del draft[i:]
+                break
+        if draft and choice.constraint is not None:
+            del draft[choice.constraint.allows(draft) :]
+        choice.draft = draft
 
     def _share_prompt(self, job: Job) -> None:
         """The other choices start from a copy of the first one's prompt cache."""

@@ -47,6 +47,13 @@ class GrammarConstraint:
             return tokens
         return []
 
+    def allows(self, tokens: list[int]) -> int:
+        probe = self.matcher.fork()
+        for taken, token in enumerate(tokens):
+            if not probe.accept_token(token):
+                return taken
+        return len(tokens)
+
     def is_complete(self) -> bool:
         return self.matcher.is_complete()
 

@@ -69,6 +69,9 @@ class EngineConfig:
     swa_full: bool = False
     """Keep the full KV cache on sliding-window layers (Gemma 3's): prefix reuse then cuts anywhere, at
     196 MiB more on Gemma 3 270M at 4 x 4096. Off, they keep their window and prefix checkpoints."""
+    draft_tokens: int = 4
+    """Most tokens guessed by prompt lookup (prompt_lookup.py) and checked in the same decode as a sequence's
+    next token; 0: one token per sequence per decode."""
     mmap: bool = False
     """Map the model file instead of reading it into memory: see LlamaModel for what that risks."""
     embedding_ctx: int = 512
@@ -199,7 +202,11 @@ class LoadedModel:
                 ),
             )
             self.scheduler = BatchScheduler(
-                self._context, self.tokenizer, n_batch=config.n_batch, queue_size=config.queue_size
+                self._context,
+                self.tokenizer,
+                n_batch=config.n_batch,
+                queue_size=config.queue_size,
+                max_draft=config.draft_tokens,
             )
         else:
             self.n_slots = config.embedding_seqs

@@ -20,6 +20,7 @@ from edge_runtime.engine.choice_steps import ChoiceSteps
 from edge_runtime.engine.llama_handles import Batch, DecodeFailed, LlamaContext
 from edge_runtime.engine.prefix_checkpoints import MIN_CHECKPOINT_POSITION, PrefixCheckpoint
 from edge_runtime.engine.prefix_sharing import common_prefix, leader_for, read_until
+from edge_runtime.engine.prompt_lookup import draft_room
 from edge_runtime.engine.request_checks import check_request
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.scheduler_jobs import Choice, Job, Mailbox, Slot
@@ -65,6 +66,7 @@ class BatchScheduler:
         n_batch: int,
         queue_size: int,
         prefill_chunk: int | None = None,
+        max_draft: int = 0,
     ) -> None:
         self.context = context
         self.tokenizer = tokenizer
@@ -72,7 +74,7 @@ class BatchScheduler:
         self.queue_size = queue_size
         self.prefill_chunk = prefill_chunk or n_batch
         self._batch = Batch(n_batch)
-        self._steps = ChoiceSteps(context, tokenizer, self.n_ctx)
+        self._steps = ChoiceSteps(context, tokenizer, self.n_ctx, max_draft)
         self._slots = [Slot(seq_id) for seq_id in range(context.params.n_seq)]
         self._waiting: deque[Job] = deque()
         self._running: list[Job] = []
@@ -105,6 +107,11 @@ class BatchScheduler:
     @property
     def queue_depth(self) -> int:
         return len(self._waiting)
+
+    @property
+    def draft_tokens(self) -> tuple[int, int]:
+        """Prompt-lookup tokens checked so far, and how many of them the model kept (a scrape's view)."""
+        return self._steps.drafted, self._steps.draft_accepted
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -382,10 +389,10 @@ class BatchScheduler:
         batch = self._batch
         batch.clear()
         self._take_shared_prefixes()
-        for job in self._running:
-            for choice in job.choices:
-                if choice.finish is None and choice.pending:
-                    self._feed_choice(choice)
+        generating = [c for job in self._running for c in job.choices if c.finish is None and c.pending]
+        room = draft_room(len(generating), self._steps.max_draft)
+        for choice in generating:
+            self._feed_choice(choice, room)
         readers = [job for job in self._running if job.reading_prompt]
         wants = [self._prompt_chunk(job) for job in readers]
         for job, n_tokens in zip(readers, fair_shares(wants, batch.free), strict=True):
@@ -414,7 +421,7 @@ class BatchScheduler:
                 slot.history.clear()
                 self.context.remove(slot.seq_id, 0, -1)
 
-    def _feed_choice(self, choice: Choice) -> None:
+    def _feed_choice(self, choice: Choice, room_for_draft: int) -> None:
         slot = choice.slot
         room = self._batch.free
         tokens, choice.pending = choice.pending[:room], choice.pending[room:]
@@ -424,6 +431,11 @@ class BatchScheduler:
             slot.history.append(token)
             if is_last:
                 choice.logits_at = index
+        choice.draft = choice.draft[: min(room_for_draft, self._batch.free)] if choice.logits_at >= 0 else []
+        choice.draft_rows = []
+        for token in choice.draft:
+            choice.draft_rows.append(self._batch.add(token, len(slot.history), slot.seq_id, True))
+            slot.history.append(token)
 
     def _prompt_chunk(self, job: Job) -> int:
         """The most prompt tokens `job` may read in one step."""

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge_runtime.engine.prefix_checkpoints import SlotCheckpoints
+from edge_runtime.engine.prompt_lookup import PromptLookup
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.stop_strings import StopStringFilter
 from edge_runtime.engine.tokenizer import IncrementalDecoder
@@ -81,6 +82,12 @@ class Choice:
     """Tokens chosen but not yet decoded: the sampled one and any forced ones after it."""
     logits_at: int = -1
     finish: FinishReason | None = None
+    draft: list[int] = field(default_factory=list)
+    """Guessed tokens after `pending` (prompt_lookup.py), decoded with them and kept only where the model would
+    have chosen them itself."""
+    draft_rows: list[int] = field(default_factory=list)
+    """The batch entries of the draft tokens in the current step (their logits check the next guess)."""
+    lookup: PromptLookup = field(default_factory=PromptLookup)
 
 
 @dataclass

@@ -32,6 +32,10 @@ class Constraint(Protocol):
         """Tokens that must come next whatever is sampled (jump-forward); empty when there is a choice."""
         ...
 
+    def allows(self, tokens: list[int]) -> int:
+        """How many of `tokens`, in order, accept_token would take from here (taking none of them)."""
+        ...
+
     def is_complete(self) -> bool:
         """True when the text so far is a whole sentence of the constraint (the sequence may stop here)."""
         ...

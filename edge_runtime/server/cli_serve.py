@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_runtime.engine.profiles import PROFILE_NAMES
+from edge_runtime.engine.prompt_lookup import MAX_DRAFT_TOKENS
 from edge_runtime.errors import BadRequest, EdgeRuntimeError
 from edge_runtime.log_safe import OneLineFormatter
 from edge_runtime.server.settings import (
@@ -83,6 +84,14 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="keep the full KV cache on sliding-window layers (Gemma 3): prefix reuse at any cut, for about "
         "200 MiB more on Gemma 3 270M at 4 x 4096 (default: the window only, with prefix checkpoints)",
+    )
+    serve.add_argument(
+        "--draft-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tokens guessed from the prompt and the answer so far (prompt lookup) and checked with each "
+        "sequence's next token in one decode (default 4; 0: off)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -190,6 +199,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
             raise BadRequest(f"{name} must be at least 1, got {value}")
     if args.upstream_retries < 0:
         raise BadRequest(f"--upstream-retries must be at least 0, got {args.upstream_retries}")
+    if args.draft_tokens is not None and not 0 <= args.draft_tokens <= MAX_DRAFT_TOKENS:
+        raise BadRequest(f"--draft-tokens must be between 0 and {MAX_DRAFT_TOKENS}, got {args.draft_tokens}")
     if not 0 < args.port < 65536:
         raise BadRequest(f"--port must be between 1 and 65535, got {args.port}")
     models_dir = getattr(args, "models_dir", None)
@@ -206,6 +217,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         queue_size=args.queue,
         idle_unload_s=args.idle_unload,
         swa_full=args.swa_full,
+        draft_tokens=args.draft_tokens,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
         max_body_bytes=args.max_body_bytes,

@@ -126,6 +126,9 @@ class SchedulerView(Protocol):
     checkpoint_restores: int
     prefixes_shared: int
 
+    @property
+    def draft_tokens(self) -> tuple[int, int]: ...
+
 
 class EngineModelView(Protocol):
     """What a scrape reads from each loaded model (the engine's LoadedModel)."""
@@ -192,6 +195,16 @@ class ServerMetrics:
             "Prompts that started from a copy of a concurrent prompt's cache instead of reading their prefix.",
             ("model",),
         )
+        self.drafted = Counter(
+            "edge_runtime_draft_tokens_total",
+            "Tokens guessed by prompt lookup and checked beside a sequence's next token, since the model loaded.",
+            ("model",),
+        )
+        self.draft_accepted = Counter(
+            "edge_runtime_draft_tokens_accepted_total",
+            "Guessed tokens the model chose itself (each saved a decode), since the model loaded.",
+            ("model",),
+        )
         self.checkpoint_bytes = Gauge(
             "edge_runtime_prefix_checkpoint_bytes",
             "Memory held by saved sliding windows (prefix checkpoints), all slots together.",
@@ -249,6 +262,8 @@ class ServerMetrics:
             self.abandoned_generations,
             self.checkpoint_restores,
             self.prefixes_shared,
+            self.drafted,
+            self.draft_accepted,
             self.checkpoint_bytes,
         )
         for series in per_model:
@@ -262,6 +277,9 @@ class ServerMetrics:
                 self.abandoned_generations.set_total(model.model_id, value=scheduler.abandoned)
                 self.checkpoint_restores.set_total(model.model_id, value=scheduler.checkpoint_restores)
                 self.prefixes_shared.set_total(model.model_id, value=scheduler.prefixes_shared)
+                drafted, accepted = scheduler.draft_tokens
+                self.drafted.set_total(model.model_id, value=drafted)
+                self.draft_accepted.set_total(model.model_id, value=accepted)
                 self.checkpoint_bytes.set(model.model_id, value=scheduler.checkpoint_bytes)
 
     def render(self) -> str:
@@ -276,6 +294,8 @@ class ServerMetrics:
             self.abandoned_generations,
             self.checkpoint_restores,
             self.prefixes_shared,
+            self.drafted,
+            self.draft_accepted,
             self.checkpoint_bytes,
             self.time_to_first_token,
             self.time_per_token,

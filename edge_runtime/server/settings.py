@@ -54,6 +54,8 @@ class ServerSettings:
     """Unload a model no request has used for this long (it loads again on next use); None: never."""
     swa_full: bool = False
     """Full KV cache on sliding-window layers (`--swa-full`); False: the profile's (window only)."""
+    draft_tokens: int | None = None
+    """Prompt-lookup draft length (`--draft-tokens`); None: the engine's default."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API; a request carrying any other `Origin` is a 403."""
     allowed_hosts: tuple[str, ...] = ()
