@@ -30,7 +30,9 @@ What makes the comparison fair (and what is left at each server's default, as a 
   RSS), its `--cache-reuse` 0 (KV shifting of chunks after a divergence; these prompts share a true prefix),
   flash attention auto (ours off for a model without a sliding window, see `flash_attention` in
   engine/llama_handles.py), weights memory-mapped (its RSS counts the resident part of the mapped file; we
-  read them in).
+  read them in), speculative decoding (llama-server: `--spec-type none`, its n-gram lookups are opt-in; ours:
+  prompt-lookup drafts on steps with at most two sequences, engine/prompt_lookup.py), and what each does with
+  concurrent prompts sharing a prefix (we read it once and copy it, engine/prefix_sharing.py).
 - OpenMP's wait: both run with edge-runtime's short spin at a barrier, so the ratios measure the servers and
   not libgomp's spin. `--peer-wait own` gives llama-server libgomp's default (300,000 spins, what its users
   get): on a shared machine that alone makes it several times slower (0.6 against 4 tokens/s at load 15 here;
