@@ -131,3 +131,9 @@ def test_serving_a_missing_models_dir_the_user_named_is_refused(tmp_path: Path) 
     from_env = _one_error_line(_serve(None, env={MODELS_DIR_ENV: str(missing)}))
     assert f"{missing} (${MODELS_DIR_ENV}) does not exist" in from_env
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "17"])
+def test_a_draft_length_out_of_range_is_one_line_naming_the_range(tiny_store: Path, value: str) -> None:
+    line = _one_error_line(_serve(tiny_store, "--draft-tokens", value))
+    assert f"--draft-tokens must be between 0 and 16, got {value}" in line
