@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import TINY_CONFIG, Generation, collect, prose
+from scheduler_gate import WAIT_S, StepGate, stepped_request, wait_until
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.prefix_sharing import MIN_SHARED_READ
@@ -92,28 +93,38 @@ def test_a_prefix_too_short_to_share_is_read_by_each_job(
     assert scheduler.prompt_tokens_decoded == sum(len(prompt) for prompt in asked)
 
 
-@pytest.mark.parametrize("leader_leaves", ["cancelled", "finished"])
 def test_a_follower_whose_leader_goes_away_reads_its_own_prompt(
-    make_tiny_llm: Callable[[EngineConfig], LoadedModel], leader_leaves: str
+    make_tiny_llm: Callable[[EngineConfig], LoadedModel],
 ) -> None:
+    """The scheduler is held between steps (by a third request at a gate) while the leader reads: it leaves,
+    and its follower reads the whole prompt itself."""
     model = make_tiny_llm(SMALL_STEPS)
     scheduler = model.scheduler
     assert scheduler is not None
+    gate = StepGate(model.tokenizer.eog_ids)
     leader_prompt, follower_prompt = prompts(model, [" Report one:", " Memo two:"])
 
     async def scenario() -> Generation:
+        holder = asyncio.create_task(collect(model, stepped_request(model, gate, max_tokens=40)))
+        await asyncio.to_thread(gate.wait_arrival)
         leader = asyncio.create_task(collect(model, GenerationRequest(leader_prompt, max_tokens=1)))
-        await asyncio.sleep(0)
         follower = asyncio.create_task(collect(model, ask(follower_prompt)))
-        if leader_leaves == "cancelled":
-            leader.cancel()
-        else:
+        await wait_until(lambda: scheduler.queue_depth == 2)
+        await asyncio.to_thread(gate.step)  # both admitted: the leader read its first 32 tokens
+        assert scheduler.busy_slots == 3 and scheduler.prompt_tokens_decoded < PREFIX_TOKENS
+        assert [job.follows is not None for job in scheduler._running] == [False, False, True]
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
             await leader
-        return await asyncio.wait_for(follower, 60)
+        gate.open()
+        answer = await asyncio.wait_for(follower, WAIT_S)  # a follower left waiting would hang here
+        await holder
+        return answer
 
     answer = asyncio.run(scenario())
+    assert scheduler.prefixes_shared == 0
+    assert answer.done.cached_prompt_tokens == 0
     assert len(answer.tokens()) == 4
-    assert answer.done.cached_prompt_tokens in (0, shared_length([leader_prompt, follower_prompt]))
 
 
 @pytest.mark.gemma
