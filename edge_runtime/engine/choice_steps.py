@@ -96,7 +96,7 @@ class ChoiceSteps:
             logits = self.context.logits(rows[taken - 1])
         self.drafted += len(draft)
         self.draft_accepted += taken
-        choice.lookup.checked(len(draft), taken, self.max_draft)
+        choice.lookup.checked(taken, self.max_draft)
         if taken < len(draft) and not self.context.remove(slot.seq_id, start + taken, -1):
             # The window before the cut is gone (it never is a few tokens back): read the sequence again.
             self.context.remove(slot.seq_id, 0, -1)

@@ -38,7 +38,7 @@ class PromptLookup:
     """How many tokens the next draft may have: one more than the last draft's kept part, so a sequence that
     follows its guesses gets longer ones; 0 (the next draft skipped) after a draft it refused from the start."""
 
-    def checked(self, drafted: int, kept: int, max_draft: int) -> None:
+    def checked(self, kept: int, max_draft: int) -> None:
         """Adapt the next draft's length to how much of the last one the model kept."""
         self.length = 0 if kept == 0 else min(max_draft, kept + 1)
 

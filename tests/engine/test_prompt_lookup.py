@@ -34,11 +34,11 @@ def test_the_draft_length_follows_what_the_model_kept() -> None:
     lookup = PromptLookup()
     context = [1, 2, 3, 4, 5, 6, 1, 2]
     assert lookup.draft(context, 8) == [3]
-    lookup.checked(drafted=1, kept=1, max_draft=4)
+    lookup.checked(kept=1, max_draft=4)
     assert lookup.draft(context, 8) == [3, 4]
-    lookup.checked(drafted=2, kept=2, max_draft=3)
+    lookup.checked(kept=2, max_draft=3)
     assert lookup.draft(context, 8) == [3, 4, 5]
-    lookup.checked(drafted=3, kept=0, max_draft=4)
+    lookup.checked(kept=0, max_draft=4)
     assert lookup.draft(context, 8) == []  # one step without a guess after a refused one
     assert lookup.draft(context, 8) == [3]
     assert lookup.draft(context, 0) == []
