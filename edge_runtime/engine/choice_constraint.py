@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_runtime.engine.types import accepted_prefix
 from edge_runtime.errors import BadRequest
 from edge_runtime.grammar import Vocabulary
 
@@ -134,11 +135,8 @@ class ChoiceConstraint:
         return True
 
     def allows(self, tokens: list[int]) -> int:
-        probe = copy.copy(self)  # accept_token replaces the fields it changes, never mutates them
-        for taken, token in enumerate(tokens):
-            if not probe.accept_token(token):
-                return taken
-        return len(tokens)
+        # accept_token replaces the fields it changes, never mutates them: a shallow copy is a probe
+        return accepted_prefix(copy.copy(self).accept_token, tokens)
 
     def fill_mask(self, mask: np.ndarray) -> None:
         mask[:] = False

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edge_runtime.engine.types import accepted_prefix
 from edge_runtime.grammar.matcher import GrammarMatcher
 
 
@@ -42,17 +43,12 @@ class GrammarConstraint:
             tokens = self._encode_bytes(forced)
         except UnicodeDecodeError:
             return []  # not text the tokenizer can take: sample these bytes instead of jumping over them
-        probe = self.matcher.fork()
-        if all(probe.accept_token(token) for token in tokens):
+        if accepted_prefix(self.matcher.fork().accept_token, tokens) == len(tokens):
             return tokens
         return []
 
     def allows(self, tokens: list[int]) -> int:
-        probe = self.matcher.fork()
-        for taken, token in enumerate(tokens):
-            if not probe.accept_token(token):
-                return taken
-        return len(tokens)
+        return accepted_prefix(self.matcher.fork().accept_token, tokens)
 
     def is_complete(self) -> bool:
         return self.matcher.is_complete()

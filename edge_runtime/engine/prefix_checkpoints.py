@@ -65,8 +65,3 @@ class SlotCheckpoints:
 
     def clear(self) -> None:
         self._checkpoints.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Memory the saved windows hold."""
-        return sum(len(c.state) for c in self._checkpoints)

@@ -45,6 +45,14 @@ class Constraint(Protocol):
         ...
 
 
+def accepted_prefix(accept_token: Callable[[int], bool], tokens: list[int]) -> int:
+    """How many of `tokens`, in order, `accept_token` takes (a probe's: a fork or copy of a constraint)."""
+    for taken, token in enumerate(tokens):
+        if not accept_token(token):
+            return taken
+    return len(tokens)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How the next token is chosen. temperature 0 is greedy; 0 for top_k and 1.0 for top_p mean off."""
