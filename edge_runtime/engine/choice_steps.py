@@ -72,8 +72,6 @@ class ChoiceSteps:
                 self._check_draft(job, choice, logits)
             else:
                 self._advance(job, choice, logits)
-            if choice.finish is None and self.max_draft:
-                self._guess(job, choice)
         return all(choice.finish is not None for choice in job.choices)
 
     def _check_draft(self, job: Job, choice: Choice, logits: np.ndarray) -> None:
@@ -103,21 +101,23 @@ class ChoiceSteps:
             choice.pending = [*slot.history, *choice.pending]
             slot.history.clear()
 
-    def _guess(self, job: Job, choice: Choice) -> None:
-        """Draft tokens to follow `pending`: what followed the last few tokens where they occurred before in
-        the prompt or the answer, cut where the constraint, the length limit or an end token would stop."""
+    def guess(self, job: Job, choice: Choice, limit: int) -> list[int]:
+        """Up to `limit` draft tokens to follow what the choice has just been fed (its whole `pending`): what
+        followed its last few tokens where they occurred before in the prompt or the answer, cut where the
+        constraint, the length limit or an end token would stop. Asked by the scheduler only for a step that
+        has room for them."""
         request = job.request
-        room = self.n_ctx - len(choice.slot.history) - len(choice.pending) - 1
+        room = self.n_ctx - len(choice.slot.history) - 1
         if request.max_tokens is not None:
             room = min(room, request.max_tokens - len(choice.tokens))
-        draft = choice.lookup.draft([*request.prompt_tokens, *choice.tokens], min(self.max_draft, room))
+        draft = choice.lookup.draft([*request.prompt_tokens, *choice.tokens], min(limit, room))
         for i, token in enumerate(draft):
             if token in self.tokenizer.eog_ids:
                 del draft[i:]
                 break
         if draft and choice.constraint is not None:
             del draft[choice.constraint.allows(draft) :]
-        choice.draft = draft
+        return draft
 
     def _share_prompt(self, job: Job) -> None:
         """The other choices start from a copy of the first one's prompt cache."""

@@ -389,10 +389,10 @@ class BatchScheduler:
         batch = self._batch
         batch.clear()
         self._take_shared_prefixes()
-        generating = [c for job in self._running for c in job.choices if c.finish is None and c.pending]
+        generating = [(j, c) for j in self._running for c in j.choices if c.finish is None and c.pending]
         room = draft_room(len(generating), self._steps.max_draft)
-        for choice in generating:
-            self._feed_choice(choice, room)
+        for job, choice in generating:
+            self._feed_choice(job, choice, room)
         readers = [job for job in self._running if job.reading_prompt]
         wants = [self._prompt_chunk(job) for job in readers]
         for job, n_tokens in zip(readers, fair_shares(wants, batch.free), strict=True):
@@ -421,7 +421,7 @@ class BatchScheduler:
                 slot.history.clear()
                 self.context.remove(slot.seq_id, 0, -1)
 
-    def _feed_choice(self, choice: Choice, room_for_draft: int) -> None:
+    def _feed_choice(self, job: Job, choice: Choice, room_for_draft: int) -> None:
         slot = choice.slot
         room = self._batch.free
         tokens, choice.pending = choice.pending[:room], choice.pending[room:]
@@ -431,7 +431,8 @@ class BatchScheduler:
             slot.history.append(token)
             if is_last:
                 choice.logits_at = index
-        choice.draft = choice.draft[: min(room_for_draft, self._batch.free)] if choice.logits_at >= 0 else []
+        limit = min(room_for_draft, self._batch.free)
+        choice.draft = self._steps.guess(job, choice, limit) if choice.logits_at >= 0 and limit > 0 else []
         choice.draft_rows = []
         for token in choice.draft:
             choice.draft_rows.append(self._batch.add(token, len(slot.history), slot.seq_id, True))
