@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import TINY_CONFIG, RunGeneration, collect
+from engine_support import SMALL_STEPS, TINY_CONFIG, RunGeneration, collect
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
+from edge_runtime.engine.scheduler import BatchScheduler
 
 
 @pytest.fixture
@@ -37,3 +38,15 @@ def make_tiny_llm(tiny_model_path: Path) -> Iterator[Callable[[EngineConfig], Lo
     yield make
     for model in models:
         model.close()
+
+
+@pytest.fixture
+def small_steps_llm(make_tiny_llm: Callable[[EngineConfig], LoadedModel]) -> LoadedModel:
+    """A tiny model reading 32 prompt tokens a step (engine_support.SMALL_STEPS)."""
+    return make_tiny_llm(SMALL_STEPS)
+
+
+@pytest.fixture
+def small_steps_scheduler(small_steps_llm: LoadedModel) -> BatchScheduler:
+    assert small_steps_llm.scheduler is not None
+    return small_steps_llm.scheduler

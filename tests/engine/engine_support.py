@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ from edge_runtime.engine.types import (
 )
 
 TINY_CONFIG = EngineConfig(n_slots=4, n_ctx_per_slot=256, n_threads=1, n_batch=256, n_ubatch=64, queue_size=8)
+
+SMALL_STEPS = dataclasses.replace(TINY_CONFIG, n_batch=32, n_ubatch=32)
+"""32 tokens a step: a 150- or 200-token prompt takes several, so a test sees the scheduler in the middle."""
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,14 @@ step, and a short prompt admitted beside a long one is read (and answered) first
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Callable
 
 import pytest
-from engine_support import TINY_CONFIG, Generation, collect
+from engine_support import SMALL_STEPS, Generation, collect
 from scheduler_gate import FreeConstraint, StepGate, stepped_request, wait_until
 
-from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
+from edge_runtime.engine.loaded_model import LoadedModel
 from edge_runtime.engine.scheduler import BatchScheduler, fair_shares
 from edge_runtime.engine.types import GenerationRequest
-
-SMALL_STEPS = dataclasses.replace(TINY_CONFIG, n_batch=32, n_ubatch=32)
-"""32 tokens a step, so a 200-token prompt takes seven of them."""
 
 LONG_PROMPT_TOKENS = 200
 
@@ -63,35 +58,24 @@ async def admit_while_held(
     return task
 
 
-@pytest.fixture
-def model(make_tiny_llm: Callable[[EngineConfig], LoadedModel]) -> LoadedModel:
-    return make_tiny_llm(SMALL_STEPS)
-
-
-@pytest.fixture
-def scheduler(model: LoadedModel) -> BatchScheduler:
-    assert model.scheduler is not None
-    return model.scheduler
-
-
 def test_a_consumer_leaving_mid_prompt_frees_its_slot_at_the_next_step(
-    model: LoadedModel, scheduler: BatchScheduler
+    small_steps_llm: LoadedModel, small_steps_scheduler: BatchScheduler
 ) -> None:
-    gate = StepGate(model.tokenizer.eog_ids)
-    prompt = long_prompt(model)
+    gate = StepGate(small_steps_llm.tokenizer.eog_ids)
+    prompt = long_prompt(small_steps_llm)
 
     async def scenario() -> tuple[int, int, int]:
-        holder = await hold_scheduler(model, gate)
-        before = scheduler.prompt_tokens_decoded
-        reader = await admit_while_held(model, gate, GenerationRequest(prompt, max_tokens=4))
-        busy_while_reading = scheduler.busy_slots
+        holder = await hold_scheduler(small_steps_llm, gate)
+        before = small_steps_scheduler.prompt_tokens_decoded
+        reader = await admit_while_held(small_steps_llm, gate, GenerationRequest(prompt, max_tokens=4))
+        busy_while_reading = small_steps_scheduler.busy_slots
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reader
-        assert scheduler.abandoned == 1
+        assert small_steps_scheduler.abandoned == 1
         await asyncio.to_thread(gate.step)  # the next step goes on without it
-        read = scheduler.prompt_tokens_decoded - before
-        busy_after = scheduler.busy_slots
+        read = small_steps_scheduler.prompt_tokens_decoded - before
+        busy_after = small_steps_scheduler.busy_slots
         gate.open()
         await holder
         return busy_while_reading, busy_after, read
@@ -100,13 +84,13 @@ def test_a_consumer_leaving_mid_prompt_frees_its_slot_at_the_next_step(
     assert busy_while_reading == 2
     assert busy_after == 1
     assert 0 < read <= SMALL_STEPS.n_batch < LONG_PROMPT_TOKENS
-    assert scheduler.busy_slots == 0
+    assert small_steps_scheduler.busy_slots == 0
 
 
 def test_a_short_prompt_beside_a_long_one_gets_its_first_token_first(
-    model: LoadedModel, scheduler: BatchScheduler
+    small_steps_llm: LoadedModel, small_steps_scheduler: BatchScheduler
 ) -> None:
-    gate = StepGate(model.tokenizer.eog_ids)
+    gate = StepGate(small_steps_llm.tokenizer.eog_ids)
     order: list[str] = []
 
     def recorded(prompt: list[int], name: str) -> GenerationRequest:
@@ -115,10 +99,11 @@ def test_a_short_prompt_beside_a_long_one_gets_its_first_token_first(
         )
 
     async def scenario() -> None:
-        holder = await hold_scheduler(model, gate)
-        long = await admit_while_held(model, gate, recorded(long_prompt(model), "long"))
-        short = asyncio.create_task(collect(model, recorded(model.tokenize("Hi there"), "short")))
-        await wait_until(lambda: scheduler.queue_depth == 1)
+        holder = await hold_scheduler(small_steps_llm, gate)
+        long = await admit_while_held(small_steps_llm, gate, recorded(long_prompt(small_steps_llm), "long"))
+        short_request = recorded(small_steps_llm.tokenize("Hi there"), "short")
+        short = asyncio.create_task(collect(small_steps_llm, short_request))
+        await wait_until(lambda: small_steps_scheduler.queue_depth == 1)
         gate.open()
         generations = await asyncio.gather(long, short, holder)
         assert generations[0].done.prompt_tokens == LONG_PROMPT_TOKENS

@@ -1,5 +1,6 @@
-"""Concurrent prompts that share a prefix read it once: the first job reads it, the others wait for it and start
-from a copy of its cache (an extraction script's first wave: one set of instructions, four documents at once)."""
+"""Concurrent prompts that share a prefix read it once: the first job reads it, the others wait for it and
+start from a copy of its cache (an extraction script's first wave: one set of instructions, four documents at
+once)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import TINY_CONFIG, Generation, collect, prose
+from engine_support import SMALL_STEPS, Generation, collect, prose
 from scheduler_gate import WAIT_S, StepGate, stepped_request, wait_until
 
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.prefix_sharing import MIN_SHARED_READ
+from edge_runtime.engine.scheduler import BatchScheduler
 from edge_runtime.engine.types import GenerationRequest, TokenLogprob
 from edge_runtime.server.metrics import ServerMetrics
-
-SMALL_STEPS = dataclasses.replace(TINY_CONFIG, n_batch=32, n_ubatch=32)
-"""32 tokens a step: the first job is still reading the shared prefix when the others are admitted."""
 
 PREFIX_TOKENS, TAIL_TOKENS = 150, 20
 
@@ -29,7 +28,8 @@ def prompts(model: LoadedModel, labels: list[str], prefix_tokens: int = PREFIX_T
 
 
 def shared_length(prompts: list[list[int]]) -> int:
-    """How many tokens all the prompts start with (at least the prefix; a tail may begin with a common token)."""
+    """How many tokens all the prompts start with (at least the prefix: a tail may begin with a common
+    token)."""
     n = 0
     while all(len(p) > n and p[n] == prompts[0][n] for p in prompts):
         n += 1
@@ -52,21 +52,20 @@ def first_top(generation: Generation) -> dict[int, float]:
 
 def test_concurrent_prompts_read_their_shared_prefix_once(
     make_tiny_llm: Callable[[EngineConfig], LoadedModel],
+    small_steps_llm: LoadedModel,
+    small_steps_scheduler: BatchScheduler,
 ) -> None:
-    model = make_tiny_llm(SMALL_STEPS)
-    scheduler = model.scheduler
-    assert scheduler is not None
-    asked = prompts(model, [" Report one:", " Memo two:", " Letter three:", " Note four:"])
+    asked = prompts(small_steps_llm, [" Report one:", " Memo two:", " Letter three:", " Note four:"])
 
-    answers = asyncio.run(all_at_once(model, [ask(prompt) for prompt in asked]))
+    answers = asyncio.run(all_at_once(small_steps_llm, [ask(prompt) for prompt in asked]))
 
     shared = shared_length(asked)
     assert shared >= PREFIX_TOKENS
-    assert scheduler.prefixes_shared == 3
+    assert small_steps_scheduler.prefixes_shared == 3
     assert sorted(a.done.cached_prompt_tokens for a in answers) == [0, shared, shared, shared]
-    assert scheduler.prompt_tokens_decoded == sum(len(p) for p in asked) - 3 * shared
+    assert small_steps_scheduler.prompt_tokens_decoded == sum(len(p) for p in asked) - 3 * shared
     metrics = ServerMetrics()
-    metrics.observe_engine([model])
+    metrics.observe_engine([small_steps_llm])
     assert 'edge_runtime_shared_prefixes_total{model="tiny"} 3' in metrics.render()
     # Each answer starts from the distribution the same prompt gets when read alone, from an empty cache.
     for prompt, answer in zip(asked, answers, strict=True):
@@ -79,40 +78,36 @@ def test_concurrent_prompts_read_their_shared_prefix_once(
 
 
 def test_a_prefix_too_short_to_share_is_read_by_each_job(
-    make_tiny_llm: Callable[[EngineConfig], LoadedModel],
+    small_steps_llm: LoadedModel, small_steps_scheduler: BatchScheduler
 ) -> None:
-    model = make_tiny_llm(SMALL_STEPS)
-    scheduler = model.scheduler
-    assert scheduler is not None
-    asked = prompts(model, [" Report one:", " Memo two:"], prefix_tokens=MIN_SHARED_READ - 8)
+    asked = prompts(small_steps_llm, [" Report one:", " Memo two:"], prefix_tokens=MIN_SHARED_READ - 8)
 
-    answers = asyncio.run(all_at_once(model, [ask(prompt) for prompt in asked]))
+    answers = asyncio.run(all_at_once(small_steps_llm, [ask(prompt) for prompt in asked]))
 
-    assert scheduler.prefixes_shared == 0
+    assert small_steps_scheduler.prefixes_shared == 0
     assert [a.done.cached_prompt_tokens for a in answers] == [0, 0]
-    assert scheduler.prompt_tokens_decoded == sum(len(prompt) for prompt in asked)
+    assert small_steps_scheduler.prompt_tokens_decoded == sum(len(prompt) for prompt in asked)
 
 
 def test_a_follower_whose_leader_goes_away_reads_its_own_prompt(
-    make_tiny_llm: Callable[[EngineConfig], LoadedModel],
+    small_steps_llm: LoadedModel, small_steps_scheduler: BatchScheduler
 ) -> None:
     """The scheduler is held between steps (by a third request at a gate) while the leader reads: it leaves,
     and its follower reads the whole prompt itself."""
-    model = make_tiny_llm(SMALL_STEPS)
-    scheduler = model.scheduler
-    assert scheduler is not None
-    gate = StepGate(model.tokenizer.eog_ids)
-    leader_prompt, follower_prompt = prompts(model, [" Report one:", " Memo two:"])
+    gate = StepGate(small_steps_llm.tokenizer.eog_ids)
+    leader_prompt, follower_prompt = prompts(small_steps_llm, [" Report one:", " Memo two:"])
 
     async def scenario() -> Generation:
-        holder = asyncio.create_task(collect(model, stepped_request(model, gate, max_tokens=40)))
+        held = stepped_request(small_steps_llm, gate, max_tokens=40)
+        holder = asyncio.create_task(collect(small_steps_llm, held))
         await asyncio.to_thread(gate.wait_arrival)
-        leader = asyncio.create_task(collect(model, GenerationRequest(leader_prompt, max_tokens=1)))
-        follower = asyncio.create_task(collect(model, ask(follower_prompt)))
-        await wait_until(lambda: scheduler.queue_depth == 2)
+        leader = asyncio.create_task(collect(small_steps_llm, GenerationRequest(leader_prompt, max_tokens=1)))
+        follower = asyncio.create_task(collect(small_steps_llm, ask(follower_prompt)))
+        await wait_until(lambda: small_steps_scheduler.queue_depth == 2)
         await asyncio.to_thread(gate.step)  # both admitted: the leader read its first 32 tokens
-        assert scheduler.busy_slots == 3 and scheduler.prompt_tokens_decoded < PREFIX_TOKENS
-        assert [job.follows is not None for job in scheduler._running] == [False, False, True]
+        assert small_steps_scheduler.busy_slots == 3
+        assert small_steps_scheduler.prompt_tokens_decoded < PREFIX_TOKENS
+        assert [job.follows is not None for job in small_steps_scheduler._running] == [False, False, True]
         leader.cancel()
         with pytest.raises(asyncio.CancelledError):
             await leader
@@ -122,7 +117,7 @@ def test_a_follower_whose_leader_goes_away_reads_its_own_prompt(
         return answer
 
     answer = asyncio.run(scenario())
-    assert scheduler.prefixes_shared == 0
+    assert small_steps_scheduler.prefixes_shared == 0
     assert answer.done.cached_prompt_tokens == 0
     assert len(answer.tokens()) == 4
 
