@@ -21,6 +21,10 @@ def test_equal_merged_schemas_share_a_key_and_any_difference_splits_them() -> No
         assert keys.key(changed) != keys.key(base), changed
     assert keys.key({"enum": [1, [2]]}) != keys.key({"enum": [[1], 2]})
     assert keys.key({"const": True}) != keys.key({"const": 1}) != keys.key({"const": "1"})
+    assert keys.key({"const": 1.0}) != keys.key({"const": 1})
+    assert keys.key({"const": -0.0}) != keys.key({"const": 0.0})
+    assert keys.key({"const": None}) != keys.key({"const": "None"})
+    assert keys.key({"enum": {"a": 1}}) != keys.key({"enum": ["a", 1]})
 
 
 def test_document_schemas_are_keyed_by_identity() -> None:

@@ -20,6 +20,7 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     names_dfa,
     pattern_dfa,
 )
+from edge_runtime.grammar.json_schema.key_classes import PatternProperty, key_classes
 
 _PATTERNS = [
     "^[a-z]+$",
@@ -75,6 +76,39 @@ def test_automaton_operations_are_exact() -> None:
     others = intersection(letters, complement(names_dfa(["ab", "abc"])))
     assert others.matches("abd") and not others.matches("ab") and not others.matches("abc")
     assert intersection(pattern_dfa("^a"), pattern_dfa("^b")).empty
+
+
+def test_intersection_accepts_what_both_accept() -> None:
+    """The product sweeps both sorted rows at once; rows cut at different characters (a complement's gaps,
+    ranges overlapping two of the other's) must still meet everywhere they overlap."""
+    operands = [
+        pattern_dfa(p) for p in ("^[a-m]+[0-9]?$", "^[g-z0-5]{1,4}$", "^(ab|c[d-k])*$", "x", "^[^aeiou]*$")
+    ]
+    operands += [complement(dfa) for dfa in operands] + [complement(names_dfa(["ab", "cd", "x1"]))]
+    rng = random.Random(5)
+    for a in operands:
+        for b in operands:
+            both = intersection(a, b)
+            for _ in range(60):
+                text = "".join(rng.choice("abcdgkmxz05é") for _ in range(rng.randint(0, 5)))
+                assert both.matches(text) == (a.matches(text) and b.matches(text)), text
+
+
+def test_key_classes_split_keys_by_exactly_the_patterns_they_match() -> None:
+    """Each class holds the keys that match exactly its patterns and no declared name; classes come by size,
+    then by pattern index, and a set of patterns no key matches exactly has no class."""
+    patterns = [PatternProperty(p, pattern_dfa(p), {}, f"#/patternProperties/{p}") for p in ("^x", "y$", "^xy", "^q$")]
+    declared = ["xy", "a"]
+    classes = key_classes(patterns, declared, None)
+    chosen = [tuple(patterns.index(p) for p in patterns if p.pointer in c.pointers) for c in classes]
+    assert chosen == sorted(chosen, key=lambda c: (len(c), c))
+    assert (0, 1, 3) not in chosen and (3,) in chosen  # "q" matches ^q$ alone; nothing matches it with ^x
+    rng = random.Random(9)
+    for _ in range(400):
+        key = "".join(rng.choice("xyqa") for _ in range(rng.randint(0, 4)))
+        matched = tuple(i for i, p in enumerate(patterns) if re.search(p.pattern, key))
+        holding = [c for c, dfa in zip(chosen, (c.dfa for c in classes), strict=True) if dfa.matches(key)]
+        assert holding == ([] if key in declared else [matched]), key
 
 
 def test_pattern_beside_lengths_and_excluded_values() -> None:

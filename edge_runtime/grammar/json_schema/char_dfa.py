@@ -257,20 +257,29 @@ def intersection(a: CharDfa, b: CharDfa) -> CharDfa:
     order = [(0, 0)]
     rows: list[tuple[Transition, ...]] = []
     for left, right in order:
+        # Both rows are sorted and disjoint: one merge-like sweep finds every overlap, in order.
         row = []
-        for low_a, high_a, target_a in a.transitions[left]:
-            for low_b, high_b, target_b in b.transitions[right]:
-                low, high = max(low_a, low_b), min(high_a, high_b)
-                if low > high:
-                    continue
+        row_a, row_b = a.transitions[left], b.transitions[right]
+        i = j = 0
+        while i < len(row_a) and j < len(row_b):
+            low_a, high_a, target_a = row_a[i]
+            low_b, high_b, target_b = row_b[j]
+            low = max(low_b, low_a)
+            high = min(high_b, high_a)
+            if low <= high:
                 pair = (target_a, target_b)
-                if pair not in numbers:
+                number = numbers.get(pair)
+                if number is None:
                     if len(numbers) >= MAX_STATES:
                         raise _too_big("combining these string constraints")
-                    numbers[pair] = len(order)
+                    number = numbers[pair] = len(order)
                     order.append(pair)
-                row.append((low, high, numbers[pair]))
-        rows.append(tuple(sorted(row)))
+                row.append((low, high, number))
+            if high_a <= high_b:
+                i += 1
+            if high_b <= high_a:
+                j += 1
+        rows.append(tuple(row))
     accepting = {numbers[p] for p in order if p[0] in a.accepting and p[1] in b.accepting}
     return _pruned(rows, accepting)
 

@@ -122,8 +122,10 @@ class CompilerCore(ABC):
         self.ref_rules: dict[int, str] = {}
         self.sub_grammars: dict[str, Grammar] = {}
         """`sub_grammar`'s memo, by the sub-schema's JSON."""
-        self.exprs: dict[bytes, str | None] = {}
-        """`expr`'s memo, by the schema's JSON."""
+        self.exprs: dict[object, str | None] = {}
+        """`expr`'s memo, by the schema's `merged_keys` key."""
+        self.flattened: dict[object, Any] = {}
+        """`flatten`'s memo, by the schema's `merged_keys` key."""
         self.keys_not_in: dict[tuple[str, ...], str] = {}
         """`key_not_in`'s memo, by the declared names."""
         self.key_nodes: dict[tuple[str, ...], str] = {}

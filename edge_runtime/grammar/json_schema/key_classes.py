@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
@@ -180,16 +179,20 @@ def _class_automata(
     if allowed is not None:
         base = intersection(base, allowed)
     dfas = [pattern_dfa(pattern) for pattern in patterns]
-    classes = []
-    indexes = range(len(patterns))
-    for size in range(len(patterns) + 1):
-        for chosen in combinations(indexes, size):
-            dfa = base
-            for index in indexes:
-                part = dfas[index]
-                dfa = minimized(intersection(dfa, part if index in chosen else complement(part)))
-                if dfa.empty:
-                    break
-            if not dfa.empty:
-                classes.append((chosen, dfa))
+    sides = [(dfa, complement(dfa)) for dfa in dfas]
+    classes: list[tuple[tuple[int, ...], CharDfa]] = []
+    # Depth first over "matches pattern i or not", one pattern per level: each prefix of choices is
+    # intersected once and shared by everything below it, and an empty one cuts its whole subtree.
+    pending: list[tuple[int, tuple[int, ...], CharDfa]] = [(0, (), base)]
+    while pending:
+        level, chosen, dfa = pending.pop()
+        if dfa.empty:
+            continue
+        if level == len(patterns):
+            classes.append((chosen, dfa))
+            continue
+        matching, other = sides[level]
+        pending.append((level + 1, chosen, minimized(intersection(dfa, other))))
+        pending.append((level + 1, (*chosen, level), minimized(intersection(dfa, matching))))
+    classes.sort(key=lambda found: (len(found[0]), found[0]))  # by class size, as combinations() lists them
     return tuple(classes)

@@ -1,43 +1,54 @@
-"""Memo keys for the schemas merges make (see `SchemaCompiler.expr`): a digest of what a schema says, each
-object digested once per compile. Serializing every merged schema whole cost most of a compile where merges
-nest large document schemas (JsonSchemaStore schema: 7,540 serializations, 3.3 of 4.6 s)."""
+"""Memo keys for the schemas merges make (see `SchemaCompiler.expr`): equal content gets one key, each object
+read once per compile. Serializing every merged schema whole cost most of a compile where merges nest large
+document schemas (JsonSchemaStore schema: 7,540 serializations, 3.3 of 4.6 s); hashing each node cost a
+fifth of the slowest compiles."""
 
 from __future__ import annotations
 
-from hashlib import blake2b
 from typing import Any
 
 
 class MergedKeys:
-    """Document schema objects are keyed by identity (the registry keeps them alive); other dicts and lists by
-    their content, digested once and kept alive here, so no id is reused while the compile runs. Merged
-    schemas are built whole before the compiler sees them and never changed after."""
+    """Hash-consing: a dict or list is keyed by a token interned for its content, a flat tuple of its names
+    and its children's tokens, so equal contents share a token and no tuple nests (hashing one is linear in
+    its own items). Document schema objects are keyed by identity (the registry keeps them alive); others
+    are kept alive here, so no id is reused while the compile runs. Merged schemas are built whole before the
+    compiler sees them and never changed after."""
 
     def __init__(self, originals: set[int]) -> None:
         self._originals = originals
-        self._digests: dict[int, bytes] = {}
+        self._tokens: dict[int, object] = {}
+        self._interned: dict[tuple[Any, ...], object] = {}
         self._alive: list[Any] = []
 
-    def key(self, schema: dict[str, Any]) -> bytes:
-        return self._digest(schema)
+    def key(self, schema: dict[str, Any]) -> object:
+        found = self._tokens.get(id(schema))
+        return found if found is not None else self._token(schema)
 
-    def _digest(self, node: Any) -> bytes:
-        if not isinstance(node, (dict, list)):
-            return repr(node).encode()
-        found = self._digests.get(id(node))
-        if found is not None:
-            return found
+    def _token(self, node: dict[str, Any] | list[Any]) -> object:
         if id(node) in self._originals:
-            digest = b"@%d" % id(node)
+            token: object = ("@", id(node))
         else:
-            hasher = blake2b(b"{" if isinstance(node, dict) else b"[", digest_size=16)
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for name, value in items:
-                hasher.update(repr(name).encode())
-                hasher.update(b":")
-                hasher.update(self._digest(value))
-                hasher.update(b",")
-            digest = hasher.digest()
-        self._digests[id(node)] = digest
+            if isinstance(node, dict):
+                content: list[Any] = [dict]
+                for name, value in node.items():
+                    content.append(name)
+                    content.append(self._child(value))
+            else:
+                content = [list, *map(self._child, node)]
+            token = self._interned.setdefault(tuple(content), object())
+        self._tokens[id(node)] = token
         self._alive.append(node)
-        return digest
+        return token
+
+    def _child(self, value: Any) -> Any:
+        """A child's part of its parent's content: a token, a string as itself, and other scalars with their
+        type (1, 1.0 and True are equal in Python, not in a schema; floats by repr, so -0.0 is not 0.0)."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (dict, list)):
+            found = self._tokens.get(id(value))
+            return found if found is not None else self._token(value)
+        if isinstance(value, float):
+            return (float, repr(value))
+        return (type(value), value)
