@@ -250,6 +250,19 @@ def test_one_of_whose_overlap_has_no_negation_is_refused_by_name() -> None:
     assert compile_json_schema(schema, lenient=True).unenforced == ("oneOf at #",)
 
 
+def test_a_refusal_inside_exclusive_branches_names_both_and_gives_the_hint_once() -> None:
+    schema = {
+        "oneOf": [
+            {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+            {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 2}},
+        ]
+    }
+    with pytest.raises(GrammarError) as raised:
+        compile_json_schema(schema)
+    assert "'oneOf' at '#'" in raised.value.reason and "'contains' at '#/oneOf/1" in raised.value.reason
+    assert raised.value.reason.count('"strict": false') == 1, raised.value.reason
+
+
 def test_long_lengths_are_counted_exactly() -> None:
     """maxLength 65,535 was refused (GBNF unrolls x{0,n} into n rules); lengths.py counts in base 32."""
     for low, high in ((0, 600), (520, 700)):

@@ -108,6 +108,10 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+STRICT_HINT = '(with "strict": false it is left out and named in the x-unenforced-schema-keywords header)'
+"""How a strict refusal ends: what the caller can do about it."""
+
+
 class CompilerCore(ABC):
     """State of one compile and the rule book every seam writes to. The seams (logic, refs, objects, arrays,
     numbers, strings) are mixins over this core; the methods below marked abstract are how one seam reaches
@@ -193,10 +197,9 @@ class CompilerCore(ABC):
     def unenforceable(self, keyword: str, pointer: str, why: str = "") -> None:
         where = f"{keyword} at {pointer}"
         if not self.lenient:
-            reason = f": {why}" if why else ""
+            reason = f": {why.removesuffix(' ' + STRICT_HINT)}" if why else ""  # a nested refusal says it once
             raise GrammarError(
-                f"JSON Schema keyword '{keyword}' at '{pointer}' cannot be enforced by a grammar{reason} "
-                '(with "strict": false it is left out and named in the x-unenforced-schema-keywords header)'
+                f"JSON Schema keyword '{keyword}' at '{pointer}' cannot be enforced by a grammar{reason} {STRICT_HINT}"
             )
         if where not in self.unenforced:
             self.unenforced.append(where)
