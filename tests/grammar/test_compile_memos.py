@@ -5,6 +5,7 @@ minimized in numpy rounds are the ones plain Moore refinement gives."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -175,3 +176,23 @@ def test_hashed_minimization_is_moores(pattern: str) -> None:
         for _ in range(300):
             text = "".join(rng.choice("abcxyz-ABZ019_:ol") for _ in range(rng.randint(0, 10)))
             assert fast.matches(text) == exact.matches(text) == dfa.matches(text), text
+
+
+def test_a_merge_of_disjoint_types_accepts_nothing_and_compiles_no_further() -> None:
+    """allOf over types no value has at once is False before anything else merges: the rest (here two
+    different formats, which a grammar cannot combine, whichever comes first) is never compiled, and the
+    alternatives beside it compile strictly. oneOf made exclusive meets this all the time (Github_medium o9802: 8,707
+    of 11,717 merges)."""
+    empty = {
+        "allOf": [
+            {"type": "string", "format": "email", "minLength": 3},
+            {"format": "date", "type": "integer", "minimum": 0},
+        ]
+    }
+    schema = {"anyOf": [empty, {"type": "boolean"}, {"type": ["number", "string"], "allOf": [{"type": "integer"}]}]}
+    grammar = compile_json_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for text in ("true", "false", "1", "-3", '"a"', '"abc"', "1.5", "null"):
+        assert grammar.matches(text) == validator.is_valid(json.loads(text)), text
+    with pytest.raises(GrammarError, match="accepts no value"):
+        compile_json_schema(empty)

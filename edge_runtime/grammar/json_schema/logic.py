@@ -45,6 +45,15 @@ def _without_orphans(schema: Any) -> Any:
     }
 
 
+def _common_types(mine: Any, theirs: Any) -> list[str]:
+    """The types (JSON Schema names, in TYPES order) a value may have under both `type` keywords."""
+    left = set(mine) if isinstance(mine, list) else {mine}
+    right = set(theirs) if isinstance(theirs, list) else {theirs}
+    integers = {"integer"} if ("integer" in left and "number" in right) or ("number" in left and "integer" in right) else set()
+    both = (left & right) | integers
+    return [t for t in TYPES if t in both]
+
+
 def _may_be_string(schema: dict[str, Any]) -> bool:
     declared = schema.get("type", "string")
     return "string" in (declared if isinstance(declared, list) else [declared])
@@ -119,6 +128,8 @@ class LogicRules(CompilerCore):
                     if isinstance(branch, dict) and branch.get(keyword, True) not in (True, {}):
                         self.unenforceable(keyword, where, "inside an applicator it sees only its own branch")
                 merged = self.merge(merged, branch, pointer)
+                if merged is False:
+                    break  # nothing is left to accept: the other parts need not be read
             return merged
         finally:
             self.merge_depth -= 1
@@ -133,6 +144,9 @@ class LogicRules(CompilerCore):
             return a
         if not isinstance(a, dict) or not isinstance(b, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
+        if "type" in a and "type" in b and not _common_types(a["type"], b["type"]):
+            return False  # no value has a type both allow: nothing else in either matters (oneOf's negations
+            # meet this all the time: Github_medium o9802, 8,707 of 11,717 merges)
         b = self.detached(a, b, pointer)
         if not isinstance(b, dict):
             return self.merge(a, b, pointer)
@@ -145,15 +159,7 @@ class LogicRules(CompilerCore):
                 continue
             mine = out[key]
             if key == "type":
-                mine_set = set(mine) if isinstance(mine, list) else {mine}
-                theirs = set(value) if isinstance(value, list) else {value}
-                both = (mine_set & theirs) | (
-                    {"integer"}
-                    if ("integer" in mine_set and "number" in theirs)
-                    or ("number" in mine_set and "integer" in theirs)
-                    else set()
-                )
-                out[key] = [t for t in TYPES if t in both]
+                out[key] = _common_types(mine, value)
             elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"):
                 out[key] = max(mine, value)
             elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"):
