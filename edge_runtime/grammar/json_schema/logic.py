@@ -205,6 +205,10 @@ class LogicRules(CompilerCore):
                 common = [v for v in common if value_key(v) in keys]
             out["enum"] = common
         self.merge_properties(a, b, out)
+        if out.get("type") in ("object", ["object"]) and any(
+            out.get("properties", {}).get(name, True) is False for name in out.get("required", ())
+        ):
+            return False  # an object that must have a property no value may have
         self.merge_prefix_items(a, b, out)
         return out
 
@@ -244,7 +248,9 @@ class LogicRules(CompilerCore):
             left = props_a.get(name, extra_a)
             right = props_b.get(name, extra_b)
             merged[name] = (
-                left
+                False
+                if left is False or right is False
+                else left
                 if right is True or right == left
                 else right
                 if left is True
