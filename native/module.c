@@ -32,6 +32,13 @@ static PyMethodDef native_methods[] = {
      "root index); None for GBNF outside what compilers write, a parse error, a {m,n} over max_repetition,\n"
      "repetition minimums writing out over max_copies items in all, or a failed check (the Python path then\n"
      "explains). Releases the GIL."},
+    {"dfa_product", edge_dfa_product, METH_VARARGS,
+     "dfa_product(transitions_a, accepting_a, transitions_b, accepting_b, max_states: int)\n"
+     "    -> tuple[tuple[tuple[tuple[int, int, int], ...], ...], tuple[int, ...]] | None\n"
+     "The strings both character automata accept (grammar/json_schema/char_dfa.py's rows of sorted, disjoint\n"
+     "(low, high, target) transitions; state 0 starts), pruned to the states reachable from 0 that reach an\n"
+     "accepting one and numbered breadth first: (transitions, accepting states). None when the product needs\n"
+     "more than max_states states."},
     {NULL, NULL, 0, NULL},
 };
 

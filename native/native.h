@@ -8,5 +8,6 @@ PyObject *edge_trie_walk(PyObject *self, PyObject *args);
 PyObject *edge_pack_mask(PyObject *self, PyObject *args);
 PyObject *edge_unpack_mask(PyObject *self, PyObject *args);
 PyObject *edge_lower_gbnf(PyObject *self, PyObject *args);
+PyObject *edge_dfa_product(PyObject *self, PyObject *args);
 
 #endif

@@ -280,3 +280,18 @@ def test_grammars_sharing_tops_walks_from_several_threads_give_the_reference_mas
             expected = new_mask(gemma_vocabulary)
             reference.compute(matcher.state, expected)
             np.testing.assert_array_equal(mask, expected, err_msg=f"{schemas[index]} after {prefix[:end]!r}")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (((((0, 5, 7),),), frozenset({0}), ((),), frozenset(), 10), "target is not a state"),
+        (([], frozenset(), ((),), frozenset(), 10), "must be a tuple"),
+        (((((0, 5, 0),),), frozenset({3}), (((0, 5, 0),),), frozenset({0}), 10), "accepting state is not a state"),
+        (((((0, 5, 0),),), frozenset({0}), (((0, 5, 0),),), frozenset({0}), 0), "max_states must be positive"),
+        (((((0, 5),),), frozenset({0}), (((0, 5, 0),),), frozenset({0}), 10), "must be \\(low, high, target\\)"),
+    ],
+)
+def test_dfa_product_reports_bad_inputs(args: tuple[object, ...], error: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=error):
+        _native.dfa_product(*args)

@@ -14,6 +14,7 @@ import pytest
 from edge_runtime.grammar import GrammarError, compile_json_schema
 from edge_runtime.grammar.json_schema import json_text
 from edge_runtime.grammar.json_schema.char_dfa import (
+    CharDfa,
     complement,
     intersection,
     length_dfa,
@@ -92,6 +93,55 @@ def test_intersection_accepts_what_both_accept() -> None:
             for _ in range(60):
                 text = "".join(rng.choice("abcdgkmxz05é") for _ in range(rng.randint(0, 5)))
                 assert both.matches(text) == (a.matches(text) and b.matches(text)), text
+
+
+def _reference_product(a: CharDfa, b: CharDfa) -> CharDfa:
+    """Every pair of transitions tried, rows sorted, then pruned and numbered breadth first: the plain
+    construction the native product must equal state for state (the grammars written from it stay the same)."""
+    numbers, order, rows = {(0, 0): 0}, [(0, 0)], []
+    for left, right in order:
+        row = []
+        for low_a, high_a, target_a in a.transitions[left]:
+            for low_b, high_b, target_b in b.transitions[right]:
+                if max(low_a, low_b) <= min(high_a, high_b):
+                    if (target_a, target_b) not in numbers:
+                        numbers[(target_a, target_b)] = len(order)
+                        order.append((target_a, target_b))
+                    row.append((max(low_a, low_b), min(high_a, high_b), numbers[(target_a, target_b)]))
+        rows.append(sorted(row))
+    alive = {numbers[p] for p in order if p[0] in a.accepting and p[1] in b.accepting}
+    grown = True
+    while grown:
+        before = len(alive)
+        alive |= {s for s, row in enumerate(rows) if any(t in alive for _, _, t in row)}
+        grown = len(alive) > before
+    if 0 not in alive:
+        return CharDfa((), frozenset())
+    renumber, seen, out = {0: 0}, [0], []
+    for state in seen:
+        kept = []
+        for low, high, target in rows[state]:
+            if target in alive:
+                if target not in renumber:
+                    renumber[target] = len(seen)
+                    seen.append(target)
+                kept.append((low, high, renumber[target]))
+        out.append(tuple(kept))
+    accepting = frozenset(renumber[s] for s in seen if order[s][0] in a.accepting and order[s][1] in b.accepting)
+    return CharDfa(tuple(out), accepting)
+
+
+def test_native_product_is_the_plain_product_state_for_state() -> None:
+    operands = [pattern_dfa(p) for p in ("^[a-m]+[0-9]?$", "^[g-z0-5]{1,4}$", "^(ab|c[d-k])*$", "x", "^q$")]
+    operands += [complement(dfa) for dfa in operands] + [length_dfa(2, 6), names_dfa(["ab", "cd", "x1"])]
+    for a in operands:
+        for b in operands:
+            assert intersection(a, b) == _reference_product(a, b)
+
+
+def test_a_product_past_the_state_limit_is_refused() -> None:
+    with pytest.raises(GrammarError, match="more than 4096 automaton states"):
+        intersection(length_dfa(0, 3000), pattern_dfa("^[ab]*a[ab]{3}$"))
 
 
 def test_key_classes_split_keys_by_exactly_the_patterns_they_match() -> None:

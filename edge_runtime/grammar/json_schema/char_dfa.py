@@ -16,6 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from edge_runtime import _native
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.char_sets import MAX_CODE_POINT, Ranges, json_char_set, normalized
 from edge_runtime.grammar.json_schema.regex import (
@@ -250,38 +251,15 @@ def length_dfa(low: int, high: int | None) -> CharDfa:
 
 def intersection(a: CharDfa, b: CharDfa) -> CharDfa:
     """The strings both accept (not minimized: a product with a length counter has ~no equal states, and
-    minimizing it costs a round per length)."""
+    minimizing it costs a round per length). The product and its pruning run in C (native/dfa_product.c):
+    over nine tenths of a pattern-heavy compile was this loop in Python."""
     if a.empty or b.empty:
         return CharDfa((), frozenset())
-    numbers = {(0, 0): 0}
-    order = [(0, 0)]
-    rows: list[tuple[Transition, ...]] = []
-    for left, right in order:
-        # Both rows are sorted and disjoint: one merge-like sweep finds every overlap, in order.
-        row = []
-        row_a, row_b = a.transitions[left], b.transitions[right]
-        i = j = 0
-        while i < len(row_a) and j < len(row_b):
-            low_a, high_a, target_a = row_a[i]
-            low_b, high_b, target_b = row_b[j]
-            low = max(low_b, low_a)
-            high = min(high_b, high_a)
-            if low <= high:
-                pair = (target_a, target_b)
-                number = numbers.get(pair)
-                if number is None:
-                    if len(numbers) >= MAX_STATES:
-                        raise _too_big("combining these string constraints")
-                    number = numbers[pair] = len(order)
-                    order.append(pair)
-                row.append((low, high, number))
-            if high_a <= high_b:
-                i += 1
-            if high_b <= high_a:
-                j += 1
-        rows.append(tuple(row))
-    accepting = {numbers[p] for p in order if p[0] in a.accepting and p[1] in b.accepting}
-    return _pruned(rows, accepting)
+    found = _native.dfa_product(a.transitions, a.accepting, b.transitions, b.accepting, MAX_STATES)
+    if found is None:
+        raise _too_big("combining these string constraints")
+    transitions, accepting = found
+    return CharDfa(transitions, frozenset(accepting))
 
 
 def complement(dfa: CharDfa) -> CharDfa:
