@@ -9,16 +9,19 @@
 
 #include "native.h"
 
+#define MAX_CODE_POINT 0x10FFFF
+#define MAX_STATES_LIMIT (1L << 24)
+
 typedef struct {
     Py_ssize_t n_states;
     Py_ssize_t *starts; /* n_states + 1 offsets into the transition arrays */
-    long *low, *high, *target;
+    int32_t *low, *high, *target;
     unsigned char *accepting;
 } Dfa;
 
 typedef struct {
     Py_ssize_t count, room;
-    long *low, *high, *target;
+    int32_t *low, *high, *target;
 } Rows;
 
 static void dfa_free(Dfa *dfa)
@@ -68,15 +71,22 @@ static int dfa_read(PyObject *transitions, PyObject *accepting, Dfa *dfa)
                 PyErr_SetString(PyExc_TypeError, "each transition must be (low, high, target)");
                 return 0;
             }
-            dfa->low[at] = PyLong_AsLong(PyTuple_GET_ITEM(edge, 0));
-            dfa->high[at] = PyLong_AsLong(PyTuple_GET_ITEM(edge, 1));
-            dfa->target[at] = PyLong_AsLong(PyTuple_GET_ITEM(edge, 2));
+            long low = PyLong_AsLong(PyTuple_GET_ITEM(edge, 0));
+            long high = PyLong_AsLong(PyTuple_GET_ITEM(edge, 1));
+            long target = PyLong_AsLong(PyTuple_GET_ITEM(edge, 2));
             if (PyErr_Occurred())
                 return 0;
-            if (dfa->target[at] < 0 || dfa->target[at] >= n) {
+            if (low < 0 || high > MAX_CODE_POINT || low > high) {
+                PyErr_SetString(PyExc_ValueError, "a transition's characters are not a range of code points");
+                return 0;
+            }
+            if (target < 0 || target >= n) {
                 PyErr_SetString(PyExc_ValueError, "a transition's target is not a state");
                 return 0;
             }
+            dfa->low[at] = (int32_t)low;
+            dfa->high[at] = (int32_t)high;
+            dfa->target[at] = (int32_t)target;
         }
     }
     dfa->starts[n] = at;
@@ -97,17 +107,17 @@ static int dfa_read(PyObject *transitions, PyObject *accepting, Dfa *dfa)
     return !PyErr_Occurred();
 }
 
-static int rows_push(Rows *rows, long low, long high, long target)
+static int rows_push(Rows *rows, int32_t low, int32_t high, int32_t target)
 {
     if (rows->count == rows->room) {
         Py_ssize_t room = rows->room ? rows->room * 2 : 256;
-        long *l = realloc(rows->low, (size_t)room * sizeof *l);
+        int32_t *l = realloc(rows->low, (size_t)room * sizeof *l);
         if (l)
             rows->low = l;
-        long *h = realloc(rows->high, (size_t)room * sizeof *h);
+        int32_t *h = realloc(rows->high, (size_t)room * sizeof *h);
         if (h)
             rows->high = h;
-        long *t = realloc(rows->target, (size_t)room * sizeof *t);
+        int32_t *t = realloc(rows->target, (size_t)room * sizeof *t);
         if (t)
             rows->target = t;
         if (!l || !h || !t)
@@ -124,11 +134,11 @@ static int rows_push(Rows *rows, long low, long high, long target)
 /* Open addressing from the pair (a, b) to its state number; `size` a power of two over twice the states. */
 typedef struct {
     int64_t *keys;
-    long *values;
+    int32_t *values;
     size_t mask;
 } PairMap;
 
-static long *pair_slot(PairMap *map, int64_t key, int *found)
+static int32_t *pair_slot(PairMap *map, int64_t key, int *found)
 {
     uint64_t hash = (uint64_t)key * 0x9E3779B97F4A7C15u;
     size_t slot = (size_t)(hash >> 17) & map->mask;
@@ -148,8 +158,8 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     long max_states;
     if (!PyArg_ParseTuple(args, "OOOOl", &rows_a, &accepting_a, &rows_b, &accepting_b, &max_states))
         return NULL;
-    if (max_states < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_states must be positive");
+    if (max_states < 1 || max_states > MAX_STATES_LIMIT) {
+        PyErr_SetString(PyExc_ValueError, "max_states must be positive and at most 2**24");
         return NULL;
     }
     Dfa a, b;
@@ -165,34 +175,34 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     size_t map_size = 1;
     while (map_size < (size_t)max_states * 2)
         map_size <<= 1;
-    PairMap map = {malloc(map_size * sizeof(int64_t)), malloc(map_size * sizeof(long)), map_size - 1};
-    long *pair_a = malloc((size_t)max_states * sizeof(long)), *pair_b = malloc((size_t)max_states * sizeof(long));
+    PairMap map = {malloc(map_size * sizeof(int64_t)), malloc(map_size * sizeof(int32_t)), map_size - 1};
+    int32_t *pair_a = malloc((size_t)max_states * sizeof(int32_t)), *pair_b = malloc((size_t)max_states * sizeof(int32_t));
     Py_ssize_t *starts = malloc(((size_t)max_states + 1) * sizeof(Py_ssize_t));
-    long *alive_stack = NULL, *numbers = NULL, *order = NULL;
+    int32_t *alive_stack = NULL, *numbers = NULL, *order = NULL;
     Py_ssize_t *reverse_starts = NULL;
-    long *reverse = NULL;
+    int32_t *reverse = NULL;
     unsigned char *alive = NULL;
     if (!map.keys || !map.values || !pair_a || !pair_b || !starts) {
         PyErr_NoMemory();
         goto done;
     }
     memset(map.keys, 0xff, map_size * sizeof(int64_t));
-    long n = 1;
+    int32_t n = 1;
     int found;
     *pair_slot(&map, 0, &found) = 0;
     pair_a[0] = pair_b[0] = 0;
     int too_big = a.n_states == 0 || b.n_states == 0 ? -1 : 0;
-    for (long state = 0; state < n && too_big == 0; state++) {
+    for (int32_t state = 0; state < n && too_big == 0; state++) {
         /* Both rows are sorted and disjoint: one sweep finds every overlap, in order. */
         starts[state] = out.count;
         Py_ssize_t i = a.starts[pair_a[state]], i_end = a.starts[pair_a[state] + 1];
         Py_ssize_t j = b.starts[pair_b[state]], j_end = b.starts[pair_b[state] + 1];
         while (i < i_end && j < j_end) {
-            long low = a.low[i] > b.low[j] ? a.low[i] : b.low[j];
-            long high = a.high[i] < b.high[j] ? a.high[i] : b.high[j];
+            int32_t low = a.low[i] > b.low[j] ? a.low[i] : b.low[j];
+            int32_t high = a.high[i] < b.high[j] ? a.high[i] : b.high[j];
             if (low <= high) {
                 int64_t key = (int64_t)a.target[i] * (int64_t)b.n_states + (int64_t)b.target[j];
-                long *number = pair_slot(&map, key, &found);
+                int32_t *number = pair_slot(&map, key, &found);
                 if (!found) {
                     if (n >= max_states) {
                         too_big = 1;
@@ -207,7 +217,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
                     goto done;
                 }
             }
-            long high_a = a.high[i], high_b = b.high[j];
+            int32_t high_a = a.high[i], high_b = b.high[j];
             if (high_a <= high_b)
                 i++;
             if (high_b <= high_a)
@@ -225,33 +235,33 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     /* Pruned: the states that can reach an accepting one (reverse edges), then those reachable from 0
      * through them, numbered in the order a breadth-first walk over each row meets them. */
     alive = calloc((size_t)n + 1, 1);
-    alive_stack = malloc(((size_t)n + 1) * sizeof(long));
-    numbers = malloc(((size_t)n + 1) * sizeof(long));
-    order = malloc(((size_t)n + 1) * sizeof(long));
+    alive_stack = malloc(((size_t)n + 1) * sizeof(int32_t));
+    numbers = malloc(((size_t)n + 1) * sizeof(int32_t));
+    order = malloc(((size_t)n + 1) * sizeof(int32_t));
     reverse_starts = calloc((size_t)n + 2, sizeof(Py_ssize_t));
-    reverse = malloc(((size_t)out.count + 1) * sizeof(long));
+    reverse = malloc(((size_t)out.count + 1) * sizeof(int32_t));
     if (!alive || !alive_stack || !numbers || !order || !reverse_starts || !reverse) {
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t e = 0; e < out.count; e++)
         reverse_starts[out.target[e] + 1]++;
-    for (long s = 0; s < n; s++)
+    for (int32_t s = 0; s < n; s++)
         reverse_starts[s + 1] += reverse_starts[s];
-    for (long s = 0; s < n; s++)
+    for (int32_t s = 0; s < n; s++)
         for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++)
             reverse[reverse_starts[out.target[e]]++] = s;
-    for (long s = n; s > 0; s--) /* each list's start, moved by the fill, back in place */
+    for (int32_t s = n; s > 0; s--) /* each list's start, moved by the fill, back in place */
         reverse_starts[s] = reverse_starts[s - 1];
     reverse_starts[0] = 0;
-    long pending = 0;
-    for (long s = 0; s < n; s++)
+    int32_t pending = 0;
+    for (int32_t s = 0; s < n; s++)
         if (a.accepting[pair_a[s]] && b.accepting[pair_b[s]]) {
             alive[s] = 1;
             alive_stack[pending++] = s;
         }
     while (pending) {
-        long s = alive_stack[--pending];
+        int32_t s = alive_stack[--pending];
         for (Py_ssize_t e = reverse_starts[s]; e < reverse_starts[s + 1]; e++)
             if (!alive[reverse[e]]) {
                 alive[reverse[e]] = 1;
@@ -263,24 +273,25 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
         rows = PyTuple_New(0);
         accepting = PyTuple_New(0);
     } else {
-        for (long s = 0; s < n; s++)
+        for (int32_t s = 0; s < n; s++)
             numbers[s] = -1;
-        long kept = 1;
+        int32_t kept = 1;
         numbers[0] = 0;
         order[0] = 0;
-        for (long k = 0; k < kept; k++)
+        for (int32_t k = 0; k < kept; k++)
             for (Py_ssize_t e = starts[order[k]]; e < starts[order[k] + 1]; e++)
                 if (alive[out.target[e]] && numbers[out.target[e]] < 0) {
                     numbers[out.target[e]] = kept;
                     order[kept++] = out.target[e];
                 }
         rows = PyTuple_New(kept);
-        long n_accepting = 0;
-        for (long k = 0; k < kept; k++)
+        Py_ssize_t n_accepting = 0;
+        for (int32_t k = 0; k < kept; k++)
             n_accepting += a.accepting[pair_a[order[k]]] && b.accepting[pair_b[order[k]]];
         accepting = PyTuple_New(n_accepting);
-        for (long k = 0, at = 0; rows && accepting && k < kept; k++) {
-            long s = order[k];
+        Py_ssize_t at = 0;
+        for (int32_t k = 0; rows && accepting && k < kept; k++) {
+            int32_t s = order[k];
             Py_ssize_t width = 0;
             for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++)
                 width += alive[out.target[e]];
@@ -292,7 +303,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
             for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++) {
                 if (!alive[out.target[e]])
                     continue;
-                PyObject *edge = Py_BuildValue("(lll)", out.low[e], out.high[e], numbers[out.target[e]]);
+                PyObject *edge = Py_BuildValue("(iii)", (int)out.low[e], (int)out.high[e], (int)numbers[out.target[e]]);
                 if (!edge)
                     break;
                 PyTuple_SET_ITEM(row, w++, edge);
@@ -300,7 +311,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
             if (w != width)
                 break;
             if (a.accepting[pair_a[s]] && b.accepting[pair_b[s]]) {
-                PyObject *number = PyLong_FromLong(k);
+                PyObject *number = PyLong_FromLong((long)k);
                 if (!number)
                     break;
                 PyTuple_SET_ITEM(accepting, at++, number);
