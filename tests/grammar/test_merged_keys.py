@@ -32,3 +32,9 @@ def test_document_schemas_are_keyed_by_identity() -> None:
     keys = MergedKeys(originals={id(first), id(second)})
     assert keys.key({"allOf": [first]}) == keys.key({"allOf": [first]})
     assert keys.key({"allOf": [first]}) != keys.key({"allOf": [second]})
+
+
+def test_values_that_are_not_json_are_keyed_by_what_they_print() -> None:
+    keys = MergedKeys(originals=set())
+    assert keys.key({"x": ({"a": 1}, 2)}) == keys.key({"x": ({"a": 1}, 2)})
+    assert keys.key({"x": ({"a": 1}, 2)}) != keys.key({"x": ({"a": 2}, 2)})

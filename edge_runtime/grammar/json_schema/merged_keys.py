@@ -43,12 +43,12 @@ class MergedKeys:
 
     def _child(self, value: Any) -> Any:
         """A child's part of its parent's content: a token, a string as itself, and other scalars with their
-        type (1, 1.0 and True are equal in Python, not in a schema; floats by repr, so -0.0 is not 0.0)."""
+        type (1, 1.0 and True are equal in Python, not in a schema); floats and anything else by repr."""
         if isinstance(value, str):
             return value
         if isinstance(value, (dict, list)):
             found = self._tokens.get(id(value))
             return found if found is not None else self._token(value)
-        if isinstance(value, float):
-            return (float, repr(value))
-        return (type(value), value)
+        if value is None or isinstance(value, int):  # bool included
+            return (type(value), value)
+        return (type(value), repr(value))  # floats (-0.0 is not 0.0), and anything not JSON the compiler made
