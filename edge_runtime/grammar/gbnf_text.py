@@ -74,4 +74,4 @@ def repeat_suffix(low: int, high: int | None) -> str:
 
 def rules_text(rules: GrammarRules) -> str:
     """The GBNF text of `rules`, one rule per line."""
-    return "".join(f"{name} ::= {body}\n" for name, body in rules)
+    return "\n".join(map(" ::= ".join, rules)) + "\n" if rules else ""

@@ -16,8 +16,7 @@ def lower_rules(rules: GrammarRules) -> FlatGrammar | None:
     """The flat grammar of `rules` (root among them), or None where the C side gives up: GBNF beyond what
     compilers write (comments, line breaks, token references), a parse error, an undefined or repeated rule,
     or a failed check. The Python path then says what is wrong."""
-    names = tuple(name for name, _ in rules)
-    bodies = tuple(body for _, body in rules)
+    names, bodies = map(tuple, zip(*rules, strict=True)) if rules else ((), ())
     lowered = _native.lower_gbnf(names, bodies, MAX_REPETITION, MAX_REPEATED_COPIES)
     if lowered is None:
         return None
