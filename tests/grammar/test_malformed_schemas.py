@@ -38,6 +38,9 @@ VALUES: list[Any] = [None, True, 0, -1, 0.5, 1e308, "", "x", "#", "[", "integer"
         ({"properties": "(a)", "allOf": [{"properties": {"b": {}}}], "unevaluatedProperties": False}, "#/properties"),
         ({"oneOf": {"type": "string"}, "not": {"$ref": -1}}, "#"),
         ({"type": "object", "dependentSchemas": {"a": {"properties": "date-time"}}}, "#/dependentSchemas/a"),
+        # a type no value has, met in a merge (where types are intersected) before any compile reads it
+        ({"anyOf": [{"allOf": [{"type": "strnig"}, {"type": "string"}]}, {"type": "boolean"}]}, "#/anyOf/0"),
+        ({"allOf": [{"type": "string"}, {"type": ["integer", 3]}]}, "#"),
     ],
 )
 def test_a_keyword_of_the_wrong_type_is_a_grammar_error_naming_where(schema: Any, where: str) -> None:

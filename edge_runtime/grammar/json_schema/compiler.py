@@ -109,10 +109,7 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         if declared is None:
             names = list(TYPES)
         else:
-            names = declared if isinstance(declared, list) else [declared]
-            for name in names:
-                if not isinstance(name, str) or name not in TYPES:
-                    raise self.invalid(pointer, f"unknown type {name!r}")
+            names = self.type_names(declared, pointer)
         negated = schema.get("not")
         if isinstance(negated, dict) and set(negated) - ANNOTATIONS <= {"type"} and "type" in negated:
             excluded = negated["type"] if isinstance(negated["type"], list) else [negated["type"]]

@@ -13,6 +13,7 @@ from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar
 from edge_runtime.grammar.json_schema.formats import format_rules
+from edge_runtime.grammar.json_schema.keywords import TYPES
 from edge_runtime.grammar.json_schema.merged_keys import MergedKeys
 
 if TYPE_CHECKING:
@@ -207,6 +208,14 @@ class CompilerCore(ABC):
     @staticmethod
     def invalid(pointer: str, what: str) -> GrammarError:
         return GrammarError(f"invalid schema at '{pointer}': {what}")
+
+    def type_names(self, declared: Any, pointer: str) -> list[Any]:
+        """The names of a `type` keyword, refused as an invalid schema when one is not a JSON Schema type."""
+        names = declared if isinstance(declared, list) else [declared]
+        for name in names:
+            if not isinstance(name, str) or name not in TYPES:
+                raise self.invalid(pointer, f"unknown type {name!r}")
+        return names
 
     def count(self, schema: dict[str, Any], key: str, pointer: str, default: int | None) -> Any:
         if key not in schema:

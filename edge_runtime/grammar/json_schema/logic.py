@@ -46,7 +46,8 @@ def _without_orphans(schema: Any) -> Any:
 
 
 def _common_types(mine: Any, theirs: Any) -> list[str]:
-    """The types (JSON Schema names, in TYPES order) a value may have under both `type` keywords."""
+    """The types (JSON Schema names, in TYPES order) a value may have under both `type` keywords (their values
+    or their checked names)."""
     left = set(mine) if isinstance(mine, list) else {mine}
     right = set(theirs) if isinstance(theirs, list) else {theirs}
     integers = {"integer"} if ("integer" in left and "number" in right) or ("number" in left and "integer" in right) else set()
@@ -144,7 +145,9 @@ class LogicRules(CompilerCore):
             return a
         if not isinstance(a, dict) or not isinstance(b, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
-        if "type" in a and "type" in b and not _common_types(a["type"], b["type"]):
+        if "type" in a and "type" in b and not _common_types(
+            self.type_names(a["type"], pointer), self.type_names(b["type"], pointer)
+        ):
             return False  # no value has a type both allow: nothing else in either matters (oneOf's negations
             # meet this all the time: Github_medium o9802, 8,707 of 11,717 merges)
         b = self.detached(a, b, pointer)

@@ -36,7 +36,10 @@ class MergedKeys:
                     content.append(self._child(value))
             else:
                 content = [list, *map(self._child, node)]
-            token = self._interned.setdefault(tuple(content), object())
+            interned = tuple(content)
+            token = self._interned.get(interned)
+            if token is None:
+                token = self._interned[interned] = object()
         self._tokens[id(node)] = token
         self._alive.append(node)
         return token
