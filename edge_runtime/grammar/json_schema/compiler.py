@@ -42,8 +42,7 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         anyOf branches over a shared base) rebuild equal sub-schemas as new dicts, and each would otherwise be
         compiled again (Github_hard o69586: 2,842 object compiles). A schema object of the document itself is
         keyed by identity: merges carry it into many merged schemas (Github_hard o90971: 424 compiles of 141).
-        An expression that left keywords unenforced (lenient) is not reused, so each of their pointers is
-        named."""
+        See `remembered` for what is not reused."""
         self.expr_calls += 1
         if self.expr_calls > MAX_EXPR_CALLS:  # alternatives multiplied out: refused in a second, not a minute
             raise GrammarError(f"the schema needs too many subschemas compiled (over {MAX_EXPR_CALLS:,})")
@@ -53,14 +52,7 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
             return None
         if not isinstance(schema, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
-        key = self.merged_keys.key(schema)
-        if key in self.exprs:
-            return self.exprs[key]
-        unenforced = len(self.unenforced)
-        found = self.dispatch(schema, pointer)
-        if len(self.unenforced) == unenforced:
-            self.exprs[key] = found
-        return found
+        return self.remembered(self.exprs, self.merged_keys.key(schema), lambda: self.dispatch(schema, pointer))
 
     def dispatch(self, schema: dict[str, Any], pointer: str) -> str | None:
         """`expr` of a schema object, not memoized."""

@@ -24,7 +24,7 @@ from edge_runtime.grammar.json_schema.char_dfa import (
     pattern_dfa,
 )
 from edge_runtime.grammar.json_schema.keywords import ALL_PATTERNS, ANNOTATIONS, NOT_PATTERNS, TYPES
-from edge_runtime.grammar.json_schema.string_sets import string_dfa
+from edge_runtime.grammar.json_schema.string_sets import pattern_complement, string_dfa
 
 MAX_PATTERNS = 6
 """Most patternProperties patterns per object (the classes are the sets of patterns a key matches)."""
@@ -91,7 +91,7 @@ def _witness_keys(spec: dict[str, Any]) -> CharDfa | None:
     """The automaton of the keys a witness's "pattern", "notPatterns", "notNames" and "notKeys" allow."""
     try:
         parts = [pattern_dfa(spec["pattern"])] if isinstance(spec.get("pattern"), str) else []
-        parts += [complement(pattern_dfa(p)) for p in spec.get("notPatterns", ())]
+        parts += [pattern_complement(p) for p in spec.get("notPatterns", ())]
         if spec.get("notNames"):
             parts.append(complement(names_dfa(spec["notNames"])))
         if "notKeys" in spec:
@@ -178,8 +178,7 @@ def _class_automata(
     base = complement(names_dfa(declared)) if declared else length_dfa(0, None)
     if allowed is not None:
         base = intersection(base, allowed)
-    dfas = [pattern_dfa(pattern) for pattern in patterns]
-    sides = [(dfa, complement(dfa)) for dfa in dfas]
+    sides = [(pattern_dfa(pattern), pattern_complement(pattern)) for pattern in patterns]
     classes: list[tuple[tuple[int, ...], CharDfa]] = []
     # Depth first over "matches pattern i or not", one pattern per level: each prefix of choices is
     # intersected once and shared by everything below it, and an empty one cuts its whole subtree.

@@ -77,14 +77,15 @@ def format_dfa(name: str) -> CharDfa | None:
 
 
 @lru_cache(maxsize=256)
-def _cached_complement(pattern: str) -> CharDfa:
+def pattern_complement(pattern: str) -> CharDfa:
+    """The strings `pattern` does not match (memoized: merges and key classes ask for the same ones again)."""
     return complement(pattern_dfa(pattern))
 
 
 def not_matching(pattern: str) -> CharDfa | None:
     """The automaton of the strings `pattern` does not match, or None when the pattern has none here."""
     try:
-        return _cached_complement(pattern)
+        return pattern_complement(pattern)
     except GrammarError:
         return None
 
@@ -96,7 +97,7 @@ def string_dfa(schema: dict[str, Any], low: int, high: int | None, excluded: lis
     if isinstance(schema.get("pattern"), str):
         parts.append(pattern_dfa(schema["pattern"]))
     parts += [pattern_dfa(pattern) for pattern in schema.get(ALL_PATTERNS, ())]
-    parts += [_cached_complement(pattern) for pattern in schema.get(NOT_PATTERNS, ())]
+    parts += [pattern_complement(pattern) for pattern in schema.get(NOT_PATTERNS, ())]
     name = schema.get("format")
     if isinstance(name, str) and name in FORMAT_PATTERNS:
         found = format_dfa(name)
