@@ -42,7 +42,8 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         anyOf branches over a shared base) rebuild equal sub-schemas as new dicts, and each would otherwise be
         compiled again (Github_hard o69586: 2,842 object compiles). A schema object of the document itself is
         keyed by identity: merges carry it into many merged schemas (Github_hard o90971: 424 compiles of 141).
-        See `remembered` for what is not reused."""
+        An expression that left keywords unenforced (lenient) is not reused, so each of their pointers is
+        named."""
         self.expr_calls += 1
         if self.expr_calls > MAX_EXPR_CALLS:  # alternatives multiplied out: refused in a second, not a minute
             raise GrammarError(f"the schema needs too many subschemas compiled (over {MAX_EXPR_CALLS:,})")
@@ -52,7 +53,16 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
             return None
         if not isinstance(schema, dict):
             raise self.invalid(pointer, "a schema must be an object or a boolean")
-        return self.remembered(self.exprs, self.merged_keys.key(schema), lambda: self.dispatch(schema, pointer))
+        # memoized inline, not through a helper: a call around `dispatch` would cost two stack frames per
+        # level of nesting, and the deepest schemas would hit the recursion limit sooner
+        key = self.merged_keys.key(schema)
+        if key in self.exprs:
+            return self.exprs[key]
+        unenforced = len(self.unenforced)
+        found = self.dispatch(schema, pointer)
+        if len(self.unenforced) == unenforced:
+            self.exprs[key] = found
+        return found
 
     def dispatch(self, schema: dict[str, Any], pointer: str) -> str | None:
         """`expr` of a schema object, not memoized."""

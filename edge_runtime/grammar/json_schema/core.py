@@ -7,7 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
@@ -109,8 +109,6 @@ def json_type(value: Any) -> str:
     return "object"
 
 
-_Result = TypeVar("_Result")
-
 STRICT_HINT = '(with "strict": false it is left out and named in the x-unenforced-schema-keywords header)'
 """How a strict refusal ends: what the caller can do about it."""
 
@@ -186,17 +184,6 @@ class CompilerCore(ABC):
         if self.written > MAX_GRAMMAR_CHARS:  # it can only grow: refused now, not after the whole compile
             raise GrammarError(f"the grammar is over {MAX_GRAMMAR_CHARS:,} characters long; that is the limit")
         return name
-
-    def remembered(self, memo: dict[object, _Result], key: object, compute: Callable[[], _Result]) -> _Result:
-        """`compute()`, kept in `memo` under `key` unless it left a keyword unenforced (lenient): such a result
-        is not reused, so each pointer where a refused keyword stands is still named."""
-        if key in memo:
-            return memo[key]
-        unenforced = len(self.unenforced)
-        found = compute()
-        if len(self.unenforced) == unenforced:
-            memo[key] = found
-        return found
 
     def new_name(self, hint: str) -> str:
         self.counter += 1
