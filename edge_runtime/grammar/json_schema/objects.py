@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.json_schema.char_dfa import CharDfa, dfa_to_gbnf, intersection
-from edge_runtime.grammar.json_schema.char_sets import MAX_CODE_POINT, complement, json_char_set
-from edge_runtime.grammar.json_schema.core import MAX_REPEAT, CompilerCore, alt, repeat, seq
+from edge_runtime.grammar.json_schema.core import MAX_REPEAT, alt, repeat, seq
 from edge_runtime.grammar.json_schema.key_classes import (
     PatternProperty,
     Witness,
@@ -22,6 +19,7 @@ from edge_runtime.grammar.json_schema.key_classes import (
     property_names_dfa,
     witness_of,
 )
+from edge_runtime.grammar.json_schema.key_trie import KeyTrieRules
 from edge_runtime.grammar.json_schema.keywords import SOME_PROPERTY
 
 MAX_DEPENDENCIES = 8
@@ -62,43 +60,7 @@ class _Witnessing:
     extras: dict[frozenset[int], str]
 
 
-_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\]')
-"""The characters json.dumps escapes (ensure_ascii off); most key characters are none of them."""
-
-
-def _key_unit(char: str) -> str:
-    """`char` as it is written in a canonical JSON key."""
-    return json.dumps(char, ensure_ascii=False)[1:-1] if _JSON_ESCAPED.match(char) else char
-
-
-_KEY_ESCAPES = [json.dumps(chr(code))[1:-1] for code in range(0x20)] + ['\\"', "\\\\"]
-
-
-@lru_cache(maxsize=4096)
-def _key_deviation(children: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """The GBNF of a key that leaves a trie node by none of its `children` (a JSON string unit each): any
-    other character or escape, then the key's tail; and the base rules it names. Cached: it depends on the
-    set of next characters alone, and every schema's names repeat a few dozen such sets."""
-    raw_children = [unit for unit in children if not unit.startswith("\\")]
-    escape_children = {unit for unit in children if unit.startswith("\\")}
-    excluded = [(ord(c), ord(c)) for c in raw_children] + [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
-    needed = ["key-tail"]
-    if all(ord(c) < 0x80 for c in raw_children):
-        # Past ASCII every node deviates alike: one shared rule instead of a Unicode class per node.
-        ascii_class = json_char_set(complement((*excluded, (0x80, MAX_CODE_POINT))))
-        raw_class = alt([ascii_class, "key-wide"])
-        needed.append("key-wide")
-    else:
-        raw_class = json_char_set(complement(tuple(excluded)))
-    deviations = [f"{raw_class} key-tail"] if raw_class else []
-    if escape_children:
-        deviations += [f"{gbnf_literal(e)} key-tail" for e in _KEY_ESCAPES if e not in escape_children]
-    else:
-        deviations.append("key-escape key-tail")
-        needed.append("key-escape")
-    return " | ".join(deviations), tuple(needed)
-
-class ObjectRules(CompilerCore):
+class ObjectRules(KeyTrieRules):
     """An object schema's rule: declared properties in schema order, required ones, dependentRequired, extra
     properties under keys that differ from every declared name (a key trie; with patternProperties or
     propertyNames, key automata per class of keys, key_classes.py), and the property counts."""
@@ -168,9 +130,9 @@ class ObjectRules(CompilerCore):
                 witness_extras[chosen] = found
         if patterns or allowed is not None:
             extra = self.classed_extras(patterns, list(declared), allowed, extra_value)
-        else:
+        elif extra_value is not None:  # without extras, no key trie: its rules would be written unreached
             extra_key = self.extra_key(list(declared), names_schema, pointer)
-            if extra_value is not None and extra_key is not None:
+            if extra_key is not None:
                 extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
         counted = high if high is not None else low
         if counted and len(members) * (counted + 2) > MAX_COUNTING_STATES:
@@ -294,45 +256,6 @@ class ObjectRules(CompilerCore):
             return self.key_not_in(declared)
         return self.expr({"allOf": [names_schema, {"type": "string"}]}, where)
 
-    def key_not_in(self, names: list[str]) -> str:
-        """A JSON key (canonical form, quotes included) that is none of `names`. Memoized per compile: the
-        same declared names come back with every merge of an object (1,500 tries for 30 name lists in
-        Github_hard o69586), and each trie walk writes a rule body per character."""
-        key = tuple(names)
-        found = self.keys_not_in.get(key)
-        if found is None:
-            found = self.keys_not_in[key] = f'"\\"" {self.key_node(key)}'
-        return found
-
-    def key_node(self, suffixes: tuple[str, ...]) -> str:
-        """The rule of a node of the trie of the declared names: the key so far is a prefix of the names whose
-        rests are `suffixes` (in the names' order; "" where a name ends here). Memoized per compile by them:
-        a node is what its suffixes say, and tries of different objects share most of their branches
-        (Kubernetes kb_1007: 4,107 nodes, 1,823 distinct)."""
-        found = self.key_nodes.get(suffixes)
-        if found is not None:
-            return found
-        following: dict[str, list[str]] = {}
-        for suffix in suffixes:
-            if suffix:
-                following.setdefault(suffix[0], []).append(suffix[1:])
-        options = ['"\\""'] if "" not in suffixes else []
-        next_units = tuple(_key_unit(char) for char in following)
-        other = self.key_others.get(next_units)
-        if other is None:
-            # One rule per set of next characters, shared by every node with that set: the deviation is
-            # most of a node's text, and a schema's trie repeats a few dozen sets over hundreds of nodes.
-            deviation, needed = _key_deviation(next_units)
-            for base in needed:
-                self.use(base)
-            other = self.key_others[next_units] = self.rule("key-other", deviation) if deviation else ""
-        if other:
-            options.append(other)
-        for unit, rests in zip(next_units, following.values()):
-            options.append(f"{gbnf_literal(unit)} {self.key_node(tuple(rests))}")
-        found = self.key_nodes[suffixes] = self.rule("key", " | ".join(options))
-        return found
-
     def object_rule(
         self,
         members: list[_Member],
@@ -387,11 +310,38 @@ class ObjectRules(CompilerCore):
             return result
 
         empty_ok = low == 0 and not any(member.required for member in members) and not witnessing.owed
-        nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessing.owed)
+        if low == 0 and high is None and not dependencies and not witnessing.owed:
+            nonempty = self.plain_members(members, extra, counts)
+        else:
+            nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessing.owed)
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", alt(options))
+
+    def plain_members(self, members: list[_Member], extra: str | None, counts: _Counts) -> str | None:
+        """`object_rule`'s `tail` from the start where nothing is counted, needed or owed (most objects): the
+        same rules in the same order, with a memo keyed by where and whether a member came yet."""
+        memo: dict[tuple[int, bool], str | None] = {}
+
+        def after(index: int, first: bool) -> str | None:
+            key = (index, first)
+            if key in memo:
+                return memo[key]
+            if index == len(members):
+                result = self.extra_members(extra, 0 if first else 1, first, counts)
+            else:
+                member = members[index]
+                options: list[str | None] = []
+                if member.kv is not None:
+                    options.append(seq(member.kv if first else f'"," ws {member.kv}', after(index + 1, False)))
+                if not member.required:
+                    options.append(after(index + 1, first))
+                result = self.rule("members", alt(options))
+            memo[key] = result
+            return result
+
+        return after(0, True)
 
     def witness_members(
         self,
