@@ -7,105 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "char_automata.h"
 #include "native.h"
-
-#define MAX_CODE_POINT 0x10FFFF
-#define MAX_STATES_LIMIT (1L << 24)
-
-typedef struct {
-    Py_ssize_t n_states;
-    Py_ssize_t *starts; /* n_states + 1 offsets into the transition arrays */
-    int32_t *low, *high, *target;
-    unsigned char *accepting;
-} Dfa;
 
 typedef struct {
     Py_ssize_t count, room;
     int32_t *low, *high, *target;
 } Rows;
-
-static void dfa_free(Dfa *dfa)
-{
-    free(dfa->starts);
-    free(dfa->low);
-    free(dfa->high);
-    free(dfa->target);
-    free(dfa->accepting);
-}
-
-/* `transitions` (a tuple of rows, each a tuple of (low, high, target)) and `accepting` (an iterable of state
- * numbers) into flat arrays; 0 with a Python error set on a malformed automaton. */
-static int dfa_read(PyObject *transitions, PyObject *accepting, Dfa *dfa)
-{
-    memset(dfa, 0, sizeof *dfa);
-    if (!PyTuple_Check(transitions)) {
-        PyErr_SetString(PyExc_TypeError, "transitions must be a tuple");
-        return 0;
-    }
-    Py_ssize_t n = PyTuple_GET_SIZE(transitions), total = 0;
-    for (Py_ssize_t s = 0; s < n; s++) {
-        PyObject *row = PyTuple_GET_ITEM(transitions, s);
-        if (!PyTuple_Check(row)) {
-            PyErr_SetString(PyExc_TypeError, "each row must be a tuple");
-            return 0;
-        }
-        total += PyTuple_GET_SIZE(row);
-    }
-    dfa->n_states = n;
-    dfa->starts = malloc((size_t)(n + 1) * sizeof *dfa->starts);
-    dfa->low = malloc((size_t)(total + 1) * sizeof *dfa->low);
-    dfa->high = malloc((size_t)(total + 1) * sizeof *dfa->high);
-    dfa->target = malloc((size_t)(total + 1) * sizeof *dfa->target);
-    dfa->accepting = calloc((size_t)n + 1, 1);
-    if (!dfa->starts || !dfa->low || !dfa->high || !dfa->target || !dfa->accepting) {
-        PyErr_NoMemory();
-        return 0;
-    }
-    Py_ssize_t at = 0;
-    for (Py_ssize_t s = 0; s < n; s++) {
-        PyObject *row = PyTuple_GET_ITEM(transitions, s);
-        dfa->starts[s] = at;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(row); i++, at++) {
-            PyObject *edge = PyTuple_GET_ITEM(row, i);
-            if (!PyTuple_Check(edge) || PyTuple_GET_SIZE(edge) != 3) {
-                PyErr_SetString(PyExc_TypeError, "each transition must be (low, high, target)");
-                return 0;
-            }
-            long low = PyLong_AsLong(PyTuple_GET_ITEM(edge, 0));
-            long high = PyLong_AsLong(PyTuple_GET_ITEM(edge, 1));
-            long target = PyLong_AsLong(PyTuple_GET_ITEM(edge, 2));
-            if (PyErr_Occurred())
-                return 0;
-            if (low < 0 || high > MAX_CODE_POINT || low > high) {
-                PyErr_SetString(PyExc_ValueError, "a transition's characters are not a range of code points");
-                return 0;
-            }
-            if (target < 0 || target >= n) {
-                PyErr_SetString(PyExc_ValueError, "a transition's target is not a state");
-                return 0;
-            }
-            dfa->low[at] = (int32_t)low;
-            dfa->high[at] = (int32_t)high;
-            dfa->target[at] = (int32_t)target;
-        }
-    }
-    dfa->starts[n] = at;
-    PyObject *iterator = PyObject_GetIter(accepting), *item;
-    if (!iterator)
-        return 0;
-    while ((item = PyIter_Next(iterator))) {
-        long state = PyLong_AsLong(item);
-        Py_DECREF(item);
-        if (state >= 0 && state < n)
-            dfa->accepting[state] = 1;
-        else if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "an accepting state is not a state");
-        if (PyErr_Occurred())
-            break;
-    }
-    Py_DECREF(iterator);
-    return !PyErr_Occurred();
-}
 
 static int rows_push(Rows *rows, int32_t low, int32_t high, int32_t target)
 {

@@ -9,5 +9,7 @@ PyObject *edge_pack_mask(PyObject *self, PyObject *args);
 PyObject *edge_unpack_mask(PyObject *self, PyObject *args);
 PyObject *edge_lower_gbnf(PyObject *self, PyObject *args);
 PyObject *edge_dfa_product(PyObject *self, PyObject *args);
+PyObject *edge_dfa_minimize(PyObject *self, PyObject *args);
+PyObject *edge_nfa_determinize(PyObject *self, PyObject *args);
 
 #endif

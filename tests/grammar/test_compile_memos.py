@@ -1,7 +1,6 @@
 """What makes a schema compile cheaper must not change what it accepts: rules parsed body by body (with the
 bodies memoized across compiles) give the syntax the whole text gives, and the compiler's per-compile memos
-(sub-schemas a merge rebuilds, key tries, enum checks) give the grammar a fresh compile gives; automata
-minimized in numpy rounds are the ones plain Moore refinement gives."""
+(sub-schemas a merge rebuilds, key tries, enum checks) give the grammar a fresh compile gives."""
 
 from __future__ import annotations
 
@@ -19,15 +18,6 @@ from edge_runtime.grammar.gbnf_text import GrammarRules, rules_text
 from edge_runtime.grammar.grammar import compile_rules
 from edge_runtime.grammar.ir import compile_syntax
 from edge_runtime.grammar.json_schema import json_schema_to_gbnf, json_text
-from edge_runtime.grammar.json_schema.char_dfa import (
-    _minimized_exactly,
-    complement,
-    intersection,
-    length_dfa,
-    minimized,
-    names_dfa,
-    pattern_dfa,
-)
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
 from edge_runtime.grammar.json_schema.refs import SchemaRegistry
 
@@ -158,26 +148,6 @@ def test_lenient_names_every_pointer_of_a_repeated_unenforced_schema() -> None:
     grammar = compile_json_schema(schema, lenient=True)
     assert len(grammar.unenforced) == 2
     assert {pointer.split(" at ")[1] for pointer in grammar.unenforced} == {"#/properties/a", "#/properties/b"}
-
-
-_PATTERNS = ["^[a-z]{2,12}$", "^(ab|a)*b?$", "^[A-Z][a-z0-9_]{2,5}$", "x-", "^(?:[a-f0-9]{2}:){2}[a-f0-9]{2}$", "colou?r"]
-
-
-@pytest.mark.parametrize("pattern", _PATTERNS)
-def test_hashed_minimization_is_moores(pattern: str) -> None:
-    """`minimized` (numpy rounds over hashed signatures) gives the automaton plain Moore gives: as many states
-    and the same strings, on patterns cut to a length range and on their complements."""
-    rng = random.Random(pattern)
-    for dfa in (
-        intersection(pattern_dfa(pattern), length_dfa(0, 9)),
-        complement(pattern_dfa(pattern)),
-        intersection(complement(names_dfa(["ab", "abc", "colour", "x-y"])), pattern_dfa(pattern)),
-    ):
-        fast, exact = minimized(dfa), _minimized_exactly(dfa)
-        assert len(fast.transitions) == len(exact.transitions)
-        for _ in range(300):
-            text = "".join(rng.choice("abcxyz-ABZ019_:ol") for _ in range(rng.randint(0, 10)))
-            assert fast.matches(text) == exact.matches(text) == dfa.matches(text), text
 
 
 def test_a_merge_of_disjoint_types_accepts_nothing_and_compiles_no_further() -> None:
