@@ -1,8 +1,9 @@
 /* Reading and writing character automata (char_automata.h). */
+#include "char_automata.h" /* Python.h first */
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "char_automata.h"
 
 void dfa_free(Dfa *dfa)
 {

@@ -2,10 +2,11 @@
  * Moore's refinement, each round's state signatures hashed and compared exactly, the classes numbered breadth
  * first from state 0's. In Python each round was a few numpy calls of a tenth of a millisecond, and a
  * pattern-heavy schema minimizes hundreds of automata of ten rounds or more. */
+#include "char_automata.h" /* Python.h first */
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "char_automata.h"
 #include "native.h"
 
 /* Each state's signature: its transitions with targets replaced by their classes, adjacent ranges that go

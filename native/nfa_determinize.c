@@ -1,10 +1,11 @@
 /* Subset construction for a pattern's automaton (grammar/json_schema/char_dfa.py's `_determinize`): the
  * Thompson NFA's states reached together become one state of a character DFA. The same states in the same
  * order as the Python it replaces (its whole compile, for a schema of a few long patterns). */
+#include "char_automata.h" /* Python.h first */
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "char_automata.h"
 #include "native.h"
 
 typedef struct {
