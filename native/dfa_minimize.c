@@ -53,6 +53,70 @@ static int signature_equal(const Signatures *sig, Py_ssize_t a, Py_ssize_t b)
                   (size_t)length * 3 * sizeof(int32_t)) == 0;
 }
 
+/* Refines `classes` to the coarsest stable partition and writes the merged automaton, numbered breadth first,
+ * into out_*; returns how many states it has. Touches no Python object (it runs without the GIL); every
+ * buffer is allocated by the caller. */
+static int32_t refine(const Dfa *dfa, int32_t *classes, int32_t *refined, int32_t *representative, int32_t *table,
+                      size_t table_size, int32_t *numbers, int32_t *order, Signatures *sig, int32_t *out_starts,
+                      int32_t *out_triples, unsigned char *out_accepting)
+{
+    Py_ssize_t n = dfa->n_states;
+    int any[2] = {0, 0};
+    for (Py_ssize_t s = 0; s < n; s++) {
+        classes[s] = dfa->accepting[s];
+        any[dfa->accepting[s]] = 1;
+    }
+    int32_t count = any[0] + any[1];
+    for (;;) {
+        /* Two states stay together when they were together and their signatures are equal. */
+        signatures_fill(dfa, classes, sig);
+        memset(table, 0xff, table_size * sizeof(int32_t));
+        int32_t refined_count = 0;
+        for (Py_ssize_t s = 0; s < n; s++) {
+            size_t slot = (size_t)signature_hash(sig, classes[s], s) & (table_size - 1);
+            while (table[slot] >= 0 &&
+                   !(classes[table[slot]] == classes[s] && signature_equal(sig, table[slot], s)))
+                slot = (slot + 1) & (table_size - 1);
+            if (table[slot] < 0) {
+                table[slot] = (int32_t)s;
+                representative[refined_count] = (int32_t)s;
+                refined[s] = refined_count++;
+            } else {
+                refined[s] = refined[table[slot]];
+            }
+        }
+        int32_t *previous = classes;
+        classes = refined;
+        refined = previous;
+        if (refined_count == count)
+            break; /* a refinement with as many classes is the same partition: stable */
+        count = refined_count;
+    }
+    signatures_fill(dfa, classes, sig); /* over the final numbering */
+    for (int32_t c = 0; c < count; c++)
+        numbers[c] = -1;
+    numbers[classes[0]] = 0;
+    order[0] = classes[0];
+    int32_t kept = 1, at = 0;
+    for (int32_t k = 0; k < kept; k++) {
+        int32_t s = representative[order[k]];
+        out_starts[k] = at;
+        out_accepting[k] = dfa->accepting[s];
+        for (int32_t i = sig->starts[s]; i < sig->starts[s + 1]; i++, at++) {
+            int32_t target = sig->triples[3 * i + 2];
+            if (numbers[target] < 0) {
+                numbers[target] = kept;
+                order[kept++] = target;
+            }
+            out_triples[3 * at] = sig->triples[3 * i];
+            out_triples[3 * at + 1] = sig->triples[3 * i + 1];
+            out_triples[3 * at + 2] = numbers[target];
+        }
+    }
+    out_starts[kept] = at;
+    return kept;
+}
+
 /* dfa_minimize(transitions, accepting) -> (transitions, accepting) */
 PyObject *edge_dfa_minimize(PyObject *self, PyObject *args)
 {
@@ -93,59 +157,11 @@ PyObject *edge_dfa_minimize(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    int any[2] = {0, 0};
-    for (Py_ssize_t s = 0; s < n; s++) {
-        classes[s] = dfa.accepting[s];
-        any[dfa.accepting[s]] = 1;
-    }
-    int32_t count = any[0] + any[1];
-    for (;;) {
-        /* Two states stay together when they were together and their signatures are equal. */
-        signatures_fill(&dfa, classes, &sig);
-        memset(table, 0xff, table_size * sizeof(int32_t));
-        int32_t refined_count = 0;
-        for (Py_ssize_t s = 0; s < n; s++) {
-            size_t slot = (size_t)signature_hash(&sig, classes[s], s) & (table_size - 1);
-            while (table[slot] >= 0 &&
-                   !(classes[table[slot]] == classes[s] && signature_equal(&sig, table[slot], s)))
-                slot = (slot + 1) & (table_size - 1);
-            if (table[slot] < 0) {
-                table[slot] = (int32_t)s;
-                representative[refined_count] = (int32_t)s;
-                refined[s] = refined_count++;
-            } else {
-                refined[s] = refined[table[slot]];
-            }
-        }
-        int32_t *previous = classes;
-        classes = refined;
-        refined = previous;
-        if (refined_count == count)
-            break; /* a refinement with as many classes is the same partition: stable */
-        count = refined_count;
-    }
-    signatures_fill(&dfa, classes, &sig); /* over the final numbering */
-    for (int32_t c = 0; c < count; c++)
-        numbers[c] = -1;
-    numbers[classes[0]] = 0;
-    order[0] = classes[0];
-    int32_t kept = 1, at = 0;
-    for (int32_t k = 0; k < kept; k++) {
-        int32_t s = representative[order[k]];
-        out_starts[k] = at;
-        out_accepting[k] = dfa.accepting[s];
-        for (int32_t i = sig.starts[s]; i < sig.starts[s + 1]; i++, at++) {
-            int32_t target = sig.triples[3 * i + 2];
-            if (numbers[target] < 0) {
-                numbers[target] = kept;
-                order[kept++] = target;
-            }
-            out_triples[3 * at] = sig.triples[3 * i];
-            out_triples[3 * at + 1] = sig.triples[3 * i + 1];
-            out_triples[3 * at + 2] = numbers[target];
-        }
-    }
-    out_starts[kept] = at;
+    int32_t kept;
+    Py_BEGIN_ALLOW_THREADS
+    kept = refine(&dfa, classes, refined, representative, table, table_size, numbers, order, &sig, out_starts,
+                  out_triples, out_accepting);
+    Py_END_ALLOW_THREADS
     result = dfa_result(kept, out_starts, out_triples, out_accepting);
 done:
     free(classes);
