@@ -100,6 +100,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     *pair_slot(&map, 0, &found) = 0;
     pair_a[0] = pair_b[0] = 0;
     int too_big = a.n_states == 0 || b.n_states == 0 ? -1 : 0;
+    Py_BEGIN_ALLOW_THREADS /* the loop touches no Python object: other threads run meanwhile */
     for (int32_t state = 0; state < n && too_big == 0; state++) {
         /* Both rows are sorted and disjoint: one sweep finds every overlap, in order. */
         starts[state] = out.count;
@@ -121,8 +122,8 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
                     *number = n++;
                 }
                 if (!rows_push(&out, low, high, *number)) {
-                    PyErr_NoMemory();
-                    goto done;
+                    too_big = -2; /* out of memory, said once the GIL is back */
+                    break;
                 }
             }
             int32_t high_a = a.high[i], high_b = b.high[j];
@@ -131,6 +132,11 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
             if (high_b <= high_a)
                 j++;
         }
+    }
+    Py_END_ALLOW_THREADS
+    if (too_big == -2) {
+        PyErr_NoMemory();
+        goto done;
     }
     if (too_big == 1) {
         result = Py_None;

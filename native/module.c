@@ -38,17 +38,18 @@ static PyMethodDef native_methods[] = {
      "The strings both character automata accept (grammar/json_schema/char_dfa.py's rows of sorted, disjoint\n"
      "(low, high, target) transitions; state 0 starts), pruned to the states reachable from 0 that reach an\n"
      "accepting one and numbered breadth first: (transitions, accepting states). None when the product needs\n"
-     "more than max_states states."},
+     "more than max_states states. Releases the GIL while it builds the product."},
     {"dfa_minimize", edge_dfa_minimize, METH_VARARGS,
      "dfa_minimize(transitions, accepting) -> (transitions, accepting)\n"
      "The equivalent character automaton with the fewest states (rows as dfa_product's), its states numbered\n"
-     "breadth first from the start, adjacent ranges to one state merged; states unreachable from 0 dropped."},
+     "breadth first from the start, adjacent ranges to one state merged; states unreachable from 0 dropped.\n"
+     "Releases the GIL while it refines."},
     {"nfa_determinize", edge_nfa_determinize, METH_VARARGS,
      "nfa_determinize(edges: list[list[tuple[ranges, int]]], epsilon: list[list[int]], start: int, end: int,\n"
      "                max_states: int) -> (transitions, accepting) | None\n"
      "Subset construction: the character DFA (rows as dfa_product's, not pruned) of the NFA whose state s has\n"
      "the edges edges[s] ((low, high) ranges, target) and epsilon edges epsilon[s]; a DFA state accepts when it\n"
-     "holds `end`. None when it needs more than max_states states."},
+     "holds `end`. None when it needs more than max_states states. Releases the GIL while it constructs."},
     {NULL, NULL, 0, NULL},
 };
 
