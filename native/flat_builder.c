@@ -218,10 +218,14 @@ int32_t fb_class_id(Lowerer *L, const uint8_t bits[32])
 
 int fb_emit_byte_range(Lowerer *L, int low, int high, Elems *out)
 {
+    if (low == high && L->byte_class[low] >= 0)
+        return fb_push(out, K_BYTES, L->byte_class[low]);
     uint8_t bits[32] = {0};
     for (int b = low; b <= high; b++)
         bits[b >> 3] |= (uint8_t)(1u << (b & 7));
     int32_t id = fb_class_id(L, bits);
+    if (id >= 0 && low == high)
+        L->byte_class[low] = id;
     return id < 0 ? GIVE_UP : fb_push(out, K_BYTES, id);
 }
 

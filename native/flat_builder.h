@@ -25,6 +25,7 @@ typedef struct {
     int32_t current;
     Table names, helpers, classes;
     uint8_t *class_bits; /* 32 bytes per class, in id order */
+    int32_t byte_class[256]; /* the class of each single byte once made, else -1: literals are most bytes */
     Py_ssize_t n_classes, cap_classes;
     const uint8_t *p, *end;
     int depth; /* groups open at p */

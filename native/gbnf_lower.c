@@ -263,10 +263,11 @@ static int parse_group(Lowerer *L, Elems *item)
 
 static int parse_sequence(Lowerer *L, Elems *out)
 {
-    while (L->p < L->end) {
+    Elems item = {0}; /* each item in turn: one buffer for the sequence, not an allocation per item */
+    int failed = 0;
+    while (!failed && L->p < L->end) {
         uint8_t c = *L->p;
-        Elems item = {0};
-        int failed;
+        item.len = 0;
         if (c == '"') {
             failed = parse_literal(L, &item);
         } else if (c == '[') {
@@ -291,11 +292,9 @@ static int parse_sequence(Lowerer *L, Elems *out)
             failed = parse_repetition(L, &low, &high) < 0 || repeat(L, &item, low, high) < 0 || skip_space(L) < 0;
         }
         failed = failed || fb_extend(out, item.data, item.len) < 0;
-        free(item.data);
-        if (failed)
-            return GIVE_UP;
     }
-    return 0;
+    free(item.data);
+    return failed ? GIVE_UP : 0;
 }
 
 static int parse_alternatives(Lowerer *L, Options *options)
@@ -447,6 +446,7 @@ PyObject *edge_lower_gbnf(PyObject *self, PyObject *args)
     Lowerer L;
     Flat F;
     memset(&L, 0, sizeof L);
+    memset(L.byte_class, 0xff, sizeof L.byte_class);
     memset(&F, 0, sizeof F);
     L.helpers.owns_keys = L.classes.owns_keys = 1;
     L.max_repetition = max_repetition;
