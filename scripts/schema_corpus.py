@@ -346,28 +346,50 @@ def _since(wall: float, cpu: float) -> dict[str, float]:
     return {"compile_seconds": time.perf_counter() - wall, "compile_cpu_seconds": time.process_time() - cpu}
 
 
+def time_server_compile(case: CorpusCase) -> CaseResult:
+    """Only compile `case.schema`, the way the server compiles a response_format for generation: strict, with
+    `closed_objects` (an object without additionalProperties gets no extra properties). The instances are
+    not matched: they are written for JSON Schema's open objects. Passed means compiled."""
+    from edge_runtime.grammar import GrammarError, compile_json_schema
+
+    gc.collect()
+    gc.freeze()
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        compile_json_schema(case.schema, closed_objects=True)
+    except GrammarError as exc:
+        return CaseResult(case.name, Outcome.REFUSED, reason=refusal_reason(exc.reason), **_since(wall, cpu))
+    except Exception as exc:  # noqa: BLE001 - a bug in the compiler, counted and reported as such
+        return CaseResult(
+            case.name, Outcome.CRASHED, reason=f"{type(exc).__name__}: {exc}"[:200], **_since(wall, cpu)
+        )
+    return CaseResult(case.name, Outcome.PASSED, **_since(wall, cpu))
+
+
 # ------------------------------------------------------------------------------------------ isolation
 
 
-def _worker(connection: Connection, cache_dir: str) -> None:
-    """Checks the cases named on `connection`, one at a time, until it receives None. Says "ready" once the
-    grammar package is imported and warm, so no case pays for imports."""
-    check_case(CorpusCase("warm-up", {"type": "object", "properties": {"a": {"type": "string"}}}, ()))
+def _worker(connection: Connection, cache_dir: str, server_mode: bool) -> None:
+    """Checks the cases named on `connection` (or, in server mode, times their compile alone), one at a time,
+    until it receives None. Says "ready" once the grammar package is imported and warm, so no case pays for
+    imports."""
+    run = time_server_compile if server_mode else check_case
+    run(CorpusCase("warm-up", {"type": "object", "properties": {"a": {"type": "string"}}}, ()))
     connection.send("ready")
     while True:
         name = connection.recv()
         if name is None:
             return
-        connection.send(check_case(load_case(name, Path(cache_dir))))
+        connection.send(run(load_case(name, Path(cache_dir))))
 
 
 class _Worker:
     STARTUP_SECONDS = 120.0
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, server_mode: bool) -> None:
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(child, str(cache_dir)), daemon=True)
+        self.process = context.Process(target=_worker, args=(child, str(cache_dir), server_mode), daemon=True)
         self.process.start()
         child.close()
         if not self.connection.poll(self.STARTUP_SECONDS) or self.connection.recv() != "ready":
@@ -400,15 +422,17 @@ class _Worker:
         self.process.close()
 
 
-def run_isolated(names: Iterable[str], timeout: float, cache_dir: Path = CACHE_DIR) -> Iterator[CaseResult]:
+def run_isolated(
+    names: Iterable[str], timeout: float, cache_dir: Path = CACHE_DIR, *, server_mode: bool = False
+) -> Iterator[CaseResult]:
     """Checks each case in one worker process (one core), killed and replaced when a case takes longer than
-    `timeout` seconds (TIMEOUT) or dies (CRASHED)."""
+    `timeout` seconds (TIMEOUT) or dies (CRASHED); with `server_mode`, `time_server_compile` instead."""
     corpus_dir(cache_dir)
     worker: _Worker | None = None
     try:
         for name in names:
             if worker is None:
-                worker = _Worker(cache_dir)
+                worker = _Worker(cache_dir, server_mode)
             started = time.perf_counter()
             result = worker.check(name, timeout)
             if isinstance(result, Outcome):
