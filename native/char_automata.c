@@ -124,3 +124,84 @@ PyObject *dfa_result(int32_t n, const int32_t *starts, const int32_t *triples, c
     Py_XDECREF(accepted);
     return result;
 }
+
+int dfa_prune(int32_t *n, int32_t *starts, int32_t *triples, unsigned char *accepting)
+{
+    int32_t count = *n, edges = starts[count];
+    int32_t *reverse_starts = calloc((size_t)count + 2, sizeof(int32_t));
+    int32_t *reverse = malloc(((size_t)edges + 1) * sizeof(int32_t));
+    int32_t *pending = malloc(((size_t)count + 1) * sizeof(int32_t));
+    int32_t *numbers = malloc(((size_t)count + 1) * sizeof(int32_t));
+    int32_t *order = malloc(((size_t)count + 1) * sizeof(int32_t));
+    unsigned char *alive = calloc((size_t)count + 1, 1);
+    unsigned char *kept_accepting = calloc((size_t)count + 1, 1);
+    int32_t *kept_starts = malloc(((size_t)count + 1) * sizeof(int32_t));
+    int32_t *kept_triples = malloc(((size_t)edges * 3 + 1) * sizeof(int32_t));
+    int ok = reverse_starts && reverse && pending && numbers && order && alive && kept_accepting && kept_starts &&
+             kept_triples;
+    if (ok) {
+        for (int32_t e = 0; e < edges; e++) /* sources by target, counted then placed */
+            reverse_starts[triples[3 * e + 2] + 2]++;
+        for (int32_t s = 0; s < count; s++)
+            reverse_starts[s + 2] += reverse_starts[s + 1];
+        for (int32_t s = 0; s < count; s++)
+            for (int32_t e = starts[s]; e < starts[s + 1]; e++)
+                reverse[reverse_starts[triples[3 * e + 2] + 1]++] = s;
+        int32_t waiting = 0;
+        for (int32_t s = 0; s < count; s++)
+            if (accepting[s]) {
+                alive[s] = 1;
+                pending[waiting++] = s;
+            }
+        while (waiting) {
+            int32_t s = pending[--waiting];
+            for (int32_t e = reverse_starts[s]; e < reverse_starts[s + 1]; e++)
+                if (!alive[reverse[e]]) {
+                    alive[reverse[e]] = 1;
+                    pending[waiting++] = reverse[e];
+                }
+        }
+        int32_t kept = 0, at = 0;
+        if (count > 0 && alive[0]) {
+            for (int32_t s = 0; s < count; s++)
+                numbers[s] = -1;
+            numbers[0] = 0;
+            order[0] = 0;
+            kept = 1;
+            for (int32_t k = 0; k < kept; k++) {
+                int32_t s = order[k];
+                kept_starts[k] = at;
+                kept_accepting[k] = accepting[s];
+                for (int32_t e = starts[s]; e < starts[s + 1]; e++) {
+                    int32_t target = triples[3 * e + 2];
+                    if (!alive[target])
+                        continue;
+                    if (numbers[target] < 0) {
+                        numbers[target] = kept;
+                        order[kept++] = target;
+                    }
+                    kept_triples[3 * at] = triples[3 * e];
+                    kept_triples[3 * at + 1] = triples[3 * e + 1];
+                    kept_triples[3 * at + 2] = numbers[target];
+                    at++;
+                }
+            }
+        }
+        kept_starts[kept] = at;
+        memcpy(starts, kept_starts, ((size_t)kept + 1) * sizeof(int32_t));
+        if (at) /* no transitions at all (the language of ""): `triples` may be NULL */
+            memcpy(triples, kept_triples, (size_t)at * 3 * sizeof(int32_t));
+        memcpy(accepting, kept_accepting, (size_t)kept);
+        *n = kept;
+    }
+    free(reverse_starts);
+    free(reverse);
+    free(pending);
+    free(numbers);
+    free(order);
+    free(alive);
+    free(kept_accepting);
+    free(kept_starts);
+    free(kept_triples);
+    return ok;
+}

@@ -21,6 +21,12 @@ typedef struct {
 int dfa_read(PyObject *transitions, PyObject *accepting, Dfa *dfa);
 void dfa_free(Dfa *dfa);
 
+/* Keeps the states reachable from 0 that can reach an accepting one, renumbered in the order a breadth-first
+ * walk over each row meets them (char_dfa.py's `_pruned`), in place: `n`, the row starts (n + 1 offsets into
+ * `triples`, in triples), the (low, high, target) triples and the accepting flags are rewritten; an automaton
+ * whose start reaches no accepting state is left with none. Touches no Python object. 0 out of memory. */
+int dfa_prune(int32_t *n, int32_t *starts, int32_t *triples, unsigned char *accepting);
+
 /* (transitions, accepting) as Python tuples: `n` rows, row k's transitions from starts[k] to starts[k + 1]
  * (triples of low, high, target in `triples`), accepting[k] nonzero where row k accepts. NULL on error. */
 PyObject *dfa_result(int32_t n, const int32_t *starts, const int32_t *triples, const unsigned char *accepting);

@@ -11,31 +11,24 @@
 #include "native.h"
 
 typedef struct {
-    Py_ssize_t count, room;
-    int32_t *low, *high, *target;
+    int32_t count, room; /* triples */
+    int32_t *triples;    /* (low, high, target) */
 } Rows;
 
 static int rows_push(Rows *rows, int32_t low, int32_t high, int32_t target)
 {
     if (rows->count == rows->room) {
-        Py_ssize_t room = rows->room ? rows->room * 2 : 256;
-        int32_t *l = realloc(rows->low, (size_t)room * sizeof *l);
-        if (l)
-            rows->low = l;
-        int32_t *h = realloc(rows->high, (size_t)room * sizeof *h);
-        if (h)
-            rows->high = h;
-        int32_t *t = realloc(rows->target, (size_t)room * sizeof *t);
-        if (t)
-            rows->target = t;
-        if (!l || !h || !t)
+        int32_t room = rows->room ? rows->room * 2 : 256;
+        int32_t *grown = realloc(rows->triples, (size_t)room * 3 * sizeof *grown);
+        if (!grown)
             return 0;
+        rows->triples = grown;
         rows->room = room;
     }
-    rows->low[rows->count] = low;
-    rows->high[rows->count] = high;
-    rows->target[rows->count] = target;
-    rows->count++;
+    int32_t *t = &rows->triples[3 * rows->count++];
+    t[0] = low;
+    t[1] = high;
+    t[2] = target;
     return 1;
 }
 
@@ -79,17 +72,14 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
             dfa_free(&b);
         return NULL;
     }
-    Rows out = {0, 0, NULL, NULL, NULL};
+    Rows out = {0, 0, NULL};
     size_t map_size = 1;
     while (map_size < (size_t)max_states * 2)
         map_size <<= 1;
     PairMap map = {malloc(map_size * sizeof(int64_t)), malloc(map_size * sizeof(int32_t)), map_size - 1};
     int32_t *pair_a = malloc((size_t)max_states * sizeof(int32_t)), *pair_b = malloc((size_t)max_states * sizeof(int32_t));
-    Py_ssize_t *starts = malloc(((size_t)max_states + 1) * sizeof(Py_ssize_t));
-    int32_t *alive_stack = NULL, *numbers = NULL, *order = NULL;
-    Py_ssize_t *reverse_starts = NULL;
-    int32_t *reverse = NULL;
-    unsigned char *alive = NULL;
+    int32_t *starts = malloc(((size_t)max_states + 1) * sizeof(int32_t));
+    unsigned char *accepting = NULL;
     if (!map.keys || !map.values || !pair_a || !pair_b || !starts) {
         PyErr_NoMemory();
         goto done;
@@ -133,126 +123,32 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
                 j++;
         }
     }
-    Py_END_ALLOW_THREADS
-    if (too_big == -2) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (too_big == 1) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
-    }
     if (too_big == -1)
         n = 0;
-    starts[n] = out.count;
-    /* Pruned: the states that can reach an accepting one (reverse edges), then those reachable from 0
-     * through them, numbered in the order a breadth-first walk over each row meets them. */
-    alive = calloc((size_t)n + 1, 1);
-    alive_stack = malloc(((size_t)n + 1) * sizeof(int32_t));
-    numbers = malloc(((size_t)n + 1) * sizeof(int32_t));
-    order = malloc(((size_t)n + 1) * sizeof(int32_t));
-    reverse_starts = calloc((size_t)n + 2, sizeof(Py_ssize_t));
-    reverse = malloc(((size_t)out.count + 1) * sizeof(int32_t));
-    if (!alive || !alive_stack || !numbers || !order || !reverse_starts || !reverse) {
+    if (too_big <= 0) {
+        starts[n] = out.count;
+        accepting = calloc((size_t)n + 1, 1);
+        for (int32_t s = 0; accepting && s < n; s++)
+            accepting[s] = a.accepting[pair_a[s]] && b.accepting[pair_b[s]];
+        if (!accepting || !dfa_prune(&n, starts, out.triples, accepting))
+            too_big = -2;
+    }
+    Py_END_ALLOW_THREADS
+    if (too_big == -2)
         PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t e = 0; e < out.count; e++)
-        reverse_starts[out.target[e] + 1]++;
-    for (int32_t s = 0; s < n; s++)
-        reverse_starts[s + 1] += reverse_starts[s];
-    for (int32_t s = 0; s < n; s++)
-        for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++)
-            reverse[reverse_starts[out.target[e]]++] = s;
-    for (int32_t s = n; s > 0; s--) /* each list's start, moved by the fill, back in place */
-        reverse_starts[s] = reverse_starts[s - 1];
-    reverse_starts[0] = 0;
-    int32_t pending = 0;
-    for (int32_t s = 0; s < n; s++)
-        if (a.accepting[pair_a[s]] && b.accepting[pair_b[s]]) {
-            alive[s] = 1;
-            alive_stack[pending++] = s;
-        }
-    while (pending) {
-        int32_t s = alive_stack[--pending];
-        for (Py_ssize_t e = reverse_starts[s]; e < reverse_starts[s + 1]; e++)
-            if (!alive[reverse[e]]) {
-                alive[reverse[e]] = 1;
-                alive_stack[pending++] = reverse[e];
-            }
-    }
-    PyObject *rows = NULL, *accepting = NULL;
-    if (n == 0 || !alive[0]) {
-        rows = PyTuple_New(0);
-        accepting = PyTuple_New(0);
-    } else {
-        for (int32_t s = 0; s < n; s++)
-            numbers[s] = -1;
-        int32_t kept = 1;
-        numbers[0] = 0;
-        order[0] = 0;
-        for (int32_t k = 0; k < kept; k++)
-            for (Py_ssize_t e = starts[order[k]]; e < starts[order[k] + 1]; e++)
-                if (alive[out.target[e]] && numbers[out.target[e]] < 0) {
-                    numbers[out.target[e]] = kept;
-                    order[kept++] = out.target[e];
-                }
-        rows = PyTuple_New(kept);
-        Py_ssize_t n_accepting = 0;
-        for (int32_t k = 0; k < kept; k++)
-            n_accepting += a.accepting[pair_a[order[k]]] && b.accepting[pair_b[order[k]]];
-        accepting = PyTuple_New(n_accepting);
-        Py_ssize_t at = 0;
-        for (int32_t k = 0; rows && accepting && k < kept; k++) {
-            int32_t s = order[k];
-            Py_ssize_t width = 0;
-            for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++)
-                width += alive[out.target[e]];
-            PyObject *row = PyTuple_New(width);
-            if (!row)
-                break;
-            PyTuple_SET_ITEM(rows, k, row);
-            Py_ssize_t w = 0;
-            for (Py_ssize_t e = starts[s]; e < starts[s + 1]; e++) {
-                if (!alive[out.target[e]])
-                    continue;
-                PyObject *edge = Py_BuildValue("(iii)", (int)out.low[e], (int)out.high[e], (int)numbers[out.target[e]]);
-                if (!edge)
-                    break;
-                PyTuple_SET_ITEM(row, w++, edge);
-            }
-            if (w != width)
-                break;
-            if (a.accepting[pair_a[s]] && b.accepting[pair_b[s]]) {
-                PyObject *number = PyLong_FromLong((long)k);
-                if (!number)
-                    break;
-                PyTuple_SET_ITEM(accepting, at++, number);
-            }
-        }
-    }
-    if (rows && accepting && !PyErr_Occurred()) {
-        result = PyTuple_Pack(2, rows, accepting);
-    }
-    Py_XDECREF(rows);
-    Py_XDECREF(accepting);
+    else if (too_big == 1)
+        result = Py_NewRef(Py_None);
+    else
+        result = dfa_result(n, starts, out.triples, accepting);
 done:
     dfa_free(&a);
     dfa_free(&b);
-    free(out.low);
-    free(out.high);
-    free(out.target);
+    free(out.triples);
     free(map.keys);
     free(map.values);
     free(pair_a);
     free(pair_b);
     free(starts);
-    free(alive);
-    free(alive_stack);
-    free(numbers);
-    free(order);
-    free(reverse_starts);
-    free(reverse);
+    free(accepting);
     return result;
 }

@@ -47,9 +47,10 @@ static PyMethodDef native_methods[] = {
     {"nfa_determinize", edge_nfa_determinize, METH_VARARGS,
      "nfa_determinize(edges: list[list[tuple[ranges, int]]], epsilon: list[list[int]], start: int, end: int,\n"
      "                max_states: int) -> (transitions, accepting) | None\n"
-     "Subset construction: the character DFA (rows as dfa_product's, not pruned) of the NFA whose state s has\n"
-     "the edges edges[s] ((low, high) ranges, target) and epsilon edges epsilon[s]; a DFA state accepts when it\n"
-     "holds `end`. None when it needs more than max_states states. Releases the GIL while it constructs."},
+     "Subset construction: the character DFA of the NFA whose state s has the edges edges[s] ((low, high)\n"
+     "ranges, target) and epsilon edges epsilon[s], a DFA state accepting when it holds `end`; pruned and\n"
+     "numbered as dfa_product's. None when it needs more than max_states states (before pruning). Releases\n"
+     "the GIL while it constructs."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -352,6 +352,8 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
         for (int32_t s = 0; status == SUBSETS_DONE && s < out->n; s++)
             for (int32_t m = states.starts.items[s]; m < states.starts.items[s + 1]; m++)
                 out->accepting[s] |= states.members.items[m] == end;
+        if (status == SUBSETS_DONE && !dfa_prune(&out->n, out->row_starts.items, out->rows.items, out->accepting))
+            status = SUBSETS_NO_MEMORY;
     }
 done:
     setmap_free(&states);

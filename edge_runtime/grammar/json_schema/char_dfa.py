@@ -143,13 +143,13 @@ def pattern_dfa(pattern: str) -> CharDfa:
 
 
 def _determinize(nfa: _Nfa, start: int, end: int) -> CharDfa:
-    """Subset construction in C (native/nfa_determinize.c): in Python it was the whole compile of a schema
-    with a few long patterns (Github_medium o41810: 2,500 states, 0.3 s)."""
+    """Subset construction and pruning in C (native/nfa_determinize.c): in Python they were the whole compile
+    of a schema with a few long patterns (Github_medium o41810: 2,500 states, 0.3 s)."""
     found = _native.nfa_determinize(nfa.edges, nfa.epsilon, start, end, MAX_STATES)
     if found is None:
         raise _too_big("the pattern")
     transitions, accepting = found
-    return minimized(_pruned(list(transitions), set(accepting)))
+    return minimized(CharDfa(transitions, frozenset(accepting)))
 
 
 def names_dfa(names: Iterable[str]) -> CharDfa:
