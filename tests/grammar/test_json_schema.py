@@ -922,6 +922,22 @@ def test_closed_objects_leave_free_form_and_unreachable_objects_open() -> None:
     assert compile_json_schema(needs_more, closed_objects=True).matches('{"a": 1, "b": 2}')
 
 
+def test_closed_objects_keep_every_enum_value_the_schema_allows() -> None:
+    """An enum value is written as it is, so it is checked against the keywords beside it in JSON Schema's
+    own semantics: closing the objects of that check dropped this one (its `bar` is no string, so the `not`
+    holds) and the schema was refused as accepting nothing."""
+    schema = {
+        "allOf": [
+            {"enum": [{"bar": {}, "foo": 1}, {"bar": "x", "foo": 1}]},
+            {"not": {"properties": {"bar": {"type": "string"}, "foo": {"type": "integer"}}}},
+        ]
+    }
+    for closed in (False, True):
+        grammar = compile_json_schema(schema, closed_objects=closed)
+        assert grammar.matches('{"bar": {}, "foo": 1}')
+        assert not grammar.matches('{"bar": "x", "foo": 1}')
+
+
 def test_closed_objects_apply_after_allof_merges_properties() -> None:
     """pydantic and hand-written schemas compose objects with allOf: the merged object keeps every
     branch's properties and is closed as a whole."""

@@ -185,12 +185,15 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         """The grammar of `schema` alone, to test enum values against the keywords beside them. Memoized per
         compile by the schema's JSON (its `$ref`s are absolute, so equal text means the same schema): one
         schema repeated `{"not": {"enum": [...]}}` beside 502 enums, 9 distinct, and compiled each 502 times.
-        A sub-grammar that left keywords unenforced (lenient) is not reused, so each pointer is named."""
+        A sub-grammar that left keywords unenforced (lenient) is not reused, so each pointer is named.
+        Always in JSON Schema's open objects: an enum value is written as it is, so closing objects, a limit
+        on what a model invents, must not drop a valid value (an object value beside a `not` was dropped, and
+        the schema refused as accepting nothing)."""
         key = json.dumps(schema, ensure_ascii=False)
         found = self.sub_grammars.get(key)
         if found is not None:
             return found
-        sub = SchemaCompiler(self.registry, self.lenient, self.closed_objects)
+        sub = SchemaCompiler(self.registry, self.lenient, closed_objects=False)
         sub.sub_grammars = self.sub_grammars
         root = sub.expr(schema, pointer)
         self.unenforced.extend(u for u in sub.unenforced if u not in self.unenforced)
