@@ -8,29 +8,8 @@
 #include <string.h>
 
 #include "char_automata.h"
+#include "flat_builder.h" /* Ints, fb_put_int */
 #include "native.h"
-
-typedef struct {
-    int32_t count, room; /* triples */
-    int32_t *triples;    /* (low, high, target) */
-} Rows;
-
-static int rows_push(Rows *rows, int32_t low, int32_t high, int32_t target)
-{
-    if (rows->count == rows->room) {
-        int32_t room = rows->room ? rows->room * 2 : 256;
-        int32_t *grown = realloc(rows->triples, (size_t)room * 3 * sizeof *grown);
-        if (!grown)
-            return 0;
-        rows->triples = grown;
-        rows->room = room;
-    }
-    int32_t *t = &rows->triples[3 * rows->count++];
-    t[0] = low;
-    t[1] = high;
-    t[2] = target;
-    return 1;
-}
 
 /* Open addressing from the pair (a, b) to its state number; `size` a power of two over twice the states. */
 typedef struct {
@@ -72,7 +51,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
             dfa_free(&b);
         return NULL;
     }
-    Rows out = {0, 0, NULL};
+    Ints out = {0}; /* (low, high, target) triples */
     size_t map_size = 1;
     while (map_size < (size_t)max_states * 2)
         map_size <<= 1;
@@ -93,7 +72,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS /* the loop touches no Python object: other threads run meanwhile */
     for (int32_t state = 0; state < n && too_big == 0; state++) {
         /* Both rows are sorted and disjoint: one sweep finds every overlap, in order. */
-        starts[state] = out.count;
+        starts[state] = (int32_t)(out.len / 3);
         Py_ssize_t i = a.starts[pair_a[state]], i_end = a.starts[pair_a[state] + 1];
         Py_ssize_t j = b.starts[pair_b[state]], j_end = b.starts[pair_b[state] + 1];
         while (i < i_end && j < j_end) {
@@ -111,7 +90,7 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
                     pair_b[n] = b.target[j];
                     *number = n++;
                 }
-                if (!rows_push(&out, low, high, *number)) {
+                if (fb_put_int(&out, low) < 0 || fb_put_int(&out, high) < 0 || fb_put_int(&out, *number) < 0) {
                     too_big = -2; /* out of memory, said once the GIL is back */
                     break;
                 }
@@ -126,11 +105,11 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     if (too_big == -1)
         n = 0;
     if (too_big <= 0) {
-        starts[n] = out.count;
+        starts[n] = (int32_t)(out.len / 3);
         accepting = calloc((size_t)n + 1, 1);
         for (int32_t s = 0; accepting && s < n; s++)
             accepting[s] = a.accepting[pair_a[s]] && b.accepting[pair_b[s]];
-        if (!accepting || !dfa_prune(&n, starts, out.triples, accepting))
+        if (!accepting || !dfa_prune(&n, starts, out.data, accepting))
             too_big = -2;
     }
     Py_END_ALLOW_THREADS
@@ -139,11 +118,11 @@ PyObject *edge_dfa_product(PyObject *self, PyObject *args)
     else if (too_big == 1)
         result = Py_NewRef(Py_None);
     else
-        result = dfa_result(n, starts, out.triples, accepting);
+        result = dfa_result(n, starts, out.data, accepting);
 done:
     dfa_free(&a);
     dfa_free(&b);
-    free(out.triples);
+    free(out.data);
     free(map.keys);
     free(map.values);
     free(pair_a);

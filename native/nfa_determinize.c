@@ -2,30 +2,12 @@
  * Thompson NFA's states reached together become one state of a character DFA. The same states in the same
  * order as the Python it replaces (its whole compile, for a schema of a few long patterns). */
 #include "char_automata.h" /* Python.h first */
+#include "flat_builder.h" /* Ints, fb_put_int */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "native.h"
-
-typedef struct {
-    int32_t *items;
-    Py_ssize_t count, room;
-} Ints;
-
-static int ints_push(Ints *list, int32_t value)
-{
-    if (list->count == list->room) {
-        Py_ssize_t room = list->room ? list->room * 2 : 256;
-        int32_t *grown = realloc(list->items, (size_t)room * sizeof *grown);
-        if (!grown)
-            return 0;
-        list->items = grown;
-        list->room = room;
-    }
-    list->items[list->count++] = value;
-    return 1;
-}
 
 static int compare_ints(const void *a, const void *b)
 {
@@ -60,8 +42,8 @@ static int nfa_read(PyObject *edges, PyObject *epsilon, Nfa *nfa)
     }
     nfa->n = PyList_GET_SIZE(edges);
     for (Py_ssize_t s = 0; s < nfa->n; s++) {
-        if (!ints_push(&nfa->edge_starts, (int32_t)(nfa->edges.count / 3)) ||
-            !ints_push(&nfa->epsilon_starts, (int32_t)nfa->epsilon.count))
+        if (fb_put_int(&nfa->edge_starts, (int32_t)(nfa->edges.len / 3)) < 0 ||
+            fb_put_int(&nfa->epsilon_starts, (int32_t)nfa->epsilon.len) < 0)
             return PyErr_NoMemory() != NULL;
         PyObject *own = PyList_GET_ITEM(edges, s), *empty = PyList_GET_ITEM(epsilon, s);
         if (!PyList_Check(own) || !PyList_Check(empty)) {
@@ -92,7 +74,7 @@ static int nfa_read(PyObject *edges, PyObject *epsilon, Nfa *nfa)
                     PyErr_SetString(PyExc_ValueError, "a range is not a range of code points");
                     return 0;
                 }
-                if (!ints_push(&nfa->edges, low) || !ints_push(&nfa->edges, high) || !ints_push(&nfa->edges, target)) {
+                if (fb_put_int(&nfa->edges, low) < 0 || fb_put_int(&nfa->edges, high) < 0 || fb_put_int(&nfa->edges, target) < 0) {
                     Py_DECREF(fast);
                     return PyErr_NoMemory() != NULL;
                 }
@@ -107,12 +89,12 @@ static int nfa_read(PyObject *edges, PyObject *epsilon, Nfa *nfa)
                 PyErr_SetString(PyExc_ValueError, "an epsilon edge's target is not a state");
                 return 0;
             }
-            if (!ints_push(&nfa->epsilon, (int32_t)target))
+            if (fb_put_int(&nfa->epsilon, (int32_t)target) < 0)
                 return PyErr_NoMemory() != NULL;
         }
     }
-    if (!ints_push(&nfa->edge_starts, (int32_t)(nfa->edges.count / 3)) ||
-        !ints_push(&nfa->epsilon_starts, (int32_t)nfa->epsilon.count))
+    if (fb_put_int(&nfa->edge_starts, (int32_t)(nfa->edges.len / 3)) < 0 ||
+        fb_put_int(&nfa->epsilon_starts, (int32_t)nfa->epsilon.len) < 0)
         return PyErr_NoMemory() != NULL;
     return 1;
 }
@@ -141,8 +123,8 @@ static size_t setmap_slot(const SetMap *map, const int32_t *items, Py_ssize_t co
         int32_t index = map->table[slot];
         if (index < 0)
             return slot;
-        int32_t start = map->starts.items[index], length = map->starts.items[index + 1] - start;
-        if (length == count && memcmp(&map->members.items[start], items, (size_t)count * sizeof *items) == 0)
+        int32_t start = map->starts.data[index], length = map->starts.data[index + 1] - start;
+        if (length == count && memcmp(&map->members.data[start], items, (size_t)count * sizeof *items) == 0)
             return slot;
     }
 }
@@ -151,13 +133,13 @@ static size_t setmap_slot(const SetMap *map, const int32_t *items, Py_ssize_t co
 static int32_t setmap_get(const SetMap *map, const int32_t *items, Py_ssize_t count)
 {
     int32_t index = map->table[setmap_slot(map, items, count)];
-    return index < 0 ? -1 : map->values.items[index];
+    return index < 0 ? -1 : map->values.data[index];
 }
 
 /* Adds `items` (not in the map) with `value`; 0 out of memory. */
 static int setmap_put(SetMap *map, const int32_t *items, Py_ssize_t count, int32_t value)
 {
-    if ((size_t)map->values.count * 2 >= map->mask) { /* grow: at most half full */
+    if ((size_t)map->values.len * 2 >= map->mask) { /* grow: at most half full */
         size_t size = (map->mask + 1) * 2;
         int32_t *table = malloc(size * sizeof *table);
         if (!table)
@@ -166,19 +148,19 @@ static int setmap_put(SetMap *map, const int32_t *items, Py_ssize_t count, int32
         int32_t *old = map->table;
         map->table = table;
         map->mask = size - 1;
-        for (int32_t index = 0; index < (int32_t)map->values.count; index++) {
-            int32_t start = map->starts.items[index];
-            map->table[setmap_slot(map, &map->members.items[start], map->starts.items[index + 1] - start)] = index;
+        for (int32_t index = 0; index < (int32_t)map->values.len; index++) {
+            int32_t start = map->starts.data[index];
+            map->table[setmap_slot(map, &map->members.data[start], map->starts.data[index + 1] - start)] = index;
         }
         free(old);
     }
     size_t slot = setmap_slot(map, items, count);
     for (Py_ssize_t i = 0; i < count; i++)
-        if (!ints_push(&map->members, items[i]))
+        if (fb_put_int(&map->members, items[i]) < 0)
             return 0;
-    if (!ints_push(&map->starts, (int32_t)map->members.count) || !ints_push(&map->values, value))
+    if (fb_put_int(&map->starts, (int32_t)map->members.len) < 0 || fb_put_int(&map->values, value) < 0)
         return 0;
-    map->table[slot] = (int32_t)map->values.count - 1;
+    map->table[slot] = (int32_t)map->values.len - 1;
     return 1;
 }
 
@@ -189,14 +171,14 @@ static int setmap_init(SetMap *map)
     if (!map->table)
         return 0;
     memset(map->table, 0xff, 64 * sizeof *map->table);
-    return ints_push(&map->starts, 0);
+    return fb_put_int(&map->starts, 0) == 0;
 }
 
 static void setmap_free(SetMap *map)
 {
-    free(map->starts.items);
-    free(map->members.items);
-    free(map->values.items);
+    free(map->starts.data);
+    free(map->members.data);
+    free(map->values.data);
     free(map->table);
 }
 
@@ -204,27 +186,27 @@ static void setmap_free(SetMap *map)
 static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_t *stamp, int32_t mark, Ints *stack,
                    Ints *out)
 {
-    out->count = stack->count = 0;
+    out->len = stack->len = 0;
     for (Py_ssize_t i = 0; i < count; i++)
         if (stamp[from[i]] != mark) {
             stamp[from[i]] = mark;
-            if (!ints_push(stack, from[i]))
+            if (fb_put_int(stack, from[i]) < 0)
                 return 0;
         }
-    while (stack->count) {
-        int32_t state = stack->items[--stack->count];
-        if (!ints_push(out, state))
+    while (stack->len) {
+        int32_t state = stack->data[--stack->len];
+        if (fb_put_int(out, state) < 0)
             return 0;
-        for (int32_t e = nfa->epsilon_starts.items[state]; e < nfa->epsilon_starts.items[state + 1]; e++) {
-            int32_t target = nfa->epsilon.items[e];
+        for (int32_t e = nfa->epsilon_starts.data[state]; e < nfa->epsilon_starts.data[state + 1]; e++) {
+            int32_t target = nfa->epsilon.data[e];
             if (stamp[target] != mark) {
                 stamp[target] = mark;
-                if (!ints_push(stack, target))
+                if (fb_put_int(stack, target) < 0)
                     return 0;
             }
         }
     }
-    qsort(out->items, (size_t)out->count, sizeof *out->items, compare_ints);
+    qsort(out->data, (size_t)out->len, sizeof *out->data, compare_ints);
     return 1;
 }
 
@@ -243,7 +225,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
 {
     SetMap states = {0}, by_targets = {0};
     Ints stack = {0}, found = {0}, targets = {0}, active = {0}; /* active: the targets open now, each once */
-    Event *events = malloc(((size_t)nfa->edges.count / 3 * 2 + 1) * sizeof *events);
+    Event *events = malloc(((size_t)nfa->edges.len / 3 * 2 + 1) * sizeof *events);
     int32_t *stamp = calloc((size_t)nfa->n, sizeof(int32_t));
     int32_t *open = calloc((size_t)nfa->n, sizeof(int32_t)); /* ranges open per target during a sweep */
     unsigned char *listed = calloc((size_t)nfa->n, 1);       /* in `active` */
@@ -251,28 +233,28 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
     if (!events || !stamp || !open || !listed || !setmap_init(&states) || !setmap_init(&by_targets))
         goto done;
     int32_t mark = 1;
-    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found) || !setmap_put(&states, found.items, found.count, 0))
+    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found) || !setmap_put(&states, found.data, found.len, 0))
         goto done;
     status = SUBSETS_DONE;
-    for (int32_t state = 0; state < (int32_t)states.values.count && status == SUBSETS_DONE; state++) {
-        if (!ints_push(&out->row_starts, (int32_t)(out->rows.count / 3))) {
+    for (int32_t state = 0; state < (int32_t)states.values.len && status == SUBSETS_DONE; state++) {
+        if (fb_put_int(&out->row_starts, (int32_t)(out->rows.len / 3)) < 0) {
             status = SUBSETS_NO_MEMORY;
             break;
         }
         /* Every edge of every member, cut at each range end: one sweep over the sorted ends. */
         Py_ssize_t n_events = 0;
-        for (int32_t m = states.starts.items[state]; m < states.starts.items[state + 1]; m++) {
-            int32_t member = states.members.items[m];
-            for (int32_t e = nfa->edge_starts.items[member]; e < nfa->edge_starts.items[member + 1]; e++) {
-                const int32_t *edge = &nfa->edges.items[3 * e];
+        for (int32_t m = states.starts.data[state]; m < states.starts.data[state + 1]; m++) {
+            int32_t member = states.members.data[m];
+            for (int32_t e = nfa->edge_starts.data[member]; e < nfa->edge_starts.data[member + 1]; e++) {
+                const int32_t *edge = &nfa->edges.data[3 * e];
                 events[n_events++] = (Event){edge[0], edge[2], 1};
                 events[n_events++] = (Event){edge[1] + 1, edge[2], -1};
             }
         }
         qsort(events, (size_t)n_events, sizeof *events, compare_events);
-        Py_ssize_t row_first = out->rows.count / 3, previous_targets = -1;
+        Py_ssize_t row_first = out->rows.len / 3, previous_targets = -1;
         int32_t previous_count = 0;
-        targets.count = 0; /* this row's target sets, one after another */
+        targets.len = 0; /* this row's target sets, one after another */
         for (Py_ssize_t i = 0; i < n_events && status == SUBSETS_DONE;) {
             int32_t low = events[i].point;
             for (; i < n_events && events[i].point == low; i++) {
@@ -280,88 +262,88 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
                 open[target] += events[i].step;
                 if (open[target] > 0 && !listed[target]) {
                     listed[target] = 1;
-                    if (!ints_push(&active, target))
+                    if (fb_put_int(&active, target) < 0)
                         status = SUBSETS_NO_MEMORY;
                 }
             }
             Py_ssize_t kept = 0; /* drop the closed ones */
-            for (Py_ssize_t a = 0; a < active.count; a++) {
-                if (open[active.items[a]] > 0)
-                    active.items[kept++] = active.items[a];
+            for (Py_ssize_t a = 0; a < active.len; a++) {
+                if (open[active.data[a]] > 0)
+                    active.data[kept++] = active.data[a];
                 else
-                    listed[active.items[a]] = 0;
+                    listed[active.data[a]] = 0;
             }
-            active.count = kept;
-            if (status != SUBSETS_DONE || i == n_events || !active.count)
+            active.len = kept;
+            if (status != SUBSETS_DONE || i == n_events || !active.len)
                 continue;
             int32_t high = events[i].point - 1;
-            Py_ssize_t targets_at = targets.count;
-            for (Py_ssize_t a = 0; a < active.count; a++)
-                if (!ints_push(&targets, active.items[a]))
+            Py_ssize_t targets_at = targets.len;
+            for (Py_ssize_t a = 0; a < active.len; a++)
+                if (fb_put_int(&targets, active.data[a]) < 0)
                     status = SUBSETS_NO_MEMORY;
             if (status != SUBSETS_DONE)
                 break;
-            int32_t *reached = &targets.items[targets_at];
-            qsort(reached, (size_t)active.count, sizeof(int32_t), compare_ints);
+            int32_t *reached = &targets.data[targets_at];
+            qsort(reached, (size_t)active.len, sizeof(int32_t), compare_ints);
             /* Adjacent intervals reaching the same targets are one transition. */
-            Py_ssize_t last = out->rows.count / 3 - 1;
-            if (last >= row_first && out->rows.items[3 * last + 1] == low - 1 && previous_count == active.count &&
-                memcmp(&targets.items[previous_targets], reached, (size_t)active.count * sizeof(int32_t)) == 0) {
-                out->rows.items[3 * last + 1] = high;
-                targets.count = targets_at;
+            Py_ssize_t last = out->rows.len / 3 - 1;
+            if (last >= row_first && out->rows.data[3 * last + 1] == low - 1 && previous_count == active.len &&
+                memcmp(&targets.data[previous_targets], reached, (size_t)active.len * sizeof(int32_t)) == 0) {
+                out->rows.data[3 * last + 1] = high;
+                targets.len = targets_at;
                 continue;
             }
             previous_targets = targets_at;
-            previous_count = (int32_t)active.count;
+            previous_count = (int32_t)active.len;
             /* The same targets come back in many rows: their state is looked up, not closed again. */
-            int32_t number = setmap_get(&by_targets, reached, active.count);
+            int32_t number = setmap_get(&by_targets, reached, active.len);
             if (number < 0) {
-                if (!closure(nfa, reached, active.count, stamp, mark++, &stack, &found)) {
+                if (!closure(nfa, reached, active.len, stamp, mark++, &stack, &found)) {
                     status = SUBSETS_NO_MEMORY;
                     break;
                 }
-                number = setmap_get(&states, found.items, found.count);
+                number = setmap_get(&states, found.data, found.len);
                 if (number < 0) {
-                    if ((int32_t)states.values.count >= max_states) {
+                    if ((int32_t)states.values.len >= max_states) {
                         status = SUBSETS_TOO_BIG;
                         break;
                     }
-                    number = (int32_t)states.values.count;
-                    if (!setmap_put(&states, found.items, found.count, number)) {
+                    number = (int32_t)states.values.len;
+                    if (!setmap_put(&states, found.data, found.len, number)) {
                         status = SUBSETS_NO_MEMORY;
                         break;
                     }
                 }
-                if (!setmap_put(&by_targets, reached, active.count, number)) {
+                if (!setmap_put(&by_targets, reached, active.len, number)) {
                     status = SUBSETS_NO_MEMORY;
                     break;
                 }
             }
-            if (!ints_push(&out->rows, low) || !ints_push(&out->rows, high) || !ints_push(&out->rows, number))
+            if (fb_put_int(&out->rows, low) < 0 || fb_put_int(&out->rows, high) < 0 || fb_put_int(&out->rows, number) < 0)
                 status = SUBSETS_NO_MEMORY;
         }
-        for (Py_ssize_t a = 0; a < active.count; a++)
-            open[active.items[a]] = listed[active.items[a]] = 0;
-        active.count = 0;
+        for (Py_ssize_t a = 0; a < active.len; a++)
+            open[active.data[a]] = listed[active.data[a]] = 0;
+        active.len = 0;
     }
     if (status == SUBSETS_DONE) {
-        out->n = (int32_t)states.values.count;
+        out->n = (int32_t)states.values.len;
         out->accepting = calloc((size_t)out->n + 1, 1);
-        if (!out->accepting || !ints_push(&out->row_starts, (int32_t)(out->rows.count / 3)))
+        if (!out->accepting || fb_put_int(&out->row_starts, (int32_t)(out->rows.len / 3)) < 0)
             status = SUBSETS_NO_MEMORY;
         for (int32_t s = 0; status == SUBSETS_DONE && s < out->n; s++)
-            for (int32_t m = states.starts.items[s]; m < states.starts.items[s + 1]; m++)
-                out->accepting[s] |= states.members.items[m] == end;
-        if (status == SUBSETS_DONE && !dfa_prune(&out->n, out->row_starts.items, out->rows.items, out->accepting))
+            for (int32_t m = states.starts.data[s]; m < states.starts.data[s + 1]; m++)
+                out->accepting[s] |= states.members.data[m] == end;
+        if (status == SUBSETS_DONE && !dfa_prune(&out->n, out->row_starts.data, out->rows.data, out->accepting))
             status = SUBSETS_NO_MEMORY;
     }
 done:
     setmap_free(&states);
     setmap_free(&by_targets);
-    free(stack.items);
-    free(found.items);
-    free(targets.items);
-    free(active.items);
+    free(stack.data);
+    free(found.data);
+    free(targets.data);
+    free(active.data);
     free(events);
     free(stamp);
     free(open);
@@ -394,14 +376,14 @@ PyObject *edge_nfa_determinize(PyObject *self, PyObject *args)
     else if (status == SUBSETS_TOO_BIG)
         result = Py_NewRef(Py_None);
     else
-        result = dfa_result(out.n, out.row_starts.items, out.rows.items, out.accepting);
+        result = dfa_result(out.n, out.row_starts.data, out.rows.data, out.accepting);
 done:
-    free(nfa.edge_starts.items);
-    free(nfa.edges.items);
-    free(nfa.epsilon_starts.items);
-    free(nfa.epsilon.items);
-    free(out.row_starts.items);
-    free(out.rows.items);
+    free(nfa.edge_starts.data);
+    free(nfa.edges.data);
+    free(nfa.epsilon_starts.data);
+    free(nfa.epsilon.data);
+    free(out.row_starts.data);
+    free(out.rows.data);
     free(out.accepting);
     return result;
 }
