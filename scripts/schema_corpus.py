@@ -306,24 +306,13 @@ def refusal_reason(message: str) -> str:
 
 
 def check_case(case: CorpusCase) -> CaseResult:
-    """Compile `case.schema` strictly and match every instance (in each of its schema orderings). The compile
-    starts on a collected heap with older objects frozen, so collections of what earlier cases left alive
-    (the compiler's own cache, in a long run) are not billed to this schema."""
-    from edge_runtime.grammar import GrammarError, compile_json_schema
+    """Compile `case.schema` strictly and match every instance (in each of its schema orderings)."""
     from edge_runtime.grammar.json_schema import json_text
 
-    gc.collect()
-    gc.freeze()  # what earlier cases left alive is not scanned by collections this compile triggers
-    wall, cpu = time.perf_counter(), time.process_time()
-    try:
-        grammar = compile_json_schema(case.schema)
-    except GrammarError as exc:
-        return CaseResult(case.name, Outcome.REFUSED, reason=refusal_reason(exc.reason), **_since(wall, cpu))
-    except Exception as exc:  # noqa: BLE001 - a bug in the compiler, counted and reported as such
-        return CaseResult(
-            case.name, Outcome.CRASHED, reason=f"{type(exc).__name__}: {exc}"[:200], **_since(wall, cpu)
-        )
-    timing = _since(wall, cpu)
+    compiled = _timed_compile(case, closed_objects=False)
+    if isinstance(compiled, CaseResult):
+        return compiled
+    grammar, timing = compiled
     checked = time.perf_counter()
     outcome, reason = Outcome.PASSED, ""
     views = _Views(case.schema)
@@ -342,28 +331,36 @@ def check_case(case: CorpusCase) -> CaseResult:
     return CaseResult(case.name, outcome, reason=reason, check_seconds=check_seconds, **timing)
 
 
-def _since(wall: float, cpu: float) -> dict[str, float]:
-    return {"compile_seconds": time.perf_counter() - wall, "compile_cpu_seconds": time.process_time() - cpu}
-
-
 def time_server_compile(case: CorpusCase) -> CaseResult:
     """Only compile `case.schema`, the way the server compiles a response_format for generation: strict, with
     `closed_objects` (an object without additionalProperties gets no extra properties). The instances are
     not matched: they are written for JSON Schema's open objects. Passed means compiled."""
+    compiled = _timed_compile(case, closed_objects=True)
+    return compiled if isinstance(compiled, CaseResult) else CaseResult(case.name, Outcome.PASSED, **compiled[1])
+
+
+def _timed_compile(case: CorpusCase, *, closed_objects: bool) -> CaseResult | tuple[Any, dict[str, float]]:
+    """The grammar of `case.schema` and the compile's wall and CPU time, or the REFUSED or CRASHED result. The
+    compile starts on a collected heap with older objects frozen, so collections of what earlier cases left
+    alive (the compiler's own cache, in a long run) are not billed to this schema."""
     from edge_runtime.grammar import GrammarError, compile_json_schema
 
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # what earlier cases left alive is not scanned by collections this compile triggers
     wall, cpu = time.perf_counter(), time.process_time()
     try:
-        compile_json_schema(case.schema, closed_objects=True)
+        grammar = compile_json_schema(case.schema, closed_objects=closed_objects)
     except GrammarError as exc:
         return CaseResult(case.name, Outcome.REFUSED, reason=refusal_reason(exc.reason), **_since(wall, cpu))
     except Exception as exc:  # noqa: BLE001 - a bug in the compiler, counted and reported as such
         return CaseResult(
             case.name, Outcome.CRASHED, reason=f"{type(exc).__name__}: {exc}"[:200], **_since(wall, cpu)
         )
-    return CaseResult(case.name, Outcome.PASSED, **_since(wall, cpu))
+    return grammar, _since(wall, cpu)
+
+
+def _since(wall: float, cpu: float) -> dict[str, float]:
+    return {"compile_seconds": time.perf_counter() - wall, "compile_cpu_seconds": time.process_time() - cpu}
 
 
 # ------------------------------------------------------------------------------------------ isolation
