@@ -51,6 +51,13 @@ static PyMethodDef native_methods[] = {
      "ranges, target) and epsilon edges epsilon[s], a DFA state accepting when it holds `end`; pruned and\n"
      "numbered as dfa_product's. None when it needs more than max_states states (before pruning). Releases\n"
      "the GIL while it constructs."},
+    {"schema_key", edge_schema_key, METH_VARARGS,
+     "schema_key(schema: dict, schemas: dict, values: dict, interned: dict, alive: list, kinds: dict,\n"
+     "           schema_marker, map_marker) -> object\n"
+     "The memo key of a JSON Schema (grammar/json_schema/merged_keys.py): a token interned in `interned` for its\n"
+     "content, equal for schemas equal but for annotations (`kinds` says which keywords hold schemas and which\n"
+     "are annotations); tokens of schema dicts and plain JSON dicts and lists memoized by id in `schemas` and\n"
+     "`values`, each node appended to `alive`. Holds the GIL (it reads Python objects throughout)."},
     {NULL, NULL, 0, NULL},
 };
 

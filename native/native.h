@@ -11,5 +11,6 @@ PyObject *edge_lower_gbnf(PyObject *self, PyObject *args);
 PyObject *edge_dfa_product(PyObject *self, PyObject *args);
 PyObject *edge_dfa_minimize(PyObject *self, PyObject *args);
 PyObject *edge_nfa_determinize(PyObject *self, PyObject *args);
+PyObject *edge_schema_key(PyObject *self, PyObject *args);
 
 #endif

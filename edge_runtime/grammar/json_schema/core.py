@@ -137,7 +137,7 @@ class CompilerCore(ABC):
         """`key_node`'s memo, by the suffixes of the names below a trie node."""
         self.key_others: dict[tuple[str, ...], str] = {}
         """`key_node`'s deviation rule per set of next characters ("" when every character is one of them)."""
-        self.merged_keys = MergedKeys(registry.originals)
+        self.merged_keys = MergedKeys()
         self.unenforced: list[str] = []
         self.counter = 0
         self.merge_depth = 0

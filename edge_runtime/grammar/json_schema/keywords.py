@@ -70,3 +70,21 @@ ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS 
 """Keywords that constrain the value (besides the applicators $ref, allOf, anyOf, oneOf)."""
 APPLICATORS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
 """Keywords that constrain the value through other schemas (merged or alternated by the compiler's logic)."""
+SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+"""Keywords whose value maps names to schemas."""
+SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+"""Keywords whose value is a list of schemas (`items` may be one too, in drafts before 2020-12)."""
+SCHEMA_VALUES = (
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "additionalItems",
+    "contentSchema",
+)
+"""Keywords whose value is one schema (`items` is one in 2020-12)."""

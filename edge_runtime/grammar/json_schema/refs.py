@@ -13,25 +13,15 @@ from urllib.parse import unquote, urldefrag, urljoin
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.json_schema.core import CompilerCore
-from edge_runtime.grammar.json_schema.keywords import ANNOTATIONS, INTERNAL_KEYS
+from edge_runtime.grammar.json_schema.keywords import (
+    ANNOTATIONS,
+    INTERNAL_KEYS,
+    SCHEMA_LISTS,
+    SCHEMA_MAPS,
+    SCHEMA_VALUES,
+)
 
 DEFAULT_BASE = "urn:edge-runtime:schema"
-
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SCHEMA_VALUES = (
-    "additionalProperties",
-    "not",
-    "if",
-    "then",
-    "else",
-    "contains",
-    "propertyNames",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "additionalItems",
-    "contentSchema",
-)
 
 
 def _join(base: str, reference: str) -> str:
@@ -46,9 +36,6 @@ class SchemaRegistry:
         self.resolver = resolver
         self.resources: dict[str, Any] = {}
         self.anchors: dict[str, Any] = {}
-        self.originals: set[int] = set()
-        """The ids of every schema object of the documents (alive as long as the registry): the compiler's
-        memo keys them by identity, and the schemas merges make by a digest of what they say (see `expr`)."""
 
     def add_root(self, schema: Any) -> Any:
         return self.add_document(schema, DEFAULT_BASE)
@@ -68,9 +55,9 @@ class SchemaRegistry:
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
                 out[key] = _join(base, value)
-            elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            elif key in SCHEMA_MAPS and isinstance(value, dict):
                 out[key] = {name: self._normalized(sub, base) for name, sub in value.items()}
-            elif key in _SCHEMA_LISTS and isinstance(value, list):
+            elif key in SCHEMA_LISTS and isinstance(value, list):
                 out[key] = [self._normalized(sub, base) for sub in value]
             elif key == "items":
                 out[key] = (
@@ -78,13 +65,12 @@ class SchemaRegistry:
                     if isinstance(value, list)
                     else (self._normalized(value, base))
                 )
-            elif key in _SCHEMA_VALUES:
+            elif key in SCHEMA_VALUES:
                 out[key] = self._normalized(value, base)
             elif key in INTERNAL_KEYS:
                 continue  # what the compiler writes for itself means nothing in a caller's schema
             else:
                 out[key] = value
-        self.originals.add(id(out))
         if isinstance(own_id, str):
             if own_id.startswith("#"):
                 self.anchors[_join(base, own_id)] = out
