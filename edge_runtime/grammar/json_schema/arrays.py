@@ -73,33 +73,40 @@ class ArrayRules(CompilerCore):
             return None
         self.use("ws")
 
-        def tail(index: int) -> str | None:
-            """Elements from `index` on when `index` of them are written (index > 0), or at least one (0)."""
-            if index >= len(elements):
-                need = max(1 if index == 0 else 0, low - index)
-                room = None if high is None else high - index
-                if room is not None and room < need:
-                    return None
-                if rest_value is None:
-                    return '""' if need == 0 else None
-                if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
-                    raise GrammarError(f"schema at '{pointer}': minItems/maxItems above {MAX_REPEAT}")
-                following = f'"," ws {rest_value}'
-                if index == 0:
-                    return f"{rest_value} {repeat(following, need - 1, None if room is None else room - 1)}"
-                return repeat(following, need, room) if room != 0 else '""'
-            element = elements[index] if index == 0 else f'"," ws {elements[index]}'
-            if high is not None and index >= high:
-                return '""' if index >= low else None
-            present = seq(element, tail(index + 1))
-            stop = '""' if index > 0 and index >= low else None
-            return self.rule("items", alt([present, stop]))
-
         options = ['"[" ws "]"'] if low == 0 else []
-        nonempty = tail(0) if high is None or high > 0 else None
+        bounds = (low, high)
+        nonempty = self.array_tail(elements, rest_value, bounds, pointer, 0) if high is None or high > 0 else None
         if nonempty is not None:
             options.append(f'"[" ws {nonempty} ws "]"')
         return self.rule("array", alt(options))
+
+    def array_tail(
+        self, elements: list[str], rest_value: str | None, bounds: tuple[int, int | None], pointer: str, index: int
+    ) -> str | None:
+        """Elements from `index` on when `index` of them are written (index > 0), or at least one (0): the
+        positional `elements`, then `rest_value`s, within `bounds` (minItems, maxItems or None). A method, not
+        a closure that calls itself: that would be a reference cycle, and the compile's objects would wait
+        for a collection (holding the GIL) instead of being freed as it returns."""
+        low, high = bounds
+        if index >= len(elements):
+            need = max(1 if index == 0 else 0, low - index)
+            room = None if high is None else high - index
+            if room is not None and room < need:
+                return None
+            if rest_value is None:
+                return '""' if need == 0 else None
+            if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
+                raise GrammarError(f"schema at '{pointer}': minItems/maxItems above {MAX_REPEAT}")
+            following = f'"," ws {rest_value}'
+            if index == 0:
+                return f"{rest_value} {repeat(following, need - 1, None if room is None else room - 1)}"
+            return repeat(following, need, room) if room != 0 else '""'
+        element = elements[index] if index == 0 else f'"," ws {elements[index]}'
+        if high is not None and index >= high:
+            return '""' if index >= low else None
+        present = seq(element, self.array_tail(elements, rest_value, bounds, pointer, index + 1))
+        stop = '""' if index > 0 and index >= low else None
+        return self.rule("items", alt([present, stop]))
 
     def item_domain(self, items: Any, pointer: str) -> list[Any] | None:
         """The distinct JSON values `items` accepts when there are at most MAX_UNIQUE_DOMAIN of them, known

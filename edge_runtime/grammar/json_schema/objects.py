@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -58,6 +58,28 @@ class _Witnessing:
 
     owed: frozenset[int]
     extras: dict[frozenset[int], str]
+
+
+@dataclass
+class _MemberWalk:
+    """What `members_from` reads as it walks an object's members (methods, not closures that call themselves:
+    those are reference cycles, and a compile's objects would wait for a collection that holds the GIL
+    instead of being freed as it returns)."""
+
+    members: list[_Member]
+    extra: str | None
+    counts: _Counts
+    dependencies: dict[str, tuple[str, ...]]
+    witnessing: _Witnessing
+    position: dict[str, int] = field(init=False)
+    cap: int = field(init=False)
+    memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], frozenset[int]], str | None] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self.position = {member.name: index for index, member in enumerate(self.members)}
+        self.cap = self.counts.high if self.counts.high is not None else self.counts.low
 
 
 class ObjectRules(KeyTrieRules):
@@ -267,81 +289,95 @@ class ObjectRules(KeyTrieRules):
         """Members in order, each present or (unless required) skipped, then the extra properties, with
         the property count in bounds and every present dependentRequired trigger's names present. With
         witnesses, each one written by some property (a member's `witness_kvs`, or an extra)."""
-        low, high = counts.low, counts.high
-        cap = high if high is not None else low
-        position = {member.name: index for index, member in enumerate(members)}
-        memo: dict[tuple[int, int, bool, frozenset[str], frozenset[str], frozenset[int]], str | None] = {}
         witnessing = witnessing or _Witnessing(frozenset(), {})
-
-        def tail(
-            index: int, count: int, first: bool, pending: frozenset[str], barred: frozenset[str], owed: frozenset[int]
-        ) -> str | None:
-            """Members from `index` on, `count` written so far; `first`: none yet and one is needed;
-            `pending`: names that must still come; `barred`: names that must not (a need was skipped);
-            `owed`: the witnesses still to come."""
-            if high is not None and count > high:
-                return None
-            key = (index, min(count, cap + 1), first, pending, barred, owed)
-            if key in memo:
-                return memo[key]
-            if index == len(members):
-                if pending:
-                    result = None
-                elif owed:
-                    bounds = (max(0, low - count), None if high is None else high - count)
-                    result = self.witness_members(extra, witnessing.extras, owed, first, bounds)
-                else:
-                    result = self.extra_members(extra, count, first, counts)
-            else:
-                member = members[index]
-                options: list[str | None] = []
-                if member.name not in barred:
-                    needs = {n for n in dependencies.get(member.name, ()) if position[n] > index}
-                    ways = [(member.kv, owed)] + [(kv, owed - chosen) for chosen, kv in member.witness_kvs if chosen <= owed]
-                    for kv, still_owed in ways:
-                        if kv is not None:
-                            after = tail(index + 1, count + 1, False, (pending - {member.name}) | needs, barred, still_owed)
-                            options.append(seq(kv if first else f'"," ws {kv}', after))
-                if not member.required and member.name not in pending:
-                    triggers = {t for t, needs in dependencies.items() if member.name in needs}
-                    options.append(tail(index + 1, count, first, pending, barred | triggers, owed))
-                result = self.rule("members", alt(options))
-            memo[key] = result
-            return result
-
+        low, high = counts.low, counts.high
         empty_ok = low == 0 and not any(member.required for member in members) and not witnessing.owed
         if low == 0 and high is None and not dependencies and not witnessing.owed:
             nonempty = self.plain_members(members, extra, counts)
         else:
-            nonempty = tail(0, 0, True, frozenset(), frozenset(), witnessing.owed)
+            walk = _MemberWalk(members, extra, counts, dependencies, witnessing)
+            nonempty = self.members_from(walk, 0, 0, True, frozenset(), frozenset(), witnessing.owed)
         options = ['"{" ws "}"'] if empty_ok else []
         if nonempty is not None:
             options.append(f'"{{" ws {nonempty} ws "}}"')
         return self.rule("object", alt(options))
 
     def plain_members(self, members: list[_Member], extra: str | None, counts: _Counts) -> str | None:
-        """`object_rule`'s `tail` from the start where nothing is counted, needed or owed (most objects): the
-        same rules in the same order, with a memo keyed by where and whether a member came yet."""
-        memo: dict[tuple[int, bool], str | None] = {}
+        """`members_from` from the start where nothing is counted, needed or owed (most objects): the same
+        rules in the same order, with a memo keyed by where and whether a member came yet."""
+        return self.plain_members_from(members, extra, counts, {}, 0, True)
 
-        def after(index: int, first: bool) -> str | None:
-            key = (index, first)
-            if key in memo:
-                return memo[key]
-            if index == len(members):
-                result = self.extra_members(extra, 0 if first else 1, first, counts)
+    def plain_members_from(
+        self,
+        members: list[_Member],
+        extra: str | None,
+        counts: _Counts,
+        memo: dict[tuple[int, bool], str | None],
+        index: int,
+        first: bool,
+    ) -> str | None:
+        key = (index, first)
+        if key in memo:
+            return memo[key]
+        if index == len(members):
+            result = self.extra_members(extra, 0 if first else 1, first, counts)
+        else:
+            member = members[index]
+            options: list[str | None] = []
+            if member.kv is not None:
+                after = self.plain_members_from(members, extra, counts, memo, index + 1, False)
+                options.append(seq(member.kv if first else f'"," ws {member.kv}', after))
+            if not member.required:
+                options.append(self.plain_members_from(members, extra, counts, memo, index + 1, first))
+            result = self.rule("members", alt(options))
+        memo[key] = result
+        return result
+
+    def members_from(
+        self,
+        walk: _MemberWalk,
+        index: int,
+        count: int,
+        first: bool,
+        pending: frozenset[str],
+        barred: frozenset[str],
+        owed: frozenset[int],
+    ) -> str | None:
+        """Members from `index` on, `count` written so far; `first`: none yet and one is needed; `pending`:
+        names that must still come; `barred`: names that must not (a need was skipped); `owed`: the
+        witnesses still to come."""
+        low, high = walk.counts.low, walk.counts.high
+        if high is not None and count > high:
+            return None
+        key = (index, min(count, walk.cap + 1), first, pending, barred, owed)
+        if key in walk.memo:
+            return walk.memo[key]
+        members = walk.members
+        if index == len(members):
+            if pending:
+                result = None
+            elif owed:
+                bounds = (max(0, low - count), None if high is None else high - count)
+                result = self.witness_members(walk.extra, walk.witnessing.extras, owed, first, bounds)
             else:
-                member = members[index]
-                options: list[str | None] = []
-                if member.kv is not None:
-                    options.append(seq(member.kv if first else f'"," ws {member.kv}', after(index + 1, False)))
-                if not member.required:
-                    options.append(after(index + 1, first))
-                result = self.rule("members", alt(options))
-            memo[key] = result
-            return result
-
-        return after(0, True)
+                result = self.extra_members(walk.extra, count, first, walk.counts)
+        else:
+            member = members[index]
+            options: list[str | None] = []
+            if member.name not in barred:
+                needs = {n for n in walk.dependencies.get(member.name, ()) if walk.position[n] > index}
+                ways = [(member.kv, owed)] + [(kv, owed - chosen) for chosen, kv in member.witness_kvs if chosen <= owed]
+                for kv, still_owed in ways:
+                    if kv is not None:
+                        still_pending = (pending - {member.name}) | needs
+                        after = self.members_from(walk, index + 1, count + 1, False, still_pending, barred, still_owed)
+                        options.append(seq(kv if first else f'"," ws {kv}', after))
+            if not member.required and member.name not in pending:
+                triggers = {t for t, needs in walk.dependencies.items() if member.name in needs}
+                options.append(self.members_from(walk, index + 1, count, first, pending, barred | triggers, owed))
+            result = self.rule("members", alt(options))
+        walk.memo[key] = result
+        return result
 
     def witness_members(
         self,

@@ -143,23 +143,23 @@ def shortest(dfa: CharDfa) -> int:
 
 def longest_length(dfa: CharDfa) -> int | None:
     """The length of the longest string `dfa` accepts; None when there is no longest (a cycle)."""
-    memo: dict[int, int] = {}
-    visiting: set[int] = set()
+    return None if dfa.empty else _longest_from(dfa, 0, {}, set())
 
-    def longest_from(state: int) -> int | None:
-        if state in memo:
-            return memo[state]
-        if state in visiting:
+
+def _longest_from(dfa: CharDfa, state: int, memo: dict[int, int], visiting: set[int]) -> int | None:
+    """`longest_length` from `state` (a function of its own, not a closure that calls itself: that would be a
+    reference cycle, left for the collector)."""
+    if state in memo:
+        return memo[state]
+    if state in visiting:
+        return None
+    visiting.add(state)
+    best = 0 if state in dfa.accepting else -1
+    for _, _, target in dfa.transitions[state]:
+        found = _longest_from(dfa, target, memo, visiting)
+        if found is None:
             return None
-        visiting.add(state)
-        best = 0 if state in dfa.accepting else -1
-        for _, _, target in dfa.transitions[state]:
-            found = longest_from(target)
-            if found is None:
-                return None
-            best = max(best, found + 1)
-        visiting.discard(state)
-        memo[state] = best
-        return best
-
-    return None if dfa.empty else longest_from(0)
+        best = max(best, found + 1)
+    visiting.discard(state)
+    memo[state] = best
+    return best
