@@ -9,22 +9,55 @@
 
 #include "native.h"
 
-static int compare_ints(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* An edge's start or end: `point` is low (step +1) or high + 1 (step -1). */
 typedef struct {
     int32_t point, target, step;
 } Event;
 
-static int compare_events(const void *a, const void *b)
-{
-    const Event *x = a, *y = b;
-    return (x->point > y->point) - (x->point < y->point);
-}
+/* Defines `static void NAME(TYPE *items, Py_ssize_t count)`, sorting by the int32 KEY(item) ascending: quicksort
+ * (median of three) down to short runs, then insertion. glibc's qsort, with a call per comparison, was most of
+ * the construction: each DFA state sorts the events of all its members, and each closure its states. */
+#define DEFINE_SORT(NAME, TYPE, KEY)                                                                           \
+    static void NAME(TYPE *items, Py_ssize_t count)                                                            \
+    {                                                                                                          \
+        while (count > 16) {                                                                                   \
+            int32_t a = KEY(items[0]), b = KEY(items[count / 2]), c = KEY(items[count - 1]);                   \
+            int32_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);                 \
+            Py_ssize_t i = 0, j = count - 1;                                                                   \
+            for (;;) {                                                                                         \
+                while (KEY(items[i]) < pivot)                                                                  \
+                    i++;                                                                                       \
+                while (KEY(items[j]) > pivot)                                                                  \
+                    j--;                                                                                       \
+                if (i >= j)                                                                                    \
+                    break;                                                                                     \
+                TYPE swap = items[i];                                                                          \
+                items[i++] = items[j];                                                                         \
+                items[j--] = swap;                                                                             \
+            }                                                                                                  \
+            /* [0, j] and [j + 1, count), both non-empty: recurse into the shorter, loop on the longer */      \
+            if (j + 1 < count - j - 1) {                                                                       \
+                NAME(items, j + 1);                                                                            \
+                items += j + 1;                                                                                \
+                count -= j + 1;                                                                                \
+            } else {                                                                                           \
+                NAME(items + j + 1, count - j - 1);                                                            \
+                count = j + 1;                                                                                 \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (Py_ssize_t i = 1; i < count; i++) {                                                               \
+            TYPE moving = items[i];                                                                            \
+            Py_ssize_t j = i;                                                                                  \
+            for (; j > 0 && KEY(items[j - 1]) > KEY(moving); j--)                                              \
+                items[j] = items[j - 1];                                                                       \
+            items[j] = moving;                                                                                 \
+        }                                                                                                      \
+    }
+
+#define EVENT_POINT(event) ((event).point)
+#define STATE_NUMBER(state) (state)
+DEFINE_SORT(sort_events, Event, EVENT_POINT)
+DEFINE_SORT(sort_states, int32_t, STATE_NUMBER)
 
 typedef struct {
     Py_ssize_t n;
@@ -206,7 +239,7 @@ static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_
             }
         }
     }
-    qsort(out->data, (size_t)out->len, sizeof *out->data, compare_ints);
+    sort_states(out->data, out->len);
     return 1;
 }
 
@@ -251,7 +284,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
                 events[n_events++] = (Event){edge[1] + 1, edge[2], -1};
             }
         }
-        qsort(events, (size_t)n_events, sizeof *events, compare_events);
+        sort_events(events, n_events);
         Py_ssize_t row_first = out->rows.len / 3, previous_targets = -1;
         int32_t previous_count = 0;
         targets.len = 0; /* this row's target sets, one after another */
@@ -284,7 +317,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
             if (status != SUBSETS_DONE)
                 break;
             int32_t *reached = &targets.data[targets_at];
-            qsort(reached, (size_t)active.len, sizeof(int32_t), compare_ints);
+            sort_states(reached, active.len);
             /* Adjacent intervals reaching the same targets are one transition. */
             Py_ssize_t last = out->rows.len / 3 - 1;
             if (last >= row_first && out->rows.data[3 * last + 1] == low - 1 && previous_count == active.len &&
