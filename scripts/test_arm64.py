@@ -59,9 +59,11 @@ ARM64_TESTS = (
     "tests/grammar/test_native_lowering.py",
     "tests/grammar/test_schema_automata.py",
     "tests/grammar/test_char_automata.py",
+    "tests/grammar/test_merged_keys.py",
 )
 """The C loops against their numpy references, the C lowering of GBNF rules against the Python parser's arrays,
-the C product, subset construction and minimization of character automata against plain constructions, and the grammar engine whose masks come
+the C product, subset construction and minimization of character automata against plain constructions, the
+schema memo's keys against a canonical form, and the grammar engine whose masks come
 from them (86 tests, 3.5 minutes emulated at load 14; the lowering's 41
 more, 26 s at load 1). `make test-arm64 ARM64_PYTEST_ARGS="tests/grammar -m 'not gemma'"` runs all 584,
 for hours: the first 235 took 43 minutes (niced, at load 20)."""

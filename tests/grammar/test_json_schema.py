@@ -687,6 +687,20 @@ def test_enum_const_keep_only_values_the_other_keywords_allow() -> None:
         compile_json_schema({"const": "abc", "minLength": 5})
 
 
+def test_an_enum_beside_a_not_of_values_keeps_the_others_in_json_equality() -> None:
+    """A `not` that lists values (what oneOf's exclusions write beside an enum) is applied value by value: 1 and
+    1.0 are one number, true is not 1, and what else sits beside the `not` is still checked."""
+    grammar = compile_json_schema({"enum": ["a", "b", 1, True, {"k": [1]}], "not": {"enum": ["b", 1.0, {"k": [1.0]}]}})
+    cases = ('"a"', '"b"', "1", "true", '{"k": [1]}')
+    assert [grammar.matches(text) for text in cases] == [True, False, False, True, False]
+    refs = {"$defs": {"no": {"const": True}}, "enum": [True, False], "not": {"$ref": "#/$defs/no"}}
+    assert [compile_json_schema(refs).matches(t) for t in ("true", "false")] == [False, True]
+    both = compile_json_schema({"enum": ["a", "bb", "ccc"], "not": {"enum": ["a"]}, "maxLength": 2})
+    assert [both.matches(t) for t in ('"a"', '"bb"', '"ccc"')] == [False, True, False]
+    with pytest.raises(GrammarError, match="accepts no value"):
+        compile_json_schema({"enum": [1, 2], "not": {"enum": [2.0, 1]}})
+
+
 # ------------------------------------------------------------------------------------------ combinators, refs
 
 

@@ -150,10 +150,26 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         allowed_types = set(types) | ({"integer"} if "number" in types else set())
         kept = [v for v in candidates if json_type(v) in allowed_types]
         rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type") and k in ASSERTIONS}
+        barred = self.barred_values(rest.get("not"), pointer)
+        if barred is not None:  # a `not` of values (what oneOf's exclusions write beside an enum): no grammar
+            kept = [v for v in kept if value_key(v) not in barred]
+            del rest["not"]
         if rest and kept:
             checker = self.sub_grammar(rest, pointer)
             kept = [v for v in kept if checker.matches(json_text(v))]
         return alt([self.literal(v) for v in kept])
+
+    def barred_values(self, negated: Any, pointer: str) -> set[Any] | None:
+        """The `value_key`s of the values a `not` excludes when it says nothing but `const` or `enum`, else None:
+        an enum beside it keeps the values not among them, in JSON Schema's equality, without compiling a
+        grammar of the negation to test them (189 such grammars in the 90 schemas between 30 and 80 ms)."""
+        negated = self.resolved(negated, pointer)
+        if not isinstance(negated, dict) or not ({"const", "enum"} & set(negated)):
+            return None
+        if set(negated) - ANNOTATIONS - {"const", "enum"} or not isinstance(negated.get("enum", []), list):
+            return None
+        found = self.finite_values(negated)
+        return None if found is None else {value_key(v) for v in found}
 
     def literal(self, value: Any) -> str:
         """GBNF for one JSON value in any layout the grammar allows; numbers in any spelling of the same
