@@ -137,6 +137,8 @@ class CompilerCore(ABC):
         """`key_node`'s memo, by the suffixes of the names below a trie node."""
         self.key_others: dict[tuple[str, ...], str] = {}
         """`key_node`'s deviation rule per set of next characters ("" when every character is one of them)."""
+        self.chain_steps: dict[str, str] = {}
+        """`key_chain`'s text of a node before its rest, per next character."""
         self.merged_keys = MergedKeys()
         self.unenforced: list[str] = []
         self.counter = 0

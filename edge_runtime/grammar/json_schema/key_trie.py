@@ -88,17 +88,21 @@ class KeyTrieRules(CompilerCore):
     def key_chain(self, rest: str) -> str:
         """`key_node((rest,))`: below the last branch of the trie each node has one name's rest, and most
         nodes are such; walked in a loop, writing the rules `key_node` would, in its order."""
-        chain: list[tuple[str, str, str]] = []
+        chain: list[tuple[str, str]] = []
         found: str | None = None
-        while rest and (found := self.key_nodes.get((rest,))) is None:
-            unit = _key_unit(rest[0])
-            chain.append((rest, unit, self.key_other((unit,))))
+        key_nodes, steps = self.key_nodes, self.chain_steps
+        while rest and (found := key_nodes.get((rest,))) is None:
+            step = steps.get(rest[0])
+            if step is None:
+                unit = _key_unit(rest[0])
+                other = self.key_other((unit,))
+                step = steps[rest[0]] = f'"\\"" | {other} | {gbnf_literal(unit)} ' if other else f'"\\"" | {gbnf_literal(unit)} '
+            chain.append((rest, step))
             rest = rest[1:]
         if found is None:
             found = self.key_node(("",))
-        for suffix, unit, other in reversed(chain):
-            deviation = f"{other} | " if other else ""
-            found = self.key_nodes[(suffix,)] = self.rule("key", f'"\\"" | {deviation}{gbnf_literal(unit)} {found}')
+        for suffix, step in reversed(chain):
+            found = key_nodes[(suffix,)] = self.rule("key", step + found)
         return found
 
     def key_other(self, next_units: tuple[str, ...]) -> str:
