@@ -18,7 +18,15 @@ typedef struct {
     PyObject *kinds;    /* keyword -> KIND_* */
     PyObject *schema_marker;
     PyObject *map_marker;
+    Py_ssize_t *keyed; /* nodes keyed by this call so far */
 } Keys;
+
+/* Nodes keyed between two moments the GIL is let go: about half a millisecond of work. A call holds the GIL
+ * throughout otherwise (it reads Python objects), and the largest schema the size limit lets through takes
+ * about 10 ms to key; a thread that has waited its switch interval takes the GIL at the next such moment.
+ * Every object read is the compile's own (its normalized copy of the schema, the schemas its merges made, its
+ * memos), so no other thread changes one meanwhile. */
+#define KEYED_BETWEEN_SWITCHES 1024
 
 typedef PyObject *(*ContentOf)(const Keys *keys, PyObject *node);
 typedef PyObject *(*TokenOf)(const Keys *keys, PyObject *item);
@@ -74,6 +82,10 @@ static PyObject *memoized(const Keys *keys, PyObject *memo, PyObject *node, Cont
     }
     PyObject *content = content_of(keys, node);
     Py_LeaveRecursiveCall();
+    if (++*keys->keyed % KEYED_BETWEEN_SWITCHES == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        Py_END_ALLOW_THREADS
+    }
     token = content != NULL ? intern_content(keys, content) : NULL;
     if (token != NULL && (PyDict_SetItem(memo, id, token) < 0 || PyList_Append(keys->alive, node) < 0))
         Py_CLEAR(token);
@@ -186,7 +198,8 @@ PyObject *edge_schema_key(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *schema;
-    Keys keys;
+    Py_ssize_t keyed = 0;
+    Keys keys = {.keyed = &keyed};
     if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!OO:schema_key", &PyDict_Type, &schema, &PyDict_Type, &keys.schemas,
                           &PyDict_Type, &keys.values, &PyDict_Type, &keys.interned, &PyList_Type, &keys.alive,
                           &PyDict_Type, &keys.kinds, &keys.schema_marker, &keys.map_marker))

@@ -4,6 +4,9 @@ form written here."""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -116,3 +119,33 @@ def test_keys_are_equal_exactly_when_canonical_forms_are(schemas: list[dict[str,
             assert (keys.key(first) == keys.key(second)) == (
                 _canonical(first, True) == _canonical(second, True)
             ), (first, second)
+
+
+def test_another_thread_runs_while_a_large_schema_is_keyed() -> None:
+    """Keying reads Python objects, so it holds the GIL; it lets it go every 1,024 nodes, so a large schema
+    (hundreds of thousands of nodes) does not stop the server's other threads until it is done. Behaviour,
+    not a time bound: the other thread runs in the middle half of the call."""
+    schema = {"anyOf": [{"properties": {f"p{i}": {"type": "string", "maxLength": i}}} for i in range(150_000)]}
+    stamps: list[float] = []
+    done = threading.Event()
+
+    def other() -> None:
+        while not done.is_set():
+            stamps.append(time.perf_counter())
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    worker = threading.Thread(target=other)
+    worker.start()
+    try:
+        time.sleep(0.01)
+        start = time.perf_counter()
+        MergedKeys().key(schema)
+        end = time.perf_counter()
+    finally:
+        done.set()
+        worker.join()
+        sys.setswitchinterval(interval)
+    quarter = (end - start) / 4
+    assert any(start + quarter < stamp < end - quarter for stamp in stamps)
