@@ -14,11 +14,16 @@ typedef struct {
     int32_t point, target, step;
 } Event;
 
-/* Defines `static void NAME(TYPE *items, Py_ssize_t count)`, sorting by the int32 KEY(item) ascending: quicksort
- * (median of three) down to short runs, then insertion. glibc's qsort, with a call per comparison, was most of
- * the construction: each DFA state sorts the events of all its members, and each closure its states. */
+enum { SHORT_SORT = 256, RADIX_BITS = 11, RADIX = 1 << RADIX_BITS };
+
+/* Defines `static void NAME(TYPE *items, Py_ssize_t count, TYPE *tmp, int passes)`, sorting by the non-negative
+ * int32 KEY(item), below 2^(passes * RADIX_BITS), ascending: up to SHORT_SORT items by quicksort (median of
+ * three) and insertion, more by counting passes of RADIX_BITS through `tmp` (as long), which no order of the
+ * input slows down (a pattern's alternatives choose the order of its events). glibc's qsort, with a call per
+ * comparison, was most of the construction: each DFA state sorts the events of all its members, and each
+ * closure its states. */
 #define DEFINE_SORT(NAME, TYPE, KEY)                                                                           \
-    static void NAME(TYPE *items, Py_ssize_t count)                                                            \
+    static void NAME##_short(TYPE *items, Py_ssize_t count)                                                    \
     {                                                                                                          \
         while (count > 16) {                                                                                   \
             int32_t a = KEY(items[0]), b = KEY(items[count / 2]), c = KEY(items[count - 1]);                   \
@@ -37,11 +42,11 @@ typedef struct {
             }                                                                                                  \
             /* [0, j] and [j + 1, count), both non-empty: recurse into the shorter, loop on the longer */      \
             if (j + 1 < count - j - 1) {                                                                       \
-                NAME(items, j + 1);                                                                            \
+                NAME##_short(items, j + 1);                                                                    \
                 items += j + 1;                                                                                \
                 count -= j + 1;                                                                                \
             } else {                                                                                           \
-                NAME(items + j + 1, count - j - 1);                                                            \
+                NAME##_short(items + j + 1, count - j - 1);                                                    \
                 count = j + 1;                                                                                 \
             }                                                                                                  \
         }                                                                                                      \
@@ -52,12 +57,48 @@ typedef struct {
                 items[j] = items[j - 1];                                                                       \
             items[j] = moving;                                                                                 \
         }                                                                                                      \
+    }                                                                                                          \
+                                                                                                               \
+    static void NAME(TYPE *items, Py_ssize_t count, TYPE *tmp, int passes)                                     \
+    {                                                                                                          \
+        if (count <= SHORT_SORT) {                                                                             \
+            NAME##_short(items, count);                                                                        \
+            return;                                                                                            \
+        }                                                                                                      \
+        Py_ssize_t counts[RADIX];                                                                              \
+        TYPE *from = items, *to = tmp;                                                                         \
+        for (int shift = 0; shift < passes * RADIX_BITS; shift += RADIX_BITS) {                                \
+            memset(counts, 0, sizeof counts);                                                                  \
+            for (Py_ssize_t i = 0; i < count; i++)                                                             \
+                counts[(KEY(from[i]) >> shift) & (RADIX - 1)]++;                                               \
+            for (Py_ssize_t digit = 0, at = 0; digit < RADIX; digit++) {                                       \
+                Py_ssize_t here = counts[digit];                                                               \
+                counts[digit] = at;                                                                            \
+                at += here;                                                                                    \
+            }                                                                                                  \
+            for (Py_ssize_t i = 0; i < count; i++)                                                             \
+                to[counts[(KEY(from[i]) >> shift) & (RADIX - 1)]++] = from[i];                                 \
+            TYPE *swap = from;                                                                                 \
+            from = to;                                                                                         \
+            to = swap;                                                                                         \
+        }                                                                                                      \
+        if (from != items)                                                                                     \
+            memcpy(items, from, (size_t)count * sizeof *items);                                                \
     }
 
 #define EVENT_POINT(event) ((event).point)
 #define STATE_NUMBER(state) (state)
 DEFINE_SORT(sort_events, Event, EVENT_POINT)
 DEFINE_SORT(sort_states, int32_t, STATE_NUMBER)
+
+/* Counting passes that cover the numbers below `n` (code points and NFA states; int32, so 3 at most). */
+static int radix_passes(Py_ssize_t n)
+{
+    int passes = 1;
+    while (passes < 3 && n > (Py_ssize_t)1 << (passes * RADIX_BITS))
+        passes++;
+    return passes;
+}
 
 typedef struct {
     Py_ssize_t n;
@@ -215,9 +256,10 @@ static void setmap_free(SetMap *map)
     free(map->table);
 }
 
-/* The epsilon closure of the states `from` (any order, repeats allowed) into `out`, sorted. */
+/* The epsilon closure of the states `from` (any order, repeats allowed) into `out`, sorted (`tmp`: room for
+ * every state, for the sort). */
 static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_t *stamp, int32_t mark, Ints *stack,
-                   Ints *out)
+                   Ints *out, int32_t *tmp)
 {
     out->len = stack->len = 0;
     for (Py_ssize_t i = 0; i < count; i++)
@@ -239,7 +281,7 @@ static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_
             }
         }
     }
-    sort_states(out->data, out->len);
+    sort_states(out->data, out->len, tmp, radix_passes(nfa->n));
     return 1;
 }
 
@@ -258,15 +300,18 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
 {
     SetMap states = {0}, by_targets = {0};
     Ints stack = {0}, found = {0}, targets = {0}, active = {0}; /* active: the targets open now, each once */
-    Event *events = malloc(((size_t)nfa->edges.len / 3 * 2 + 1) * sizeof *events);
+    size_t most_events = (size_t)nfa->edges.len / 3 * 2 + 1;
+    Event *events = malloc(most_events * 2 * sizeof *events), *events_tmp = events ? events + most_events : NULL;
+    int32_t *states_tmp = malloc(((size_t)nfa->n + 1) * sizeof *states_tmp);
+    int state_passes = radix_passes(nfa->n), point_passes = radix_passes(MAX_CODE_POINT + 2);
     int32_t *stamp = calloc((size_t)nfa->n, sizeof(int32_t));
     int32_t *open = calloc((size_t)nfa->n, sizeof(int32_t)); /* ranges open per target during a sweep */
     unsigned char *listed = calloc((size_t)nfa->n, 1);       /* in `active` */
     int status = SUBSETS_NO_MEMORY;
-    if (!events || !stamp || !open || !listed || !setmap_init(&states) || !setmap_init(&by_targets))
+    if (!events || !states_tmp || !stamp || !open || !listed || !setmap_init(&states) || !setmap_init(&by_targets))
         goto done;
     int32_t mark = 1;
-    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found) || !setmap_put(&states, found.data, found.len, 0))
+    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found, states_tmp) || !setmap_put(&states, found.data, found.len, 0))
         goto done;
     status = SUBSETS_DONE;
     for (int32_t state = 0; state < (int32_t)states.values.len && status == SUBSETS_DONE; state++) {
@@ -284,7 +329,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
                 events[n_events++] = (Event){edge[1] + 1, edge[2], -1};
             }
         }
-        sort_events(events, n_events);
+        sort_events(events, n_events, events_tmp, point_passes);
         Py_ssize_t row_first = out->rows.len / 3, previous_targets = -1;
         int32_t previous_count = 0;
         targets.len = 0; /* this row's target sets, one after another */
@@ -317,7 +362,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
             if (status != SUBSETS_DONE)
                 break;
             int32_t *reached = &targets.data[targets_at];
-            sort_states(reached, active.len);
+            sort_states(reached, active.len, states_tmp, state_passes);
             /* Adjacent intervals reaching the same targets are one transition. */
             Py_ssize_t last = out->rows.len / 3 - 1;
             if (last >= row_first && out->rows.data[3 * last + 1] == low - 1 && previous_count == active.len &&
@@ -331,7 +376,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
             /* The same targets come back in many rows: their state is looked up, not closed again. */
             int32_t number = setmap_get(&by_targets, reached, active.len);
             if (number < 0) {
-                if (!closure(nfa, reached, active.len, stamp, mark++, &stack, &found)) {
+                if (!closure(nfa, reached, active.len, stamp, mark++, &stack, &found, states_tmp)) {
                     status = SUBSETS_NO_MEMORY;
                     break;
                 }
@@ -378,6 +423,7 @@ done:
     free(targets.data);
     free(active.data);
     free(events);
+    free(states_tmp);
     free(stamp);
     free(open);
     free(listed);

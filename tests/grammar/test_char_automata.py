@@ -178,6 +178,22 @@ def test_subset_construction_is_the_plain_one(pattern: str) -> None:
     assert CharDfa(found[0], frozenset(found[1])) == expected
 
 
+def test_subset_construction_sorts_long_event_lists_in_any_order() -> None:
+    """Over 256 events or states a DFA state's sort takes counting passes: alternatives of many characters
+    (in rising, falling and shuffled order) and a closure of many states give the plain construction."""
+    letters = [chr(0x100 + 9 * index) for index in range(400)]  # code points over 2^11 need a second pass
+    shuffled = letters[:]
+    random.Random(7).shuffle(shuffled)
+    for order in (letters, letters[::-1], shuffled):
+        pairs = "|".join(a + b for a, b in pairwise(order))
+        for pattern in ("^(" + "|".join(order) + ")$", "^(" + pairs + ")$"):
+            nfa, start, end = _pattern_nfa(pattern)
+            rows, accepting = _subsets(nfa, start, end)
+            found = _native.nfa_determinize(nfa.edges, nfa.epsilon, start, end, MAX_STATES)
+            assert found is not None
+            assert CharDfa(found[0], frozenset(found[1])) == _pruned(list(rows), set(accepting))
+
+
 def test_subset_construction_stops_at_the_state_limit() -> None:
     nfa, start, end = _pattern_nfa("^[a-z]{2,12}$")
     assert len(_subsets(nfa, start, end)[0]) == 13
