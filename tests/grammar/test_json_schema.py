@@ -687,6 +687,20 @@ def test_enum_const_keep_only_values_the_other_keywords_allow() -> None:
         compile_json_schema({"const": "abc", "minLength": 5})
 
 
+def test_a_ref_inside_draft7_dependencies_resolves_against_the_document() -> None:
+    """Draft 7's `dependencies` holds schemas (and arrays of names): their `$ref`s are made absolute like any
+    other subschema's, so a relative one is found in the document (it was refused as a remote reference)."""
+    schema = {
+        "definitions": {"n": {"type": "integer"}},
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "dependencies": {"a": {"properties": {"b": {"$ref": "#/definitions/n"}}}, "c": ["a"]},
+    }
+    grammar = compile_json_schema(schema)
+    cases = ('{"a": "x", "b": 1}', '{"a": "x", "b": "y"}', '{"c": 1}', '{"a": "x", "c": 1}')
+    assert [grammar.matches(text) for text in cases] == [True, False, False, True]
+
+
 def test_an_enum_beside_a_not_of_values_keeps_the_others_in_json_equality() -> None:
     """A `not` that lists values (what oneOf's exclusions write beside an enum) is applied value by value: 1 and
     1.0 are one number, true is not 1, and what else sits beside the `not` is still checked."""

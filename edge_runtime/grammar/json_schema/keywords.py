@@ -70,8 +70,8 @@ ASSERTIONS = frozenset(_STRING_KEYS + _NUMBER_KEYS + _OBJECT_KEYS + _ARRAY_KEYS 
 """Keywords that constrain the value (besides the applicators $ref, allOf, anyOf, oneOf)."""
 APPLICATORS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
 """Keywords that constrain the value through other schemas (merged or alternated by the compiler's logic)."""
-SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-"""Keywords whose value maps names to schemas."""
+SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies")
+"""Keywords whose value maps names to schemas (draft 7's `dependencies`: to schemas or arrays of names)."""
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 """Keywords whose value is a list of schemas (`items` may be one too, in drafts before 2020-12)."""
 SCHEMA_VALUES = (
