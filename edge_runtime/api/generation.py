@@ -80,8 +80,9 @@ def response_schema_grammar(
     """A response schema's grammar as every API route compiles it: strict unless `lenient` (then keywords a
     grammar cannot enforce are left out and listed in the grammar's `unenforced`), and objects that declare
     properties and say nothing of extra ones get none (as OpenAI, llama.cpp and XGrammar generate them): a
-    model otherwise invents keys until max_tokens."""
-    return grammars.json_schema(schema, lenient=lenient, closed_objects=True)
+    model otherwise invents keys until max_tokens. The JSON comes in the canonical layout (`JsonLayout`): its
+    structure is forced, so it costs no model steps."""
+    return grammars.json_schema(schema, lenient=lenient, closed_objects=True, layout="canonical")
 
 
 def constraint_factory(spec: GrammarSpec | None, model: TextModel) -> Callable[[], Constraint] | None:

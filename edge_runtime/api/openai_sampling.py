@@ -79,10 +79,10 @@ def response_format_constraint(
     if response_format is None or isinstance(response_format, ot.ResponseFormatText):
         return None
     if isinstance(response_format, ot.ResponseFormatJSONObject):
-        return GrammarSpec(grammars.json_object())
+        return GrammarSpec(grammars.json_object(layout="canonical"))
     schema = response_format.json_schema.schema_
     if schema is None:
-        return GrammarSpec(grammars.json_object())
+        return GrammarSpec(grammars.json_object(layout="canonical"))
     # OpenAI's default is non-strict: only strict true refuses a keyword no grammar can enforce.
     grammar = response_schema_grammar(grammars, schema, lenient=response_format.json_schema.strict is not True)
     return GrammarSpec(grammar, tuple(f"response_format: {keyword}" for keyword in grammar.unenforced))

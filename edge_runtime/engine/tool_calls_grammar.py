@@ -70,8 +70,9 @@ def _compiled_schema(schema: Any, prefix: str, where: str, tool: ToolSpec, unenf
     """The schema's grammar with rules renamed under `prefix` (its start rule is `prefix + "root"`); what a
     lenient tool's schema leaves unenforced is added to `unenforced`."""
     try:
-        # Closed objects: a tool's arguments get only the parameters it declares (no invented keys).
-        gbnf, left_out = json_schema_to_gbnf(schema, lenient=tool.lenient, closed_objects=True)
+        # Closed objects: a tool's arguments get only the parameters it declares (no invented keys), in the
+        # canonical layout, as response formats (api/generation.py).
+        gbnf, left_out = json_schema_to_gbnf(schema, lenient=tool.lenient, closed_objects=True, layout="canonical")
     except GrammarError as exc:
         raise GrammarError(f"{where}: {exc.reason}") from exc
     unenforced.extend(f"{where}: {keyword}" for keyword in left_out)

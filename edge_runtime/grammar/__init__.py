@@ -7,13 +7,16 @@ cursor. Nothing here knows about llama.cpp.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
 from edge_runtime.grammar.grammar_compiler import GrammarCompiler
 from edge_runtime.grammar.matcher import GrammarMatcher
 from edge_runtime.grammar.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from edge_runtime.grammar.json_schema import JsonLayout
 
 __all__ = [
     "Grammar",
@@ -27,11 +30,16 @@ __all__ = [
 
 
 def compile_json_schema(
-    schema: dict[str, Any] | bool, *, lenient: bool = False, closed_objects: bool = False, resolver: Any = None
+    schema: dict[str, Any] | bool,
+    *,
+    lenient: bool = False,
+    closed_objects: bool = False,
+    resolver: Any = None,
+    layout: JsonLayout = "any",
 ) -> Grammar:
     """Compile a JSON Schema (draft 2020-12) to a grammar, uncached (a `GrammarCompiler` caches); see
     edge_runtime.grammar.json_schema (imported on first use: it is the larger module). `resolver` serves remote
     `$ref`s from local documents."""
     from edge_runtime.grammar.json_schema import compile_json_schema as compile_schema
 
-    return compile_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
+    return compile_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver, layout=layout)

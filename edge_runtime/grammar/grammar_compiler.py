@@ -9,14 +9,17 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import gbnf_literal
 from edge_runtime.grammar.grammar import Grammar, compile_gbnf
 
-CacheKey = tuple[str, str, bool, bool]
-"""(kind, canonical source text, lenient, closed_objects)."""
+if TYPE_CHECKING:
+    from edge_runtime.grammar.json_schema import JsonLayout
+
+CacheKey = tuple[str, str, bool, bool, str]
+"""(kind, canonical source text, lenient, closed_objects, JSON layout)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -48,9 +51,10 @@ class GrammarCompiler:
         lenient: bool = False,
         closed_objects: bool = False,
         resolver: Callable[[str], Any] | None = None,
+        layout: JsonLayout = "any",
     ) -> Grammar:
         """A JSON Schema (draft 2020-12) compiled; see edge_runtime.grammar.json_schema for `lenient` and
-        `closed_objects`. Cached by the schema's canonical JSON (key order kept: properties come out in
+        `closed_objects`, and `JsonLayout` for `layout`. Cached by the schema's canonical JSON (key order kept: properties come out in
         schema order, so reordered schemas are different grammars), except with a `resolver` (what it returns
         for a remote `$ref` may change)."""
         from edge_runtime.grammar.json_schema import compile_checked_schema, schema_json
@@ -58,15 +62,17 @@ class GrammarCompiler:
         text = schema_json(schema)
 
         def compile_schema() -> Grammar:
-            return compile_checked_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
+            return compile_checked_schema(
+                schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver, layout=layout
+            )
 
         if resolver is not None:
             return compile_schema()
-        return self._cached(("schema", text, lenient, closed_objects), compile_schema)
+        return self._cached(("schema", text, lenient, closed_objects, layout), compile_schema)
 
     def gbnf(self, text: str) -> Grammar:
         """llama.cpp GBNF text compiled (start rule `root`)."""
-        return self._cached(("gbnf", text, False, False), lambda: compile_gbnf(text))
+        return self._cached(("gbnf", text, False, False, ""), lambda: compile_gbnf(text))
 
     def choice(self, choices: Sequence[str]) -> Grammar:
         """A grammar whose sentences are exactly the given strings (OpenAI/vLLM `guided_choice`)."""
@@ -82,13 +88,13 @@ class GrammarCompiler:
             text, unenforced = write()
             return compile_gbnf(text, unenforced=unenforced)
 
-        return self._cached((kind, canonical_json(source), False, False), compile_written)
+        return self._cached((kind, canonical_json(source), False, False, ""), compile_written)
 
-    def json_object(self) -> Grammar:
-        """`json_object` mode: any JSON value whose top is an object."""
+    def json_object(self, layout: JsonLayout = "any") -> Grammar:
+        """`json_object` mode: any JSON value whose top is an object, laid out as `layout` says."""
         from edge_runtime.grammar.json_schema import compile_json_object
 
-        return self._cached(("json_object", "", False, False), compile_json_object)
+        return self._cached(("json_object", "", False, False, layout), lambda: compile_json_object(layout))
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -22,6 +22,21 @@ PERSON_SCHEMA = {
 MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who are you?"}]
 
 
+def assert_canonical_layout(text: str) -> None:
+    """Outside strings, the only whitespace is the one space after each "," and ":" (JsonLayout "canonical":
+    the API generates JSON laid out as json.dumps lays it out)."""
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char.isspace():
+            assert char == " " and text[index - 1] in ",:" and not text[index + 1].isspace(), text
+        elif char in ",:":
+            assert text[index + 1] == " ", text
+
+
 @pytest.fixture(params=["/v1/openai/v1", "/v1"])
 def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{tiny_server.base_url}{request.param}", api_key="unused", max_retries=0)
@@ -126,6 +141,7 @@ def test_json_schema_output_validates(sdk: openai.OpenAI) -> None:
         )
         assert result.choices[0].finish_reason == "stop"
         jsonschema.validate(json.loads(result.choices[0].message.content or ""), PERSON_SCHEMA)
+        assert_canonical_layout(result.choices[0].message.content or "")
 
 
 def test_json_object_and_guided_choice(sdk: openai.OpenAI) -> None:
@@ -137,6 +153,7 @@ def test_json_object_and_guided_choice(sdk: openai.OpenAI) -> None:
         response_format={"type": "json_object"},
     )
     assert isinstance(json.loads(result.choices[0].message.content or ""), dict)
+    assert_canonical_layout(result.choices[0].message.content or "")
     choices = ["yes", "no", "maybe later"]
     picked = sdk.completions.create(
         model=TINY_ID, prompt="Answer:", max_tokens=20, seed=9, extra_body={"guided_choice": choices}

@@ -3,7 +3,10 @@
 The grammar generates JSON in one family of layouts:
 - Whitespace is bounded: after `{`, `[`, `,` and `:` and before `}` and `]` there may be nothing, one
   space, or one newline and up to 20 spaces (rule `ws`); nothing before or after the value. A model can
-  pretty-print but never emit endless whitespace.
+  pretty-print but never emit endless whitespace. With `layout="canonical"` (what the API routes ask for,
+  `JsonLayout`) the only whitespace is one space after `,` and `:`, as `json_text` writes: the structure
+  between two values is then forced, so the decoder writes it without a model step (an extraction answer of
+  Gemma 3 270M: 74 tokens pretty-printed, 55 canonical, most of the difference forced).
 - Object properties come in schema order (`properties`, then `required` names that `properties` lacks;
   with allOf/$ref, the schema's own properties, then each branch's), optional ones skippable; extra properties (allowed by default, as JSON Schema says, unless
   `additionalProperties` says otherwise) come after them, with keys that differ from every declared name
@@ -33,7 +36,7 @@ define are annotations. Annotations (`title`, `description`, `default`, `example
 keywords are ignored, as the specification says.
 """
 
-from edge_runtime.grammar.json_schema.core import Resolver, json_text
+from edge_runtime.grammar.json_schema.core import JsonLayout, Resolver, json_text
 from edge_runtime.grammar.json_schema.front import (
     compile_checked_schema,
     compile_json_object,
@@ -43,6 +46,7 @@ from edge_runtime.grammar.json_schema.front import (
 )
 
 __all__ = [
+    "JsonLayout",
     "Resolver",
     "compile_checked_schema",
     "compile_json_object",

@@ -71,13 +71,13 @@ class ArrayRules(CompilerCore):
             high = len(elements) if high is None else min(high, len(elements))
         if high is not None and high < low:
             return None
-        self.use("ws")
+        self.use_spacing()
 
-        options = ['"[" ws "]"'] if low == 0 else []
+        options = [self.enclosed("[]")] if low == 0 else []
         bounds = (low, high)
         nonempty = self.array_tail(elements, rest_value, bounds, pointer, 0) if high is None or high > 0 else None
         if nonempty is not None:
-            options.append(f'"[" ws {nonempty} ws "]"')
+            options.append(self.enclosed("[]", nonempty))
         return self.rule("array", alt(options))
 
     def array_tail(
@@ -97,11 +97,11 @@ class ArrayRules(CompilerCore):
                 return '""' if need == 0 else None
             if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
                 raise GrammarError(f"schema at '{pointer}': minItems/maxItems above {MAX_REPEAT}")
-            following = f'"," ws {rest_value}'
+            following = f"{self.comma} {rest_value}"
             if index == 0:
                 return f"{rest_value} {repeat(following, need - 1, None if room is None else room - 1)}"
             return repeat(following, need, room) if room != 0 else '""'
-        element = elements[index] if index == 0 else f'"," ws {elements[index]}'
+        element = elements[index] if index == 0 else f"{self.comma} {elements[index]}"
         if high is not None and index >= high:
             return '""' if index >= low else None
         present = seq(element, self.array_tail(elements, rest_value, bounds, pointer, index + 1))
@@ -137,13 +137,13 @@ class ArrayRules(CompilerCore):
             return None
         literals = [self.literal(value) for value in domain]
         base = self.new_name("unique")
-        self.use("ws")
+        self.use_spacing()
         for used in range(1 << len(domain)):
             count = used.bit_count()
             if count == 0 or count > high:
                 continue
             options = [
-                f'"," ws {literal} {base}-{used | 1 << index}'
+                f"{self.comma} {literal} {base}-{used | 1 << index}"
                 for index, literal in enumerate(literals)
                 if not used >> index & 1 and count < high
             ]
@@ -151,7 +151,9 @@ class ArrayRules(CompilerCore):
                 options.append('""')
             self.rules[f"{base}-{used}"] = " | ".join(options)
         firsts = [f"{literal} {base}-{1 << index}" for index, literal in enumerate(literals)] if high else []
-        options = (['"[" ws "]"'] if low == 0 else []) + ([f'"[" ws ( {" | ".join(firsts)} ) ws "]"'] if firsts else [])
+        options = ([self.enclosed("[]")] if low == 0 else []) + (
+            [self.enclosed("[]", f'( {" | ".join(firsts)} )')] if firsts else []
+        )
         return self.rule("array", alt(options))
 
     def contains_array(self, items: Any, contains: Any, count: int, pointer: str) -> str | None:
@@ -160,13 +162,13 @@ class ArrayRules(CompilerCore):
         match = self.expr({"allOf": [items, contains]}, f"{pointer}/contains")
         if item is None or match is None:
             return None
-        self.use("ws")
-        following = f'( "," ws {item} )*'
+        self.use_spacing()
+        following = f"( {self.comma} {item} )*"
         needing = [following]
         for _ in range(count):
-            needing.append(self.rule("contains", f'{following} "," ws {match} {needing[-1]}'))
+            needing.append(self.rule("contains", f"{following} {self.comma} {match} {needing[-1]}"))
         start = f"( {item} {needing[count]} | {match} {needing[count - 1]} )"
-        return self.rule("array", f'"[" ws {start} ws "]"')
+        return self.rule("array", self.enclosed("[]", start))
 
 
 # ------------------------------------------------------------------------------------------ public API

@@ -176,17 +176,16 @@ class SchemaCompiler(LogicRules, RefRules, ObjectRules, ArrayRules, NumberRules,
         decimal value without exponent (1, 1.0 and 1.00 are one value in JSON Schema)."""
         if isinstance(value, list):
             if not value:
-                return f'"[" {self.use("ws")} "]"'
-            inner = ' "," ws '.join(self.literal(item) for item in value)
-            return f'"[" {self.use("ws")} {inner} ws "]"'
+                return self.enclosed("[]")
+            return self.enclosed("[]", f" {self.comma} ".join(self.literal(item) for item in value))
         if isinstance(value, dict):
             if not value:
-                return f'"{{" {self.use("ws")} "}}"'
-            members = ' "," ws '.join(
-                f'{gbnf_literal(json.dumps(key, ensure_ascii=False))} ":" ws {self.literal(item)}'
+                return self.enclosed("{}")
+            members = f" {self.comma} ".join(
+                f"{gbnf_literal(json.dumps(key, ensure_ascii=False))} {self.colon} {self.literal(item)}"
                 for key, item in value.items()
             )
-            return f'"{{" {self.use("ws")} {members} ws "}}"'
+            return self.enclosed("{}", members)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
             if number == number.to_integral_value():

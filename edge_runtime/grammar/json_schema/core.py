@@ -7,7 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from edge_runtime.grammar.errors import GrammarError
 from edge_runtime.grammar.gbnf_text import GrammarRules, repeat_suffix
@@ -18,6 +18,11 @@ from edge_runtime.grammar.json_schema.merged_keys import MergedKeys
 
 if TYPE_CHECKING:
     from edge_runtime.grammar.json_schema.refs import SchemaRegistry
+
+JsonLayout = Literal["any", "canonical"]
+"""How generated JSON is laid out. "any": up to one space or one newline and 20 spaces after `{`, `[`, `,` and
+`:` and before `}` and `]` (rule `ws`), the model's choice. "canonical": exactly Python's `json.dumps` layout,
+", " and ": " and nothing else, so every structural token is forced and costs no model step (`json_text`)."""
 
 Resolver = Callable[[str], Any]
 """Fetches a remote schema document by absolute URI (without fragment); never called for local refs."""
@@ -48,6 +53,13 @@ _BASE_RULES = {
     "object-any": '"{" ws ( string ":" ws value ( "," ws string ":" ws value )* ws )? "}"',
     "array-any": '"[" ws ( value ( "," ws value )* ws )? "]"',
 }
+_CANONICAL_RULES = {
+    "object-any": '"{" ( string ": " value ( ", " string ": " value )* )? "}"',
+    "array-any": '"[" ( value ( ", " value )* )? "]"',
+}
+"""The free-form containers in the canonical layout (the other base rules hold no whitespace)."""
+_CANONICAL_DEPENDENCIES = {"object-any": ("string", "value"), "array-any": ("value",)}
+
 _BASE_DEPENDENCIES = {
     "string": ("char",),
     "key-tail": ("key-char",),
@@ -118,10 +130,19 @@ class CompilerCore(ABC):
     numbers, strings) are mixins over this core; the methods below marked abstract are how one seam reaches
     another, implemented by the seam named in their docstring."""
 
-    def __init__(self, registry: SchemaRegistry, lenient: bool, closed_objects: bool = False) -> None:
+    def __init__(
+        self, registry: SchemaRegistry, lenient: bool, closed_objects: bool = False, layout: JsonLayout = "any"
+    ) -> None:
         self.registry = registry
         self.lenient = lenient
         self.closed_objects = closed_objects
+        self.layout = layout
+        canonical = layout == "canonical"
+        self.colon = '": "' if canonical else '":" ws'
+        """Between a key and its value."""
+        self.comma = '", "' if canonical else '"," ws'
+        """Between two members or items."""
+        self._pad = "" if canonical else " ws"
         self.rules: dict[str, str] = {}
         self.bodies: dict[str, str] = {}
         self.ref_rules: dict[int, str] = {}
@@ -157,7 +178,11 @@ class CompilerCore(ABC):
         """A base or format rule, defined on first use with what it needs."""
         if name in self.rules:
             return name
-        if name in _BASE_RULES:
+        if self.layout == "canonical" and name in _CANONICAL_RULES:
+            self.rules[name] = _CANONICAL_RULES[name]
+            for needed in _CANONICAL_DEPENDENCIES[name]:
+                self.use(needed)
+        elif name in _BASE_RULES:
             self.rules[name] = _BASE_RULES[name]
             for needed in _BASE_DEPENDENCIES.get(name, ()):
                 self.use(needed)
@@ -165,6 +190,18 @@ class CompilerCore(ABC):
             for rule, body in format_rules(name).items():
                 self.rules.setdefault(rule, body)
         return name
+
+    def use_spacing(self) -> None:
+        """Define what `colon`, `comma` and `enclosed` write in this layout (rule `ws`, or nothing)."""
+        if self.layout == "any":
+            self.use("ws")
+
+    def enclosed(self, brackets: str, inner: str = "") -> str:
+        """`inner` (GBNF; "" for an empty container) between `brackets` ("{}" or "[]"), with the layout's
+        whitespace inside them."""
+        self.use_spacing()
+        left, right, pad = f'"{brackets[0]}"', f'"{brackets[1]}"', self._pad
+        return f"{left}{pad} {inner}{pad} {right}" if inner else f"{left}{pad} {right}"
 
     @overload
     def rule(self, hint: str, body: str) -> str: ...

@@ -13,7 +13,7 @@ from edge_runtime.grammar.gbnf_text import GrammarRules, rules_text
 from edge_runtime.grammar.grammar import MAX_GRAMMAR_CHARS, Grammar, compile_rules
 from edge_runtime.grammar.grammar_compiler import canonical_json
 from edge_runtime.grammar.json_schema.compiler import SchemaCompiler
-from edge_runtime.grammar.json_schema.core import Resolver
+from edge_runtime.grammar.json_schema.core import JsonLayout, Resolver
 from edge_runtime.grammar.json_schema.refs import SchemaRegistry
 
 
@@ -32,23 +32,29 @@ def json_schema_to_gbnf(
     lenient: bool = False,
     closed_objects: bool = False,
     resolver: Resolver | None = None,
+    layout: JsonLayout = "any",
 ) -> tuple[str, tuple[str, ...]]:
     """GBNF text (start rule `root`) of the JSON texts valid under `schema`, and the keywords left
     unenforced ("keyword at pointer"; always empty unless lenient). Raises GrammarError on a bad schema,
     a keyword it cannot enforce (strict), or a schema that accepts no value. `closed_objects`: see the
-    package docstring (edge_runtime.grammar.json_schema)."""
+    package docstring (edge_runtime.grammar.json_schema); `layout`: see `JsonLayout`."""
     schema_json(schema)
-    rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver)
+    rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver, layout)
     return rules_text(rules), unenforced
 
 
 def compile_checked_schema(
-    schema: dict[str, Any] | bool, *, lenient: bool, closed_objects: bool, resolver: Resolver | None
+    schema: dict[str, Any] | bool,
+    *,
+    lenient: bool,
+    closed_objects: bool,
+    resolver: Resolver | None,
+    layout: JsonLayout = "any",
 ) -> Grammar:
     """Compile a schema whose `schema_json` the caller has already taken (and so checked), with the cycle
     collector paused (see edge_runtime.grammar.collector)."""
     with collector_paused():
-        rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver)
+        rules, unenforced = _schema_rules(schema, lenient, closed_objects, resolver, layout)
         try:
             return compile_rules(rules, unenforced=unenforced)
         except GrammarError as exc:
@@ -61,24 +67,27 @@ def compile_json_schema(
     lenient: bool = False,
     closed_objects: bool = False,
     resolver: Resolver | None = None,
+    layout: JsonLayout = "any",
 ) -> Grammar:
     """Compile a JSON Schema to a Grammar, afresh each call (a `GrammarCompiler` caches)."""
     schema_json(schema)
-    return compile_checked_schema(schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver)
+    return compile_checked_schema(
+        schema, lenient=lenient, closed_objects=closed_objects, resolver=resolver, layout=layout
+    )
 
 
-def compile_json_object() -> Grammar:
+def compile_json_object(layout: JsonLayout = "any") -> Grammar:
     """`json_object` mode: any JSON value whose top is an object."""
-    compiler = SchemaCompiler(SchemaRegistry(None), lenient=False)
+    compiler = SchemaCompiler(SchemaRegistry(None), lenient=False, layout=layout)
     return compile_rules(compiler.grammar_rules(compiler.use("object-any")))
 
 
 def _schema_rules(
-    schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None
+    schema: Any, lenient: bool, closed_objects: bool, resolver: Resolver | None, layout: JsonLayout = "any"
 ) -> tuple[GrammarRules, tuple[str, ...]]:
     registry = SchemaRegistry(resolver)
     root_schema = registry.add_root(schema)
-    compiler = SchemaCompiler(registry, lenient, closed_objects)
+    compiler = SchemaCompiler(registry, lenient, closed_objects, layout)
     try:
         root = compiler.expr(root_schema, "#")
     except RecursionError:

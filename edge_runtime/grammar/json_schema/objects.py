@@ -132,15 +132,15 @@ class ObjectRules(KeyTrieRules):
             if value is None and name in required:
                 return None
             key = gbnf_literal(json.dumps(name, ensure_ascii=False))
-            kv = None if value is None else self.rule("kv", f'{key} ":" ws {value}')
+            kv = None if value is None else self.rule("kv", f"{key} {self.colon} {value}")
             witness_kvs = []
             for chosen, witness in witnesses.items():
                 if witness.keys.matches(name):
                     found = self.expr({"allOf": [sub, *matching, witness.value]}, where)
                     if found is not None:
-                        witness_kvs.append((chosen, self.rule("kv", f'{key} ":" ws {found}')))
+                        witness_kvs.append((chosen, self.rule("kv", f"{key} {self.colon} {found}")))
             members.append(_Member(name, kv, name in required, tuple(witness_kvs)))
-        self.use("ws")
+        self.use_spacing()
         extra_value = (
             None if extra_schema is False else self.expr(extra_schema, f"{pointer}/additionalProperties")
         )
@@ -155,7 +155,7 @@ class ObjectRules(KeyTrieRules):
         elif extra_value is not None:  # without extras, no key trie: its rules would be written unreached
             extra_key = self.extra_key(list(declared), names_schema, pointer)
             if extra_key is not None:
-                extra = self.rule("kv", f'{extra_key} ":" ws {extra_value}')
+                extra = self.rule("kv", f"{extra_key} {self.colon} {extra_value}")
         counted = high if high is not None else low
         if counted and len(members) * (counted + 2) > MAX_COUNTING_STATES:
             self.unenforceable(
@@ -213,7 +213,7 @@ class ObjectRules(KeyTrieRules):
                 continue
             content = dfa_to_gbnf(dfa, self.new_name, self.rules.__setitem__, canonical=True)
             if content is not None:
-                options.append(self.rule("kv", f'"\\"" {content} "\\"" ":" ws {value}'))
+                options.append(self.rule("kv", f'"\\"" {content} "\\"" {self.colon} {value}'))
         return self.rule("kv", alt(options))
 
     def witnesses(self, schema: dict[str, Any], pointer: str, dependencies: dict[str, Any]) -> dict[frozenset[int], Witness]:
@@ -297,9 +297,9 @@ class ObjectRules(KeyTrieRules):
         else:
             walk = _MemberWalk(members, extra, counts, dependencies, witnessing)
             nonempty = self.members_from(walk, 0, 0, True, frozenset(), frozenset(), witnessing.owed)
-        options = ['"{" ws "}"'] if empty_ok else []
+        options = [self.enclosed("{}")] if empty_ok else []
         if nonempty is not None:
-            options.append(f'"{{" ws {nonempty} ws "}}"')
+            options.append(self.enclosed("{}", nonempty))
         return self.rule("object", alt(options))
 
     def plain_members(self, members: list[_Member], extra: str | None, counts: _Counts) -> str | None:
@@ -326,7 +326,7 @@ class ObjectRules(KeyTrieRules):
             options: list[str | None] = []
             if member.kv is not None:
                 after = self.plain_members_from(members, extra, counts, memo, index + 1, False)
-                options.append(seq(member.kv if first else f'"," ws {member.kv}', after))
+                options.append(seq(member.kv if first else f"{self.comma} {member.kv}", after))
             if not member.required:
                 options.append(self.plain_members_from(members, extra, counts, memo, index + 1, first))
             result = self.rule("members", alt(options))
@@ -371,7 +371,7 @@ class ObjectRules(KeyTrieRules):
                     if kv is not None:
                         still_pending = (pending - {member.name}) | needs
                         after = self.members_from(walk, index + 1, count + 1, False, still_pending, barred, still_owed)
-                        options.append(seq(kv if first else f'"," ws {kv}', after))
+                        options.append(seq(kv if first else f"{self.comma} {kv}", after))
             if not member.required and member.name not in pending:
                 triggers = {t for t, needs in walk.dependencies.items() if member.name in needs}
                 options.append(self.members_from(walk, index + 1, count, first, pending, barred | triggers, owed))
@@ -395,12 +395,12 @@ class ObjectRules(KeyTrieRules):
             return None
         if room is not None and room > MAX_WITNESS_ROOM:
             raise GrammarError(f"an object owing properties counts up to {MAX_WITNESS_ROOM} more at most")
-        lead = "" if first else '"," ws '
+        lead = "" if first else f"{self.comma} "
         loose = room is None and need <= 1  # any number of extras around: stars, not a rule per count
         after = (max(need - 1, 0), None if room is None else room - 1)
         before = ""
         if loose and extra is not None:
-            before = f'( {extra} "," ws )* ' if first else f'( "," ws {extra} )* '
+            before = f"( {extra} {self.comma} )* " if first else f"( {self.comma} {extra} )* "
         options = []
         for chosen, witness in witnesses.items():
             if not chosen <= owed:
@@ -409,7 +409,7 @@ class ObjectRules(KeyTrieRules):
             if left:
                 rest = self.witness_members(extra, witnesses, left, False, after)
             elif loose:
-                rest = '""' if extra is None else f'( "," ws {extra} )*'
+                rest = '""' if extra is None else f"( {self.comma} {extra} )*"
             else:
                 rest = self.extras_between(extra, after[0], after[1], first=False)
             if rest is not None:
@@ -426,7 +426,7 @@ class ObjectRules(KeyTrieRules):
             return '""' if need == 0 else None
         if need > MAX_REPEAT or (room is not None and room > MAX_REPEAT):
             raise GrammarError("minProperties/maxProperties above the repetition limit")
-        following = f'"," ws {extra}'
+        following = f"{self.comma} {extra}"
         if first:
             return f"{extra} {repeat(following, need - 1, None if room is None else room - 1)}"
         return repeat(following, need, room) if room != 0 else '""'
