@@ -54,9 +54,9 @@ class GrammarCompiler:
         layout: JsonLayout = "any",
     ) -> Grammar:
         """A JSON Schema (draft 2020-12) compiled; see edge_runtime.grammar.json_schema for `lenient` and
-        `closed_objects`, and `JsonLayout` for `layout`. Cached by the schema's canonical JSON (key order kept: properties come out in
-        schema order, so reordered schemas are different grammars), except with a `resolver` (what it returns
-        for a remote `$ref` may change)."""
+        `closed_objects`, and `JsonLayout` for `layout`. Cached by the schema's canonical JSON (key order kept:
+        properties come out in schema order, so reordered schemas are different grammars), except with a
+        `resolver` (what it returns for a remote `$ref` may change)."""
         from edge_runtime.grammar.json_schema import compile_checked_schema, schema_json
 
         text = schema_json(schema)
