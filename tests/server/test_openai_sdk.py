@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import jsonschema
 import openai
@@ -38,8 +39,10 @@ def assert_canonical_layout(text: str) -> None:
 
 
 @pytest.fixture(params=["/v1/openai/v1", "/v1"])
-def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{tiny_server.base_url}{request.param}", api_key="unused", max_retries=0)
+def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> Iterator[openai.OpenAI]:
+    base_url = f"{tiny_server.base_url}{request.param}"
+    with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0) as client:
+        yield client  # closed: see the exit_stack fixture on what an open client does
 
 
 def test_completion_usage_and_determinism(sdk: openai.OpenAI) -> None:

@@ -4,6 +4,7 @@ same engine numbers echo with logprobs reports."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -16,8 +17,10 @@ TOP_K = 3
 
 
 @pytest.fixture(params=["/v1/openai/v1", "/v1"])
-def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{tiny_server.base_url}{request.param}", api_key="unused", max_retries=0)
+def sdk(request: pytest.FixtureRequest, tiny_server: RunningServer) -> Iterator[openai.OpenAI]:
+    base_url = f"{tiny_server.base_url}{request.param}"
+    with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0) as client:
+        yield client  # closed: see the exit_stack fixture on what an open client does
 
 
 def _create(sdk: openai.OpenAI, prompt: Any, top_k: int = TOP_K, **kwargs: Any) -> Any:

@@ -4,6 +4,7 @@ call parse and its arguments validate, on both APIs, streaming and not."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
@@ -40,8 +41,9 @@ MESSAGES = [{"role": "user", "content": "Weather in Oslo for 2 days?"}]
 
 
 @pytest.fixture()
-def sdk(tiny_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0)
+def sdk(tiny_server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0) as client:
+        yield client  # closed: see the exit_stack fixture on what an open client does
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -7,6 +7,7 @@ max_tokens 80 the call is always cut inside its arguments, whatever the random w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -36,8 +37,9 @@ SHORT_TOOLS: list[Any] = [{"type": "function", "function": {"name": "Person", "p
 
 
 @pytest.fixture()
-def sdk(tiny_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0)
+def sdk(tiny_server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{tiny_server.base_url}/v1", api_key="unused", max_retries=0) as client:
+        yield client  # closed: see the exit_stack fixture on what an open client does
 
 
 def test_openai_cut_off_call_is_a_call_with_partial_arguments(sdk: openai.OpenAI) -> None:
