@@ -257,9 +257,9 @@ static void setmap_free(SetMap *map)
 }
 
 /* The epsilon closure of the states `from` (any order, repeats allowed) into `out`, sorted (`tmp`: room for
- * every state, for the sort). */
+ * every state, and `passes`: radix_passes(nfa->n), for the sort). */
 static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_t *stamp, int32_t mark, Ints *stack,
-                   Ints *out, int32_t *tmp)
+                   Ints *out, int32_t *tmp, int passes)
 {
     out->len = stack->len = 0;
     for (Py_ssize_t i = 0; i < count; i++)
@@ -281,7 +281,7 @@ static int closure(const Nfa *nfa, const int32_t *from, Py_ssize_t count, int32_
             }
         }
     }
-    sort_states(out->data, out->len, tmp, radix_passes(nfa->n));
+    sort_states(out->data, out->len, tmp, passes);
     return 1;
 }
 
@@ -311,7 +311,8 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
     if (!events || !states_tmp || !stamp || !open || !listed || !setmap_init(&states) || !setmap_init(&by_targets))
         goto done;
     int32_t mark = 1;
-    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found, states_tmp) || !setmap_put(&states, found.data, found.len, 0))
+    if (!closure(nfa, &start, 1, stamp, mark++, &stack, &found, states_tmp, state_passes) ||
+        !setmap_put(&states, found.data, found.len, 0))
         goto done;
     status = SUBSETS_DONE;
     for (int32_t state = 0; state < (int32_t)states.values.len && status == SUBSETS_DONE; state++) {
@@ -376,7 +377,7 @@ static int subsets(const Nfa *nfa, int32_t start, int32_t end, int32_t max_state
             /* The same targets come back in many rows: their state is looked up, not closed again. */
             int32_t number = setmap_get(&by_targets, reached, active.len);
             if (number < 0) {
-                if (!closure(nfa, reached, active.len, stamp, mark++, &stack, &found, states_tmp)) {
+                if (!closure(nfa, reached, active.len, stamp, mark++, &stack, &found, states_tmp, state_passes)) {
                     status = SUBSETS_NO_MEMORY;
                     break;
                 }

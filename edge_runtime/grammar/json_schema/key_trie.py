@@ -96,7 +96,7 @@ class KeyTrieRules(CompilerCore):
             if step is None:
                 unit = _key_unit(rest[0])
                 other = self.key_other((unit,))
-                step = steps[rest[0]] = f'"\\"" | {other} | {gbnf_literal(unit)} ' if other else f'"\\"" | {gbnf_literal(unit)} '
+                step = steps[rest[0]] = " | ".join(part for part in ('"\\""', other, gbnf_literal(unit)) if part) + " "
             chain.append((rest, step))
             rest = rest[1:]
         if found is None:
