@@ -11,7 +11,8 @@ the best of `--repeats` runs, engine and baseline taking turns. Llama serves one
 
 Then the same 4 concurrent streams three rounds in a row on a freshly loaded model, beside llama-server (same
 GGUF, slots, context, threads and micro-batch) when its binary is there: from the second round on, each slot
-holds its stream's earlier sequence, which prefix reuse cuts back and extends.
+holds its stream's earlier sequence, which prefix reuse cuts back and extends, and the streams arrive in
+another order (as a server's clients do), so a stream's slot no longer matches its place in the batch.
 
 `--extraction N` instead times the first token of N extraction requests (one prefix, new documents) on one
 slot, the window-only cache with prefix checkpoints beside swa_full.
@@ -256,7 +257,7 @@ def llama_server_rounds(
         binary, path, port, threads=config.threads, slots=config.n_slots, ctx_per_slot=config.n_ctx_per_slot
     )
 
-    async def together(http: httpx.AsyncClient) -> float:
+    async def together(http: httpx.AsyncClient, prompts: list[list[int]]) -> float:
         async def stream(prompt: list[int]) -> None:
             body = {"prompt": prompt, "n_predict": n_tokens, "temperature": 0.0, "ignore_eos": True}
             answer = await http.post("/completion", json=body)
@@ -272,10 +273,18 @@ def llama_server_rounds(
 
     async def rounds() -> list[float]:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600.0) as http:
-            return [await together(http) for _ in range(ROUNDS)]
+            return [await together(http, arrival_order(prompts, n)) for n in range(ROUNDS)]
 
     with running(command, port, "/health"):
         return asyncio.run(rounds())
+
+
+def arrival_order(prompts: list[list[int]], round_index: int) -> list[list[int]]:
+    """The streams in the order they arrive in a round: as given, then reversed, then rotated by one, ..."""
+    if round_index % 2:
+        return prompts[::-1]
+    shift = round_index // 2 % len(prompts)
+    return prompts[shift:] + prompts[:shift]
 
 
 def repeated_rounds(path: Path, config: EngineConfig, n_tokens: int, llama_server: Path | None) -> None:
@@ -284,7 +293,7 @@ def repeated_rounds(path: Path, config: EngineConfig, n_tokens: int, llama_serve
     model = LoadedModel(path, "bench", config)
     try:
         prompts = [document(f"Story {i} begins here.", 24, model) for i in range(STREAMS)]
-        ours = [engine_concurrent(model, prompts, n_tokens) for _ in range(ROUNDS)]
+        ours = [engine_concurrent(model, arrival_order(prompts, n), n_tokens) for n in range(ROUNDS)]
     finally:
         model.close()
     if llama_server is None:

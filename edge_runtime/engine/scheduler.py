@@ -16,6 +16,8 @@ import threading
 from collections import deque
 from collections.abc import AsyncGenerator
 
+import numpy as np
+
 from edge_runtime.engine.choice_steps import ChoiceSteps
 from edge_runtime.engine.llama_handles import Batch, DecodeFailed, LlamaContext
 from edge_runtime.engine.prefix_checkpoints import MIN_CHECKPOINT_POSITION, PrefixCheckpoint
@@ -401,6 +403,9 @@ class BatchScheduler:
         self._deliver()
         if batch.size == 0:
             return
+        moved = batch.order_by_sequence()
+        if moved is not None:
+            self._renumber_rows(moved)
         self.context.decode(batch)
         self._save_checkpoints()
         for job in list(self._running):
@@ -410,6 +415,15 @@ class BatchScheduler:
             except Exception as exc:  # one job's failure (a constraint with no way forward) is its own
                 log.exception("generation failed after decode")
                 self._fail(job, exc, forget_cache=False)
+
+    def _renumber_rows(self, moved: np.ndarray) -> None:
+        """Point the rows this step's jobs wait on at where `Batch.order_by_sequence` moved them."""
+        for job in self._running:
+            for choice in job.choices:
+                if choice.logits_at >= 0:
+                    choice.logits_at = int(moved[choice.logits_at])
+                choice.draft_rows = [int(moved[row]) for row in choice.draft_rows]
+            job.prompt_logits_at = [(int(moved[row]), position) for row, position in job.prompt_logits_at]
 
     def _fail(self, job: Job, exc: Exception, *, forget_cache: bool) -> None:
         job.emit(exc if isinstance(exc, EdgeRuntimeError) else GenerationFailed(f"generation failed: {exc}"))
