@@ -26,6 +26,7 @@ from edge_runtime.engine.prompt_lookup import draft_room
 from edge_runtime.engine.request_checks import check_request
 from edge_runtime.engine.sampling import TokenSampler
 from edge_runtime.engine.scheduler_jobs import Choice, Job, Mailbox, Slot
+from edge_runtime.engine.step_layout import SlotCompactor, fair_shares
 from edge_runtime.engine.stop_strings import StopStringFilter
 from edge_runtime.engine.tokenizer import IncrementalDecoder, Tokenizer
 from edge_runtime.engine.types import GenerationDone, GenerationEvent, GenerationRequest
@@ -91,6 +92,7 @@ class BatchScheduler:
         """Prompt tokens put through `llama_decode` since the start (prefix reuse skips the rest)."""
         self.prefixes_shared = 0
         """Prompts that started from a copy of another running job's cache instead of reading their prefix."""
+        self._compactor = SlotCompactor()
         self.checkpoint_restores = 0
         """Prompts that resumed from a prefix checkpoint (prefix_checkpoints.py) after their cut was refused."""
         self.abandoned = 0
@@ -101,6 +103,11 @@ class BatchScheduler:
     @property
     def n_slots(self) -> int:
         return len(self._slots)
+
+    @property
+    def slots_moved(self) -> int:
+        """Running jobs moved to a free slot below them to keep the busy slots consecutive (step_layout.py)."""
+        return self._compactor.moved
 
     @property
     def busy_slots(self) -> int:
@@ -391,6 +398,7 @@ class BatchScheduler:
         batch = self._batch
         batch.clear()
         self._take_shared_prefixes()
+        self._compactor.close_gaps(self._slots, self.context)
         generating = [(j, c) for j in self._running for c in j.choices if c.finish is None and c.pending]
         room = draft_room(len(generating), self._steps.max_draft)
         for job, choice in generating:
@@ -482,16 +490,3 @@ class BatchScheduler:
         self._ended.append(job)
         self._release(job)
         self._steps.finish(job)
-
-
-def fair_shares(wants: list[int], budget: int) -> list[int]:
-    """Split `budget` tokens between prompts wanting `wants` tokens each, max-min fair: the smallest wants are
-    met in full and the rest share what is left equally, so a short prompt is read in one step beside a long one
-    and a long one still gets the room the short ones leave."""
-    shares = [0] * len(wants)
-    left = budget
-    order = sorted(range(len(wants)), key=lambda i: wants[i])
-    for rank, i in enumerate(order):
-        shares[i] = min(wants[i], left // (len(order) - rank))
-        left -= shares[i]
-    return shares

@@ -1,5 +1,6 @@
-"""A step's batch reaches llama.cpp in sequence order, so that sequences in consecutive slots share one forward
-pass over a cache with a stream per sequence, and every job still reads its own sequence's logits."""
+"""A step's batch reaches llama.cpp in sequence order, and busy slots stay on consecutive sequence ids, so that
+the sequences share one forward pass over a cache with a stream per sequence; every job still reads its own
+sequence's logits."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_rows_are_sorted_by_sequence_and_each_row_is_told_where_it_went() -> Non
 
 
 def ask(prompt: list[int]) -> GenerationRequest:
-    return GenerationRequest(prompt, max_tokens=3, logprobs=5)
+    return GenerationRequest(prompt, max_tokens=8, logprobs=5)
 
 
 def first_top(generation: Generation) -> dict[int, float]:
@@ -47,21 +48,56 @@ def first_top(generation: Generation) -> dict[int, float]:
     return {token: logprob for token, _, logprob in entry.top}
 
 
+def prompts(model: LoadedModel) -> list[list[int]]:
+    return [prose(model, label, 24, first=True) for label in (" Alpha", " Bravo", " Charlie", " Delta")]
+
+
+def all_at_once(model: LoadedModel, asked: list[list[int]], order: list[int]) -> dict[int, Generation]:
+    async def run() -> list[Generation]:
+        return list(await asyncio.gather(*(collect(model, ask(asked[i])) for i in order)))
+
+    return dict(zip(order, asyncio.run(run()), strict=True))
+
+
+def assert_each_as_alone(
+    make_tiny_llm: Callable[[EngineConfig], LoadedModel], asked: list[list[int]], answers: dict[int, Generation]
+) -> None:
+    """Each answer starts from the distribution its prompt gets on a model of its own."""
+    alone = make_tiny_llm(dataclasses.replace(TINY_CONFIG, n_slots=1))
+    for index, answer in answers.items():
+        expected = first_top(asyncio.run(collect(alone, ask(asked[index]))))
+        got = first_top(answer)
+        assert expected.keys() == got.keys()
+        assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
+
+
 def test_jobs_in_slots_taken_in_reverse_order_read_their_own_logits(
     tiny_llm: LoadedModel, make_tiny_llm: Callable[[EngineConfig], LoadedModel]
 ) -> None:
-    asked = [prose(tiny_llm, label, 24, first=True) for label in (" Alpha", " Bravo", " Charlie", " Delta")]
+    asked = prompts(tiny_llm)
+    all_at_once(tiny_llm, asked, [0, 1, 2, 3])  # each prompt now sits in the slot of its index
 
-    async def all_at_once(order: list[int]) -> dict[int, Generation]:
-        answers = await asyncio.gather(*(collect(tiny_llm, ask(asked[i])) for i in order))
-        return dict(zip(order, answers, strict=True))
+    answers = all_at_once(tiny_llm, asked, [3, 2, 1, 0])  # admitted last slot first: the batch comes reversed
 
-    asyncio.run(all_at_once([0, 1, 2, 3]))  # each prompt now sits in the slot of its index
-    answers = asyncio.run(all_at_once([3, 2, 1, 0]))  # admitted last slot first: the batch comes in reversed
+    assert all(answers[i].done.cached_prompt_tokens == len(asked[i]) - 1 for i in answers)  # each in its slot
+    assert_each_as_alone(make_tiny_llm, asked, answers)
 
-    alone = make_tiny_llm(dataclasses.replace(TINY_CONFIG, n_slots=1))
-    for index, prompt in enumerate(asked):
-        assert answers[index].done.cached_prompt_tokens == len(prompt) - 1  # found in its own slot
-        expected, got = first_top(asyncio.run(collect(alone, ask(prompt)))), first_top(answers[index])
-        assert expected.keys() == got.keys()
-        assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
+
+def test_a_job_above_a_free_slot_moves_down_with_its_cache(
+    tiny_llm: LoadedModel, make_tiny_llm: Callable[[EngineConfig], LoadedModel]
+) -> None:
+    scheduler = tiny_llm.scheduler
+    assert scheduler is not None
+    asked = prompts(tiny_llm)
+    all_at_once(tiny_llm, asked, [0, 1, 2])  # slots 0, 1 and 2 hold the first three prompts
+
+    answers = all_at_once(tiny_llm, asked, [0, 2])  # slots 0 and 2 busy, 1 free between them
+
+    assert scheduler.slots_moved == 1
+    assert all(answers[i].done.cached_prompt_tokens == len(asked[i]) - 1 for i in answers)
+    assert_each_as_alone(make_tiny_llm, asked, answers)
+    histories = {slot.seq_id: slot.history for slot in scheduler._slots}
+    assert histories[1][: len(asked[2])] == asked[2]  # the moved job's cache, with its answer after it
+    left = histories[2]  # what the old slot held when the job moved: its prompt, still there to be reused
+    assert len(left) >= len(asked[2]) - 1 and left == [*asked[2], *histories[1][len(asked[2]) :]][: len(left)]
+    assert [slot.seq_id for slot in scheduler._slots] == [0, 1, 2, 3]

@@ -10,7 +10,8 @@ from engine_support import SMALL_STEPS, Generation, collect
 from scheduler_gate import FreeConstraint, StepGate, stepped_request, wait_until
 
 from edge_runtime.engine.loaded_model import LoadedModel
-from edge_runtime.engine.scheduler import BatchScheduler, fair_shares
+from edge_runtime.engine.scheduler import BatchScheduler
+from edge_runtime.engine.step_layout import fair_shares
 from edge_runtime.engine.types import GenerationRequest
 
 LONG_PROMPT_TOKENS = 200
