@@ -127,6 +127,9 @@ class SchedulerView(Protocol):
     prefixes_shared: int
 
     @property
+    def slots_moved(self) -> int: ...
+
+    @property
     def draft_tokens(self) -> tuple[int, int]: ...
 
 
@@ -193,6 +196,11 @@ class ServerMetrics:
         self.prefixes_shared = Counter(
             "edge_runtime_shared_prefixes_total",
             "Prompts that started from a copy of a concurrent prompt's cache instead of reading their prefix.",
+            ("model",),
+        )
+        self.slots_moved = Counter(
+            "edge_runtime_slots_moved_total",
+            "Running jobs moved to a free slot below them to keep the busy slots consecutive (one pass a step).",
             ("model",),
         )
         self.drafted = Counter(
@@ -262,6 +270,7 @@ class ServerMetrics:
             self.abandoned_generations,
             self.checkpoint_restores,
             self.prefixes_shared,
+            self.slots_moved,
             self.drafted,
             self.draft_accepted,
             self.checkpoint_bytes,
@@ -277,6 +286,7 @@ class ServerMetrics:
                 self.abandoned_generations.set_total(model.model_id, value=scheduler.abandoned)
                 self.checkpoint_restores.set_total(model.model_id, value=scheduler.checkpoint_restores)
                 self.prefixes_shared.set_total(model.model_id, value=scheduler.prefixes_shared)
+                self.slots_moved.set_total(model.model_id, value=scheduler.slots_moved)
                 drafted, accepted = scheduler.draft_tokens
                 self.drafted.set_total(model.model_id, value=drafted)
                 self.draft_accepted.set_total(model.model_id, value=accepted)
@@ -294,6 +304,7 @@ class ServerMetrics:
             self.abandoned_generations,
             self.checkpoint_restores,
             self.prefixes_shared,
+            self.slots_moved,
             self.drafted,
             self.draft_accepted,
             self.checkpoint_bytes,

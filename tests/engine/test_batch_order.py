@@ -13,6 +13,7 @@ from engine_support import TINY_CONFIG, Generation, collect, prose
 from edge_runtime.engine.llama_handles import Batch
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.types import GenerationRequest, TokenLogprob
+from edge_runtime.server.metrics import ServerMetrics
 
 
 def test_rows_are_sorted_by_sequence_and_each_row_is_told_where_it_went() -> None:
@@ -94,6 +95,9 @@ def test_a_job_above_a_free_slot_moves_down_with_its_cache(
     answers = all_at_once(tiny_llm, asked, [0, 2])  # slots 0 and 2 busy, 1 free between them
 
     assert scheduler.slots_moved == 1
+    metrics = ServerMetrics()
+    metrics.observe_engine([tiny_llm])
+    assert 'edge_runtime_slots_moved_total{model="tiny"} 1' in metrics.render()
     assert all(answers[i].done.cached_prompt_tokens == len(asked[i]) - 1 for i in answers)
     assert_each_as_alone(make_tiny_llm, asked, answers)
     histories = {slot.seq_id: slot.history for slot in scheduler._slots}
