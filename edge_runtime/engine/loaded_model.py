@@ -18,7 +18,7 @@ from edge_runtime.engine.prefix_checkpoints import CHECKPOINTS_PER_SLOT
 from edge_runtime.engine.scheduler import BatchScheduler, Reservation
 from edge_runtime.engine.tokenizer import Tokenizer
 from edge_runtime.engine.types import GenerationEvent, GenerationRequest
-from edge_runtime.errors import InsufficientMemory, WrongModelType
+from edge_runtime.errors import InsufficientMemory, ModelUnavailable, WrongModelType
 from edge_runtime.grammar import Vocabulary
 from edge_runtime.store.gguf_reader import read_gguf_header
 from edge_runtime.store.model_info import KvCacheType, ModelInfo, estimate_memory, model_info_from_header
@@ -69,6 +69,11 @@ class EngineConfig:
     swa_full: bool = False
     """Keep the full KV cache on sliding-window layers (Gemma 3's): prefix reuse then cuts anywhere, at
     196 MiB more on Gemma 3 270M at 4 x 4096. Off, they keep their window and prefix checkpoints."""
+    unified_kv: bool = False
+    """One KV stream for all slots (llama.cpp's kv_unified) instead of one per slot: a step of uneven token counts
+    (a forced run beside single tokens) is one forward pass instead of one per count, but a token's logits then
+    depend on the other sequences in the cache, so a seeded request draws the same tokens alone, not always
+    beside others. Models with a sliding window are refused (their window-only cache is kept per slot)."""
     draft_tokens: int = 4
     """Most tokens guessed by prompt lookup (prompt_lookup.py) and checked in the same decode as a sequence's
     next token; 0: one token per sequence per decode."""
@@ -161,6 +166,10 @@ class LoadedModel:
             raise InsufficientMemory(
                 f"model '{model_id}' needs about {need / 2**20:.0f} MiB but only {free / 2**20:.0f} MiB is free"
             )
+        if config.unified_kv and model_type == "llm" and any(info.sliding_window_layers):
+            raise ModelUnavailable(
+                model_id, "it has a sliding window, which a unified KV cache (--kv-unified) does not serve"
+            )
         self.model_id = model_id
         self.model_type: ModelType = model_type
         self.info = info
@@ -199,6 +208,7 @@ class LoadedModel:
                     n_threads=threads,
                     kv_cache_type=self.kv_cache_type,
                     swa_full=config.swa_full,
+                    unified_kv=config.unified_kv,
                 ),
             )
             self.scheduler = BatchScheduler(

@@ -120,6 +120,8 @@ def _engine_config(settings: ServerSettings) -> EngineConfig:
         config = replace(config, idle_unload_s=settings.idle_unload_s)
     if settings.swa_full:
         config = replace(config, swa_full=True)
+    if settings.kv_unified:
+        config = replace(config, unified_kv=True)
     if settings.draft_tokens is not None:
         config = replace(config, draft_tokens=settings.draft_tokens)
     return config

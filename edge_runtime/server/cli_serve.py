@@ -86,6 +86,13 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "200 MiB more on Gemma 3 270M at 4 x 4096 (default: the window only, with prefix checkpoints)",
     )
     serve.add_argument(
+        "--kv-unified",
+        action="store_true",
+        help="one KV cache stream for all slots: a step where sequences add uneven token counts (JSON's forced "
+        "runs) is one forward pass instead of several, but a seeded request then draws the same tokens alone, "
+        "not always beside others; models with a sliding window (Gemma 3) are refused (default: one per slot)",
+    )
+    serve.add_argument(
         "--draft-tokens",
         type=int,
         default=None,
@@ -217,6 +224,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         queue_size=args.queue,
         idle_unload_s=args.idle_unload,
         swa_full=args.swa_full,
+        kv_unified=args.kv_unified,
         draft_tokens=args.draft_tokens,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),

@@ -148,6 +148,7 @@ async def providers(request: Request, state: ServerState) -> ASGIApp:
         "kv_cache_type": engine.kv_cache_type,
         "mmap": engine.mmap,
         "swa_full": engine.swa_full,
+        "kv_unified": engine.unified_kv,
         "draft_tokens": engine.draft_tokens,
         "memory_budget_bytes": engine.memory_budget_bytes,
     }

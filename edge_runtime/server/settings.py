@@ -54,6 +54,8 @@ class ServerSettings:
     """Unload a model no request has used for this long (it loads again on next use); None: never."""
     swa_full: bool = False
     """Full KV cache on sliding-window layers (`--swa-full`); False: the profile's (window only)."""
+    kv_unified: bool = False
+    """One KV stream for all slots (`--kv-unified`): throughput over seeded reproducibility beside others."""
     draft_tokens: int | None = None
     """Prompt-lookup draft length (`--draft-tokens`); None: the engine's default."""
     cors_origins: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ def test_small_profile_serves_with_its_settings_and_maps_the_model(tiny_store: P
             assert config["profile"] == "small" and config["n_slots"] == 1 and config["n_ctx"] == 2048
             assert config["kv_cache_type"] == "q8_0" and config["mmap"] is True
             assert config["memory_budget_bytes"] == 1 << 30 and config["swa_full"] is False
+            assert config["kv_unified"] is False
             answer = http.post("/v1/completions", json={"model": TINY_ID, "prompt": "Hi", "max_tokens": 3})
             assert answer.status_code == 200, answer.text
         maps = Path(f"/proc/{server.process.pid}/maps").read_text()
@@ -28,8 +29,11 @@ def test_small_profile_serves_with_its_settings_and_maps_the_model(tiny_store: P
 
 
 def test_flags_override_the_profile(tiny_store: Path) -> None:
-    arguments = ("--profile", "small", "--slots", "2", "--ctx", "512", "--swa-full")
-    with serve_process(tiny_store, *arguments) as server, server.client() as http:
+    arguments = ("--profile", "small", "--slots", "2", "--ctx", "512", "--swa-full", "--kv-unified")
+    with serve_process(tiny_store, *arguments, "--model", TINY_ID) as server, server.client() as http:
         (provider,) = http.get("/v1/providers").json()["data"]
+        answer = http.post("/v1/completions", json={"model": TINY_ID, "prompt": "Hi", "max_tokens": 3, "n": 2})
+        assert answer.status_code == 200, answer.text
     assert provider["config"]["n_slots"] == 2 and provider["config"]["n_ctx"] == 512
     assert provider["config"]["mmap"] is True and provider["config"]["swa_full"] is True
+    assert provider["config"]["kv_unified"] is True
