@@ -29,8 +29,9 @@ class SlotCompactor:
         """Move the highest busy slot into the lowest free one between busy slots until none is left. A move
         copies the whole stream (llama.cpp copies a sequence to another stream only whole) and swaps the two
         slots' sequence ids, so a job keeps its Slot objects; the slot left free holds what the moved one held,
-        still there for prefix reuse. `slots` stays sorted by sequence id."""
-        if lowest_hole(slots) is None:
+        still there for prefix reuse. `slots` stays sorted by sequence id. A unified cache has no streams to
+        keep together."""
+        if context.params.unified_kv or lowest_hole(slots) is None:
             self._gap_steps = 0
             return
         self._gap_steps += 1

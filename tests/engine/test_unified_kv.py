@@ -30,6 +30,8 @@ def test_jobs_on_one_unified_cache_read_their_own_logits(
 
     assert all(answers[i].done.cached_prompt_tokens == len(asked[i]) - 1 for i in answers)
     assert_each_as_alone(make_tiny_llm, asked, answers)
+    all_at_once(model, asked, [0, 2])  # a gap between busy slots: nothing to move in one stream
+    assert model.scheduler is not None and model.scheduler.slots_moved == 0
 
 
 def test_a_sliding_window_model_is_refused_before_it_loads(gemma_model_path: Path) -> None:
