@@ -12,7 +12,7 @@ from engine_support import TINY_CONFIG, Generation, collect, prose
 
 from edge_runtime.engine.llama_handles import Batch
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
-from edge_runtime.engine.types import GenerationRequest, TokenLogprob
+from edge_runtime.engine.types import GenerationRequest, SamplingParams, TokenLogprob
 from edge_runtime.server.metrics import ServerMetrics
 
 
@@ -39,8 +39,10 @@ def test_rows_are_sorted_by_sequence_and_each_row_is_told_where_it_went() -> Non
         batch.close()
 
 
-def ask(prompt: list[int]) -> GenerationRequest:
-    return GenerationRequest(prompt, max_tokens=8, logprobs=5)
+def ask(model: LoadedModel, prompt: list[int]) -> GenerationRequest:
+    """Greedy, and all 8 tokens long on any CPU: the end tokens are banned (the logprobs are the unbiased ones)."""
+    ban = {token: -100.0 for token in model.tokenizer.eog_ids}
+    return GenerationRequest(prompt, SamplingParams(logit_bias=ban), max_tokens=8, logprobs=5)
 
 
 def first_top(generation: Generation) -> dict[int, float]:
@@ -55,7 +57,7 @@ def prompts(model: LoadedModel) -> list[list[int]]:
 
 def all_at_once(model: LoadedModel, asked: list[list[int]], order: list[int]) -> dict[int, Generation]:
     async def run() -> list[Generation]:
-        return list(await asyncio.gather(*(collect(model, ask(asked[i])) for i in order)))
+        return list(await asyncio.gather(*(collect(model, ask(model, asked[i])) for i in order)))
 
     return dict(zip(order, asyncio.run(run()), strict=True))
 
@@ -66,7 +68,7 @@ def assert_each_as_alone(
     """Each answer starts from the distribution its prompt gets on a model of its own."""
     alone = make_tiny_llm(dataclasses.replace(TINY_CONFIG, n_slots=1))
     for index, answer in answers.items():
-        expected = first_top(asyncio.run(collect(alone, ask(asked[index]))))
+        expected = first_top(asyncio.run(collect(alone, ask(alone, asked[index]))))
         got = first_top(answer)
         assert expected.keys() == got.keys()
         assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
@@ -105,3 +107,4 @@ def test_a_job_above_a_free_slot_moves_down_with_its_cache(
     left = histories[2]  # what the old slot held when the job moved: its prompt, still there to be reused
     assert len(left) >= len(asked[2]) - 1 and left == [*asked[2], *histories[1][len(asked[2]) :]][: len(left)]
     assert [slot.seq_id for slot in scheduler._slots] == [0, 1, 2, 3]
+    assert all(len(answer.tokens()) == 8 for answer in answers.values())
