@@ -123,9 +123,7 @@ class ChoiceSteps:
         """The other choices start from a copy of the first one's prompt cache."""
         first = job.slots[0]
         for slot in job.slots[1:]:
-            self.context.remove(slot.seq_id, 0, -1)
-            self.context.copy(first.seq_id, slot.seq_id, 0, -1)
-            slot.history = list(first.history)
+            slot.copy_from(first, self.context)
 
     def _collect_prompt_logprobs(self, job: Job) -> None:
         """Echo and prompt_logprobs read the same numbers: top-N is the larger of the two asks, each cuts its

@@ -347,9 +347,7 @@ class BatchScheduler:
             if not alive or source.history != prompt[:at]:
                 self._place_prompt(job)
                 continue
-            self.context.remove(target.seq_id, 0, -1)
-            self.context.copy(source.seq_id, target.seq_id, 0, -1)
-            target.history = list(source.history)
+            target.copy_from(source, self.context)
             job.prompt_pos = job.cached = at
             self.prefixes_shared += 1
             if self.context.keeps_window_only and at >= MIN_CHECKPOINT_POSITION:

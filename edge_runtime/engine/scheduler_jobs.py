@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge_runtime.engine.prefix_checkpoints import SlotCheckpoints
 from edge_runtime.engine.prompt_lookup import PromptLookup
@@ -21,6 +22,9 @@ from edge_runtime.engine.types import (
     GenerationRequest,
     TokenLogprob,
 )
+
+if TYPE_CHECKING:
+    from edge_runtime.engine.llama_handles import LlamaContext
 
 
 class Mailbox:
@@ -64,6 +68,12 @@ class Slot:
     """Exactly the tokens in this sequence's KV cache, in order."""
     busy: bool = False
     checkpoints: SlotCheckpoints = field(default_factory=SlotCheckpoints)
+
+    def copy_from(self, source: Slot, context: LlamaContext) -> None:
+        """This slot's sequence becomes a copy of `source`'s, cache and history; what it held is dropped."""
+        context.remove(self.seq_id, 0, -1)
+        context.copy(source.seq_id, self.seq_id, 0, -1)
+        self.history = list(source.history)
 
 
 @dataclass

@@ -40,10 +40,8 @@ class SlotCompactor:
         self._gap_steps = 0
         while (hole := lowest_hole(slots)) is not None:
             top = [slot for slot in slots if slot.busy][-1]
-            context.remove(hole.seq_id, 0, -1)
-            context.copy(top.seq_id, hole.seq_id, 0, -1)
+            hole.copy_from(top, context)
             top.seq_id, hole.seq_id = hole.seq_id, top.seq_id
-            hole.history = list(top.history)
             hole.checkpoints = SlotCheckpoints()
             for checkpoint in top.checkpoints:
                 hole.checkpoints.add(checkpoint)
