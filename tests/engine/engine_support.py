@@ -13,6 +13,7 @@ from edge_runtime.engine.types import (
     GenerationEvent,
     GenerationRequest,
     TextPiece,
+    TokenLogprob,
 )
 
 TINY_CONFIG = EngineConfig(n_slots=4, n_ctx_per_slot=256, n_threads=1, n_batch=256, n_ubatch=64, queue_size=8)
@@ -46,6 +47,12 @@ class Generation:
 
     def tokens(self, index: int = 0) -> list[int]:
         return self.done.choices[index].token_ids
+
+    def first_top(self) -> dict[int, float]:
+        """The top logprobs of the first token written (a request asking for `logprobs`)."""
+        entry = self.pieces[0].logprobs[0]  # type: ignore[index]
+        assert isinstance(entry, TokenLogprob)
+        return {token: logprob for token, _, logprob in entry.top}
 
 
 async def collect(model: LoadedModel, request: GenerationRequest) -> Generation:

@@ -12,7 +12,7 @@ from engine_support import TINY_CONFIG, Generation, collect, prose
 
 from edge_runtime.engine.llama_handles import Batch
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
-from edge_runtime.engine.types import GenerationRequest, SamplingParams, TokenLogprob
+from edge_runtime.engine.types import GenerationRequest, SamplingParams
 from edge_runtime.server.metrics import ServerMetrics
 
 
@@ -45,12 +45,6 @@ def ask(model: LoadedModel, prompt: list[int]) -> GenerationRequest:
     return GenerationRequest(prompt, SamplingParams(logit_bias=ban), max_tokens=8, logprobs=5)
 
 
-def first_top(generation: Generation) -> dict[int, float]:
-    entry = generation.pieces[0].logprobs[0]  # type: ignore[index]
-    assert isinstance(entry, TokenLogprob)
-    return {token: logprob for token, _, logprob in entry.top}
-
-
 def prompts(model: LoadedModel) -> list[list[int]]:
     return [prose(model, label, 24, first=True) for label in (" Alpha", " Bravo", " Charlie", " Delta")]
 
@@ -68,8 +62,8 @@ def assert_each_as_alone(
     """Each answer starts from the distribution its prompt gets on a model of its own."""
     alone = make_tiny_llm(dataclasses.replace(TINY_CONFIG, n_slots=1))
     for index, answer in answers.items():
-        expected = first_top(asyncio.run(collect(alone, ask(alone, asked[index]))))
-        got = first_top(answer)
+        expected = asyncio.run(collect(alone, ask(alone, asked[index]))).first_top()
+        got = answer.first_top()
         assert expected.keys() == got.keys()
         assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
 

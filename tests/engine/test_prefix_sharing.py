@@ -16,7 +16,7 @@ from scheduler_gate import WAIT_S, StepGate, stepped_request, wait_until
 from edge_runtime.engine.loaded_model import EngineConfig, LoadedModel
 from edge_runtime.engine.prefix_sharing import MIN_SHARED_READ
 from edge_runtime.engine.scheduler import BatchScheduler
-from edge_runtime.engine.types import GenerationRequest, TokenLogprob
+from edge_runtime.engine.types import GenerationRequest
 from edge_runtime.server.metrics import ServerMetrics
 
 PREFIX_TOKENS, TAIL_TOKENS = 150, 20
@@ -44,12 +44,6 @@ async def all_at_once(model: LoadedModel, requests: list[GenerationRequest]) -> 
     return list(await asyncio.gather(*(collect(model, request) for request in requests)))
 
 
-def first_top(generation: Generation) -> dict[int, float]:
-    entry = generation.pieces[0].logprobs[0]  # type: ignore[index]
-    assert isinstance(entry, TokenLogprob)
-    return {token: logprob for token, _, logprob in entry.top}
-
-
 def test_concurrent_prompts_read_their_shared_prefix_once(
     make_tiny_llm: Callable[[EngineConfig], LoadedModel],
     small_steps_llm: LoadedModel,
@@ -72,7 +66,7 @@ def test_concurrent_prompts_read_their_shared_prefix_once(
         alone = make_tiny_llm(dataclasses.replace(SMALL_STEPS, n_slots=1))
         fresh = asyncio.run(collect(alone, ask(prompt)))
         assert fresh.done.cached_prompt_tokens == 0
-        expected, got = first_top(fresh), first_top(answer)
+        expected, got = fresh.first_top(), answer.first_top()
         assert expected.keys() == got.keys()
         assert all(abs(expected[token] - got[token]) < 0.02 for token in expected)
 
