@@ -77,6 +77,10 @@ class EngineConfig:
     draft_tokens: int = 4
     """Most tokens guessed by prompt lookup (prompt_lookup.py) and checked in the same decode as a sequence's
     next token; 0: one token per sequence per decode."""
+    huge_pages: bool = True
+    """While a scheduler is idle, move the process's resident anonymous memory (read-in weights, KV cache,
+    Python's heap) onto transparent huge pages (engine/huge_pages.py): a decode after a rest then walks far fewer
+    page-table entries."""
     mmap: bool = False
     """Map the model file instead of reading it into memory: see LlamaModel for what that risks."""
     embedding_ctx: int = 512
@@ -217,6 +221,7 @@ class LoadedModel:
                 n_batch=config.n_batch,
                 queue_size=config.queue_size,
                 max_draft=config.draft_tokens,
+                huge_pages=config.huge_pages,
             )
         else:
             self.n_slots = config.embedding_seqs

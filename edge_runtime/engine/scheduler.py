@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator
 import numpy as np
 
 from edge_runtime.engine.choice_steps import ChoiceSteps
+from edge_runtime.engine.huge_pages import IDLE_COLLAPSE
 from edge_runtime.engine.llama_handles import Batch, DecodeFailed, LlamaContext
 from edge_runtime.engine.prefix_checkpoints import MIN_CHECKPOINT_POSITION, PrefixCheckpoint
 from edge_runtime.engine.prefix_sharing import common_prefix, leader_for, read_until
@@ -70,6 +71,7 @@ class BatchScheduler:
         queue_size: int,
         prefill_chunk: int | None = None,
         max_draft: int = 0,
+        huge_pages: bool = False,
     ) -> None:
         self.context = context
         self.tokenizer = tokenizer
@@ -88,6 +90,8 @@ class BatchScheduler:
         """Set by fail_all: every new request is refused with (a copy of) it."""
         self._wake = threading.Condition()
         self._stopping = False
+        self._huge_pages = huge_pages
+        """Drive the process's huge-page pass (huge_pages.py) while this scheduler has nothing to do."""
         self.prompt_tokens_decoded = 0
         """Prompt tokens put through `llama_decode` since the start (prefix reuse skips the rest)."""
         self.prefixes_shared = 0
@@ -228,6 +232,8 @@ class BatchScheduler:
         while True:
             if not self._running:
                 self._deliver()
+                if self._huge_pages:
+                    IDLE_COLLAPSE.run_while(lambda: not self._waiting and not self._stopping)
             with self._wake:
                 while not self._stopping and not self._waiting and not self._running:
                     self._wake.wait()

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
 
+from edge_runtime.engine.huge_pages import huge_page_bytes
 from edge_runtime.engine.loaded_model import EngineConfig
 from edge_runtime.engine.manager import ModelManager
 from edge_runtime.engine.profiles import profile_config
@@ -122,6 +123,8 @@ def _engine_config(settings: ServerSettings) -> EngineConfig:
         config = replace(config, swa_full=True)
     if settings.kv_unified:
         config = replace(config, unified_kv=True)
+    if not settings.huge_pages:
+        config = replace(config, huge_pages=False)
     if settings.draft_tokens is not None:
         config = replace(config, draft_tokens=settings.draft_tokens)
     return config
@@ -219,6 +222,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         state: ServerState = request.app.state.server
         metrics.observe_engine(state.manager.loaded())
         metrics.observe_upstreams(state.upstreams.clients())
+        metrics.huge_page_bytes.set(value=huge_page_bytes())
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     document = openapi_document()

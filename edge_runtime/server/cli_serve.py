@@ -93,6 +93,13 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "not always beside others; models with a sliding window (Gemma 3) are refused (default: one per slot)",
     )
     serve.add_argument(
+        "--no-huge-pages",
+        action="store_true",
+        help="keep the process's memory on 4 KiB pages: by default, while idle, the server moves the model's "
+        "resident memory (weights, KV cache) onto transparent huge pages, which makes a decode after a rest "
+        "much cheaper (Linux 6.1+; the resident size does not grow)",
+    )
+    serve.add_argument(
         "--draft-tokens",
         type=int,
         default=None,
@@ -225,6 +232,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         idle_unload_s=args.idle_unload,
         swa_full=args.swa_full,
         kv_unified=args.kv_unified,
+        huge_pages=not args.no_huge_pages,
         draft_tokens=args.draft_tokens,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),

@@ -218,6 +218,11 @@ class ServerMetrics:
             "Memory held by saved sliding windows (prefix checkpoints), all slots together.",
             ("model",),
         )
+        self.huge_page_bytes = Gauge(
+            "edge_runtime_huge_page_bytes",
+            "The process's anonymous memory on transparent huge pages (where the idle pass moves the weights "
+            "and KV cache; 0 when the kernel has none, or with --no-huge-pages).",
+        )
         self.time_to_first_token = Histogram(
             "edge_runtime_time_to_first_token_seconds",
             "Time from admission to the first generated token.",
@@ -308,6 +313,7 @@ class ServerMetrics:
             self.drafted,
             self.draft_accepted,
             self.checkpoint_bytes,
+            self.huge_page_bytes,
             self.time_to_first_token,
             self.time_per_token,
             self.grammar_mask_time,

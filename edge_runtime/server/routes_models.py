@@ -149,6 +149,7 @@ async def providers(request: Request, state: ServerState) -> ASGIApp:
         "mmap": engine.mmap,
         "swa_full": engine.swa_full,
         "kv_unified": engine.unified_kv,
+        "huge_pages": engine.huge_pages,
         "draft_tokens": engine.draft_tokens,
         "memory_budget_bytes": engine.memory_budget_bytes,
     }

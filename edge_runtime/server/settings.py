@@ -56,6 +56,8 @@ class ServerSettings:
     """Full KV cache on sliding-window layers (`--swa-full`); False: the profile's (window only)."""
     kv_unified: bool = False
     """One KV stream for all slots (`--kv-unified`): throughput over seeded reproducibility beside others."""
+    huge_pages: bool = True
+    """Move resident memory onto transparent huge pages while idle; False: `--no-huge-pages`."""
     draft_tokens: int | None = None
     """Prompt-lookup draft length (`--draft-tokens`); None: the engine's default."""
     cors_origins: tuple[str, ...] = ()
