@@ -1,10 +1,11 @@
 """Move a loaded model's resident memory onto transparent huge pages (Linux `MADV_COLLAPSE`).
 
-Why: a decode reads every weight and the cache it attends over. On 4 KiB pages that is one page-table entry per
-4 KiB, and after the process has rested (another program ran, or the host took the cores back) every entry is
-walked again: on a 2-core VM, touching 256 MiB once per page cost 424 ms after 8 s of rest against 48 ms on 2 MiB
-pages, and a one-token decode of SmolLM2 14 ms back to back against 134-300 ms after a rest. Only chunks whose
-every page is already resident are collapsed, so the resident size does not grow.
+Why: a decode reads every weight and the cache it attends over. On 4 KiB pages that is one page-table entry
+per 4 KiB, and after the process has rested (another program ran, or the host took the cores back) every entry
+is walked again: on a 2-core VM, touching 256 MiB once per page cost 424 ms after 8 s of rest against 48 ms on
+2 MiB pages, and SmolLM2's re-read of one prompt token after 8 s of rest 264-280 ms against 92-95 ms (16 ms
+back to back). Only chunks whose every page is already resident are collapsed, so the resident size does not
+grow.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import ctypes
 import mmap
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 MADV_COLLAPSE = 25
 """Linux 6.1+: make the range's pages one huge page now, in the calling thread (khugepaged does it lazily)."""
@@ -32,7 +34,7 @@ class CollapseReport:
     refused_chunks: int = 0
     seconds: float = 0.0
     skipped: str | None = None
-    """Why nothing was tried (no THP on this system, or the administrator set it to never)."""
+    """Why nothing was tried (no THP or MADV_COLLAPSE here, or the administrator set THP to never)."""
 
 
 def huge_page_size() -> int | None:
@@ -92,7 +94,8 @@ class HugePages:
     def chunks(self, ranges: list[tuple[int, int]]) -> list[int]:
         """The huge-page-aligned chunks lying wholly inside the ranges."""
         size = self.size
-        return [chunk for start, end in ranges for chunk in range(-(-start // size) * size, end - size + 1, size)]
+        aligned = [(-(-start // size) * size, end) for start, end in ranges]
+        return [chunk for start, end in aligned for chunk in range(start, end - size + 1, size)]
 
     def collapse(self, chunk: int) -> bool | None:
         """Collapse one chunk if every page of it is resident. True: it is one huge page now (or was); False:
@@ -125,15 +128,25 @@ def process_ranges() -> list[tuple[int, int]]:
     return private_writable_ranges(2 * size) if size else []
 
 
+QUIET_S = 1.0
+"""How long a scheduler waits with nothing to do before it works on the pass."""
 PASS_INTERVAL_S = 10.0
 """Least time between the starts of two passes: a pass that finds nothing new still reads every chunk's
 residency (11 ms over Gemma 3 270M's 470 MiB)."""
 
 
+class Busy(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+
 class IdleCollapse:
-    """Collapses this process's memory one chunk at a time while its caller is idle, so a request that arrives
-    waits for one chunk at most (2 MiB, a few milliseconds); the next idle spell resumes the pass. Passes start
-    at most every `interval_s`, to catch what was touched since (a first decode's compute buffer, a new model)."""
+    """Collapses this process's memory one chunk at a time while the process is idle, so a request that
+    arrives waits for one chunk at most (2 MiB, a few milliseconds); the next idle spell resumes the pass.
+    Passes start at most every `interval_s`, to catch what was touched since (a first decode's compute
+    buffer, a new model).
+    The pass covers the whole process, so it also stops while any watched model is busy: an idle model's
+    scheduler must not copy memory under another model's decode."""
 
     def __init__(
         self,
@@ -145,6 +158,8 @@ class IdleCollapse:
         self._pages: HugePages | None | Literal[False] = False
         """False until the first run opens them."""
         self._lock = threading.Lock()
+        self._watched: weakref.WeakSet[Busy] = weakref.WeakSet()
+        self._watched_lock = threading.Lock()
         self._todo: list[int] = []
         self._next_pass = 0.0
         self.passes = 0
@@ -153,6 +168,34 @@ class IdleCollapse:
     @property
     def pending_chunks(self) -> int:
         return len(self._todo)
+
+    def watch(self, model: Busy) -> None:
+        with self._watched_lock:
+            self._watched.add(model)
+
+    def forget(self, model: Busy) -> None:
+        with self._watched_lock:
+            self._watched.discard(model)
+
+    def anyone_busy(self) -> bool:
+        with self._watched_lock:
+            watched = list(self._watched)
+        return any(model.busy for model in watched)
+
+    def due(self) -> bool:
+        """Whether run_while would have work: a pass under way, or time for the next (unless the kernel has
+        been found to have no huge pages for this process)."""
+        return self._pages is not None and bool(self._todo or time.monotonic() >= self._next_pass)
+
+    def run_when_quiet(self, wake: threading.Condition, busy: Callable[[], bool]) -> None:
+        """For a scheduler thread with nothing to do: wait up to QUIET_S on its condition for busy() (new
+        work, or stopping), then work on the pass until busy() or a watched model is busy. The gaps inside a
+        burst of requests are left alone, and so is a model unloaded right after its last request."""
+        if not self.due():
+            return
+        with wake:
+            wake.wait_for(busy, timeout=QUIET_S)
+        self.run_while(lambda: not busy() and not self.anyone_busy())
 
     def run_while(self, idle: Callable[[], bool]) -> None:
         """Work through the current pass (or start one, if it is time) for as long as idle() holds. Returns at

@@ -13,6 +13,7 @@ from typing import Literal
 import anyio
 
 from edge_runtime.engine.embeddings import Embedder, Pooling, Truncation
+from edge_runtime.engine.huge_pages import IDLE_COLLAPSE
 from edge_runtime.engine.llama_handles import ContextParams, LlamaContext, LlamaModel
 from edge_runtime.engine.prefix_checkpoints import CHECKPOINTS_PER_SLOT
 from edge_runtime.engine.scheduler import BatchScheduler, Reservation
@@ -234,6 +235,7 @@ class LoadedModel:
                 n_threads=threads,
                 pooling=_pooling_for(info, config.embedding_pooling),
             )
+        IDLE_COLLAPSE.watch(self)  # the process-wide huge-page pass pauses while this model works
 
     @property
     def busy(self) -> bool:
@@ -312,6 +314,7 @@ class LoadedModel:
 
     def close(self) -> None:
         """Free in order: scheduler (stops using the context), contexts, then the model."""
+        IDLE_COLLAPSE.forget(self)
         if self.scheduler is not None:
             self.scheduler.close()
             self.scheduler = None

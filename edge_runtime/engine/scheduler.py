@@ -233,7 +233,7 @@ class BatchScheduler:
             if not self._running:
                 self._deliver()
                 if self._huge_pages:
-                    IDLE_COLLAPSE.run_while(lambda: not self._waiting and not self._stopping)
+                    IDLE_COLLAPSE.run_when_quiet(self._wake, lambda: bool(self._waiting) or self._stopping)
             with self._wake:
                 while not self._stopping and not self._waiting and not self._running:
                     self._wake.wait()

@@ -1,10 +1,11 @@
-"""The huge-page pass (engine/huge_pages.py) on memory of the test's own: what it may collapse (only chunks whose
-every page is resident, so the resident size never grows), and how the idle pass stops and resumes."""
+"""The huge-page pass (engine/huge_pages.py) on memory of the test's own: what it may collapse (only chunks
+whose every page is resident, so the resident size never grows), and how the idle pass stops and resumes."""
 
 from __future__ import annotations
 
 import ctypes
 import mmap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,8 @@ MAPS = """\
 def test_only_private_anonymous_writable_mappings_are_walked(tmp_path: Path) -> None:
     maps = tmp_path / "maps"
     maps.write_text(MAPS)
-    assert private_writable_ranges(4 << 20, maps) == [(0x55D0A0000000, 0x55D0A4000000), (0x7F0000000000, 0x7F0000800000)]
+    heap, anonymous = (0x55D0A0000000, 0x55D0A4000000), (0x7F0000000000, 0x7F0000800000)
+    assert private_writable_ranges(4 << 20, maps) == [heap, anonymous]
 
 
 def _libc() -> ctypes.CDLL:
@@ -45,7 +47,8 @@ def _libc() -> ctypes.CDLL:
 
 class Chunks:
     """Three huge-page-aligned chunks of a private anonymous mapping: the first written whole, the second on
-    every other page, the third never. An inaccessible page on either side keeps them a mapping of their own."""
+    every other page, the third never. An inaccessible page on either side keeps them a mapping of their
+    own."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -125,6 +128,35 @@ def test_the_idle_pass_stops_when_work_arrives_and_resumes_after(chunks: Chunks)
 
 
 def test_a_busy_caller_starts_no_pass() -> None:
-    keeper = IdleCollapse(ranges=lambda: pytest.fail("a busy caller's pass read the mappings"), interval_s=0.0)
+    keeper = IdleCollapse(ranges=lambda: pytest.fail("a busy caller read the mappings"), interval_s=0.0)
     keeper.run_while(lambda: False)
     assert keeper.passes == 0
+
+
+def test_a_scheduler_thread_works_on_the_pass_only_once_it_has_been_quiet(chunks: Chunks) -> None:
+    keeper = IdleCollapse(ranges=lambda: [chunks.range], interval_s=3600.0)
+    wake = threading.Condition()
+    keeper.run_when_quiet(wake, lambda: True)
+    assert keeper.passes == 0, "a pass started while work was waiting"
+    keeper.run_when_quiet(wake, lambda: False)
+    assert keeper.passes == 1 and keeper.pending_chunks == 0 and keeper.collapsed_chunks == 1
+    assert not keeper.due()
+
+
+class Model:
+    busy = False
+
+
+def test_the_pass_pauses_while_any_watched_model_is_busy(chunks: Chunks) -> None:
+    keeper = IdleCollapse(ranges=lambda: [chunks.range], interval_s=3600.0)
+    other = Model()
+    keeper.watch(other)
+    other.busy = True
+    keeper.run_when_quiet(threading.Condition(), lambda: False)
+    assert keeper.passes == 0 and keeper.collapsed_chunks == 0
+    other.busy = False
+    keeper.run_when_quiet(threading.Condition(), lambda: False)
+    assert keeper.passes == 1 and keeper.pending_chunks == 0 and keeper.collapsed_chunks == 1
+    keeper.forget(other)
+    other.busy = True
+    assert not keeper.anyone_busy()

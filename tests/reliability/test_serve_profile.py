@@ -32,7 +32,8 @@ def test_small_profile_serves_with_its_settings_and_maps_the_model(tiny_store: P
 
 
 def _huge_page_bytes(http: httpx.Client) -> float:
-    (line,) = [line for line in http.get("/metrics").text.splitlines() if line.startswith("edge_runtime_huge_page_bytes ")]
+    lines = http.get("/metrics").text.splitlines()
+    (line,) = [line for line in lines if line.startswith("edge_runtime_huge_page_bytes ")]
     return float(line.split()[1])
 
 
@@ -53,7 +54,8 @@ def test_an_idle_server_moves_its_memory_onto_huge_pages(tiny_store: Path) -> No
 
 
 def test_flags_override_the_profile(tiny_store: Path) -> None:
-    arguments = ("--profile", "small", "--slots", "2", "--ctx", "512", "--swa-full", "--kv-unified", "--no-huge-pages")
+    arguments = ("--profile", "small", "--slots", "2", "--ctx", "512", "--swa-full", "--kv-unified")
+    arguments += ("--no-huge-pages",)
     with serve_process(tiny_store, *arguments, "--model", TINY_ID) as server, server.client() as http:
         (provider,) = http.get("/v1/providers").json()["data"]
         answer = http.post("/v1/completions", json={"model": TINY_ID, "prompt": "Hi", "max_tokens": 3, "n": 2})
