@@ -11,6 +11,7 @@ grow.
 from __future__ import annotations
 
 import ctypes
+import logging
 import mmap
 import threading
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+log = logging.getLogger(__name__)
 MADV_COLLAPSE = 25
 """Linux 6.1+: make the range's pages one huge page now, in the calling thread (khugepaged does it lazily)."""
 THP_SYSFS = Path("/sys/kernel/mm/transparent_hugepage")
@@ -195,7 +197,11 @@ class IdleCollapse:
             return
         with wake:
             wake.wait_for(busy, timeout=QUIET_S)
-        self.run_while(lambda: not busy() and not self.anyone_busy())
+        try:
+            self.run_while(lambda: not busy() and not self.anyone_busy())
+        except Exception:  # the scheduler thread that drives the pass must outlive it
+            log.exception("the huge-page pass failed; it is off for the rest of the process")
+            self._pages = None
 
     def run_while(self, idle: Callable[[], bool]) -> None:
         """Work through the current pass (or start one, if it is time) for as long as idle() holds. Returns at

@@ -241,11 +241,10 @@ class LoadedModel:
     def busy(self) -> bool:
         """A request holds the model (see in_use), a generation is running or waiting, or an embedding call is
         in progress: unloading passes it by."""
-        if self._users or (
-            self.scheduler is not None and (self.scheduler.busy_slots or self.scheduler.queue_depth)
-        ):
+        scheduler, embedder = self.scheduler, self.embedder  # close() may clear them from another thread
+        if self._users or (scheduler is not None and (scheduler.busy_slots or scheduler.queue_depth)):
             return True
-        return self.embedder is not None and self.embedder.busy
+        return embedder is not None and embedder.busy
 
     @contextmanager
     def in_use(self) -> Iterator[None]:

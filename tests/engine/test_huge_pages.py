@@ -160,3 +160,12 @@ def test_the_pass_pauses_while_any_watched_model_is_busy(chunks: Chunks) -> None
     keeper.forget(other)
     other.busy = True
     assert not keeper.anyone_busy()
+
+
+def test_a_failing_pass_turns_itself_off_instead_of_raising_into_the_scheduler(chunks: Chunks) -> None:
+    def unreadable() -> list[tuple[int, int]]:
+        raise OSError("/proc/self/maps is unreadable")
+
+    keeper = IdleCollapse(ranges=unreadable, interval_s=0.0)
+    keeper.run_when_quiet(threading.Condition(), lambda: False)
+    assert not keeper.due() and keeper.passes == 0
