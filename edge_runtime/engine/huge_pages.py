@@ -146,9 +146,8 @@ class IdleCollapse:
     """Collapses this process's memory one chunk at a time while the process is idle, so a request that
     arrives waits for one chunk at most (2 MiB, a few milliseconds); the next idle spell resumes the pass.
     Passes start at most every `interval_s`, to catch what was touched since (a first decode's compute
-    buffer, a new model).
-    The pass covers the whole process, so it also stops while any watched model is busy: an idle model's
-    scheduler must not copy memory under another model's decode."""
+    buffer, a new model). The pass covers the whole process, so it also stops while any watched model is
+    busy: an idle model's scheduler must not copy memory under another model's decode."""
 
     def __init__(
         self,

@@ -79,9 +79,9 @@ class EngineConfig:
     """Most tokens guessed by prompt lookup (prompt_lookup.py) and checked in the same decode as a sequence's
     next token; 0: one token per sequence per decode."""
     huge_pages: bool = True
-    """While a scheduler is idle, move the process's resident anonymous memory (read-in weights, KV cache,
-    Python's heap) onto transparent huge pages (engine/huge_pages.py): a decode after a rest then walks far fewer
-    page-table entries."""
+    """While the server is idle, move the process's resident anonymous memory (read-in weights, KV cache,
+    Python's heap) onto transparent huge pages (engine/huge_pages.py): a decode after a rest then walks far
+    fewer page-table entries."""
     mmap: bool = False
     """Map the model file instead of reading it into memory: see LlamaModel for what that risks."""
     embedding_ctx: int = 512
