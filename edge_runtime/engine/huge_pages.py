@@ -124,12 +124,6 @@ def collapse_ranges(ranges: list[tuple[int, int]]) -> CollapseReport:
     )
 
 
-def process_ranges() -> list[tuple[int, int]]:
-    """What a pass over this process covers: its private anonymous mappings of two huge pages or more."""
-    size = huge_page_size()
-    return private_writable_ranges(2 * size) if size else []
-
-
 QUIET_S = 1.0
 """How long a scheduler waits with nothing to do before it works on the pass."""
 PASS_INTERVAL_S = 10.0
@@ -151,10 +145,11 @@ class IdleCollapse:
 
     def __init__(
         self,
-        ranges: Callable[[], list[tuple[int, int]]] = process_ranges,
+        ranges: Callable[[int], list[tuple[int, int]]] = private_writable_ranges,
         interval_s: float = PASS_INTERVAL_S,
     ) -> None:
         self._ranges = ranges
+        """The mappings a pass covers, given the least size worth walking (two huge pages)."""
         self._interval_s = interval_s
         self._pages: HugePages | None | Literal[False] = False
         """False until the first run opens them."""
@@ -216,7 +211,7 @@ class IdleCollapse:
                 if time.monotonic() < self._next_pass or not idle():
                     return
                 self._next_pass = time.monotonic() + self._interval_s
-                self._todo = self._pages.chunks(self._ranges())[::-1]
+                self._todo = self._pages.chunks(self._ranges(2 * self._pages.size))[::-1]
                 self.passes += 1
             while self._todo and idle():
                 if self._pages.collapse(self._todo.pop()):

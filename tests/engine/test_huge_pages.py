@@ -116,7 +116,7 @@ def test_a_pass_collapses_only_wholly_resident_chunks(chunks: Chunks) -> None:
 
 
 def test_the_idle_pass_stops_when_work_arrives_and_resumes_after(chunks: Chunks) -> None:
-    keeper = IdleCollapse(ranges=lambda: [chunks.range], interval_s=3600.0)
+    keeper = IdleCollapse(ranges=lambda min_bytes: [chunks.range], interval_s=3600.0)
     answers = iter([True, True, False])
     keeper.run_while(lambda: next(answers))
     assert keeper.passes == 1 and keeper.collapsed_chunks == 1 and keeper.pending_chunks == 2
@@ -128,13 +128,13 @@ def test_the_idle_pass_stops_when_work_arrives_and_resumes_after(chunks: Chunks)
 
 
 def test_a_busy_caller_starts_no_pass() -> None:
-    keeper = IdleCollapse(ranges=lambda: pytest.fail("a busy caller read the mappings"), interval_s=0.0)
+    keeper = IdleCollapse(ranges=lambda size: pytest.fail("a busy caller read the mappings"), interval_s=0.0)
     keeper.run_while(lambda: False)
     assert keeper.passes == 0
 
 
 def test_a_scheduler_thread_works_on_the_pass_only_once_it_has_been_quiet(chunks: Chunks) -> None:
-    keeper = IdleCollapse(ranges=lambda: [chunks.range], interval_s=3600.0)
+    keeper = IdleCollapse(ranges=lambda min_bytes: [chunks.range], interval_s=3600.0)
     wake = threading.Condition()
     keeper.run_when_quiet(wake, lambda: True)
     assert keeper.passes == 0, "a pass started while work was waiting"
@@ -148,7 +148,7 @@ class Model:
 
 
 def test_the_pass_pauses_while_any_watched_model_is_busy(chunks: Chunks) -> None:
-    keeper = IdleCollapse(ranges=lambda: [chunks.range], interval_s=3600.0)
+    keeper = IdleCollapse(ranges=lambda min_bytes: [chunks.range], interval_s=3600.0)
     other = Model()
     keeper.watch(other)
     other.busy = True
@@ -163,7 +163,7 @@ def test_the_pass_pauses_while_any_watched_model_is_busy(chunks: Chunks) -> None
 
 
 def test_a_failing_pass_turns_itself_off_instead_of_raising_into_the_scheduler(chunks: Chunks) -> None:
-    def unreadable() -> list[tuple[int, int]]:
+    def unreadable(min_bytes: int) -> list[tuple[int, int]]:
         raise OSError("/proc/self/maps is unreadable")
 
     keeper = IdleCollapse(ranges=unreadable, interval_s=0.0)
