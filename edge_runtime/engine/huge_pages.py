@@ -17,7 +17,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -26,17 +25,6 @@ MADV_COLLAPSE = 25
 """Linux 6.1+: make the range's pages one huge page now, in the calling thread (khugepaged does it lazily)."""
 THP_SYSFS = Path("/sys/kernel/mm/transparent_hugepage")
 PAGE = mmap.PAGESIZE
-
-
-@dataclass(frozen=True)
-class CollapseReport:
-    """What one pass did: bytes moved onto huge pages, chunks the kernel refused, and the time it took."""
-
-    collapsed_bytes: int = 0
-    refused_chunks: int = 0
-    seconds: float = 0.0
-    skipped: str | None = None
-    """Why nothing was tried (no THP or MADV_COLLAPSE here, or the administrator set THP to never)."""
 
 
 def huge_page_size() -> int | None:
@@ -110,20 +98,6 @@ class HugePages:
         return self._libc.madvise(chunk, self.size, MADV_COLLAPSE) == 0
 
 
-def collapse_ranges(ranges: list[tuple[int, int]]) -> CollapseReport:
-    """One pass over the ranges, at once (benchmarks and tests; the server collapses while idle)."""
-    pages = HugePages.open()
-    if pages is None:
-        return CollapseReport(skipped="no transparent huge pages, set to never, or no MADV_COLLAPSE")
-    began = time.perf_counter()
-    results = [pages.collapse(chunk) for chunk in pages.chunks(ranges)]
-    return CollapseReport(
-        collapsed_bytes=results.count(True) * pages.size,
-        refused_chunks=results.count(False),
-        seconds=time.perf_counter() - began,
-    )
-
-
 QUIET_S = 1.0
 """How long a scheduler waits with nothing to do before it works on the pass."""
 PASS_INTERVAL_S = 10.0
@@ -160,6 +134,7 @@ class IdleCollapse:
         self._next_pass = 0.0
         self.passes = 0
         self.collapsed_chunks = 0
+        self.refused_chunks = 0
 
     @property
     def pending_chunks(self) -> int:
@@ -214,8 +189,9 @@ class IdleCollapse:
                 self._todo = self._pages.chunks(self._ranges(2 * self._pages.size))[::-1]
                 self.passes += 1
             while self._todo and idle():
-                if self._pages.collapse(self._todo.pop()):
-                    self.collapsed_chunks += 1
+                collapsed = self._pages.collapse(self._todo.pop())
+                self.collapsed_chunks += collapsed is True
+                self.refused_chunks += collapsed is False
         finally:
             self._lock.release()
 

@@ -15,7 +15,6 @@ from edge_runtime.engine.huge_pages import (
     PAGE,
     HugePages,
     IdleCollapse,
-    collapse_ranges,
     private_writable_ranges,
 )
 
@@ -109,8 +108,9 @@ def chunks() -> Iterator[Chunks]:
 
 def test_a_pass_collapses_only_wholly_resident_chunks(chunks: Chunks) -> None:
     resident = chunks.resident_pages()
-    report = collapse_ranges([chunks.range])
-    assert report.collapsed_bytes == chunks.size and report.refused_chunks == 0
+    keeper = IdleCollapse(ranges=lambda size: [chunks.range], interval_s=3600.0)
+    keeper.run_while(lambda: True)
+    assert keeper.collapsed_chunks == 1 and keeper.refused_chunks == 0
     assert chunks.huge_kib() * 1024 == chunks.size
     assert chunks.resident_pages() == resident, "a half-written chunk was filled in"
 
