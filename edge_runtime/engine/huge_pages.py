@@ -54,6 +54,14 @@ def private_writable_ranges(min_bytes: int, maps: Path = Path("/proc/self/maps")
     return ranges
 
 
+def c_library() -> ctypes.CDLL:
+    """The process's own C library, with the signatures of the two calls a pass makes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    return libc
+
+
 class HugePages:
     """The kernel's huge pages as this process may use them: `open()` gives None when it has none, or cannot
     collapse a chunk on request (MADV_COLLAPSE came in Linux 6.1)."""
@@ -68,9 +76,7 @@ class HugePages:
         size = huge_page_size()
         if size is None:
             return None
-        libc = ctypes.CDLL(None, use_errno=True)  # the process's own C library
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        libc = c_library()
         probe = mmap.mmap(-1, 2 * size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         anchor = ctypes.c_char.from_buffer(probe)
         chunk = -(-ctypes.addressof(anchor) // size) * size

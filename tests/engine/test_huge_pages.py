@@ -15,6 +15,7 @@ from edge_runtime.engine.huge_pages import (
     PAGE,
     HugePages,
     IdleCollapse,
+    c_library,
     private_writable_ranges,
 )
 
@@ -37,9 +38,7 @@ def test_only_private_anonymous_writable_mappings_are_walked(tmp_path: Path) -> 
 
 
 def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc = c_library()
     libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     return libc
 
